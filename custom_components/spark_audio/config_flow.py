@@ -1,0 +1,259 @@
+"""Config, reconfigure and options flows for spark_audio."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import CONF_HOST
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers import selector
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .const import (
+    CONF_DEFAULT_VOICE,
+    CONF_REQUEST_TIMEOUT,
+    CONF_SCAN_INTERVAL,
+    CONF_SSH,
+    CONF_SSH_KEY,
+    CONF_SSH_PASSWORD,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
+    CONF_STT_LANGUAGE,
+    DEFAULT_ENABLED,
+    DEFAULT_PORTS,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_SSH_PORT,
+    DEFAULT_STT_LANGUAGE,
+    DEFAULT_VOICE,
+    DOMAIN,
+    SparkService,
+    conf_enabled,
+    conf_port,
+)
+from .coordinator import (
+    ServiceNotReadyError,
+    SparkAudioConfigEntry,
+    build_client,
+    enabled_services,
+    fetch_status,
+    service_port,
+)
+from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
+
+_PORT = selector.NumberSelector(
+    selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+)
+_SSH_KEYS = (CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
+
+
+def _connection_schema(with_ssh: bool) -> vol.Schema:
+    """Host, then a switch and a port per service, then (optionally) SSH."""
+    fields: dict[Any, Any] = {vol.Required(CONF_HOST): selector.TextSelector()}
+    for service in SparkService:
+        fields[vol.Required(conf_enabled(service), default=DEFAULT_ENABLED[service])] = (
+            selector.BooleanSelector()
+        )
+        fields[vol.Required(conf_port(service), default=DEFAULT_PORTS[service])] = _PORT
+    if with_ssh:
+        fields[vol.Required(CONF_SSH)] = section(
+            vol.Schema(
+                {
+                    vol.Optional(CONF_SSH_USER): selector.TextSelector(),
+                    vol.Required(CONF_SSH_PORT, default=DEFAULT_SSH_PORT): _PORT,
+                    vol.Optional(CONF_SSH_KEY): selector.TextSelector(
+                        selector.TextSelectorConfig(multiline=True)
+                    ),
+                    vol.Optional(CONF_SSH_PASSWORD): selector.TextSelector(
+                        selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+                    ),
+                }
+            ),
+            {"collapsed": True},
+        )
+    return vol.Schema(fields)
+
+
+def _normalise(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Flatten the SSH section and tidy values into what the entry stores."""
+    data = {k: v for k, v in user_input.items() if k != CONF_SSH}
+    data[CONF_HOST] = str(user_input[CONF_HOST]).strip().lower()
+    for service in SparkService:
+        data[conf_port(service)] = int(user_input[conf_port(service)])
+    ssh = user_input.get(CONF_SSH) or {}
+    for key in _SSH_KEYS:
+        value = ssh.get(key)
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value is not None:
+            data[key] = int(value) if key == CONF_SSH_PORT else value
+    return data
+
+
+def _validate_form(data: dict[str, Any]) -> dict[str, str]:
+    """Errors a user can fix without us touching the network."""
+    errors: dict[str, str] = {}
+    host = data[CONF_HOST]
+    if not host or "/" in host or " " in host:
+        errors[CONF_HOST] = "invalid_host"
+    if not enabled_services(data):
+        errors["base"] = "no_services"
+    if data.get(CONF_SSH_USER):
+        key = data.get(CONF_SSH_KEY)
+        if not key and not data.get(CONF_SSH_PASSWORD):
+            errors["base"] = "ssh_credentials_missing"
+        elif key and "PRIVATE KEY-----" not in key:
+            errors["base"] = "invalid_ssh_key"
+    elif data.get(CONF_SSH_KEY) or data.get(CONF_SSH_PASSWORD):
+        errors["base"] = "ssh_user_missing"
+    return errors
+
+
+class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a DGX Spark: one entry per host, every chosen service probed first."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask where the Spark is and which services to use."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _normalise(user_input)
+            errors = _validate_form(data) or await self._probe(data)
+            if not errors:
+                await self.async_set_unique_id(data[CONF_HOST])
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=data[CONF_HOST], data=data)
+        schema = _connection_schema(with_ssh=True)
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the host, ports or services of an existing Spark."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **_normalise(user_input)}
+            errors = _validate_form(data) or await self._probe(data)
+            if not errors:
+                await self.async_set_unique_id(data[CONF_HOST])
+                if data[CONF_HOST] != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                # The entry's update listener reloads it, applying the change.
+                self.hass.config_entries.async_update_entry(
+                    entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
+                )
+                return self.async_abort(reason="reconfigure_successful")
+        schema = self.add_suggested_values_to_schema(
+            _connection_schema(with_ssh=False), user_input or dict(entry.data)
+        )
+        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+
+    async def _probe(self, data: dict[str, Any]) -> dict[str, str]:
+        """Probe every enabled service at once; errors land on its port field."""
+        session = async_get_clientsession(self.hass)
+        services = enabled_services(data)
+        results = await asyncio.gather(
+            *(
+                fetch_status(
+                    build_client(s, session, data[CONF_HOST], service_port(data, s))
+                )
+                for s in services
+            ),
+            return_exceptions=True,
+        )
+        errors: dict[str, str] = {}
+        for service, result in zip(services, results, strict=True):
+            if isinstance(result, BaseException) and (error := _probe_error(service, result)):
+                errors[conf_port(service)] = error
+        return errors
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Defaults for voices, languages and timeouts."""
+        return SparkAudioOptionsFlow()
+
+
+def _probe_error(service: SparkService, err: BaseException) -> str | None:
+    """The translation key for a failed probe; None when the service is fine."""
+    if isinstance(err, ServiceNotReadyError):
+        return None  # reachable and the right API, just still loading models
+    if isinstance(err, SparkTimeoutError):
+        return "timeout"
+    if isinstance(err, SparkConnectionError):
+        return "cannot_connect"
+    if isinstance(err, SparkError):
+        return f"not_{service}"
+    raise err
+
+
+class SparkAudioOptionsFlow(OptionsFlow):
+    """Options that apply on the fly (the entry reloads when they change)."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form for every option."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        entry: SparkAudioConfigEntry = self.config_entry
+        options = entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_DEFAULT_VOICE, default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
+                ): self._voice_selector(),
+                vol.Required(
+                    CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
+                ): selector.LanguageSelector(
+                    selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
+                ),
+                vol.Required(
+                    CONF_REQUEST_TIMEOUT,
+                    default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=5, max=3600, step=1, unit_of_measurement="s",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_SCAN_INTERVAL,
+                    default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=5, max=3600, step=1, unit_of_measurement="s",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)
+
+    def _voice_selector(self) -> selector.Selector[Any]:
+        """A dropdown of the live voices when Magpie is up, free text otherwise."""
+        entry: SparkAudioConfigEntry = self.config_entry
+        data = getattr(entry, "runtime_data", None)
+        coordinator = data.magpie if data is not None else None
+        catalog = coordinator.data.voices if coordinator and coordinator.data else None
+        if not catalog or not catalog.voices:
+            return selector.TextSelector()
+        names = [v.name for v in catalog.voices]
+        current = entry.options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
+        return selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=names if current in names else [current, *names],
+                mode=selector.SelectSelectorMode.DROPDOWN,
+            )
+        )

@@ -1,0 +1,155 @@
+"""Runtime data and the per-service health coordinators."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import aiohttp
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    CONF_REQUEST_TIMEOUT,
+    CONF_SCAN_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    SERVICE_DEFAULT_MODELS,
+    SERVICE_NAMES,
+    SparkService,
+    conf_enabled,
+    conf_port,
+)
+from .spark import (
+    MagpieClient,
+    ParakeetClient,
+    ServiceHealth,
+    SparkError,
+    VoiceCatalog,
+    WhisperXClient,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+type SparkClient = ParakeetClient | MagpieClient | WhisperXClient
+type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
+
+_CLIENT_TYPES: dict[SparkService, type[SparkClient]] = {
+    SparkService.PARAKEET: ParakeetClient,
+    SparkService.MAGPIE: MagpieClient,
+    SparkService.WHISPERX: WhisperXClient,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One poll of a service: its health, and Magpie's voices."""
+
+    health: ServiceHealth
+    voices: VoiceCatalog | None = None
+
+
+class ServiceNotReadyError(SparkError):
+    """The service answered but says it cannot serve yet (models loading)."""
+
+
+def build_client(
+    service: SparkService,
+    session: aiohttp.ClientSession,
+    host: str,
+    port: int,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
+) -> SparkClient:
+    """The client for ``service`` at ``host:port``."""
+    return _CLIENT_TYPES[service](session, host, port, timeout=timeout)
+
+
+async def fetch_status(client: SparkClient) -> ServiceStatus:
+    """Poll one service; raises SparkError when it is down or not a valid API."""
+    if isinstance(client, MagpieClient):
+        health = await client.ready()
+        status = ServiceStatus(health, await client.list_voices())
+    else:
+        status = ServiceStatus(await client.health())
+    if not status.health.ready:
+        raise ServiceNotReadyError("the service reports it is not ready")
+    return status
+
+
+class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
+    """Polls one service's health; its entities follow its availability.
+
+    The base class logs once when a poll starts failing and once when it
+    recovers, which is exactly the log behaviour users want from a LAN service.
+    """
+
+    config_entry: SparkAudioConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SparkAudioConfigEntry,
+        service: SparkService,
+        client: SparkClient,
+    ) -> None:
+        """Poll ``client`` at the interval from the entry's options."""
+        interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{SERVICE_NAMES[service]} on {entry.data[CONF_HOST]}",
+            update_interval=timedelta(seconds=interval),
+        )
+        self.service = service
+        self.client = client
+        self.device_identifier = (DOMAIN, f"{entry.entry_id}_{service}")
+
+    async def _async_update_data(self) -> ServiceStatus:
+        try:
+            status = await fetch_status(self.client)
+        except SparkError as err:
+            raise UpdateFailed(str(err) or type(err).__name__) from err
+        self._update_device(status.health)
+        return status
+
+    def _update_device(self, health: ServiceHealth) -> None:
+        """Keep the device's model and version in step with what the backend reports."""
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={self.device_identifier})
+        model = health.model or SERVICE_DEFAULT_MODELS[self.service]
+        if device is not None and (device.model, device.sw_version) != (model, health.version):
+            registry.async_update_device(device.id, model=model, sw_version=health.version)
+
+
+@dataclass
+class SparkAudioData:
+    """What a loaded config entry holds in ``entry.runtime_data``."""
+
+    host: str
+    coordinators: dict[SparkService, SparkServiceCoordinator] = field(default_factory=dict)
+
+    @property
+    def magpie(self) -> SparkServiceCoordinator | None:
+        """Magpie's coordinator, if Magpie is used."""
+        return self.coordinators.get(SparkService.MAGPIE)
+
+
+def enabled_services(config: dict[str, object]) -> list[SparkService]:
+    """The services a config entry (or flow input) says to use."""
+    return [s for s in SparkService if config.get(conf_enabled(s))]
+
+
+def service_port(config: dict[str, object], service: SparkService) -> int:
+    """The port configured for ``service``."""
+    return int(str(config[conf_port(service)]))
+
+
+def request_timeout(entry: ConfigEntry) -> float:
+    """The per-request timeout from the options, in seconds."""
+    return float(entry.options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT))

@@ -1,0 +1,175 @@
+"""The HTTP plumbing every Spark client shares: requests, timeouts, error mapping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from .errors import (
+    SparkBackendFaultError,
+    SparkConnectionError,
+    SparkResponseError,
+    SparkTimeoutError,
+)
+
+type AudioSource = bytes | AsyncIterable[bytes]
+"""Audio to upload: whole bytes, or an async stream sent with chunked encoding."""
+
+DEFAULT_TIMEOUT = 60.0
+HEALTH_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
+_DETAIL_LIMIT = 300
+
+
+class SparkServiceClient:
+    """Base of the per-service clients: one base URL, one injected session."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        scheme: str = "http",
+    ) -> None:
+        """Remember where the service is; the session belongs to the caller."""
+        self._session = session
+        self.base_url = f"{scheme}://{_format_host(host)}:{port}"
+        self.timeout = timeout
+
+    @asynccontextmanager
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one request and map every failure onto the Spark exception tree.
+
+        ``stream=True`` bounds the wait for each read instead of the whole call,
+        so a long streamed answer is not cut off while it is still flowing.
+        """
+        seconds = self.timeout if timeout is None else timeout
+        client_timeout = (
+            aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=seconds)
+            if stream
+            else aiohttp.ClientTimeout(total=seconds, sock_connect=CONNECT_TIMEOUT)
+        )
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._session.request(
+                method, url, timeout=client_timeout, **kwargs
+            ) as response:
+                if response.status >= 400:
+                    await _raise_for_status(response)
+                yield response
+        except TimeoutError as err:
+            raise SparkTimeoutError(f"{method} {path} timed out after {seconds:g} s") from err
+        except aiohttp.ClientError as err:
+            raise SparkConnectionError(f"{method} {path} failed: {_describe(err)}") from err
+
+    async def _get_json(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """GET a JSON object."""
+        async with self._request("GET", path, timeout=timeout) as response:
+            return await _read_json(response)
+
+    async def _post_form(
+        self,
+        path: str,
+        fields: Mapping[str, str | None],
+        *,
+        audio: AudioSource | None = None,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """POST a multipart form (optionally with an audio file) and read JSON."""
+        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
+        async with self._request("POST", path, data=form, timeout=timeout) as response:
+            return await _read_json(response)
+
+
+def multipart_form(
+    fields: Mapping[str, str | None],
+    *,
+    audio: AudioSource | None = None,
+    filename: str = "audio.wav",
+    content_type: str = "audio/wav",
+) -> aiohttp.MultipartWriter:
+    """Build a multipart/form-data body; an async audio stream is sent as it arrives.
+
+    Text fields go first so a server can read them before the (possibly long)
+    file part. ``None`` fields are left out; empty strings are sent as given.
+    """
+    writer = aiohttp.MultipartWriter("form-data")
+    for name, value in fields.items():
+        if value is not None:
+            writer.append(value).set_content_disposition("form-data", name=name)
+    if audio is not None:
+        part = writer.append(audio, {aiohttp.hdrs.CONTENT_TYPE: content_type})
+        part.set_content_disposition("form-data", name="file", filename=filename)
+    return writer
+
+
+async def _read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """Parse a JSON object body; anything else is a bad response."""
+    text = await response.text()
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise SparkResponseError(
+            f"{response.url.path} returned invalid JSON", status=response.status
+        ) from err
+    if not isinstance(data, dict):
+        raise SparkResponseError(
+            f"{response.url.path} returned {type(data).__name__}, expected an object",
+            status=response.status,
+        )
+    return data
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    """Turn a 4xx/5xx into the matching exception, keeping the server's reason."""
+    try:
+        body = await response.text()
+    except (aiohttp.ClientError, UnicodeDecodeError):
+        body = ""
+    detail = _detail_from_body(body) or response.reason or ""
+    message = f"{response.method} {response.url.path} -> {response.status}: {detail}"
+    if response.status >= 500:
+        raise SparkBackendFaultError(message, status=response.status)
+    raise SparkResponseError(message, status=response.status)
+
+
+def _detail_from_body(body: str) -> str:
+    """The human part of an error body (FastAPI ``detail``, NIM ``error``...)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:_DETAIL_LIMIT]
+    if isinstance(data, dict):
+        for key in ("detail", "error", "message"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                value = value.get("message", value)
+            if value:
+                return str(value)[:_DETAIL_LIMIT]
+    return body.strip()[:_DETAIL_LIMIT]
+
+
+def _describe(err: aiohttp.ClientError) -> str:
+    """A short reason without the full repr noise."""
+    return str(err) or type(err).__name__
+
+
+def _format_host(host: str) -> str:
+    """Bracket bare IPv6 addresses for use in a URL."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

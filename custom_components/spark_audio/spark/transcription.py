@@ -1,0 +1,74 @@
+"""The OpenAI-compatible ``/v1/audio/transcriptions`` call both STT services share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SparkResponseError
+from .http import AudioSource, SparkServiceClient
+from .models import Transcription, Word
+
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+
+
+class OpenAITranscriptionClient(SparkServiceClient):
+    """A service that speaks OpenAI's transcription API (Parakeet, WhisperX)."""
+
+    async def transcribe(
+        self,
+        audio: AudioSource,
+        *,
+        language: str | None = None,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        timeout: float | None = None,
+    ) -> Transcription:
+        """Transcribe ``audio`` (streamed as it arrives) with word timestamps.
+
+        ``language=None`` lets the model detect it; an empty string is refused
+        here because the backends reject it with a confusing error.
+        """
+        if language is not None and not language.strip():
+            raise ValueError("language must be a language code or None, not empty")
+        fields = {
+            "response_format": "verbose_json",
+            "timestamp_granularities[]": "word",
+            "language": language,
+        }
+        data = await self._post_form(
+            TRANSCRIPTIONS_PATH,
+            fields,
+            audio=audio,
+            filename=filename,
+            content_type=content_type,
+            timeout=timeout,
+        )
+        return parse_transcription(data)
+
+
+def parse_transcription(data: dict[str, Any]) -> Transcription:
+    """Read an OpenAI ``json``/``verbose_json`` body (words keyed ``text`` or ``word``)."""
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise SparkResponseError("transcription has no text", status=200)
+    try:
+        words = tuple(
+            Word(
+                start=float(w["start"]),
+                end=float(w["end"]),
+                text=str(w.get("text", w.get("word", ""))),
+            )
+            for w in data.get("words") or ()
+        )
+        duration = None if data.get("duration") is None else float(data["duration"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise SparkResponseError(f"malformed transcription words: {err}", status=200) from err
+    model = data.get("model")
+    language = data.get("language")
+    return Transcription(
+        text=text.strip(),
+        language=language if isinstance(language, str) else None,
+        duration=duration,
+        model=model if isinstance(model, str) else None,
+        words=words,
+    )

@@ -1,0 +1,101 @@
+"""Client for our WhisperX container (faster-whisper + pyannote + wav2vec2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SparkResponseError
+from .http import HEALTH_TIMEOUT, AudioSource
+from .models import ServiceHealth, SpeakerSegment, SpeakerTranscript
+from .transcription import OpenAITranscriptionClient
+
+DEFAULT_PORT = 8002
+
+# Languages Whisper was trained on (ISO 639-1 where one exists).
+LANGUAGES: tuple[str, ...] = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca",
+    "cs", "cy", "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr",
+    "gl", "gu", "ha", "haw", "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it",
+    "ja", "jw", "ka", "kk", "km", "kn", "ko", "la", "lb", "ln", "lo", "lt", "lv",
+    "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "ne", "nl", "nn", "no",
+    "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si", "sk", "sl", "sn",
+    "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl", "tr",
+    "tt", "uk", "ur", "uz", "vi", "yi", "yo", "yue", "zh",
+)  # fmt: skip
+
+
+class WhisperXClient(OpenAITranscriptionClient):
+    """Talks to one WhisperX service; transcription comes from the shared base."""
+
+    async def health(self) -> ServiceHealth:
+        """``GET /health``: ready once the Whisper model is loaded."""
+        data = await self._get_json("/health", timeout=HEALTH_TIMEOUT)
+        if "whisper_loaded" not in data:
+            raise SparkResponseError("health has no whisper_loaded field", status=200)
+        model = data.get("model")
+        version = data.get("version")
+        return ServiceHealth(
+            ready=bool(data["whisper_loaded"]),
+            model=f"whisperx-{model}" if model else None,
+            version=str(version) if version else None,
+            details=data,
+        )
+
+    async def transcribe_with_speakers(
+        self,
+        audio: AudioSource,
+        *,
+        language: str | None = None,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        timeout: float | None = None,
+    ) -> SpeakerTranscript:
+        """``POST /v1/audio/transcribe-with-speakers``: words grouped by speaker."""
+        fields = {
+            "language": language,
+            "num_speakers": _opt(num_speakers),
+            "min_speakers": _opt(min_speakers),
+            "max_speakers": _opt(max_speakers),
+        }
+        data = await self._post_form(
+            "/v1/audio/transcribe-with-speakers",
+            fields,
+            audio=audio,
+            filename=filename,
+            content_type=content_type,
+            timeout=timeout,
+        )
+        return parse_speaker_transcript(data)
+
+
+def _opt(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def parse_speaker_transcript(data: dict[str, Any]) -> SpeakerTranscript:
+    """Read the predecessor's diarized-transcript shape."""
+    try:
+        segments = tuple(
+            SpeakerSegment(
+                start_ms=int(s["start_ms"]),
+                end_ms=int(s["end_ms"]),
+                speaker=str(s["speaker"]),
+                text=str(s["text"]),
+            )
+            for s in data["segments"]
+        )
+        duration = float(data.get("duration") or 0.0)
+    except (KeyError, TypeError, ValueError) as err:
+        raise SparkResponseError(f"malformed speaker transcript: {err}", status=200) from err
+    models = data.get("models")
+    language = data.get("language")
+    return SpeakerTranscript(
+        duration=duration,
+        language=language if isinstance(language, str) else None,
+        speakers_detected=tuple(str(s) for s in data.get("speakers_detected") or ()),
+        segments=segments,
+        models={str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {},
+    )

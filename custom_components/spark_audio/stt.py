@@ -1,0 +1,122 @@
+"""Speech-to-text for Assist: Parakeet and WhisperX, streamed while the user speaks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable
+
+from homeassistant.components.stt import (
+    AudioBitRates,
+    AudioChannels,
+    AudioCodecs,
+    AudioFormats,
+    AudioSampleRates,
+    SpeechMetadata,
+    SpeechResult,
+    SpeechResultState,
+    SpeechToTextEntity,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .const import CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE, SERVICE_NAMES, SparkService
+from .coordinator import SparkAudioConfigEntry, SparkServiceCoordinator
+from .entity import SparkAudioEntity
+from .spark import SparkError, parakeet, whisperx
+from .spark.transcription import OpenAITranscriptionClient
+from .spark.wav import wav_stream
+
+_LOGGER = logging.getLogger(__name__)
+
+PARALLEL_UPDATES = 0
+
+STT_LANGUAGES: dict[SparkService, tuple[str, ...]] = {
+    SparkService.PARAKEET: parakeet.LANGUAGES,
+    SparkService.WHISPERX: whisperx.LANGUAGES,
+}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SparkAudioConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """An STT entity per configured speech-to-text service."""
+    default_language = entry.options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
+    async_add_entities(
+        SparkSpeechToTextEntity(coordinator, default_language)
+        for service, coordinator in entry.runtime_data.coordinators.items()
+        if service in STT_LANGUAGES
+    )
+
+
+def backend_language(requested: str, supported: tuple[str, ...], default: str) -> str:
+    """The language code to send: Assist's ``en-US`` becomes ``en``; never empty."""
+    primary = requested.strip().split("-")[0].split("_")[0].lower()
+    if primary in supported:
+        return primary
+    return default if default in supported else supported[0]
+
+
+class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
+    """Assist STT backed by one Spark transcription service."""
+
+    _attr_name = None
+
+    def __init__(self, coordinator: SparkServiceCoordinator, default_language: str) -> None:
+        """Serve the languages the service's model knows."""
+        super().__init__(coordinator, "stt")
+        self._languages = STT_LANGUAGES[coordinator.service]
+        self._default_language = default_language
+
+    @property
+    def supported_languages(self) -> list[str]:
+        """Languages the model transcribes."""
+        return list(self._languages)
+
+    @property
+    def supported_formats(self) -> list[AudioFormats]:
+        """Assist sends WAV-framed PCM."""
+        return [AudioFormats.WAV]
+
+    @property
+    def supported_codecs(self) -> list[AudioCodecs]:
+        """Raw PCM only; we add the WAV header ourselves."""
+        return [AudioCodecs.PCM]
+
+    @property
+    def supported_bit_rates(self) -> list[AudioBitRates]:
+        """16-bit samples, as Assist produces."""
+        return [AudioBitRates.BITRATE_16]
+
+    @property
+    def supported_sample_rates(self) -> list[AudioSampleRates]:
+        """Any rate: the WAV header tells the backend, which resamples."""
+        return list(AudioSampleRates)
+
+    @property
+    def supported_channels(self) -> list[AudioChannels]:
+        """Mono or stereo."""
+        return list(AudioChannels)
+
+    async def async_process_audio_stream(
+        self, metadata: SpeechMetadata, stream: AsyncIterable[bytes]
+    ) -> SpeechResult:
+        """Upload the speech while it is still being spoken, then read the text."""
+        client = self.coordinator.client
+        assert isinstance(client, OpenAITranscriptionClient)
+        language = backend_language(metadata.language, self._languages, self._default_language)
+        audio = wav_stream(
+            stream,
+            int(metadata.sample_rate),
+            channels=int(metadata.channel),
+            sample_width=int(metadata.bit_rate) // 8,
+        )
+        try:
+            result = await client.transcribe(audio, language=language)
+        except SparkError as err:
+            _LOGGER.warning(
+                "%s speech-to-text failed: %s", SERVICE_NAMES[self.coordinator.service], err
+            )
+            return SpeechResult(None, SpeechResultState.ERROR)
+        return SpeechResult(result.text, SpeechResultState.SUCCESS)

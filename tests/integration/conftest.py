@@ -1,0 +1,56 @@
+"""Fixtures for tests that run the integration inside a real Home Assistant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled, conf_port
+from tests.spark_sim.server import SparkSim
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let HA load custom_components/spark_audio in every test here."""
+
+
+def entry_data(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
+    """Config entry data pointing at ``sim``; every service it runs is enabled."""
+    data: dict[str, Any] = {CONF_HOST: "127.0.0.1"}
+    for service in SparkService:
+        running = service.value in sim.ports
+        data[conf_enabled(service)] = running
+        data[conf_port(service)] = sim.ports.get(service.value, 1)
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def mock_config_entry(spark_sim: SparkSim) -> MockConfigEntry:
+    """An entry for the simulated Spark, not yet added to HA."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data=entry_data(spark_sim),
+        entry_id="01SPARKENTRY",
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry, set up and loaded; unloaded again after the test."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield mock_config_entry
+    if mock_config_entry.state.recoverable:
+        await hass.config_entries.async_unload(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
