@@ -61,7 +61,7 @@ def backend_language(requested: str, supported: tuple[str, ...], default: str) -
 class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
     """Assist STT backed by one Spark transcription service."""
 
-    _attr_name = None
+    _attr_translation_key = "stt"
 
     def __init__(self, coordinator: SparkServiceCoordinator, default_language: str) -> None:
         """Serve the languages the service's model knows."""

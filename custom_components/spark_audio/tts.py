@@ -37,7 +37,7 @@ async def async_setup_entry(
 class MagpieTextToSpeechEntity(SparkAudioEntity, TextToSpeechEntity):
     """Assist TTS backed by the Magpie NIM; languages and voices come from the NIM."""
 
-    _attr_name = None
+    _attr_translation_key = "tts"
     _attr_supported_options = [ATTR_VOICE]
 
     def __init__(self, coordinator: SparkServiceCoordinator, default_voice: str) -> None:

@@ -26,9 +26,9 @@ async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfi
         PARAKEET_CONNECTIVITY,
         "binary_sensor.magpie_connectivity",
         "binary_sensor.whisperx_connectivity",
-        "stt.parakeet",
-        "stt.whisperx",
-        "tts.magpie",
+        "stt.parakeet_speech_to_text",
+        "stt.whisperx_speech_to_text",
+        "tts.magpie_text_to_speech",
     ):
         state = hass.states.get(entity_id)
         assert state is not None, entity_id
@@ -81,9 +81,9 @@ async def test_one_service_down_at_start(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    assert hass.states.get("stt.whisperx").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.whisperx_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert hass.states.get("binary_sensor.whisperx_connectivity").state == STATE_OFF  # type: ignore[union-attr]
-    assert hass.states.get("stt.parakeet").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
@@ -104,9 +104,9 @@ async def test_goes_down_and_recovers_with_one_log_line_each(
     for _ in range(3):
         await coordinator.async_refresh()
         await hass.async_block_till_done()
-    assert hass.states.get("stt.parakeet").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.parakeet_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert hass.states.get(PARAKEET_CONNECTIVITY).state == STATE_OFF  # type: ignore[union-attr]
-    assert hass.states.get("tts.magpie").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("tts.magpie_text_to_speech").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     down_lines = [r for r in caplog.records if "Error fetching Parakeet" in r.getMessage()]
     assert len(down_lines) == 1
 
@@ -114,7 +114,7 @@ async def test_goes_down_and_recovers_with_one_log_line_each(
     for _ in range(2):
         await coordinator.async_refresh()
         await hass.async_block_till_done()
-    assert hass.states.get("stt.parakeet").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert hass.states.get(PARAKEET_CONNECTIVITY).state == STATE_ON  # type: ignore[union-attr]
     up_lines = [r for r in caplog.records if "Fetching Parakeet" in r.getMessage()]
     assert len(up_lines) == 1

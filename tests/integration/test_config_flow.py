@@ -1,0 +1,358 @@
+"""Config, reconfigure and options flows against the simulated Spark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.spark import http as spark_http
+from tests.spark_sim.faults import Fault
+from tests.spark_sim.server import SparkSim
+
+FAKE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+)
+
+
+def user_input(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
+    """What a user types for ``sim``: host, all three services on, no SSH."""
+    data: dict[str, Any] = {
+        CONF_HOST: "127.0.0.1",
+        "parakeet_enabled": True,
+        "parakeet_port": sim.ports["parakeet"],
+        "magpie_enabled": True,
+        "magpie_port": sim.ports["magpie"],
+        "whisperx_enabled": True,
+        "whisperx_port": sim.ports["whisperx"],
+        "ssh": {"ssh_port": 22},
+    }
+    data.update(overrides)
+    return data
+
+
+async def _start(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return str(result["flow_id"])
+
+
+async def test_user_flow_creates_entry(hass: HomeAssistant, spark_sim: SparkSim) -> None:
+    """Every enabled service is probed, then one entry per host is created."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        user_input(
+            spark_sim,
+            ssh={"ssh_user": "spark", "ssh_port": 2222, "ssh_private_key": FAKE_KEY},
+            host=" 127.0.0.1 ",
+        ),
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "127.0.0.1"
+    data = result["data"]
+    assert data[CONF_HOST] == "127.0.0.1"
+    assert data["parakeet_port"] == spark_sim.ports["parakeet"]
+    assert data["ssh_user"] == "spark"
+    assert data["ssh_port"] == 2222
+    assert data["ssh_private_key"] == FAKE_KEY
+    assert "ssh" not in data
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert entry.unique_id == "127.0.0.1"
+    assert entry.state is ConfigEntryState.LOADED
+    probed = {name: len(state.requests) for name, state in spark_sim.states.items()}
+    assert all(count > 0 for count in probed.values()), probed
+
+
+async def test_disabled_service_is_not_probed(hass: HomeAssistant, spark_sim: SparkSim) -> None:
+    """A service the user leaves off is neither probed nor set up."""
+    await spark_sim.stop_service("whisperx")
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(spark_sim, whisperx_enabled=False)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["whisperx_enabled"] is False
+    assert hass.states.get("stt.whisperx_speech_to_text") is None
+    assert hass.states.get("stt.parakeet_speech_to_text") is not None
+
+
+async def _break(sim: SparkSim, how: str, service: str) -> dict[str, Any]:
+    """Make ``service`` fail in one of the ways a probe must report."""
+    if how == "stopped":
+        await sim.stop_service(service)
+    elif how == "wrong_api":
+        # Point the service's port at another service: something answers, wrongly.
+        other = "magpie" if service != "magpie" else "parakeet"
+        return {f"{service}_port": sim.ports[other]}
+    else:
+        sim.states[service].fault = Fault(how)
+    return {}
+
+
+@pytest.mark.parametrize(
+    ("service", "how", "error"),
+    [
+        ("parakeet", "stopped", "cannot_connect"),
+        ("magpie", "stopped", "cannot_connect"),
+        ("whisperx", "stopped", "cannot_connect"),
+        ("parakeet", "down", "cannot_connect"),
+        ("parakeet", "slow", "timeout"),
+        ("magpie", "slow", "timeout"),
+        ("parakeet", "wrong_api", "not_parakeet"),
+        ("magpie", "wrong_api", "not_magpie"),
+        ("whisperx", "wrong_api", "not_whisperx"),
+        ("parakeet", "malformed", "not_parakeet"),
+        ("magpie", "malformed", "not_magpie"),
+    ],
+)
+async def test_probe_errors_are_field_level(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    how: str,
+    error: str,
+) -> None:
+    """Each failing service gets a translated error on its own port field; fixing it works."""
+    monkeypatch.setattr(spark_http, "HEALTH_TIMEOUT", 0.3)
+    for module in ("parakeet", "magpie", "whisperx"):
+        monkeypatch.setattr(f"custom_components.spark_audio.spark.{module}.HEALTH_TIMEOUT", 0.3)
+    overrides = await _break(spark_sim, how, service)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(spark_sim, **overrides)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {f"{service}_port": error}
+
+    # The user fixes it and submits again: the flow goes through.
+    spark_sim.states[service].fault = Fault.NONE
+    await spark_sim.start_service(service)
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(spark_sim))
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("overrides", "errors"),
+    [
+        (
+            {"parakeet_enabled": False, "magpie_enabled": False, "whisperx_enabled": False},
+            {"base": "no_services"},
+        ),
+        ({CONF_HOST: "http://spark.local/"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "   "}, {CONF_HOST: "invalid_host"}),
+        ({"ssh": {"ssh_user": "spark", "ssh_port": 22}}, {"base": "ssh_credentials_missing"}),
+        (
+            {"ssh": {"ssh_user": "spark", "ssh_port": 22, "ssh_private_key": "hunter2"}},
+            {"base": "invalid_ssh_key"},
+        ),
+        ({"ssh": {"ssh_port": 22, "ssh_password": "hunter2"}}, {"base": "ssh_user_missing"}),
+    ],
+)
+async def test_form_errors(
+    hass: HomeAssistant, spark_sim: SparkSim, overrides: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """Input mistakes are caught before any network call, with a translated error."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(spark_sim, **overrides)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert all(not state.requests for state in spark_sim.states.values())
+
+
+async def test_ssh_password_is_enough(hass: HomeAssistant, spark_sim: SparkSim) -> None:
+    """A user with a password (no key) is valid SSH configuration."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        user_input(spark_sim, ssh={"ssh_user": "spark", "ssh_port": 22, "ssh_password": "pw"}),
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["ssh_password"] == "pw"
+    assert "ssh_private_key" not in result["data"]
+
+
+async def test_duplicate_host_aborts(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """One entry per Spark host."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(spark_sim, host="127.0.0.1")
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure_changes_ports(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """Reconfigure re-probes, keeps the entry and reloads it with the new settings."""
+    entry = init_integration
+    old_port = spark_sim.ports["whisperx"]
+    await spark_sim.stop_service("whisperx")
+    moved = SparkSim(with_whisperx=True)
+    await moved.start()
+    try:
+        result = await entry.start_reconfigure_flow(hass)
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "reconfigure"
+
+        # The old port is dead now: probing it is a field error.
+        bad = user_input(spark_sim, whisperx_port=old_port)
+        bad.pop("ssh")
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
+        assert result["errors"] == {"whisperx_port": "cannot_connect"}
+
+        good = user_input(spark_sim, whisperx_port=moved.ports["whisperx"])
+        good.pop("ssh")
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], good)
+        await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        assert entry.data["whisperx_port"] == moved.ports["whisperx"]
+        assert entry.unique_id == "127.0.0.1"
+        assert entry.state is ConfigEntryState.LOADED
+        assert hass.states.get("stt.whisperx_speech_to_text").state != "unavailable"  # type: ignore[union-attr]
+        assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    finally:
+        await hass.config_entries.async_unload(entry.entry_id)
+        await moved.stop()
+
+
+async def test_reconfigure_keeps_ssh_settings(
+    hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
+) -> None:
+    """Reconfigure changes the connection only; stored SSH credentials stay."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "ssh_user": "spark", "ssh_password": "pw"}
+    )
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    good = user_input(spark_sim, magpie_enabled=False)
+    good.pop("ssh")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], good)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data["ssh_password"] == "pw"
+    assert mock_config_entry.data["magpie_enabled"] is False
+    assert hass.states.get("tts.magpie_text_to_speech") is None
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_reconfigure_to_host_of_other_entry_aborts(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """Moving an entry onto a host another entry owns is refused."""
+    other = MockConfigEntry(domain=DOMAIN, unique_id="localhost", data={CONF_HOST: "localhost"})
+    other.add_to_hass(hass)
+    result = await init_integration.start_reconfigure_flow(hass)
+    data = user_input(spark_sim, host="localhost")
+    data.pop("ssh")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert init_integration.data[CONF_HOST] == "127.0.0.1"
+
+
+async def test_reconfigure_to_new_host(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """A new address becomes the entry's unique id and title."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    data = user_input(spark_sim, host="LOCALHOST")
+    data.pop("ssh")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.unique_id == "localhost"
+    assert init_integration.title == "localhost"
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_options_flow_applies_without_restart(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """New options reload the entry: the TTS default voice changes at once."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    schema_keys = {str(k) for k in result["data_schema"].schema}
+    assert schema_keys == {"default_voice", "stt_language", "request_timeout", "scan_interval"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "default_voice": "Magpie-Multilingual.FR-FR.Louise",
+            "stt_language": "fr",
+            "request_timeout": 30,
+            "scan_interval": 60,
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["default_voice"] == "Magpie-Multilingual.FR-FR.Louise"
+    assert entry.state is ConfigEntryState.LOADED
+    tts_entity = hass.data["entity_components"]["tts"].get_entity("tts.magpie_text_to_speech")
+    assert tts_entity.default_language == "fr-FR"
+    assert tts_entity.default_options == {"voice": "Magpie-Multilingual.FR-FR.Louise"}
+    coordinators = entry.runtime_data.coordinators.values()
+    assert {c.update_interval.total_seconds() for c in coordinators} == {60}  # type: ignore[union-attr]
+    assert {c.client.timeout for c in coordinators} == {30}
+
+
+async def test_options_flow_rejects_unknown_voice(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The voice is a dropdown of the live voices; others are refused by the schema."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    from homeassistant.data_entry_flow import InvalidData
+
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                "default_voice": "Magpie-Multilingual.EN-US.Nobody",
+                "stt_language": "en",
+                "request_timeout": 30,
+                "scan_interval": 60,
+            },
+        )
+
+
+async def test_options_flow_with_magpie_down_takes_free_text(
+    hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
+) -> None:
+    """Without a live voice list the voice is typed in, and still saved."""
+    await spark_sim.stop_service("magpie")
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "default_voice": "Magpie-Multilingual.DE-DE.Leo",
+            "stt_language": "de",
+            "request_timeout": 30,
+            "scan_interval": 30,
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert mock_config_entry.options["default_voice"] == "Magpie-Multilingual.DE-DE.Leo"
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
