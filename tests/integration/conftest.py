@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.const import CONF_HOST
@@ -28,6 +30,13 @@ def entry_data(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
         data[conf_port(service)] = sim.ports.get(service.value, 1)
     data.update(overrides)
     return data
+
+
+@pytest.fixture(autouse=True)
+def tts_cache_in_tmp(tmp_path: Path) -> Iterator[None]:
+    """Keep HA's TTS file cache per test: a shared one would answer from old runs."""
+    with patch("homeassistant.components.tts.DEFAULT_CACHE_DIR", str(tmp_path / "tts")):
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""`python -m tests.spark_sim`: a simulated Spark for manual and dev runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from .server import SparkSim
+
+
+def _parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m tests.spark_sim", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--parakeet-port", type=int, default=8000)
+    parser.add_argument("--magpie-port", type=int, default=9000)
+    parser.add_argument("--whisperx-port", type=int, default=8002)
+    parser.add_argument(
+        "--no-whisperx", action="store_true", help="simulate a Spark without WhisperX"
+    )
+    return parser.parse_args()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    """Run until SIGINT/SIGTERM."""
+    sim = SparkSim(
+        args.host,
+        parakeet_port=args.parakeet_port,
+        magpie_port=args.magpie_port,
+        whisperx_port=args.whisperx_port,
+        with_whisperx=not args.no_whisperx,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with sim:
+        for name, url in sim.urls.items():
+            logging.getLogger("spark_sim").info("%s listening on %s", name, url)
+        await stop.wait()
+
+
+def main() -> None:
+    """Entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_serve(_parse_args()))
+
+
+if __name__ == "__main__":
+    main()

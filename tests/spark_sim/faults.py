@@ -1,0 +1,364 @@
+"""Per-service state and the fault middleware shared by all simulated apps.
+
+Tests flip a service into a failure mode (down, slow, CUDA wedge, reset
+mid-response, malformed body) and read back what the service received, so
+that client code is exercised against the failures real Sparks produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+_LOGGER = logging.getLogger("spark_sim")
+
+DEFAULT_TRANSCRIPT = "turn on the kitchen light"
+SIM_PREFIX = "/_sim/"
+RECORD_KEY = "spark_sim_record"
+MALFORMED_JSON = b'{"text": "trunc'
+# A WAV that stops inside its own header: what a crashing encoder leaves.
+MALFORMED_WAV = b"RIFF\x24\x00\x00\x00WAVEfm"
+_WEDGE_SETTLE_S = 0.02
+# nginx's code for "client closed the request", recorded when a client aborts.
+CLIENT_CLOSED = 499
+
+
+class Fault(StrEnum):
+    """Failure modes a simulated service can be switched into."""
+
+    NONE = "none"
+    DOWN = "down"
+    SLOW = "slow"
+    WEDGE = "wedge"
+    RESET = "reset"
+    MALFORMED = "malformed"
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """What one request delivered, so tests can assert on client behaviour."""
+
+    method: str
+    path: str
+    started_at: float
+    content_type: str | None = None
+    content_length: int | None = None
+    transfer_encoding: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    field_list: list[tuple[str, str]] = field(default_factory=list)
+    file_name: str | None = None
+    file_content_type: str | None = None
+    file_bytes: int = 0
+    bytes_received: int = 0
+    first_audio_byte_at: float | None = None
+    upload_done_at: float | None = None
+    finished_at: float | None = None
+    status: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON view for the /_sim/requests endpoint."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "content_type": self.content_type,
+            "content_length": self.content_length,
+            "transfer_encoding": self.transfer_encoding,
+            "fields": dict(self.fields),
+            "file_name": self.file_name,
+            "file_content_type": self.file_content_type,
+            "file_bytes": self.file_bytes,
+            "bytes_received": self.bytes_received,
+            "started_at": self.started_at,
+            "first_audio_byte_at": self.first_audio_byte_at,
+            "upload_done_at": self.upload_done_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+        }
+
+
+def _number(key: str, value: object, minimum: float = 0.0) -> float:
+    """Validate a control value as a non-negative number (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ValueError(f"{key} must be a number >= {minimum}")
+    return float(value)
+
+
+def _voice_list(value: object) -> list[str]:
+    """Validate Magpie voice names: Model.LOCALE.Speaker[.Emotion]."""
+    if not isinstance(value, list):
+        raise TypeError("voices must be a list of strings")
+    voices: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or len(item.split(".")) < 3 or "-" not in item.split(".")[1]:
+            raise TypeError(f"bad voice name {item!r}; expected Model.LOCALE.Speaker[.Emotion]")
+        voices.append(item)
+    return voices
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """Mutable knobs and records of one simulated service."""
+
+    name: str = "service"
+    fault: Fault = Fault.NONE
+    slow_seconds: float = 5.0
+    rtf: float = 0.02
+    transcript: str = DEFAULT_TRANSCRIPT
+    voices: list[str] = field(default_factory=list)
+    speakers: int = 2
+    max_diarize_s: float = 720.0
+    restarts: int = 0
+    down_until: float | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    first_audio_byte_at: float | None = None
+    upload_done_at: float | None = None
+    audio_started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def is_down(self) -> bool:
+        """True while the service drops connections (DOWN or restarting)."""
+        if self.fault == Fault.DOWN:
+            return True
+        return self.down_until is not None and time.monotonic() < self.down_until
+
+    def extra_delay(self) -> float:
+        """Seconds added to every answer while SLOW."""
+        return self.slow_seconds if self.fault == Fault.SLOW else 0.0
+
+    def processing_delay(self, audio_seconds: float) -> float:
+        """GPU time for `audio_seconds` of audio at this service's speed."""
+        return audio_seconds * self.rtf + self.extra_delay()
+
+    def restart(self, delay_s: float = 0.0) -> None:
+        """Simulate `docker restart`: a wedge is cured, down for `delay_s`."""
+        if self.fault == Fault.WEDGE:
+            self.fault = Fault.NONE
+        self.restarts += 1
+        self.down_until = time.monotonic() + delay_s if delay_s > 0 else None
+
+    def reset_records(self) -> None:
+        """Forget recorded traffic so a test starts from a clean slate."""
+        self.requests.clear()
+        self.first_audio_byte_at = None
+        self.upload_done_at = None
+        self.audio_started.clear()
+
+    def mark_audio_bytes(self, record: RecordedRequest | None) -> None:
+        """Note that the first bytes of an uploaded file have arrived."""
+        now = time.monotonic()
+        self.first_audio_byte_at = now
+        self.upload_done_at = None
+        if record is not None:
+            record.first_audio_byte_at = now
+        self.audio_started.set()
+
+    def mark_upload_done(self, record: RecordedRequest | None) -> None:
+        """Note that the uploaded file has been read to its end."""
+        now = time.monotonic()
+        self.upload_done_at = now
+        if record is not None:
+            record.upload_done_at = now
+
+    def apply(self, changes: Mapping[str, object]) -> None:
+        """Validate then apply a /_sim/control body; all-or-nothing.
+
+        Raises ValueError or TypeError (both mean a bad request).
+        """
+        updates: dict[str, Any] = {}
+        for key, value in changes.items():
+            match key:
+                case "fault":
+                    try:
+                        updates[key] = Fault(str(value))
+                    except ValueError:
+                        raise ValueError(
+                            f"fault must be one of {[f.value for f in Fault]}"
+                        ) from None
+                case "slow_seconds" | "rtf":
+                    updates[key] = _number(key, value)
+                case "max_diarize_s":
+                    updates[key] = _number(key, value, 0.001)
+                case "transcript":
+                    if not isinstance(value, str):
+                        raise TypeError("transcript must be a string")
+                    updates[key] = value
+                case "voices":
+                    updates[key] = _voice_list(value)
+                case "speakers":
+                    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
+                        raise ValueError("speakers must be an integer 1..4")
+                    updates[key] = value
+                case _:
+                    raise ValueError(f"unknown control key {key!r}")
+        for key, value in updates.items():
+            setattr(self, key, value)
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON view for GET /_sim/state."""
+        return {
+            "service": self.name,
+            "fault": str(self.fault),
+            "down": self.is_down,
+            "slow_seconds": self.slow_seconds,
+            "rtf": self.rtf,
+            "transcript": self.transcript,
+            "voices": list(self.voices),
+            "speakers": self.speakers,
+            "max_diarize_s": self.max_diarize_s,
+            "requests": len(self.requests),
+            "restarts": self.restarts,
+            "first_audio_byte_at": self.first_audio_byte_at,
+            "upload_done_at": self.upload_done_at,
+        }
+
+
+STATE_KEY = web.AppKey("spark_sim_state", ServiceState)
+# Handlers still running; a stopped service cancels them (aiohttp lets a
+# handler run on after its client hung up, which would leak past a test).
+HANDLER_TASKS_KEY = web.AppKey("spark_sim_handler_tasks", set[asyncio.Task[Any]])
+
+
+def record_of(request: web.Request) -> RecordedRequest | None:
+    """The record the middleware opened for this request, if any."""
+    record = request.get(RECORD_KEY)
+    return record if isinstance(record, RecordedRequest) else None
+
+
+def hard_close(request: web.Request) -> None:
+    """Reset the TCP connection (RST), like a crashed or vanished backend."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        # Linger 0 turns close() into an RST rather than a graceful FIN.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def malformed_response() -> web.Response:
+    """200 with a JSON body cut off mid-string."""
+    return web.Response(status=200, body=MALFORMED_JSON, content_type="application/json")
+
+
+async def _drain(request: web.Request, record: RecordedRequest) -> None:
+    """Read and discard the body, as a server does before it fails."""
+    while chunk := await request.content.readany():
+        record.bytes_received += len(chunk)
+
+
+async def _reset_midway(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Send the headers and half the body, then reset the connection."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    stream = web.StreamResponse(
+        status=response.status, reason=response.reason, headers=response.headers
+    )
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    await stream.write(body[: max(1, len(body) // 2)])
+    # Let the client see the headers before the reset lands.
+    await asyncio.sleep(0.05)
+    hard_close(request)
+    return stream
+
+
+def _corrupt(response: web.Response) -> web.Response:
+    """The MALFORMED version of a successful answer, by content type."""
+    if response.content_type == "application/json":
+        return malformed_response()
+    if response.content_type == "audio/wav":
+        return web.Response(status=200, body=MALFORMED_WAV, content_type="audio/wav")
+    return response
+
+
+def create_fault_middleware(
+    state: ServiceState, inference_paths: frozenset[str], wedge_body: Mapping[str, str]
+) -> Middleware:
+    """Middleware that records every request and applies `state.fault`."""
+
+    @web.middleware
+    async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        tasks = request.app.get(HANDLER_TASKS_KEY)
+        if task is None or tasks is None:
+            return await _record(request, handler)
+        tasks.add(task)
+        try:
+            return await _record(request, handler)
+        finally:
+            tasks.discard(task)
+
+    async def _record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(SIM_PREFIX):
+            return await handler(request)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            started_at=time.monotonic(),
+            content_type=request.headers.get("Content-Type"),
+            content_length=request.content_length,
+            transfer_encoding=request.headers.get("Transfer-Encoding"),
+        )
+        state.requests.append(record)
+        request[RECORD_KEY] = record
+        try:
+            response = await _apply_fault(request, handler, record)
+        except web.HTTPException as exc:
+            record.status = exc.status
+            raise
+        except ConnectionError:
+            # The client went away mid-request; nothing to answer, nothing to log.
+            record.status = CLIENT_CLOSED
+            return web.Response(status=CLIENT_CLOSED)
+        finally:
+            record.finished_at = time.monotonic()
+            _LOGGER.info(
+                "%s %s %s -> %s in %.3fs (%d bytes in, fault=%s)",
+                state.name,
+                record.method,
+                record.path,
+                record.status,
+                record.finished_at - record.started_at,
+                record.bytes_received,
+                str(state.fault),
+            )
+        return response
+
+    async def _apply_fault(
+        request: web.Request, handler: Handler, record: RecordedRequest
+    ) -> web.StreamResponse:
+        if state.is_down:
+            hard_close(request)
+            record.status = 0
+            # Never reaches the client: the connection is already gone.
+            return web.Response(status=503)
+        inference = request.path in inference_paths
+        if inference and state.fault == Fault.WEDGE:
+            await _drain(request, record)
+            await asyncio.sleep(_WEDGE_SETTLE_S)
+            record.status = 500
+            return web.json_response(dict(wedge_body), status=500)
+        if not inference and (delay := state.extra_delay()):
+            await asyncio.sleep(delay)
+        response = await handler(request)
+        record.status = response.status
+        if isinstance(response, web.Response) and not response.prepared and response.status == 200:
+            if state.fault == Fault.MALFORMED:
+                response = _corrupt(response)
+            elif state.fault == Fault.RESET:
+                return await _reset_midway(request, response)
+        return response
+
+    return fault_middleware

@@ -1,0 +1,166 @@
+"""Simulated WhisperX container (ours: faster-whisper + pyannote + wav2vec2).
+
+One GPU job at a time, like the real app, so /health can report busy and
+queue depth while a long diarization runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .control import new_service_app
+from .faults import STATE_KEY, ServiceState
+from .forms import Form, missing_field, parse_float_field, parse_int_field, read_form
+from .transcript import (
+    RESPONSE_FORMATS,
+    decode_upload,
+    speaker_blocks,
+    speaker_turns,
+    spread_words,
+    transcription_response,
+)
+
+ARCH = "medium"
+MODEL = f"whisperx-{ARCH}"
+DIARIZER = "pyannote/speaker-diarization-community-1"
+VERSION = "0.1.0"
+DEFAULT_RTF = 0.1
+SPEAKERS_PATH = "/v1/audio/transcribe-with-speakers"
+TRANSCRIBE_PATH = "/v1/audio/transcriptions"
+WEDGE_BODY = {"detail": "CUDA error: an illegal memory access was encountered"}
+
+
+@dataclass(slots=True)
+class GpuQueue:
+    """The single GPU slot and how many jobs wait for it."""
+
+    lock: asyncio.Lock
+    waiting: int = 0
+
+
+GPU_KEY = web.AppKey("spark_sim_whisperx_gpu", GpuQueue)
+
+
+def default_state() -> ServiceState:
+    """A healthy WhisperX with the default speed."""
+    return ServiceState(name="whisperx", rtf=DEFAULT_RTF)
+
+
+def _bad_request(detail: str) -> web.Response:
+    """FastAPI-style 400."""
+    return web.json_response({"detail": detail}, status=400)
+
+
+async def _health(request: web.Request) -> web.Response:
+    """GET /health: models loaded, GPU fine, and the job queue."""
+    gpu = request.app[GPU_KEY]
+    return web.json_response(
+        {
+            "status": "ok",
+            "whisper_loaded": True,
+            "diarizer_loaded": True,
+            "model": ARCH,
+            "device": "cuda",
+            "gpu_ok": True,
+            "version": VERSION,
+            "busy": gpu.lock.locked(),
+            "queue": gpu.waiting,
+        }
+    )
+
+
+def _language(form: Form) -> str | web.Response | None:
+    """Optional language; whisper auto-detects, but "" is a client bug."""
+    language = form.get("language")
+    if language is not None and not language.strip():
+        return _bad_request("language must not be empty")
+    return language
+
+
+async def _run_job(request: web.Request, seconds: float) -> None:
+    """Hold the GPU slot for `seconds`, queueing behind other jobs."""
+    gpu = request.app[GPU_KEY]
+    gpu.waiting += 1
+    try:
+        await gpu.lock.acquire()
+    finally:
+        gpu.waiting -= 1
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        gpu.lock.release()
+
+
+async def _transcribe_with_speakers(request: web.Request) -> web.Response:
+    """POST /v1/audio/transcribe-with-speakers: the predecessor's merged shape."""
+    state = request.app[STATE_KEY]
+    form = await read_form(request)
+    if form.file is None:
+        return missing_field("file")
+    language = _language(form)
+    if isinstance(language, web.Response):
+        return language
+    counts: dict[str, int | None] = {}
+    for name in ("num_speakers", "min_speakers", "max_speakers"):
+        value = parse_int_field(form, name)
+        if isinstance(value, web.Response):
+            return value
+        if value is not None and value < 1:
+            return _bad_request(f"{name} must be >= 1")
+        counts[name] = value
+    low, high = counts["min_speakers"], counts["max_speakers"]
+    if low is not None and high is not None and low > high:
+        return _bad_request("min_speakers must be <= max_speakers")
+    info = decode_upload(form.file.data)
+    if isinstance(info, web.Response):
+        return info
+    speakers = counts["num_speakers"] or max(low or 1, min(high or state.speakers, state.speakers))
+    await _run_job(request, state.processing_delay(info.duration))
+    words = spread_words(state.transcript, info.duration)
+    blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
+    return web.json_response(
+        {
+            "duration": round(info.duration, 3),
+            "language": language or "en",
+            "speakers_detected": sorted({str(b["speaker"]) for b in blocks}),
+            "segments": blocks,
+            "models": {"transcription": MODEL, "diarization": DIARIZER},
+        }
+    )
+
+
+async def _transcriptions(request: web.Request) -> web.Response:
+    """POST /v1/audio/transcriptions (OpenAI-compatible)."""
+    state = request.app[STATE_KEY]
+    form = await read_form(request)
+    if form.file is None:
+        return missing_field("file")
+    language = _language(form)
+    if isinstance(language, web.Response):
+        return language
+    response_format = form.get("response_format") or "json"
+    if response_format not in RESPONSE_FORMATS:
+        return _bad_request(f"Unsupported response_format '{response_format}'")
+    temperature = parse_float_field(form, "temperature")
+    if isinstance(temperature, web.Response):
+        return temperature
+    info = decode_upload(form.file.data)
+    if isinstance(info, web.Response):
+        return info
+    await _run_job(request, state.processing_delay(info.duration))
+    return transcription_response(
+        response_format, state.transcript, info.duration, language or "en", MODEL
+    )
+
+
+def create_whisperx_app(state: ServiceState) -> web.Application:
+    """The WhisperX container's HTTP API bound to `state`."""
+    app = new_service_app(state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH}), WEDGE_BODY)
+    app[GPU_KEY] = GpuQueue(asyncio.Lock())
+    app.router.add_get("/health", _health)
+    app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)
+    app.router.add_post(TRANSCRIBE_PATH, _transcriptions)
+    return app
