@@ -1,0 +1,317 @@
+"""The HA-free clients against the simulated Spark: shapes, streaming and errors."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from custom_components.spark_audio.spark import (
+    MagpieClient,
+    ParakeetClient,
+    SparkBackendFaultError,
+    SparkConnectionError,
+    SparkError,
+    SparkResponseError,
+    SparkTimeoutError,
+    WhisperXClient,
+)
+from custom_components.spark_audio.spark.wav import read_wav, wav_header, wav_stream
+from tests.spark_sim.audio import speak
+from tests.spark_sim.faults import Fault
+from tests.spark_sim.server import SparkSim
+
+SPARK_PACKAGE = Path(__file__).parents[2] / "custom_components" / "spark_audio" / "spark"
+
+
+def test_client_package_never_imports_home_assistant() -> None:
+    """The client package must stay publishable on its own: no homeassistant import."""
+    offenders = []
+    files = sorted(SPARK_PACKAGE.glob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "homeassistant"]
+    assert offenders == []
+
+
+def clients(
+    sim: SparkSim, session: aiohttp.ClientSession, timeout: float = 5.0
+) -> tuple[ParakeetClient, MagpieClient, WhisperXClient]:
+    return (
+        ParakeetClient(session, "127.0.0.1", sim.ports["parakeet"], timeout=timeout),
+        MagpieClient(session, "127.0.0.1", sim.ports["magpie"], timeout=timeout),
+        WhisperXClient(session, "127.0.0.1", sim.ports["whisperx"], timeout=timeout),
+    )
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    """Four words of real speech as a 16 kHz WAV file."""
+    return asyncio.run(speak("hello from the spark", "en-US", 16000))
+
+
+async def test_health_and_metadata(spark_sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    parakeet, magpie, whisperx = clients(spark_sim, session)
+    health = await parakeet.health()
+    assert health.ready
+    assert health.model == "nvidia/parakeet-tdt-0.6b-v3"
+    ready = await magpie.ready()
+    assert (ready.ready, ready.version, ready.model) == (True, "1.3.0", "magpie-tts-multilingual")
+    wx = await whisperx.health()
+    assert wx.ready
+    assert wx.details["diarizer_loaded"] is True
+    assert wx.model == "whisperx-medium"
+
+
+async def test_transcribe_streams_and_parses_words(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    """An async byte stream is uploaded with chunked encoding; words come back timed."""
+    parakeet, _, _ = clients(spark_sim, session)
+    spark_sim.states["parakeet"].transcript = "hello from the spark"
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(clip), 4096):
+            yield clip[i : i + 4096]
+
+    result = await parakeet.transcribe(stream(), language="en")
+    assert result.text == "hello from the spark"
+    assert [w.text for w in result.words] == ["hello", "from", "the", "spark"]
+    assert all(0 <= w.start < w.end <= (result.duration or 0) + 1e-6 for w in result.words)
+    assert result.language == "en"
+    record = spark_sim.states["parakeet"].requests[-1]
+    assert record.transfer_encoding == "chunked"
+    assert record.fields["response_format"] == "verbose_json"
+    assert record.file_bytes == len(clip)
+
+
+async def test_empty_language_refused_before_sending(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    parakeet, _, _ = clients(spark_sim, session)
+    with pytest.raises(ValueError, match="empty"):
+        await parakeet.transcribe(clip, language=" ")
+    assert not [r for r in spark_sim.states["parakeet"].requests if "transcriptions" in r.path]
+
+
+async def test_language_omitted_when_none(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    _, _, whisperx = clients(spark_sim, session)
+    await whisperx.transcribe(clip)
+    assert "language" not in spark_sim.states["whisperx"].requests[-1].fields
+
+
+async def test_diarize(spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes) -> None:
+    parakeet, _, _ = clients(spark_sim, session)
+    result = await parakeet.diarize(clip)
+    assert result.model == "nvidia/diar_sortformer_4spk-v1"
+    assert result.segments
+    assert result.segments[0].speaker == "Speaker_0"
+    assert set(result.speakers_detected) >= {s.speaker for s in result.segments}
+
+
+async def test_transcribe_with_speakers(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    _, _, whisperx = clients(spark_sim, session)
+    result = await whisperx.transcribe_with_speakers(clip, num_speakers=2, language="en")
+    assert result.segments
+    assert result.segments[0].speaker.startswith("Speaker_")
+    assert result.models["transcription"] == "whisperx-medium"
+    fields = spark_sim.states["whisperx"].requests[-1].fields
+    assert fields["num_speakers"] == "2"
+    assert "min_speakers" not in fields
+
+
+async def test_voice_catalog_parses_comma_joined_locales(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    _, magpie, _ = clients(spark_sim, session)
+    catalog = await magpie.list_voices()
+    assert catalog.languages == ("en-US", "es-US", "fr-FR", "de-DE")
+    mia_happy = catalog.get("Magpie-Multilingual.EN-US.Mia.Happy")
+    assert mia_happy is not None
+    assert (mia_happy.speaker, mia_happy.emotion, mia_happy.base_name) == (
+        "Mia",
+        "Happy",
+        "Magpie-Multilingual.EN-US.Mia",
+    )
+    assert len(catalog.voices_for("de-de")) == 2
+
+
+async def test_synthesize_returns_wav(spark_sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    _, magpie, _ = clients(spark_sim, session)
+    audio = read_wav(await magpie.synthesize("Hello world.", voice="Magpie-Multilingual.EN-US.Mia"))
+    assert audio.sample_rate == 22050
+    assert len(audio.pcm) > 4410
+    fields = spark_sim.states["magpie"].requests[-1].fields
+    assert fields == {
+        "text": "Hello world.",
+        "language": "en-US",
+        "voice": "Magpie-Multilingual.EN-US.Mia",
+        "sample_rate_hz": "22050",
+        "encoding": "LINEAR_PCM",
+    }
+
+
+async def test_synthesize_online_streams_pcm(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """Raw PCM arrives in several chunks, the first long before the last."""
+    _, magpie, _ = clients(spark_sim, session)
+    spark_sim.states["magpie"].rtf = 0.2
+    loop = asyncio.get_running_loop()
+    arrivals: list[tuple[float, int]] = []
+    async for chunk in magpie.synthesize_online(
+        "This is a somewhat longer sentence to speak.", voice="Magpie-Multilingual.EN-US.Jason"
+    ):
+        arrivals.append((loop.time(), len(chunk)))
+    assert len(arrivals) > 3
+    assert arrivals[-1][0] - arrivals[0][0] > 0.1
+    assert sum(n for _, n in arrivals) % 2 == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "voice", "message"),
+    [
+        ("", "Magpie-Multilingual.EN-US.Mia", "empty"),
+        ("x" * 2001, "Magpie-Multilingual.EN-US.Mia", "at most 2000"),
+        ("Hi.", "mia", "cannot tell the language"),
+    ],
+)
+async def test_synthesize_input_checked_locally(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, text: str, voice: str, message: str
+) -> None:
+    _, magpie, _ = clients(spark_sim, session)
+    with pytest.raises(ValueError, match=message):
+        await magpie.synthesize(text, voice=voice)
+
+
+async def test_unknown_voice_is_a_response_error(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """The NIM's 400 keeps its status and message."""
+    _, magpie, _ = clients(spark_sim, session)
+    with pytest.raises(SparkResponseError) as err:
+        await magpie.synthesize("Hi.", voice="Magpie-Multilingual.EN-US.Nobody")
+    assert err.value.status == 400
+    assert not isinstance(err.value, SparkBackendFaultError)
+    assert "Nobody" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "status"),
+    [
+        (Fault.WEDGE, SparkBackendFaultError, 500),
+        (Fault.DOWN, SparkConnectionError, None),
+        (Fault.RESET, SparkConnectionError, None),
+        (Fault.MALFORMED, SparkResponseError, 200),
+        (Fault.SLOW, SparkTimeoutError, None),
+    ],
+)
+async def test_fault_mapping(
+    spark_sim: SparkSim,
+    session: aiohttp.ClientSession,
+    clip: bytes,
+    fault: Fault,
+    error: type[SparkError],
+    status: int | None,
+) -> None:
+    """Every failure mode maps onto exactly one class of the exception tree."""
+    parakeet, _, _ = clients(spark_sim, session, timeout=0.5)
+    spark_sim.states["parakeet"].fault = fault
+    with pytest.raises(error) as err:
+        await parakeet.transcribe(clip, language="en")
+    if status is not None:
+        assert isinstance(err.value, SparkResponseError)
+        assert err.value.status == status
+    if fault is Fault.WEDGE:
+        assert "CUBLAS" in str(err.value)
+
+
+async def test_stream_reset_mid_response(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """A connection reset while PCM is streaming surfaces as a connection error."""
+    _, magpie, _ = clients(spark_sim, session)
+    spark_sim.states["magpie"].fault = Fault.RESET
+    received = 0
+    with pytest.raises(SparkConnectionError):
+        async for chunk in magpie.synthesize_online(
+            "A sentence long enough for several chunks of audio.",
+            voice="Magpie-Multilingual.EN-US.Mia",
+        ):
+            received += len(chunk)
+    assert received > 0
+
+
+async def test_refused_connection(session: aiohttp.ClientSession) -> None:
+    sim = SparkSim()
+    await sim.start()
+    port = sim.ports["parakeet"]
+    await sim.stop()
+    with pytest.raises(SparkConnectionError, match="GET /health failed"):
+        await ParakeetClient(session, "127.0.0.1", port).health()
+
+
+async def test_wrong_api_is_a_response_error(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """Parakeet's port asked for Magpie's ready endpoint: 404, not a crash."""
+    magpie_at_parakeet = MagpieClient(session, "127.0.0.1", spark_sim.ports["parakeet"])
+    with pytest.raises(SparkResponseError) as err:
+        await magpie_at_parakeet.ready()
+    assert err.value.status == 404
+    whisperx_at_parakeet = WhisperXClient(session, "127.0.0.1", spark_sim.ports["parakeet"])
+    with pytest.raises(SparkResponseError, match="whisper_loaded"):
+        await whisperx_at_parakeet.health()
+
+
+def test_ipv6_host_is_bracketed() -> None:
+    client = ParakeetClient(None, "fd00::5", 8000)  # type: ignore[arg-type]
+    assert client.base_url == "http://[fd00::5]:8000"
+
+
+async def test_wav_stream_round_trip() -> None:
+    async def pcm() -> AsyncIterator[bytes]:
+        yield b"\x01\x00" * 100
+        yield b""
+        yield b"\x02\x00" * 50
+
+    data = b"".join([chunk async for chunk in wav_stream(pcm(), 16000)])
+    audio = read_wav(data)
+    assert (audio.sample_rate, audio.channels, audio.sample_width) == (16000, 1, 2)
+    assert audio.pcm == b"\x01\x00" * 100 + b"\x02\x00" * 50
+    sized = wav_header(8000, data_size=4) + b"\x00\x01\x02\x03extra"
+    assert read_wav(sized).pcm == b"\x00\x01\x02\x03"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not a RIFF"),
+        (b"ID3\x04" + b"\x00" * 40, "not a RIFF"),
+        (b"RIFF\x00\x00\x00\x00WAVEdata\x04\x00\x00\x00abcd", "before its fmt"),
+        (b"RIFF\x00\x00\x00\x00WAVE", "no data chunk"),
+        (
+            b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00"
+            + b"\x00" * 12
+            + b"data\x00\x00\x00\x00",
+            "not PCM",
+        ),
+    ],
+)
+def test_read_wav_rejects_bad_files(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        read_wav(data)
