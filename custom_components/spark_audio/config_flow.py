@@ -167,9 +167,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         services = enabled_services(data)
         results = await asyncio.gather(
             *(
-                fetch_status(
-                    build_client(s, session, data[CONF_HOST], service_port(data, s))
-                )
+                fetch_status(build_client(s, session, data[CONF_HOST], service_port(data, s)))
                 for s in services
             ),
             return_exceptions=True,
@@ -224,7 +222,10 @@ class SparkAudioOptionsFlow(OptionsFlow):
                     default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
                 ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
-                        min=5, max=3600, step=1, unit_of_measurement="s",
+                        min=5,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),
@@ -233,7 +234,10 @@ class SparkAudioOptionsFlow(OptionsFlow):
                     default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
                 ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
-                        min=5, max=3600, step=1, unit_of_measurement="s",
+                        min=5,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),

@@ -55,7 +55,7 @@ CONF_SSH: Final = "ssh"
 CONF_SSH_USER: Final = "ssh_user"
 CONF_SSH_PORT: Final = "ssh_port"
 CONF_SSH_KEY: Final = "ssh_private_key"
-CONF_SSH_PASSWORD: Final = "ssh_password"
+CONF_SSH_PASSWORD: Final = "ssh_password"  # noqa: S105 (a config key, not a secret)
 DEFAULT_SSH_PORT: Final = 22
 
 # Options

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -140,14 +142,14 @@ class SparkAudioData:
         return self.coordinators.get(SparkService.MAGPIE)
 
 
-def enabled_services(config: dict[str, object]) -> list[SparkService]:
+def enabled_services(config: Mapping[str, Any]) -> list[SparkService]:
     """The services a config entry (or flow input) says to use."""
     return [s for s in SparkService if config.get(conf_enabled(s))]
 
 
-def service_port(config: dict[str, object], service: SparkService) -> int:
+def service_port(config: Mapping[str, Any], service: SparkService) -> int:
     """The port configured for ``service``."""
-    return int(str(config[conf_port(service)]))
+    return int(config[conf_port(service)])
 
 
 def request_timeout(entry: ConfigEntry) -> float:

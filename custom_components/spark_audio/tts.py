@@ -38,7 +38,7 @@ class MagpieTextToSpeechEntity(SparkAudioEntity, TextToSpeechEntity):
     """Assist TTS backed by the Magpie NIM; languages and voices come from the NIM."""
 
     _attr_translation_key = "tts"
-    _attr_supported_options = [ATTR_VOICE]
+    _attr_supported_options = [ATTR_VOICE]  # noqa: RUF012 (HA declares it an instance attribute)
 
     def __init__(self, coordinator: SparkServiceCoordinator, default_voice: str) -> None:
         """Speak with ``default_voice`` unless a request names another."""

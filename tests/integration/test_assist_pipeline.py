@@ -88,9 +88,7 @@ async def test_assist_pipeline_end_to_end(
 
     tts_end = by_type[PipelineEventType.TTS_END].data
     assert tts_end is not None
-    extension, audio = await async_get_media_source_audio(
-        hass, tts_end["tts_output"]["media_id"]
-    )
+    extension, audio = await async_get_media_source_audio(hass, tts_end["tts_output"]["media_id"])
     assert extension == "wav"
     with wave.open(io.BytesIO(audio)) as wav:
         # Assist asks for 16 kHz WAV; HA's ffmpeg resamples our 22.05 kHz stream.

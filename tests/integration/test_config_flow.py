@@ -16,8 +16,12 @@ from custom_components.spark_audio.spark import http as spark_http
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 
-FAKE_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+FAKE_KEY = "\n".join(
+    [
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXktdjEAAAAA",
+        "-----END OPENSSH PRIVATE KEY-----",
+    ]
 )
 
 
@@ -241,7 +245,8 @@ async def test_reconfigure_keeps_ssh_settings(
     """Reconfigure changes the connection only; stored SSH credentials stay."""
     mock_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "ssh_user": "spark", "ssh_password": "pw"}
+        mock_config_entry,
+        data={**mock_config_entry.data, "ssh_user": "spark", "ssh_password": "pw"},
     )
     result = await mock_config_entry.start_reconfigure_flow(hass)
     good = user_input(spark_sim, magpie_enabled=False)
@@ -292,6 +297,7 @@ async def test_options_flow_applies_without_restart(
     entry = init_integration
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
+    assert result["data_schema"] is not None
     schema_keys = {str(k) for k in result["data_schema"].schema}
     assert schema_keys == {"default_voice", "stt_language", "request_timeout", "scan_interval"}
 
@@ -312,7 +318,7 @@ async def test_options_flow_applies_without_restart(
     assert tts_entity.default_language == "fr-FR"
     assert tts_entity.default_options == {"voice": "Magpie-Multilingual.FR-FR.Louise"}
     coordinators = entry.runtime_data.coordinators.values()
-    assert {c.update_interval.total_seconds() for c in coordinators} == {60}  # type: ignore[union-attr]
+    assert {c.update_interval.total_seconds() for c in coordinators} == {60}
     assert {c.client.timeout for c in coordinators} == {30}
 
 

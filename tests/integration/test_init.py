@@ -148,5 +148,5 @@ async def test_poll_interval_from_options(
     hass.config_entries.async_update_entry(mock_config_entry, options={"scan_interval": 90})
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     coordinators = mock_config_entry.runtime_data.coordinators.values()
-    assert {c.update_interval.total_seconds() for c in coordinators} == {90}  # type: ignore[union-attr]
+    assert {c.update_interval.total_seconds() for c in coordinators} == {90}
     await hass.config_entries.async_unload(mock_config_entry.entry_id)

@@ -31,7 +31,9 @@ def metadata(language: str = "en") -> stt.SpeechMetadata:
     )
 
 
-def entity(hass: HomeAssistant, entity_id: str = "stt.parakeet_speech_to_text") -> SparkSpeechToTextEntity:
+def entity(
+    hass: HomeAssistant, entity_id: str = "stt.parakeet_speech_to_text"
+) -> SparkSpeechToTextEntity:
     found = stt.async_get_speech_to_text_entity(hass, entity_id)
     assert isinstance(found, SparkSpeechToTextEntity)
     return found

@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator
 import pytest
 from homeassistant.components import tts
 from homeassistant.components.tts.entity import TTSAudioRequest
+from homeassistant.components.tts.helper import get_engine_instance
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -22,7 +23,7 @@ SYNTH_PATHS = ("/v1/audio/synthesize", "/v1/audio/synthesize_online")
 
 
 def entity(hass: HomeAssistant) -> MagpieTextToSpeechEntity:
-    found = hass.data[tts.DOMAIN].get_entity("tts.magpie_text_to_speech")
+    found = get_engine_instance(hass, "tts.magpie_text_to_speech")
     assert isinstance(found, MagpieTextToSpeechEntity)
     return found
 
@@ -66,7 +67,7 @@ async def test_voice_list_refreshes(
         "Magpie-Multilingual.EN-US.Mia",
         "Magpie-Multilingual.IT-IT.Isabella",
     ]
-    await init_integration.runtime_data.coordinators["magpie"].async_refresh()  # type: ignore[index]
+    await init_integration.runtime_data.coordinators["magpie"].async_refresh()
     magpie = entity(hass)
     assert magpie.supported_languages == ["en-US", "it-IT"]
     voices = magpie.async_get_supported_voices("it-IT")
@@ -100,7 +101,9 @@ async def test_voice_option_and_language_default(
 ) -> None:
     """An asked voice wins; otherwise a voice of the asked language is chosen."""
     magpie = entity(hass)
-    await magpie.async_get_tts_audio("Hola.", "es-US", {"voice": "Magpie-Multilingual.ES-US.Isabela"})
+    await magpie.async_get_tts_audio(
+        "Hola.", "es-US", {"voice": "Magpie-Multilingual.ES-US.Isabela"}
+    )
     await magpie.async_get_tts_audio("Hola.", "es-US", {"voice": "Magpie-Multilingual.EN-US.Mia"})
     requests = synth_requests(spark_sim)
     assert [(r["voice"], r["language"]) for r in requests] == [

@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 # A sentence ends at . ! ? (or their CJK forms) followed by whitespace, or at a newline.
-_BOUNDARY = re.compile(r"(?<=[.!?…。！？])\s+|\n+")
+_BOUNDARY = re.compile(r"(?<=[.!?…。！？])\s+|\n+")  # noqa: RUF001 (CJK marks on purpose)
 _SOFT_BREAKS = (", ", "; ", ": ", " ")
 
 

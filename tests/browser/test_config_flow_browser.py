@@ -1,0 +1,138 @@
+"""Add a Spark the way a user does: log in, open Add integration, fill the form, submit.
+
+This is the only test that renders the real frontend against the integration, so it
+catches what the in-process config flow tests cannot: translations that do not load,
+a schema the frontend cannot draw (sections, selectors), or an entry that is created
+but never sets up its entities.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from .conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PASSWORD,
+    SERVICES,
+    USERNAME,
+    HassServer,
+    SimulatedSpark,
+    chromium_available,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_available(), reason=f"{CHROMIUM} is not installed"),
+    # HA's first start is most of it; the suite-wide 120 s timeout covers fixtures too.
+    pytest.mark.timeout(300),
+]
+
+PORT_LABELS = {"parakeet": "Parakeet port", "magpie": "Magpie port", "whisperx": "WhisperX port"}
+UI_TIMEOUT_MS = 30_000
+
+
+async def test_add_spark_in_the_browser(
+    hass_server: HassServer,
+    sim_process: SimulatedSpark,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The config flow dialog creates an entry whose services are all up."""
+    screenshot = tmp_path / "config_flow_success.png"
+    request.node.stash.setdefault(ARTIFACTS, []).append(screenshot)
+    started = time.monotonic()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            try:
+                await _add_spark(page, hass_server, sim_process, screenshot)
+            except Exception:
+                failure = tmp_path / "failure.png"
+                await page.screenshot(path=failure, full_page=True)
+                request.node.stash[ARTIFACTS].append(failure)
+                raise
+        finally:
+            await browser.close()
+    print(f"browser part took {time.monotonic() - started:.1f} s; screenshot: {screenshot}")
+
+    entries = hass_server.rest("GET", "/api/config/config_entries/entry?domain=spark_audio")
+    assert len(entries) == 1, entries
+    assert entries[0]["domain"] == "spark_audio"
+    assert entries[0]["title"] == sim_process.host
+    assert entries[0]["state"] == "loaded", entries[0]
+
+    states = _integration_states(hass_server)
+    connectivity = {e: s for e, s in states.items() if e.startswith("binary_sensor.")}
+    assert connectivity, states
+    assert set(connectivity.values()) == {"on"}, connectivity
+    assert any(e.startswith("stt.") for e in states), states
+    assert any(e.startswith("tts.") for e in states), states
+
+    errors = [
+        line
+        for line in hass_server.log.read_text(errors="replace").splitlines()
+        if re.search(r" (ERROR|CRITICAL) .*spark_audio", line)
+    ]
+    assert not errors, errors
+
+
+async def _add_spark(page: Page, hass: HassServer, sim: SimulatedSpark, screenshot: Path) -> None:
+    """Log in through the login page and run the Add integration dialog to the end."""
+    # The My-link target: it asks for login first, then offers to set up the domain.
+    await page.goto(f"{hass.url}/config/integrations/dashboard/add?domain=spark_audio")
+    await page.locator("input[name=username]").fill(USERNAME)
+    await page.locator("input[name=password]").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+
+    await expect(page.get_by_text("Do you want to set up Spark Audio?")).to_be_visible()
+    await page.get_by_role("button", name="OK").click()
+
+    dialog = page.locator("dialog-data-entry-flow")
+    await expect(dialog.get_by_text("Add a DGX Spark")).to_be_visible()
+    await dialog.locator("input[name=host]").fill(sim.host)
+    # WhisperX is off by default; turn it on so the flow probes all three services.
+    await dialog.get_by_role("switch", name=re.compile("Use WhisperX")).check()
+    for service in SERVICES:
+        port_box = dialog.get_by_role("spinbutton", name=re.compile(PORT_LABELS[service]))
+        await port_box.fill(str(sim.ports[service]))
+    await dialog.get_by_role("button", name="Submit").click()
+
+    await expect(dialog.get_by_text("Success!")).to_be_visible()
+    await expect(dialog.get_by_text(f"Created configuration for {sim.host}.")).to_be_visible()
+    for device in ("Parakeet", "Magpie", "WhisperX"):
+        await expect(dialog.get_by_text(device, exact=True)).to_be_visible()
+    await page.screenshot(path=screenshot)
+
+    # Finishing a flow started from this link opens the integration's page on the new entry.
+    await dialog.get_by_role("button", name="Finish").click()
+    await expect(page).to_have_url(re.compile(r"/config/integrations/integration/spark_audio"))
+    await expect(page.get_by_text(sim.host, exact=True)).to_be_visible()
+
+
+def _integration_states(hass: HassServer, timeout: float = 30) -> dict[str, str]:
+    """Entity id -> state of the integration's entities, once its connectivity sensors are on."""
+    deadline = time.monotonic() + timeout
+    template = {"template": "{{ integration_entities('spark_audio') | tojson }}"}
+    while True:
+        entity_ids = set(hass.rest("POST", "/api/template", template))
+        states = {
+            s["entity_id"]: s["state"]
+            for s in hass.rest("GET", "/api/states")
+            if s["entity_id"] in entity_ids
+        }
+        sensors = [v for k, v in states.items() if k.startswith("binary_sensor.")]
+        if (sensors and all(v == "on" for v in sensors)) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
