@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 
 from .conftest import (
     ARTIFACTS,
@@ -35,6 +35,7 @@ pytestmark = [
 ]
 
 PORT_LABELS = {"parakeet": "Parakeet port", "magpie": "Magpie port", "whisperx": "WhisperX port"}
+# Generous: the first page load parses megabytes of frontend JS on a 2-core machine.
 UI_TIMEOUT_MS = 30_000
 
 
@@ -96,11 +97,11 @@ async def _add_spark(page: Page, hass: HassServer, sim: SimulatedSpark, screensh
     await page.locator("input[name=password]").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
 
-    await expect(page.get_by_text("Do you want to set up Spark Audio?")).to_be_visible()
+    await _see(page.get_by_text("Do you want to set up Spark Audio?"))
     await page.get_by_role("button", name="OK").click()
 
     dialog = page.locator("dialog-data-entry-flow")
-    await expect(dialog.get_by_text("Add a DGX Spark")).to_be_visible()
+    await _see(dialog.get_by_text("Add a DGX Spark"))
     await dialog.locator("input[name=host]").fill(sim.host)
     # WhisperX is off by default; turn it on so the flow probes all three services.
     await dialog.get_by_role("switch", name=re.compile("Use WhisperX")).check()
@@ -109,16 +110,23 @@ async def _add_spark(page: Page, hass: HassServer, sim: SimulatedSpark, screensh
         await port_box.fill(str(sim.ports[service]))
     await dialog.get_by_role("button", name="Submit").click()
 
-    await expect(dialog.get_by_text("Success!")).to_be_visible()
-    await expect(dialog.get_by_text(f"Created configuration for {sim.host}.")).to_be_visible()
+    await _see(dialog.get_by_text("Success!"))
+    await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
     for device in ("Parakeet", "Magpie", "WhisperX"):
-        await expect(dialog.get_by_text(device, exact=True)).to_be_visible()
+        await _see(dialog.get_by_text(device, exact=True))
     await page.screenshot(path=screenshot)
 
     # Finishing a flow started from this link opens the integration's page on the new entry.
     await dialog.get_by_role("button", name="Finish").click()
-    await expect(page).to_have_url(re.compile(r"/config/integrations/integration/spark_audio"))
-    await expect(page.get_by_text(sim.host, exact=True)).to_be_visible()
+    await expect(page).to_have_url(
+        re.compile(r"/config/integrations/integration/spark_audio"), timeout=UI_TIMEOUT_MS
+    )
+    await _see(page.get_by_text(sim.host, exact=True))
+
+
+async def _see(locator: Locator) -> None:
+    """Wait for an element to show, allowing for a slow first page load."""
+    await expect(locator).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
 def _integration_states(hass: HassServer, timeout: float = 30) -> dict[str, str]:

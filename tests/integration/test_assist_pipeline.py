@@ -13,17 +13,20 @@ from homeassistant.components.assist_pipeline import (
     async_pipeline_from_audio_stream,
 )
 from homeassistant.components.assist_pipeline.pipeline import async_create_default_pipeline
-from homeassistant.components.tts import async_get_media_source_audio
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.server import SparkSim
 
 
 async def test_assist_pipeline_end_to_end(
-    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
 ) -> None:
     """Speech made with espeak-ng goes through our STT, HA's agent and our TTS.
 
@@ -88,8 +91,11 @@ async def test_assist_pipeline_end_to_end(
 
     tts_end = by_type[PipelineEventType.TTS_END].data
     assert tts_end is not None
-    extension, audio = await async_get_media_source_audio(hass, tts_end["tts_output"]["media_id"])
-    assert extension == "wav"
+    # Fetch it the way a satellite or the browser does: HA's TTS proxy URL.
+    client = await hass_client()
+    response = await client.get(tts_end["tts_output"]["url"])
+    assert response.status == 200
+    audio = await response.read()
     with wave.open(io.BytesIO(audio)) as wav:
         # Assist asks for 16 kHz WAV; HA's ffmpeg resamples our 22.05 kHz stream.
         assert wav.getframerate() == 16000

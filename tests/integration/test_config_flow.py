@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_socket
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
@@ -260,34 +262,53 @@ async def test_reconfigure_keeps_ssh_settings(
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
+@pytest.fixture
+async def second_spark(socket_enabled: None) -> AsyncIterator[SparkSim]:
+    """Another simulated Spark on another loopback address (no DNS involved)."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "127.0.0.2"])
+    sim = SparkSim(host="127.0.0.2")
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def second_input(sim: SparkSim) -> dict[str, Any]:
+    data = user_input(sim, host="127.0.0.2")
+    data.pop("ssh")
+    return data
+
+
 async def test_reconfigure_to_host_of_other_entry_aborts(
-    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+    hass: HomeAssistant, second_spark: SparkSim, init_integration: MockConfigEntry
 ) -> None:
     """Moving an entry onto a host another entry owns is refused."""
-    other = MockConfigEntry(domain=DOMAIN, unique_id="localhost", data={CONF_HOST: "localhost"})
+    other = MockConfigEntry(domain=DOMAIN, unique_id="127.0.0.2", data={CONF_HOST: "127.0.0.2"})
     other.add_to_hass(hass)
     result = await init_integration.start_reconfigure_flow(hass)
-    data = user_input(spark_sim, host="localhost")
-    data.pop("ssh")
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], second_input(second_spark)
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert init_integration.data[CONF_HOST] == "127.0.0.1"
 
 
 async def test_reconfigure_to_new_host(
-    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+    hass: HomeAssistant, second_spark: SparkSim, init_integration: MockConfigEntry
 ) -> None:
-    """A new address becomes the entry's unique id and title."""
+    """A new address becomes the entry's unique id and title; entities keep working."""
     result = await init_integration.start_reconfigure_flow(hass)
-    data = user_input(spark_sim, host="LOCALHOST")
-    data.pop("ssh")
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], second_input(second_spark)
+    )
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
-    assert init_integration.unique_id == "localhost"
-    assert init_integration.title == "localhost"
+    assert init_integration.unique_id == "127.0.0.2"
+    assert init_integration.title == "127.0.0.2"
     assert init_integration.state is ConfigEntryState.LOADED
+    state = hass.states.get("binary_sensor.parakeet_connectivity")
+    assert state is not None
+    assert state.state == "on"
 
 
 async def test_options_flow_applies_without_restart(

@@ -39,10 +39,10 @@ def entity(
     return found
 
 
-@pytest.fixture(scope="module")
-def speech_pcm() -> bytes:
+@pytest.fixture
+async def speech_pcm() -> bytes:
     """Real speech (espeak-ng) as Assist would capture it: 16 kHz mono PCM."""
-    return asyncio.run(speak_pcm("turn on the kitchen light", "en-US", 16000))
+    return await speak_pcm("turn on the kitchen light", "en-US", 16000)
 
 
 async def chunks(pcm: bytes) -> AsyncIterator[bytes]:

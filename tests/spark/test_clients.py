@@ -54,10 +54,10 @@ def clients(
     )
 
 
-@pytest.fixture(scope="module")
-def clip() -> bytes:
-    """Four words of real speech as a 16 kHz WAV file."""
-    return asyncio.run(speak("hello from the spark", "en-US", 16000))
+@pytest.fixture
+async def clip() -> bytes:
+    """Four words of real speech as a 16 kHz WAV file (espeak-ng; cached by the sim)."""
+    return await speak("hello from the spark", "en-US", 16000)
 
 
 async def test_health_and_metadata(spark_sim: SparkSim, session: aiohttp.ClientSession) -> None:
