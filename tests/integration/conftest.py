@@ -11,6 +11,8 @@ import pytest
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled, conf_port
 from tests.spark_sim.server import SparkSim
@@ -30,6 +32,12 @@ def entry_data(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
         data[conf_port(service)] = sim.ports.get(service.value, 1)
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """HA's snapshot serialiser in both test lanes (one lane would not pick it up)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)
