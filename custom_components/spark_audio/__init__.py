@@ -10,7 +10,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .const import DOMAIN, SERVICE_DEFAULT_MODELS, SERVICE_NAMES
+from .const import DOMAIN, SERVICE_DEFAULT_MODELS, SERVICE_MANUFACTURERS, SERVICE_NAMES
 from .coordinator import (
     SparkAudioConfigEntry,
     SparkAudioData,
@@ -52,12 +52,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             config_entry_id=entry.entry_id,
             identifiers={coordinator.device_identifier},
             name=SERVICE_NAMES[service],
-            manufacturer="NVIDIA" if service != "whisperx" else "spark_audio",
+            manufacturer=SERVICE_MANUFACTURERS[service],
             model=(health and health.model) or SERVICE_DEFAULT_MODELS[service],
             sw_version=health.version if health else None,
             entry_type=dr.DeviceEntryType.SERVICE,
             configuration_url=coordinator.client.base_url,
         )
+
+    # A service turned off in reconfigure takes its device (and entities) with it.
+    current = {c.device_identifier for c in coordinators}
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not device.identifiers & current:
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
     entry.runtime_data = data
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))

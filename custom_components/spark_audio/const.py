@@ -28,6 +28,11 @@ SERVICE_DEFAULT_MODELS: Final[dict[SparkService, str]] = {
     SparkService.MAGPIE: "Magpie-Multilingual TTS NIM",
     SparkService.WHISPERX: "WhisperX",
 }
+SERVICE_MANUFACTURERS: Final[dict[SparkService, str]] = {
+    SparkService.PARAKEET: "NVIDIA",
+    SparkService.MAGPIE: "NVIDIA",
+    SparkService.WHISPERX: "Spark Audio",
+}
 DEFAULT_PORTS: Final[dict[SparkService, int]] = {
     SparkService.PARAKEET: parakeet.DEFAULT_PORT,
     SparkService.MAGPIE: magpie.DEFAULT_PORT,

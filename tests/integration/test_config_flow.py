@@ -11,6 +11,7 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
@@ -250,6 +251,8 @@ async def test_reconfigure_keeps_ssh_settings(
         mock_config_entry,
         data={**mock_config_entry.data, "ssh_user": "spark", "ssh_password": "pw"},
     )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert hass.states.get("tts.magpie_text_to_speech") is not None
     result = await mock_config_entry.start_reconfigure_flow(hass)
     good = user_input(spark_sim, magpie_enabled=False)
     good.pop("ssh")
@@ -259,6 +262,11 @@ async def test_reconfigure_keeps_ssh_settings(
     assert mock_config_entry.data["ssh_password"] == "pw"
     assert mock_config_entry.data["magpie_enabled"] is False
     assert hass.states.get("tts.magpie_text_to_speech") is None
+    names = {
+        d.name
+        for d in dr.async_entries_for_config_entry(dr.async_get(hass), mock_config_entry.entry_id)
+    }
+    assert names == {"Parakeet", "WhisperX"}
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
