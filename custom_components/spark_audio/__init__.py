@@ -3,25 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from homeassistant.const import CONF_HOST, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, SERVICE_DEFAULT_MODELS, SERVICE_MANUFACTURERS, SERVICE_NAMES
+from .const import (
+    CONF_RESTART_MAX_PER_HOUR,
+    CONF_RESTART_MIN_SPACING,
+    DEFAULT_RESTART_MAX_PER_HOUR,
+    DEFAULT_RESTART_MIN_SPACING,
+    DOMAIN,
+    SERVICE_DEFAULT_MODELS,
+    SERVICE_MANUFACTURERS,
+    SERVICE_NAMES,
+)
+from .containers import ContainerCoordinator
 from .coordinator import (
-    SparkAudioConfigEntry,
-    SparkAudioData,
     SparkServiceCoordinator,
     build_client,
     enabled_services,
     request_timeout,
     service_port,
 )
+from .data import SparkAudioConfigEntry, SparkAudioData
+from .deep_check import DeepCheckCoordinator
+from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
+from .recovery import ServiceRecovery, ssh_missing_issue_id
+from .restart_policy import RestartPolicy
+from .services import async_register_services
+from .spark.probes import load_probe_clip
+from .spark.ssh import DockerOverSSH
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.STT, Platform.TTS]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+    Platform.STT,
+    Platform.SWITCH,
+    Platform.TTS,
+]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions once per HA start."""
+    async_register_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> bool:
@@ -29,6 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     host: str = entry.data[CONF_HOST]
     session = async_get_clientsession(hass)
     data = SparkAudioData(host=host)
+    entry.runtime_data = data
     for service in enabled_services(entry.data):
         client = build_client(
             service, session, host, service_port(entry.data, service), request_timeout(entry)
@@ -44,9 +79,59 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             translation_key="spark_unreachable",
             translation_placeholders={"host": host, "error": errors},
         )
+    _register_devices(hass, entry, coordinators)
 
+    data.ssh = ssh_from_entry(entry)
+    if data.ssh is not None:
+        data.docker = DockerOverSSH(data.ssh)
+        ir.async_delete_issue(hass, DOMAIN, ssh_missing_issue_id(entry.entry_id))
+        entry.async_on_unload(data.ssh.close)
+        data.containers = ContainerCoordinator(hass, entry, data.docker, container_names(entry))
+        await data.containers.async_refresh()
+
+    clip = await hass.async_add_executor_job(load_probe_clip)
+    names = container_names(entry)
+    for service, health in data.coordinators.items():
+        deep = DeepCheckCoordinator(hass, entry, health, make_probe(entry, health, clip))
+        data.deep[service] = deep
+        data.recovery[service] = ServiceRecovery(
+            hass,
+            entry,
+            deep,
+            names[service],
+            data.docker,
+            RestartPolicy(
+                min_spacing=timedelta(
+                    minutes=entry.options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING)
+                ),
+                max_per_hour=int(
+                    entry.options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR)
+                ),
+            ),
+        )
+    data.round_trip = make_round_trip(hass, entry)
+
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # First deep checks run in the background: they must not hold up HA's start.
+    for deep in data.deep.values():
+        entry.async_create_background_task(
+            hass, deep.async_refresh(), f"spark_audio first deep check {deep.service}"
+        )
+    if data.round_trip is not None:
+        entry.async_create_background_task(
+            hass, data.round_trip.async_refresh(), "spark_audio first round trip"
+        )
+    return True
+
+
+def _register_devices(
+    hass: HomeAssistant, entry: SparkAudioConfigEntry, coordinators: list[SparkServiceCoordinator]
+) -> None:
+    """One service device per Spark service; drop devices of services turned off."""
     registry = dr.async_get(hass)
-    for service, coordinator in data.coordinators.items():
+    for coordinator in coordinators:
+        service = coordinator.service
         health = coordinator.data.health if coordinator.data else None
         registry.async_get_or_create(
             config_entry_id=entry.entry_id,
@@ -58,21 +143,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             entry_type=dr.DeviceEntryType.SERVICE,
             configuration_url=coordinator.client.base_url,
         )
-
-    # A service turned off in reconfigure takes its device (and entities) with it.
     current = {c.device_identifier for c in coordinators}
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
-    entry.runtime_data = data
-    entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    return True
-
 
 async def async_unload_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> bool:
-    """Unload the platforms; the shared HTTP session stays with HA."""
+    """Unload the platforms; the SSH connection closes through async_on_unload."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

@@ -10,8 +10,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import SparkAudioConfigEntry, SparkServiceCoordinator
-from .entity import SparkAudioEntity
+from .const import SparkService
+from .coordinator import SparkServiceCoordinator
+from .data import SparkAudioConfigEntry, SparkAudioData
+from .entity import SparkAudioEntity, SparkRecoveryEntity
 
 PARALLEL_UPDATES = 0
 
@@ -21,10 +23,11 @@ async def async_setup_entry(
     entry: SparkAudioConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """One connectivity sensor per configured service."""
+    """Per configured service: a connectivity sensor and a wedge (problem) sensor."""
+    data = entry.runtime_data
     async_add_entities(
-        SparkConnectivitySensor(coordinator)
-        for coordinator in entry.runtime_data.coordinators.values()
+        [SparkConnectivitySensor(coordinator) for coordinator in data.coordinators.values()]
+        + [SparkWedgeSensor(data, service) for service in data.deep]
     )
 
 
@@ -48,3 +51,32 @@ class SparkConnectivitySensor(SparkAudioEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Whether the last health poll succeeded."""
         return self.coordinator.last_update_success
+
+
+class SparkWedgeSensor(SparkRecoveryEntity, BinarySensorEntity):
+    """On while inference fails although the service still answers (a CUDA wedge)."""
+
+    _attr_device_class = BinarySensorDeviceClass.PROBLEM
+    _attr_translation_key = "wedged"
+
+    def __init__(self, data: SparkAudioData, service: SparkService) -> None:
+        """Key the sensor to its service."""
+        super().__init__(data, service, "wedged")
+
+    @property
+    def available(self) -> bool:
+        """Available once a deep check has run; "off" must stay visible to automations."""
+        return self.coordinator.data is not None
+
+    @property
+    def is_on(self) -> bool:
+        """Whether the service is wedged right now."""
+        return self.recovery.wedged
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """The latest errors and whether a restart is under way."""
+        return {
+            "restarting": self.recovery.restarting,
+            "last_errors": list(self.recovery.last_errors),
+        }

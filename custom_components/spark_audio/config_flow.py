@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
@@ -19,36 +21,48 @@ from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import (
+    CONF_DEEP_CHECK_INTERVAL,
     CONF_DEFAULT_VOICE,
     CONF_REQUEST_TIMEOUT,
+    CONF_RESTART_MAX_PER_HOUR,
+    CONF_RESTART_MIN_SPACING,
     CONF_SCAN_INTERVAL,
     CONF_SSH,
+    CONF_SSH_HOST_KEY,
     CONF_SSH_KEY,
     CONF_SSH_PASSWORD,
     CONF_SSH_PORT,
     CONF_SSH_USER,
     CONF_STT_LANGUAGE,
+    DEFAULT_CONTAINERS,
+    DEFAULT_DEEP_CHECK_INTERVAL,
     DEFAULT_ENABLED,
     DEFAULT_PORTS,
     DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RESTART_MAX_PER_HOUR,
+    DEFAULT_RESTART_MIN_SPACING,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_VOICE,
     DOMAIN,
     SparkService,
+    conf_container,
     conf_enabled,
     conf_port,
 )
 from .coordinator import (
     ServiceNotReadyError,
-    SparkAudioConfigEntry,
     build_client,
     enabled_services,
     fetch_status,
     service_port,
 )
+from .data import SparkAudioConfigEntry
+from .probing import ssh_client
 from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
+from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .spark.ssh import HostKey, fetch_host_key, validate_container_name
 
 _PORT = selector.NumberSelector(
     selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
@@ -118,10 +132,18 @@ def _validate_form(data: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
+def _ssh_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether reconfigure touched anything the pinned host key or login depends on."""
+    keys = (CONF_HOST, CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
+    return not old.get(CONF_SSH_HOST_KEY) or any(old.get(k) != new.get(k) for k in keys)
+
+
 class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a DGX Spark: one entry per host, every chosen service probed first."""
 
     VERSION = 1
+    _pending: dict[str, Any] | None = None
+    _host_key: HostKey | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the Spark is and which services to use."""
@@ -132,7 +154,12 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=data[CONF_HOST], data=data)
+                if data.get(CONF_SSH_USER):
+                    errors = await self._verify_ssh(data)
+                    if not errors:
+                        return await self.async_step_ssh_host_key()
+                else:
+                    return self.async_create_entry(title=data[CONF_HOST], data=data)
         schema = _connection_schema(with_ssh=True)
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
@@ -151,15 +178,112 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(data[CONF_HOST])
                 if data[CONF_HOST] != entry.unique_id:
                     self._abort_if_unique_id_configured()
-                # The entry's update listener reloads it, applying the change.
-                self.hass.config_entries.async_update_entry(
-                    entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
-                )
-                return self.async_abort(reason="reconfigure_successful")
-        schema = self.add_suggested_values_to_schema(
-            _connection_schema(with_ssh=False), user_input or dict(entry.data)
-        )
+                if data.get(CONF_SSH_USER) and _ssh_changed(entry.data, data):
+                    errors = await self._verify_ssh(data)
+                    if not errors:
+                        return await self.async_step_ssh_host_key()
+                else:
+                    return self._finish_reconfigure(data)
+        suggested = user_input or {
+            **entry.data,
+            CONF_SSH: {k: entry.data[k] for k in (CONF_SSH_USER, CONF_SSH_PORT) if k in entry.data},
+        }
+        schema = self.add_suggested_values_to_schema(_connection_schema(with_ssh=True), suggested)
         return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+
+    async def async_step_ssh_host_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the Spark's SSH host key fingerprint; confirming pins that exact key."""
+        assert self._pending is not None
+        assert self._host_key is not None
+        if user_input is not None:
+            data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
+            if self.source == SOURCE_RECONFIGURE:
+                return self._finish_reconfigure(data)
+            return self.async_create_entry(title=data[CONF_HOST], data=data)
+        return self.async_show_form(
+            step_id="ssh_host_key",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "host": self._pending[CONF_HOST],
+                "fingerprint": self._host_key.fingerprint,
+            },
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The Spark refused our SSH login: ask for new credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """New SSH key or password, checked against the pinned host key."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                k: v for k, v in entry.data.items() if k not in (CONF_SSH_KEY, CONF_SSH_PASSWORD)
+            }
+            data.update(_normalise({**data, CONF_SSH: user_input}))
+            errors = _validate_form(data)
+            if not errors:
+                errors = await self._check_login(data, data[CONF_SSH_HOST_KEY])
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SSH_USER, default=entry.data.get(CONF_SSH_USER, "")): (
+                    selector.TextSelector()
+                ),
+                vol.Optional(CONF_SSH_KEY): selector.TextSelector(
+                    selector.TextSelectorConfig(multiline=True)
+                ),
+                vol.Optional(CONF_SSH_PASSWORD): selector.TextSelector(
+                    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"host": entry.data[CONF_HOST]},
+        )
+
+    def _finish_reconfigure(self, data: dict[str, Any]) -> ConfigFlowResult:
+        entry = self._get_reconfigure_entry()
+        # The entry's update listener reloads it, applying the change.
+        self.hass.config_entries.async_update_entry(
+            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
+        )
+        return self.async_abort(reason="reconfigure_successful")
+
+    async def _verify_ssh(self, data: dict[str, Any]) -> dict[str, str]:
+        """Fetch the host key and log in with it; remember both for the confirm step."""
+        try:
+            key = await fetch_host_key(data[CONF_HOST], int(data.get(CONF_SSH_PORT, 22)))
+        except SparkSSHError:
+            return {"base": "ssh_cannot_connect"}
+        errors = await self._check_login(data, key.openssh)
+        if not errors:
+            self._pending, self._host_key = data, key
+        return errors
+
+    async def _check_login(self, data: dict[str, Any], host_key: str) -> dict[str, str]:
+        """Log in over SSH trusting only ``host_key``; map failures to form errors."""
+        ssh = ssh_client(data, host_key)
+        try:
+            await ssh.run(["true"])
+        except SparkSSHAuthError:
+            return {"base": "ssh_auth_failed"}
+        except SparkSSHHostKeyError:
+            return {"base": "ssh_host_key_changed"}
+        except SparkSSHError:
+            return {"base": "ssh_cannot_connect"}
+        finally:
+            await ssh.close()
+        return {}
 
     async def _probe(self, data: dict[str, Any]) -> dict[str, str]:
         """Probe every enabled service at once; errors land on its port field."""
@@ -198,19 +322,39 @@ def _probe_error(service: SparkService, err: BaseException) -> str | None:
     raise err
 
 
+def _minutes(low: int, high: int) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=low,
+            max=high,
+            step=1,
+            unit_of_measurement="min",
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
 class SparkAudioOptionsFlow(OptionsFlow):
     """Options that apply on the fly (the entry reloads when they change)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form for every option."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            for service in SparkService:
+                try:
+                    validate_container_name(user_input[conf_container(service)])
+                except ValueError:
+                    errors[conf_container(service)] = "invalid_container_name"
+            if not errors:
+                return self.async_create_entry(data=user_input)
         entry: SparkAudioConfigEntry = self.config_entry
         options = entry.options
         schema = vol.Schema(
             {
                 vol.Required(
-                    CONF_DEFAULT_VOICE, default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
+                    CONF_DEFAULT_VOICE,
+                    default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE),
                 ): self._voice_selector(),
                 vol.Required(
                     CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
@@ -241,9 +385,34 @@ class SparkAudioOptionsFlow(OptionsFlow):
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),
+                vol.Required(
+                    CONF_DEEP_CHECK_INTERVAL,
+                    default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
+                ): _minutes(1, 1440),
+                vol.Required(
+                    CONF_RESTART_MIN_SPACING,
+                    default=options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING),
+                ): _minutes(1, 1440),
+                vol.Required(
+                    CONF_RESTART_MAX_PER_HOUR,
+                    default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=0, max=60, step=1, mode=selector.NumberSelectorMode.BOX
+                    )
+                ),
+                **{
+                    vol.Required(
+                        conf_container(service),
+                        default=options.get(conf_container(service), DEFAULT_CONTAINERS[service]),
+                    ): selector.TextSelector()
+                    for service in SparkService
+                },
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
 
     def _voice_selector(self) -> selector.Selector[Any]:
         """A dropdown of the live voices when Magpie is up, free text otherwise."""

@@ -74,3 +74,40 @@ DEFAULT_REQUEST_TIMEOUT: Final = 60
 DEFAULT_SCAN_INTERVAL: Final = 30
 
 ATTR_VOICE: Final = "voice"
+
+# Health, wedge detection and recovery (options)
+CONF_DEEP_CHECK_INTERVAL: Final = "deep_check_interval"
+CONF_RESTART_MIN_SPACING: Final = "restart_min_spacing"
+CONF_RESTART_MAX_PER_HOUR: Final = "restart_max_per_hour"
+DEFAULT_DEEP_CHECK_INTERVAL: Final = 5  # minutes
+DEFAULT_RESTART_MIN_SPACING: Final = 10  # minutes
+DEFAULT_RESTART_MAX_PER_HOUR: Final = 3
+DEFAULT_CONTAINERS: Final[dict[SparkService, str]] = {
+    SparkService.PARAKEET: "parakeet",
+    SparkService.MAGPIE: "magpie-tts",
+    SparkService.WHISPERX: "whisperx-asr",
+}
+
+
+def conf_container(service: SparkService) -> str:
+    """Option key holding ``service``'s Docker container name."""
+    return f"{service}_container"
+
+
+CONF_SSH_HOST_KEY: Final = "ssh_host_key"
+
+EVENT_WEDGE_DETECTED: Final = "spark_audio_wedge_detected"
+EVENT_SERVICE_RESTARTED: Final = "spark_audio_service_restarted"
+EVENT_RESTART_FAILED: Final = "spark_audio_restart_failed"
+EVENT_SERVICE_RECOVERED: Final = "spark_audio_service_recovered"
+
+SERVICE_RESTART: Final = "restart_service"
+SERVICE_DEEP_CHECK: Final = "deep_check"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_SERVICE: Final = "service"
+
+# How recovery waits for a restarted service to work again.
+RECOVERY_PROBE_INTERVAL: Final = 2.0  # seconds
+RECOVERY_TIMEOUT: Final = 300.0  # seconds
+RESTART_RETRY_DELAY: Final = 60.0  # seconds, after a restart that failed over SSH
+HEALTHY_TO_CLEAR_ISSUE: Final = 3600.0  # seconds

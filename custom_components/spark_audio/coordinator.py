@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from .const import (
     conf_enabled,
     conf_port,
 )
+from .data import SparkAudioConfigEntry
 from .spark import (
     MagpieClient,
     ParakeetClient,
@@ -39,7 +40,6 @@ from .spark import (
 _LOGGER = logging.getLogger(__name__)
 
 type SparkClient = ParakeetClient | MagpieClient | WhisperXClient
-type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
 
 _CLIENT_TYPES: dict[SparkService, type[SparkClient]] = {
     SparkService.PARAKEET: ParakeetClient,
@@ -127,19 +127,6 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         model = health.model or SERVICE_DEFAULT_MODELS[self.service]
         if device is not None and (device.model, device.sw_version) != (model, health.version):
             registry.async_update_device(device.id, model=model, sw_version=health.version)
-
-
-@dataclass
-class SparkAudioData:
-    """What a loaded config entry holds in ``entry.runtime_data``."""
-
-    host: str
-    coordinators: dict[SparkService, SparkServiceCoordinator] = field(default_factory=dict)
-
-    @property
-    def magpie(self) -> SparkServiceCoordinator | None:
-        """Magpie's coordinator, if Magpie is used."""
-        return self.coordinators.get(SparkService.MAGPIE)
 
 
 def enabled_services(config: Mapping[str, Any]) -> list[SparkService]:

@@ -20,7 +20,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE, SERVICE_NAMES, SparkService
-from .coordinator import SparkAudioConfigEntry, SparkServiceCoordinator
+from .coordinator import SparkServiceCoordinator
+from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import OpenAITranscriptionClient

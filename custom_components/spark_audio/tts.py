@@ -13,7 +13,8 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import ATTR_VOICE, CONF_DEFAULT_VOICE, DEFAULT_VOICE, DOMAIN
-from .coordinator import SparkAudioConfigEntry, SparkServiceCoordinator
+from .coordinator import SparkServiceCoordinator
+from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, spark_error_to_ha
 from .spark import MagpieClient, SparkError, Voice, VoiceCatalog
 from .spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS

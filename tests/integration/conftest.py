@@ -14,8 +14,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled, conf_port
+from custom_components.spark_audio.const import (
+    DEFAULT_CONTAINERS,
+    DOMAIN,
+    SparkService,
+    conf_enabled,
+    conf_port,
+)
 from tests.spark_sim.server import SparkSim
+from tests.ssh_host.server import SSHTestHost
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +52,43 @@ def tts_cache_in_tmp(tmp_path: Path) -> Iterator[None]:
     """Keep HA's TTS file cache per test: a shared one would answer from old runs."""
     with patch("homeassistant.components.tts.DEFAULT_CACHE_DIR", str(tmp_path / "tts")):
         yield
+
+
+@pytest.fixture
+def ssh_host(socket_enabled: None) -> Iterator[SSHTestHost]:
+    """A real OpenSSH server on loopback with a stand-in ``docker`` on its PATH."""
+    with SSHTestHost() as host:
+        yield host
+
+
+def standin_containers(sim: SparkSim, **overrides: Any) -> dict[str, dict[str, Any]]:
+    """The stand-in docker's containers: the default names, backed by ``sim``'s services."""
+    containers = {
+        DEFAULT_CONTAINERS[SparkService(name)]: {"state": "running", "control_url": url}
+        for name, url in sim.urls.items()
+    }
+    for name, changes in overrides.items():
+        containers[name].update(changes)
+    return containers
+
+
+@pytest.fixture
+def ssh_entry(spark_sim: SparkSim, ssh_host: SSHTestHost) -> MockConfigEntry:
+    """An entry for the simulated Spark with SSH to the loopback sshd, host key pinned."""
+    ssh_host.write_containers(standin_containers(spark_sim))
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data=entry_data(
+            spark_sim,
+            ssh_user=ssh_host.username,
+            ssh_port=ssh_host.port,
+            ssh_private_key=ssh_host.client_private_key,
+            ssh_host_key=ssh_host.host_public_key,
+        ),
+        entry_id="01SPARKENTRY",
+    )
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.spark_audio.spark.probes import PROBE_PHRASE
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.server import SparkSim
 
@@ -104,6 +105,6 @@ async def test_assist_pipeline_end_to_end(
     magpie_texts = [
         r.fields["text"]
         for r in spark_sim.states["magpie"].requests
-        if r.path.startswith("/v1/audio/synthesize")
+        if r.path.startswith("/v1/audio/synthesize") and r.fields["text"] != PROBE_PHRASE
     ]
     assert " ".join(magpie_texts) == speech

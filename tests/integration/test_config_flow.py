@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncssh
 import pytest
 import pytest_socket
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -18,14 +19,10 @@ from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.spark import http as spark_http
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
+from tests.ssh_host.server import SSHTestHost
 
-FAKE_KEY = "\n".join(
-    [
-        "-----BEGIN OPENSSH PRIVATE KEY-----",
-        "b3BlbnNzaC1rZXktdjEAAAAA",
-        "-----END OPENSSH PRIVATE KEY-----",
-    ]
-)
+# A valid key the Spark does not know (generated once per test run).
+OTHER_KEY = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
 
 
 def user_input(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
@@ -56,12 +53,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, spark_sim: SparkSim)
     """Every enabled service is probed, then one entry per host is created."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        user_input(
-            spark_sim,
-            ssh={"ssh_user": "spark", "ssh_port": 2222, "ssh_private_key": FAKE_KEY},
-            host=" 127.0.0.1 ",
-        ),
+        flow_id, user_input(spark_sim, host=" 127.0.0.1 ")
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -69,15 +61,71 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, spark_sim: SparkSim)
     data = result["data"]
     assert data[CONF_HOST] == "127.0.0.1"
     assert data["parakeet_port"] == spark_sim.ports["parakeet"]
-    assert data["ssh_user"] == "spark"
-    assert data["ssh_port"] == 2222
-    assert data["ssh_private_key"] == FAKE_KEY
     assert "ssh" not in data
+    assert "ssh_user" not in data
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.unique_id == "127.0.0.1"
     assert entry.state is ConfigEntryState.LOADED
     probed = {name: len(state.requests) for name, state in spark_sim.states.items()}
     assert all(count > 0 for count in probed.values()), probed
+
+
+async def test_user_flow_with_ssh_pins_the_host_key(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost
+) -> None:
+    """SSH login is checked, the host key's fingerprint shown, and exactly that key pinned."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        user_input(
+            spark_sim,
+            ssh={
+                "ssh_user": ssh_host.username,
+                "ssh_port": ssh_host.port,
+                "ssh_private_key": ssh_host.client_private_key,
+            },
+        ),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "ssh_host_key"
+    assert result["description_placeholders"] == {
+        "host": "127.0.0.1",
+        "fingerprint": ssh_host.host_key_fingerprint,
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = result["data"]
+    assert data["ssh_user"] == ssh_host.username
+    assert data["ssh_port"] == ssh_host.port
+    assert data["ssh_private_key"] == ssh_host.client_private_key.strip()
+    assert data["ssh_host_key"].split()[:2] == ssh_host.host_public_key.split()[:2]
+    assert ssh_host.accepted_logins() >= 2  # the flow's check and the entry's container poll
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [("wrong_key", "ssh_auth_failed"), ("sshd_down", "ssh_cannot_connect")],
+)
+async def test_ssh_errors_in_user_flow(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, how: str, error: str
+) -> None:
+    """A refused login or an unreachable SSH server is a translated form error."""
+    key = ssh_host.client_private_key
+    if how == "wrong_key":
+        key = OTHER_KEY
+    else:
+        ssh_host.stop()
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        user_input(
+            spark_sim,
+            ssh={"ssh_user": ssh_host.username, "ssh_port": ssh_host.port, "ssh_private_key": key},
+        ),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
 
 
 async def test_disabled_service_is_not_probed(hass: HomeAssistant, spark_sim: SparkSim) -> None:
@@ -181,16 +229,24 @@ async def test_form_errors(
     assert all(not state.requests for state in spark_sim.states.values())
 
 
-async def test_ssh_password_is_enough(hass: HomeAssistant, spark_sim: SparkSim) -> None:
+async def test_ssh_password_is_enough(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost
+) -> None:
     """A user with a password (no key) is valid SSH configuration."""
+    user, password = ssh_host.ensure_password_user()
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,
-        user_input(spark_sim, ssh={"ssh_user": "spark", "ssh_port": 22, "ssh_password": "pw"}),
+        user_input(
+            spark_sim,
+            ssh={"ssh_user": user, "ssh_port": ssh_host.port, "ssh_password": password},
+        ),
     )
+    assert result["step_id"] == "ssh_host_key"
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["ssh_password"] == "pw"
+    assert result["data"]["ssh_password"] == password
     assert "ssh_private_key" not in result["data"]
 
 
@@ -222,12 +278,10 @@ async def test_reconfigure_changes_ports(
 
         # The old port is dead now: probing it is a field error.
         bad = user_input(spark_sim, whisperx_port=old_port)
-        bad.pop("ssh")
         result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
         assert result["errors"] == {"whisperx_port": "cannot_connect"}
 
         good = user_input(spark_sim, whisperx_port=moved.ports["whisperx"])
-        good.pop("ssh")
         result = await hass.config_entries.flow.async_configure(result["flow_id"], good)
         await hass.async_block_till_done()
         assert result["type"] is FlowResultType.ABORT
@@ -243,23 +297,22 @@ async def test_reconfigure_changes_ports(
 
 
 async def test_reconfigure_keeps_ssh_settings(
-    hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, ssh_entry: MockConfigEntry, spark_sim: SparkSim
 ) -> None:
-    """Reconfigure changes the connection only; stored SSH credentials stay."""
+    """Reconfigure without touching SSH keeps the stored key and the pinned host key."""
+    mock_config_entry = ssh_entry
     mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry,
-        data={**mock_config_entry.data, "ssh_user": "spark", "ssh_password": "pw"},
-    )
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert hass.states.get("tts.magpie_text_to_speech") is not None
+    before = dict(mock_config_entry.data)
     result = await mock_config_entry.start_reconfigure_flow(hass)
     good = user_input(spark_sim, magpie_enabled=False)
-    good.pop("ssh")
+    good["ssh"] = {"ssh_user": before["ssh_user"], "ssh_port": before["ssh_port"]}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], good)
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
-    assert mock_config_entry.data["ssh_password"] == "pw"
+    for key in ("ssh_user", "ssh_private_key", "ssh_host_key", "ssh_port"):
+        assert mock_config_entry.data[key] == before[key]
     assert mock_config_entry.data["magpie_enabled"] is False
     assert hass.states.get("tts.magpie_text_to_speech") is None
     names = {
@@ -281,9 +334,7 @@ async def second_spark(socket_enabled: None) -> AsyncIterator[SparkSim]:
 
 
 def second_input(sim: SparkSim) -> dict[str, Any]:
-    data = user_input(sim, host="127.0.0.2")
-    data.pop("ssh")
-    return data
+    return user_input(sim, host="127.0.0.2")
 
 
 async def test_reconfigure_to_host_of_other_entry_aborts(
@@ -328,7 +379,18 @@ async def test_options_flow_applies_without_restart(
     assert result["type"] is FlowResultType.FORM
     assert result["data_schema"] is not None
     schema_keys = {str(k) for k in result["data_schema"].schema}
-    assert schema_keys == {"default_voice", "stt_language", "request_timeout", "scan_interval"}
+    assert schema_keys == {
+        "default_voice",
+        "stt_language",
+        "request_timeout",
+        "scan_interval",
+        "deep_check_interval",
+        "restart_min_spacing",
+        "restart_max_per_hour",
+        "parakeet_container",
+        "magpie_container",
+        "whisperx_container",
+    }
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],

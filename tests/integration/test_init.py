@@ -126,16 +126,19 @@ async def test_unique_ids_stable(
 ) -> None:
     """Unique ids hang off the entry id, so a host change keeps every entity."""
     entities = er.async_entries_for_config_entry(entity_registry, init_integration.entry_id)
+    per_service = ("connectivity", "wedged", "probe_latency", "deep_check")
+    expected = [
+        f"{service}_{key}" for service in ("parakeet", "magpie", "whisperx") for key in per_service
+    ]
+    expected += [
+        "parakeet_stt",
+        "whisperx_stt",
+        "magpie_tts",
+        "round_trip_latency",
+        "round_trip_rtf",
+    ]
     assert sorted(e.unique_id for e in entities) == sorted(
-        f"{init_integration.entry_id}_{key}"
-        for key in (
-            "parakeet_connectivity",
-            "magpie_connectivity",
-            "whisperx_connectivity",
-            "parakeet_stt",
-            "whisperx_stt",
-            "magpie_tts",
-        )
+        f"{init_integration.entry_id}_{key}" for key in expected
     )
     assert all(e.platform == DOMAIN for e in entities)
 

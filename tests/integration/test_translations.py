@@ -16,15 +16,23 @@ def source() -> str:
     return "\n".join(p.read_text() for p in COMPONENT.glob("*.py"))
 
 
-def test_exception_keys_translated() -> None:
+def test_exception_and_issue_keys_translated() -> None:
+    """Every translation_key in the code names an exception, issue or entity text."""
     keys = set(re.findall(r'(?<!_attr_)translation_key="(\w+)"', source()))
     keys |= set(re.findall(r'^\s+key = "(\w+)"', source(), re.MULTILINE))
-    assert keys, "no exception translation keys found: the scan is broken"
-    assert keys - set(EN["exceptions"]) == set()
+    assert {"unknown_voice", "keeps_wedging", "probe_latency"} <= keys, "the scan is broken"
+    entity_keys = {key for platform in EN["entity"].values() for key in platform}
+    assert keys - set(EN["exceptions"]) - set(EN["issues"]) - entity_keys == set()
+    for issue in ("keeps_wedging", "ssh_not_configured", "ssh_host_key_changed"):
+        assert {"title", "description"} <= set(EN["issues"][issue]) or "fix_flow" in EN["issues"][
+            issue
+        ]
 
 
 def test_flow_errors_translated() -> None:
-    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source()))
+    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source())) - {"invalid_container_name"}
+    errors |= set(re.findall(r'return \{"base": "(\w+)"\}', source()))
+    assert {"ssh_auth_failed", "ssh_cannot_connect"} <= errors
     errors |= set(re.findall(r'return "(\w+)"', (COMPONENT / "config_flow.py").read_text()))
     errors |= {f"not_{service}" for service in SparkService}
     assert {"cannot_connect", "timeout", "no_services"} <= errors
@@ -55,4 +63,17 @@ def test_every_flow_field_has_a_label() -> None:
         "stt_language",
         "request_timeout",
         "scan_interval",
+        "deep_check_interval",
+        "restart_min_spacing",
+        "restart_max_per_hour",
+        *(f"{service}_container" for service in SparkService),
     }
+    assert "invalid_container_name" in EN["options"]["error"]
+    for step in ("ssh_host_key", "reauth_confirm"):
+        assert EN["config"]["step"][step]["description"]
+
+
+def test_actions_translated() -> None:
+    services_yaml = (COMPONENT / "services.yaml").read_text()
+    for action in re.findall(r"^(\w+):$", services_yaml, re.MULTILINE):
+        assert set(EN["services"][action]["fields"]) == {"config_entry_id", "service"}

@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.spark_audio.spark.probes import PROBE_PHRASE
 from custom_components.spark_audio.tts import MagpieTextToSpeechEntity
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
@@ -35,7 +36,12 @@ def read_wav(data: bytes) -> tuple[wave._wave_params, bytes]:
 
 
 def synth_requests(sim: SparkSim) -> list[dict[str, str]]:
-    return [r.fields for r in sim.states["magpie"].requests if r.path in SYNTH_PATHS]
+    """What Magpie was asked to say, leaving out the integration's own deep probes."""
+    return [
+        r.fields
+        for r in sim.states["magpie"].requests
+        if r.path in SYNTH_PATHS and r.fields.get("text") != PROBE_PHRASE
+    ]
 
 
 async def test_languages_and_voices_come_from_the_nim(

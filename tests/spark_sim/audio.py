@@ -9,6 +9,7 @@ clients send before they know the length.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import math
 import shutil
@@ -225,3 +226,23 @@ async def speak_pcm(text: str, language: str, sample_rate: int) -> bytes:
 async def speak(text: str, language: str, sample_rate: int) -> bytes:
     """A 16-bit mono WAV of `text` spoken in `language` at `sample_rate`."""
     return wav_bytes(await speak_pcm(text, language, sample_rate), sample_rate)
+
+
+# What the simulated Magpie said lately, by a digest of its PCM. The simulated
+# STT services cannot recognise speech (no ASR model runs here), so when they
+# are sent audio this process synthesised they "hear" the text it was made
+# from: Magpie -> Parakeet round trips then behave like the real pair.
+_SPOKEN: dict[bytes, str] = {}
+_SPOKEN_LIMIT = 256
+
+
+def remember_speech(pcm: bytes, text: str) -> None:
+    """Note that `pcm` is the simulated voice saying `text`."""
+    if len(_SPOKEN) >= _SPOKEN_LIMIT:
+        _SPOKEN.pop(next(iter(_SPOKEN)))
+    _SPOKEN[hashlib.sha256(pcm).digest()] = text
+
+
+def recall_speech(pcm: bytes) -> str | None:
+    """The text of audio this simulator synthesised, if `pcm` is exactly that."""
+    return _SPOKEN.get(hashlib.sha256(pcm).digest())

@@ -12,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from .audio import speak_pcm, wav_bytes
+from .audio import remember_speech, speak_pcm, wav_bytes
 from .control import new_service_app
 from .faults import STATE_KEY, Fault, ServiceState, hard_close, malformed_response
 from .forms import Form, read_form
@@ -120,6 +120,7 @@ async def _render(state: ServiceState, text: str, language: str, rate: int) -> t
     """Speech PCM and the GPU time still owed for it."""
     began = time.monotonic()
     pcm = await speak_pcm(text, language, rate)
+    remember_speech(pcm, text)
     owed = state.processing_delay(len(pcm) / (2 * rate)) - (time.monotonic() - began)
     return pcm, max(0.0, owed)
 

@@ -10,6 +10,7 @@ import asyncio
 
 from aiohttp import web
 
+from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, ServiceState
 from .forms import missing_field, parse_float_field, read_form
@@ -89,7 +90,11 @@ async def _transcriptions(request: web.Request) -> web.Response:
         return info
     await asyncio.sleep(state.processing_delay(info.duration))
     return transcription_response(
-        response_format, state.transcript, info.duration, language or "en", MODEL
+        response_format,
+        recall_speech(info.pcm) or state.transcript,
+        info.duration,
+        language or "en",
+        MODEL,
     )
 
 

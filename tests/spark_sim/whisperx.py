@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, ServiceState
 from .forms import Form, missing_field, parse_float_field, parse_int_field, read_form
@@ -119,7 +120,7 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
         return info
     speakers = counts["num_speakers"] or max(low or 1, min(high or state.speakers, state.speakers))
     await _run_job(request, state.processing_delay(info.duration))
-    words = spread_words(state.transcript, info.duration)
+    words = spread_words(recall_speech(info.pcm) or state.transcript, info.duration)
     blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
     return web.json_response(
         {
@@ -152,7 +153,11 @@ async def _transcriptions(request: web.Request) -> web.Response:
         return info
     await _run_job(request, state.processing_delay(info.duration))
     return transcription_response(
-        response_format, state.transcript, info.duration, language or "en", MODEL
+        response_format,
+        recall_speech(info.pcm) or state.transcript,
+        info.duration,
+        language or "en",
+        MODEL,
     )
 
 

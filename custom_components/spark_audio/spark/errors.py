@@ -32,3 +32,50 @@ class SparkBackendFaultError(SparkResponseError):
     On the Spark this is usually the "CUDA wedge": the process stays up and fails
     every inference until its container is restarted, so recovery keys on it.
     """
+
+
+class SparkSSHError(SparkError):
+    """SSH access to the Spark host failed (restarts and installs go over SSH)."""
+
+
+class SparkSSHAuthError(SparkSSHError):
+    """The Spark refused the key or password: the user must re-enter credentials."""
+
+
+class SparkSSHHostKeyError(SparkSSHError):
+    """The Spark presented a host key other than the pinned one.
+
+    Either the box was reinstalled or something sits in the middle; the user
+    must confirm the new key, so both fingerprints are carried for the repair.
+    ``actual_fingerprint`` is None when the server offered no key of the
+    pinned key's type.
+    """
+
+    def __init__(
+        self, message: str, *, expected_fingerprint: str, actual_fingerprint: str | None
+    ) -> None:
+        super().__init__(message)
+        self.expected_fingerprint = expected_fingerprint
+        self.actual_fingerprint = actual_fingerprint
+
+
+class SparkSSHConnectionError(SparkSSHError):
+    """The SSH connection was refused, unreachable, dropped or timed out."""
+
+
+class SparkSSHTimeoutError(SparkSSHConnectionError):
+    """Connecting or a remote command took longer than its timeout.
+
+    A subclass of the connection error, so callers that only care about "the
+    Spark is not answering" catch one class, while recovery code can still
+    tell "the command may still be running" apart from "never got there".
+    """
+
+
+class SparkSSHCommandError(SparkSSHError):
+    """A remote command ran and exited non-zero (``exit_status``, short ``stderr`` tail)."""
+
+    def __init__(self, message: str, *, exit_status: int, stderr: str) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+        self.stderr = stderr

@@ -1,0 +1,84 @@
+"""Buttons: restart a service's container, run a deep check now."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from homeassistant.components.button import (
+    ButtonDeviceClass,
+    ButtonEntity,
+    ButtonEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .const import SparkService
+from .data import SparkAudioConfigEntry, SparkAudioData
+from .entity import SparkRecoveryEntity, translate_errors
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkButtonDescription(ButtonEntityDescription):
+    """A per-service button; ``needs_ssh`` ones exist only with SSH configured."""
+
+    press_fn: Callable[[SparkRecoveryEntity], Awaitable[object]]
+    needs_ssh: bool = False
+
+
+BUTTONS: tuple[SparkButtonDescription, ...] = (
+    SparkButtonDescription(
+        key="restart",
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.CONFIG,
+        needs_ssh=True,
+        press_fn=lambda e: e.recovery.async_restart("restart button pressed"),
+    ),
+    SparkButtonDescription(
+        key="deep_check",
+        translation_key="deep_check",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        press_fn=lambda e: e.coordinator.async_probe_now(),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SparkAudioConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Buttons per configured service."""
+    data = entry.runtime_data
+    async_add_entities(
+        SparkButton(data, service, description)
+        for service in data.deep
+        for description in BUTTONS
+        if data.docker is not None or not description.needs_ssh
+    )
+
+
+class SparkButton(SparkRecoveryEntity, ButtonEntity):
+    """Runs its description's action for one service."""
+
+    entity_description: SparkButtonDescription
+
+    def __init__(
+        self, data: SparkAudioData, service: SparkService, description: SparkButtonDescription
+    ) -> None:
+        """Describe the button and key it to its service."""
+        super().__init__(data, service, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Buttons work whether or not a deep check has run yet."""
+        return True
+
+    @translate_errors
+    async def async_press(self) -> None:
+        """Run the action."""
+        await self.entity_description.press_fn(self)

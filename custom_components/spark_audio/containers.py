@@ -1,0 +1,65 @@
+"""Container states over SSH (``docker inspect``), one poll for all of a Spark's services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN, SparkService
+from .data import SparkAudioConfigEntry
+from .repairs import async_raise_host_key_changed
+from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .spark.ssh import ContainerState, DockerOverSSH
+
+_LOGGER = logging.getLogger(__name__)
+CONTAINER_POLL = timedelta(seconds=60)
+
+
+class ContainerCoordinator(DataUpdateCoordinator[dict[SparkService, ContainerState]]):
+    """Polls ``docker inspect`` for every configured service's container.
+
+    A refused login starts Home Assistant's reauth flow; a changed host key
+    raises a repair issue and stops all SSH use until the user accepts it.
+    """
+
+    config_entry: SparkAudioConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SparkAudioConfigEntry,
+        docker: DockerOverSSH,
+        containers: dict[SparkService, str],
+    ) -> None:
+        """Watch ``containers`` (service -> name) through ``docker``."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"Containers on {entry.runtime_data.host}",
+            update_interval=CONTAINER_POLL,
+        )
+        self.docker = docker
+        self.containers = containers
+
+    async def _async_update_data(self) -> dict[SparkService, ContainerState]:
+        try:
+            return {
+                service: await self.docker.inspect_state(name)
+                for service, name in self.containers.items()
+            }
+        except SparkSSHAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="ssh_auth_failed",
+                translation_placeholders={"host": self.config_entry.runtime_data.host},
+            ) from err
+        except SparkSSHHostKeyError as err:
+            async_raise_host_key_changed(self.hass, self.config_entry, err)
+            raise UpdateFailed(str(err)) from err
+        except SparkSSHError as err:
+            raise UpdateFailed(str(err) or type(err).__name__) from err

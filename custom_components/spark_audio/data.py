@@ -1,0 +1,45 @@
+"""What a loaded config entry keeps in ``entry.runtime_data``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+
+from .const import SparkService
+
+if TYPE_CHECKING:
+    from .containers import ContainerCoordinator
+    from .coordinator import SparkServiceCoordinator
+    from .deep_check import DeepCheckCoordinator, RoundTripCoordinator
+    from .recovery import ServiceRecovery
+    from .spark.ssh import DockerOverSSH, SparkSSH
+
+type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
+
+
+@dataclass
+class SparkAudioData:
+    """Clients, coordinators and recovery state of one Spark."""
+
+    host: str
+    coordinators: dict[SparkService, SparkServiceCoordinator] = field(default_factory=dict)
+    deep: dict[SparkService, DeepCheckCoordinator] = field(default_factory=dict)
+    recovery: dict[SparkService, ServiceRecovery] = field(default_factory=dict)
+    round_trip: RoundTripCoordinator | None = None
+    ssh: SparkSSH | None = None
+    docker: DockerOverSSH | None = None
+    containers: ContainerCoordinator | None = None
+
+    @property
+    def magpie(self) -> SparkServiceCoordinator | None:
+        """Magpie's coordinator, if Magpie is used."""
+        return self.coordinators.get(SparkService.MAGPIE)
+
+    def report_backend_fault(self, service: SparkService) -> None:
+        """A request saw a 5xx: deep-check that service now instead of at the next interval."""
+        if (deep := self.deep.get(service)) is not None:
+            deep.config_entry.async_create_background_task(
+                deep.hass, deep.async_probe_now(), f"spark_audio probe {service}"
+            )

@@ -1,0 +1,145 @@
+"""Deep checks: real inference on a schedule, the only way to see a CUDA wedge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL, SERVICE_NAMES
+from .coordinator import SparkServiceCoordinator, fetch_status
+from .data import SparkAudioConfigEntry
+from .spark import SparkError
+from .spark.probes import ProbeResult, RoundTripResult
+
+_LOGGER = logging.getLogger(__name__)
+
+type Probe = Callable[[], Awaitable[ProbeResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeepCheckStatus:
+    """The outcome of one deep check."""
+
+    ok: bool
+    checked_at: datetime
+    latency_s: float | None = None
+    error: str | None = None
+    service_answers: bool = True
+
+    @property
+    def wedged(self) -> bool:
+        """Inference failed although the service still answers its health check."""
+        return not self.ok and self.service_answers
+
+
+class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
+    """Runs one service's deep probe periodically and on demand, one at a time.
+
+    A failed probe is data, not an update failure: the entities stay available
+    and report the wedge. Concurrent requests share the probe in flight.
+    """
+
+    config_entry: SparkAudioConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SparkAudioConfigEntry,
+        health: SparkServiceCoordinator,
+        probe: Probe,
+    ) -> None:
+        """Probe ``health``'s service with ``probe`` at the configured interval."""
+        minutes = entry.options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL)
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{SERVICE_NAMES[health.service]} deep check",
+            update_interval=timedelta(minutes=minutes),
+        )
+        self.service = health.service
+        self.health = health
+        self._probe = probe
+        self._in_flight: asyncio.Future[DeepCheckStatus] | None = None
+        self.on_status: Callable[[DeepCheckStatus], None] | None = None
+
+    async def async_probe_now(self) -> DeepCheckStatus:
+        """Probe now (or join the probe already running) and publish the result."""
+        await self.async_refresh()
+        assert self.data is not None
+        return self.data
+
+    async def _async_update_data(self) -> DeepCheckStatus:
+        if self._in_flight is None or self._in_flight.done():
+            self._in_flight = asyncio.ensure_future(self._run_probe())
+        return await asyncio.shield(self._in_flight)
+
+    async def _run_probe(self) -> DeepCheckStatus:
+        status = await self._probe_once()
+        if self.on_status is not None:
+            self.on_status(status)
+        return status
+
+    async def _probe_once(self) -> DeepCheckStatus:
+        try:
+            result = await self._probe()
+        except (SparkError, ValueError) as err:
+            answers = await self._service_answers()
+            _LOGGER.warning(
+                "%s deep check failed%s: %s",
+                SERVICE_NAMES[self.service],
+                " while its health check passes" if answers else "",
+                err,
+            )
+            return DeepCheckStatus(
+                ok=False, checked_at=dt_util.utcnow(), error=str(err), service_answers=answers
+            )
+        return DeepCheckStatus(ok=True, checked_at=dt_util.utcnow(), latency_s=result.latency_s)
+
+    async def _service_answers(self) -> bool:
+        """Ask the health endpoint right now; a stale poll could be minutes old."""
+        try:
+            await fetch_status(self.health.client)
+        except SparkError:
+            return False
+        return True
+
+
+class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
+    """Magpie speaks a known phrase, Parakeet transcribes it; latency and RTF."""
+
+    config_entry: SparkAudioConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SparkAudioConfigEntry,
+        run: Callable[[], Awaitable[RoundTripResult]],
+    ) -> None:
+        """Run the round trip at the deep-check interval."""
+        minutes = entry.options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL)
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name="Magpie to Parakeet round trip",
+            update_interval=timedelta(minutes=minutes),
+        )
+        self._run = run
+
+    async def _async_update_data(self) -> RoundTripResult | None:
+        try:
+            result = await self._run()
+        except (SparkError, ValueError) as err:
+            _LOGGER.debug("Round trip failed: %s", err)
+            return None
+        if not result.understood:
+            _LOGGER.warning("Round trip: Parakeet heard %r for Magpie's test phrase", result.heard)
+        return result

@@ -1,0 +1,94 @@
+"""Repairs: accept a Spark's new SSH host key after the user checked its fingerprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+from homeassistant import data_entry_flow
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import CONF_SSH_HOST_KEY, CONF_SSH_PORT, DEFAULT_SSH_PORT, DOMAIN
+from .data import SparkAudioConfigEntry
+from .spark.errors import SparkSSHError, SparkSSHHostKeyError
+from .spark.ssh import HostKey, fetch_host_key
+
+
+def host_key_issue_id(entry_id: str) -> str:
+    """Repair issue id for a Spark whose SSH host key changed."""
+    return f"ssh_host_key_changed_{entry_id}"
+
+
+@callback
+def async_raise_host_key_changed(
+    hass: HomeAssistant, entry: SparkAudioConfigEntry, err: SparkSSHHostKeyError
+) -> None:
+    """Stop trusting the Spark over SSH until the user accepts its new key."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        host_key_issue_id(entry.entry_id),
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="ssh_host_key_changed",
+        translation_placeholders={
+            "host": entry.data[CONF_HOST],
+            "expected": err.expected_fingerprint,
+            "actual": err.actual_fingerprint or "unknown",
+        },
+        data={"entry_id": entry.entry_id},
+    )
+
+
+class HostKeyChangedRepairFlow(RepairsFlow):
+    """Show the new fingerprint; on confirmation pin exactly the key that was shown."""
+
+    def __init__(self, entry_id: str) -> None:
+        """Repair the entry ``entry_id``."""
+        self._entry_id = entry_id
+        self._key: HostKey | None = None
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Start at the confirmation step."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Fetch and show the key the Spark presents now; pin it when confirmed."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is not None and self._key is not None:
+            self.hass.config_entries.async_update_entry(
+                entry, data={**entry.data, CONF_SSH_HOST_KEY: self._key.openssh}
+            )
+            return self.async_create_entry(data={})
+        try:
+            self._key = await fetch_host_key(
+                entry.data[CONF_HOST], int(entry.data.get(CONF_SSH_PORT, DEFAULT_SSH_PORT))
+            )
+        except SparkSSHError:
+            return self.async_abort(reason="ssh_cannot_connect")
+        return self.async_show_form(
+            step_id="confirm",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "host": entry.data[CONF_HOST],
+                "fingerprint": self._key.fingerprint,
+            },
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """The fix flow for a fixable spark_audio issue."""
+    assert data is not None
+    return HostKeyChangedRepairFlow(str(data["entry_id"]))

@@ -1,0 +1,190 @@
+"""Health sensors: probe latency, container state, restarts, round-trip latency and RTF."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.util import dt as dt_util
+
+from .const import SparkService
+from .data import SparkAudioConfigEntry, SparkAudioData
+from .deep_check import RoundTripCoordinator
+from .entity import SparkRecoveryEntity
+from .spark.probes import RoundTripResult
+from .spark.ssh import ContainerState
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkSensorDescription(SensorEntityDescription):
+    """A per-service health sensor; ``needs_ssh`` ones exist only with SSH configured."""
+
+    value_fn: Callable[[SparkRecoveryEntity], StateType | datetime]
+    needs_ssh: bool = False
+
+
+def _latency_ms(entity: SparkRecoveryEntity) -> float | None:
+    status = entity.coordinator.data
+    return None if status is None or status.latency_s is None else status.latency_s * 1000
+
+
+def _container_state(entity: SparkRecoveryEntity) -> str | None:
+    containers = entity.data.containers
+    if containers is None or not containers.data:
+        return None
+    return str(containers.data.get(entity.service, ContainerState.MISSING))
+
+
+SENSORS: tuple[SparkSensorDescription, ...] = (
+    SparkSensorDescription(
+        key="probe_latency",
+        translation_key="probe_latency",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_latency_ms,
+    ),
+    SparkSensorDescription(
+        key="container_state",
+        translation_key="container_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(s) for s in ContainerState],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        needs_ssh=True,
+        value_fn=_container_state,
+    ),
+    SparkSensorDescription(
+        key="restarts_24h",
+        translation_key="restarts_24h",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        needs_ssh=True,
+        value_fn=lambda e: e.recovery.restarts_since(dt_util.utcnow() - timedelta(hours=24)),
+    ),
+    SparkSensorDescription(
+        key="last_restart",
+        translation_key="last_restart",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        needs_ssh=True,
+        value_fn=lambda e: e.recovery.policy.last_restart,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundTripSensorDescription(SensorEntityDescription):
+    """A figure of the Magpie -> Parakeet round trip."""
+
+    value_fn: Callable[[RoundTripResult], float]
+
+
+ROUND_TRIP_SENSORS: tuple[RoundTripSensorDescription, ...] = (
+    RoundTripSensorDescription(
+        key="round_trip_latency",
+        translation_key="round_trip_latency",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda r: r.latency_s * 1000,
+    ),
+    RoundTripSensorDescription(
+        key="round_trip_rtf",
+        translation_key="round_trip_rtf",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda r: r.real_time_factor,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SparkAudioConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Health sensors per service, round-trip sensors on Parakeet's device."""
+    data = entry.runtime_data
+    entities: list[SensorEntity] = [
+        SparkHealthSensor(data, service, description)
+        for service in data.deep
+        for description in SENSORS
+        if data.docker is not None or not description.needs_ssh
+    ]
+    if data.round_trip is not None:
+        entities += [
+            RoundTripSensor(data, data.round_trip, description)
+            for description in ROUND_TRIP_SENSORS
+        ]
+    async_add_entities(entities)
+
+
+class SparkHealthSensor(SparkRecoveryEntity, SensorEntity):
+    """One health figure of one service."""
+
+    entity_description: SparkSensorDescription
+
+    def __init__(
+        self, data: SparkAudioData, service: SparkService, description: SparkSensorDescription
+    ) -> None:
+        """Describe the sensor and key it to its service."""
+        super().__init__(data, service, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Container figures need the last ``docker inspect`` to have worked."""
+        if self.entity_description.key == "container_state":
+            return self.data.containers is not None and self.data.containers.last_update_success
+        return True
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The figure, computed from the latest checks."""
+        return self.entity_description.value_fn(self)
+
+
+class RoundTripSensor(CoordinatorEntity[RoundTripCoordinator], SensorEntity):
+    """Round-trip latency or real-time factor, on Parakeet's device."""
+
+    _attr_has_entity_name = True
+    entity_description: RoundTripSensorDescription
+
+    def __init__(
+        self,
+        data: SparkAudioData,
+        coordinator: RoundTripCoordinator,
+        description: RoundTripSensorDescription,
+    ) -> None:
+        """Attach to Parakeet's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        parakeet = data.coordinators[SparkService.PARAKEET]
+        self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={parakeet.device_identifier})
+
+    @property
+    def native_value(self) -> float | None:
+        """The last round trip's figure; unknown when it failed."""
+        result = self.coordinator.data
+        return None if result is None else self.entity_description.value_fn(result)

@@ -1,0 +1,83 @@
+"""Actions: restart a service's container, run a deep check now."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_SERVICE,
+    DOMAIN,
+    SERVICE_DEEP_CHECK,
+    SERVICE_RESTART,
+    SparkService,
+)
+from .data import SparkAudioConfigEntry
+from .entity import translate_errors
+from .recovery import ServiceRecovery
+
+_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_SERVICE): vol.In([str(s) for s in SparkService]),
+    }
+)
+
+
+def _recovery(hass: HomeAssistant, call: ServiceCall) -> ServiceRecovery:
+    """The loaded entry's recovery for the named service, or a translated error."""
+    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
+    entry: SparkAudioConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_entry",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    service = SparkService(call.data[ATTR_SERVICE])
+    recovery = entry.runtime_data.recovery.get(service)
+    if recovery is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="service_not_configured",
+            translation_placeholders={"service": str(service), "title": entry.title},
+        )
+    return recovery
+
+
+def async_register_services(hass: HomeAssistant) -> None:
+    """Register the actions (once, from async_setup)."""
+
+    @translate_errors
+    async def restart(call: ServiceCall) -> None:
+        await _recovery(hass, call).async_restart("restart_service action")
+
+    @translate_errors
+    async def deep_check(call: ServiceCall) -> ServiceResponse:
+        status = await _recovery(hass, call).deep.async_probe_now()
+        return {
+            "ok": status.ok,
+            "wedged": status.wedged,
+            "latency_ms": None if status.latency_s is None else round(status.latency_s * 1000),
+            "error": status.error,
+            "checked_at": status.checked_at.isoformat(),
+        }
+
+    hass.services.async_register(DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_DEEP_CHECK,
+        deep_check,
+        schema=_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )

@@ -1,0 +1,589 @@
+"""SSH access to a Spark host: pinned host key, one reused connection, docker, tar upload.
+
+Restarting a CUDA-wedged container and installing WhisperX need a shell on the
+Spark. This module gives exactly that and nothing more:
+
+- the server must present the host key pinned at setup (trust on first use by
+  the config flow via `fetch_host_key`); anything else is refused before a
+  single command is sent;
+- no ambient configuration leaks in: no ``~/.ssh/config``, no agent, no
+  default keys or known_hosts of the HA host;
+- commands are argv lists joined with `shlex.join` (the remote login shell is
+  POSIX), so user input is never spliced into a shell line;
+- secrets live only in `SSHCredentials` (hidden from its repr) and never reach
+  logs or exception messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shlex
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+
+import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
+
+from .errors import (
+    SparkSSHAuthError,
+    SparkSSHCommandError,
+    SparkSSHConnectionError,
+    SparkSSHError,
+    SparkSSHHostKeyError,
+    SparkSSHTimeoutError,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# OpenSSH allows 10 sessions per connection (MaxSessions); stay below it so a
+# burst of commands queues here instead of failing with "open failed".
+_MAX_SESSIONS = 8
+_STDERR_TAIL_CHARS = 500
+_CLOSE_GRACE_S = 1.0
+_KEEPALIVE_INTERVAL_S = 30.0
+_KEEPALIVE_COUNT_MAX = 3
+_SSH_CONNECTION_CLOSED = "SSH connection closed"
+# Docker's own rule for container names.
+_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_CONTAINER_NAME_MAX = 128
+_NO_SUCH_CONTAINER = ("No such object", "No such container")
+_DOCKER_NEVER_STARTED_YEAR = 1
+
+
+@dataclass(frozen=True)
+class SSHCredentials:
+    """Login for the Spark's SSH server; the secrets never show in repr()."""
+
+    username: str
+    private_key: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    port: int = 22
+
+    def __post_init__(self) -> None:
+        if not self.username:
+            raise ValueError("SSH username must not be empty")
+        if not self.private_key and not self.password:
+            raise ValueError("SSH credentials need a private key or a password")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"SSH port must be 1..65535, got {self.port}")
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """A server host key: the openssh line to pin and its SHA256 fingerprint."""
+
+    openssh: str
+    fingerprint: str
+
+    @classmethod
+    def from_openssh(cls, line: str) -> HostKey:
+        """Parse ``"ssh-ed25519 AAAA... [comment]"``; ValueError when it is not a key."""
+        key = _import_public_key(line)
+        return cls(openssh=_openssh_line(key), fingerprint=key.get_fingerprint("sha256"))
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a remote command left behind (output decoded as UTF-8, lossy)."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+class ContainerState(StrEnum):
+    """The states recovery cares about; Docker's others are OTHER."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    MISSING = "missing"
+    OTHER = "other"
+
+
+def host_key_fingerprint(openssh: str) -> str:
+    """SHA256 fingerprint of an openssh public key line, as ``ssh-keygen -lf`` prints it."""
+    return HostKey.from_openssh(openssh).fingerprint
+
+
+def _import_public_key(line: str) -> asyncssh.SSHKey:
+    try:
+        return asyncssh.import_public_key(line.strip())
+    except (asyncssh.KeyImportError, ValueError) as err:
+        raise ValueError(f"not an OpenSSH public key: {err}") from None
+
+
+def _openssh_line(key: asyncssh.SSHKey) -> str:
+    """``"<algorithm> <base64>"`` without a comment, so it compares stably."""
+    algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
+    return f"{algorithm} {blob}"
+
+
+def _decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, str):
+        return data
+    return data.decode("utf-8", errors="replace")
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _STDERR_TAIL_CHARS else "…" + text[-_STDERR_TAIL_CHARS:]
+
+
+def _checked(result: CommandResult, program: str, host: str) -> CommandResult:
+    """`result` if it exited 0, else SparkSSHCommandError naming only the program."""
+    if result.exit_status != 0:
+        stderr = _tail(result.stderr)
+        raise SparkSSHCommandError(
+            f"`{program}` on {host} exited with status {result.exit_status}"
+            + (f": {stderr}" if stderr else ""),
+            exit_status=result.exit_status,
+            stderr=stderr,
+        )
+    return result
+
+
+async def fetch_host_key(host: str, port: int = 22, *, timeout: float = 10.0) -> HostKey:
+    """The key a server presents, for the user to confirm and pin (trust on first use)."""
+    try:
+        async with asyncio.timeout(timeout):
+            key = await asyncssh.get_server_host_key(host, port, config=None)
+    except TimeoutError as err:
+        raise SparkSSHTimeoutError(f"SSH server {host}:{port} did not answer in time") from err
+    except (OSError, asyncssh.Error) as err:
+        raise SparkSSHConnectionError(f"cannot reach SSH server {host}:{port}: {err}") from err
+    if key is None:
+        raise SparkSSHError(f"SSH server {host}:{port} presented no host key")
+    return HostKey(openssh=_openssh_line(key), fingerprint=key.get_fingerprint("sha256"))
+
+
+class _PinnedHostClient(asyncssh.SSHClient):
+    """Remembers the key a server offered when it was not the pinned one."""
+
+    def __init__(self) -> None:
+        self.offered_key: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        # Only called for keys that are not the pinned one: record and refuse.
+        self.offered_key = key
+        return False
+
+
+class SparkSSH:
+    """Commands on one Spark over one lazily opened, reused SSH connection.
+
+    Concurrent callers share the connection (each command is its own channel).
+    A connection found dead between commands is replaced once, transparently;
+    a command is never sent twice.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        credentials: SSHCredentials,
+        *,
+        pinned_host_key: str,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 60.0,
+    ) -> None:
+        """Nothing connects until the first command; a malformed pin raises ValueError."""
+        self.host = host
+        self._credentials = credentials
+        self._pinned_key = _import_public_key(pinned_host_key)
+        self._pinned = HostKey(
+            openssh=_openssh_line(self._pinned_key),
+            fingerprint=self._pinned_key.get_fingerprint("sha256"),
+        )
+        # The pinned key's type first, then every other: a server that lost that
+        # key type still shows its key, so the mismatch is reported as one.
+        pinned_algs = list(self._pinned_key.sig_algorithms)
+        self._host_key_algs = [
+            alg.decode("ascii")
+            for alg in pinned_algs
+            + [a for a in get_default_public_key_algs() if a not in pinned_algs]
+        ]
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._sessions = asyncio.Semaphore(_MAX_SESSIONS)
+
+    def __repr__(self) -> str:
+        return f"SparkSSH({self._credentials.username}@{self.host}:{self._credentials.port})"
+
+    @property
+    def pinned_host_key(self) -> HostKey:
+        """The only host key this instance accepts."""
+        return self._pinned
+
+    @property
+    def connected(self) -> bool:
+        """Whether a live connection is held right now."""
+        return self._conn is not None and not self._conn.is_closed()
+
+    # Connection ------------------------------------------------------------
+
+    async def _connection(self) -> tuple[asyncssh.SSHClientConnection, bool]:
+        """The shared connection and whether it was reused (False: just opened)."""
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn, True
+            self._conn = None
+            self._conn = await self._connect()
+            return self._conn, False
+
+    def _client_keys(self) -> list[asyncssh.SSHKey] | None:
+        if not self._credentials.private_key:
+            return None
+        try:
+            return [asyncssh.import_private_key(self._credentials.private_key)]
+        except (asyncssh.KeyImportError, ValueError):
+            # The parser's message may quote the key material: say nothing of it.
+            raise SparkSSHAuthError(
+                "the SSH private key could not be read (unsupported format or a passphrase)"
+            ) from None
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        client = _PinnedHostClient()
+        target = f"{self._credentials.username}@{self.host}:{self._credentials.port}"
+        preferred_auth = []
+        if self._credentials.private_key:
+            preferred_auth.append("publickey")
+        if self._credentials.password:
+            preferred_auth += ["keyboard-interactive", "password"]
+        client_keys = self._client_keys()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                conn = await asyncssh.connect(
+                    self.host,
+                    self._credentials.port,
+                    client_factory=lambda: client,
+                    config=None,
+                    username=self._credentials.username,
+                    client_keys=client_keys,
+                    password=self._credentials.password,
+                    passphrase=None,
+                    agent_path=None,
+                    known_hosts=([self._pinned_key], [], []),
+                    server_host_key_algs=self._host_key_algs,
+                    x509_trusted_certs=None,
+                    gss_host=None,
+                    preferred_auth=preferred_auth,
+                    connect_timeout=self._connect_timeout,
+                    login_timeout=self._connect_timeout,
+                    keepalive_interval=_KEEPALIVE_INTERVAL_S,
+                    keepalive_count_max=_KEEPALIVE_COUNT_MAX,
+                )
+        except asyncssh.HostKeyNotVerifiable as err:
+            offered = client.offered_key
+            actual = offered.get_fingerprint("sha256") if offered is not None else None
+            raise SparkSSHHostKeyError(
+                f"SSH host key of {self.host}:{self._credentials.port} is "
+                f"{actual or 'of another type'}, expected the pinned {self._pinned.fingerprint}",
+                expected_fingerprint=self._pinned.fingerprint,
+                actual_fingerprint=actual,
+            ) from err
+        except asyncssh.PermissionDenied as err:
+            raise SparkSSHAuthError(f"SSH login {target} was refused") from err
+        except TimeoutError as err:
+            raise SparkSSHTimeoutError(f"SSH connection to {target} timed out") from err
+        except (OSError, asyncssh.Error) as err:
+            raise SparkSSHConnectionError(f"SSH connection to {target} failed: {err}") from err
+        _LOGGER.debug("SSH connected to %s", target)
+        return conn
+
+    async def _discard(self, conn: asyncssh.SSHClientConnection) -> None:
+        async with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        conn.abort()
+        await conn.wait_closed()
+
+    async def close(self) -> None:
+        """Close the connection; a later command opens a new one."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Commands --------------------------------------------------------------
+
+    async def _open_process(
+        self, command: str, *, stdin_pipe: bool, input: bytes | None = None
+    ) -> asyncssh.SSHClientProcess[bytes]:
+        """Start `command` on a channel, replacing a dead reused connection once.
+
+        Retrying is safe only when the channel never opened: then the command
+        was never sent.
+        """
+        for attempt in range(2):
+            conn, reused = await self._connection()
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    return await conn.create_process(
+                        command,
+                        input=input,
+                        stdin=asyncssh.PIPE if stdin_pipe or input else asyncssh.DEVNULL,
+                        encoding=None,
+                    )
+            except asyncssh.ChannelOpenError as err:
+                lost = conn.is_closed() or err.reason == _SSH_CONNECTION_CLOSED
+                if lost:
+                    await self._discard(conn)
+                    if reused and attempt == 0:
+                        _LOGGER.debug("SSH connection to %s was lost; reconnecting", self.host)
+                        continue
+                raise SparkSSHConnectionError(
+                    f"SSH channel to {self.host} could not be opened: {err.reason}"
+                ) from err
+            except TimeoutError as err:
+                await self._discard(conn)
+                raise SparkSSHTimeoutError(f"SSH server {self.host} stopped answering") from err
+            except (OSError, asyncssh.Error) as err:
+                await self._discard(conn)
+                raise SparkSSHConnectionError(
+                    f"SSH connection to {self.host} failed: {err}"
+                ) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _finish(
+        self, process: asyncssh.SSHClientProcess[bytes], program: str, timeout: float
+    ) -> CommandResult:
+        """Wait for exit and turn it into a result or one of our errors."""
+        try:
+            completed = await process.wait(timeout=timeout)
+        except asyncssh.TimeoutError:
+            raise SparkSSHTimeoutError(
+                f"`{program}` on {self.host} did not finish within {timeout:g} s"
+            ) from None
+        except (OSError, asyncssh.Error) as err:
+            raise SparkSSHConnectionError(
+                f"SSH connection to {self.host} dropped while `{program}` ran: {err}"
+            ) from err
+        if completed.returncode is None:
+            raise SparkSSHConnectionError(
+                f"SSH connection to {self.host} dropped before `{program}` finished"
+            )
+        return CommandResult(
+            exit_status=completed.returncode,
+            stdout=_decode(completed.stdout),
+            stderr=_decode(completed.stderr),
+        )
+
+    @staticmethod
+    async def _release(process: asyncssh.SSHClientProcess[bytes]) -> None:
+        """Close the channel without waiting on a command that will not stop.
+
+        A still-running command gets SIGTERM; OpenSSH honours that for normal
+        users but not for root logins, and it closes the channel only once the
+        command exits, so after a short grace the channel is abandoned.
+        """
+        if process.returncode is None:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                process.terminate()
+        process.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_GRACE_S):
+                await process.wait_closed()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run one command (argv, quoted with shlex) and collect its output.
+
+        Raises SparkSSHCommandError on a non-zero exit (unless ``check`` is
+        False), SparkSSHTimeoutError after ``timeout`` (default: the instance's
+        command timeout), SparkSSHConnectionError when the connection fails.
+        """
+        if isinstance(argv, str) or not argv:
+            raise ValueError("argv must be a non-empty sequence of strings, not a shell line")
+        if any("\0" in arg for arg in argv):
+            raise ValueError("command arguments cannot contain NUL bytes")
+        program = argv[0]
+        command = shlex.join(argv)
+        async with self._sessions:
+            process = await self._open_process(command, stdin_pipe=False, input=input)
+            try:
+                result = await self._finish(
+                    process, program, self._command_timeout if timeout is None else timeout
+                )
+            finally:
+                await self._release(process)
+        return _checked(result, program, self.host) if check else result
+
+    async def upload_tar_stream(
+        self,
+        remote_dir: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Extract a tar archive, streamed chunk by chunk, into ``remote_dir``.
+
+        Runs ``mkdir -p DIR && tar -x -f - -C DIR``; each chunk is written and
+        flow-controlled (drained) before the next is pulled, so the archive is
+        never held in memory. A relative DIR is relative to the login's home;
+        ``~`` is not expanded, so it is refused. ``timeout`` (default: the
+        command timeout) bounds the whole upload.
+        """
+        if not remote_dir or remote_dir.startswith("~") or any(c in remote_dir for c in "\0\n"):
+            raise ValueError(
+                "remote_dir must be a non-empty absolute or home-relative path without '~'"
+            )
+        command = (
+            f"{shlex.join(['mkdir', '-p', '--', remote_dir])} && "
+            f"{shlex.join(['tar', '-x', '-f', '-', '-C', remote_dir])}"
+        )
+        limit = self._command_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        async with self._sessions:
+            process = await self._open_process(command, stdin_pipe=True)
+            try:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._feed(process, chunks)
+                except TimeoutError:
+                    raise SparkSSHTimeoutError(
+                        f"tar upload to {self.host} did not finish within {limit:g} s"
+                    ) from None
+                result = await self._finish(process, "tar", max(deadline - loop.time(), 0.0))
+            finally:
+                await self._release(process)
+        _checked(result, "tar", self.host)
+
+    @staticmethod
+    async def _feed(
+        process: asyncssh.SSHClientProcess[bytes], chunks: AsyncIterable[bytes]
+    ) -> None:
+        """Stream chunks to stdin; if the remote side quits early, stop and let exit tell why."""
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+            process.stdin.write_eof()
+        except (BrokenPipeError, ConnectionError, asyncssh.Error):
+            # tar exited (bad archive, disk full) or the link dropped: the
+            # exit status or a dropped connection is reported by _finish.
+            return
+
+
+class DockerOverSSH:
+    """Docker lifecycle commands on the Spark, run through `SparkSSH`.
+
+    Every method validates the container name before any SSH traffic, so a
+    name from config or a service call can never become shell syntax.
+    ``docker`` is the command prefix, e.g. ``("sudo", "-n", "docker")`` where
+    the login is not in the docker group.
+    """
+
+    def __init__(
+        self,
+        ssh: SparkSSH,
+        *,
+        docker: Sequence[str] = ("docker",),
+        timeout: float | None = None,
+    ) -> None:
+        """Use `ssh` for transport; ``timeout`` overrides its command timeout."""
+        if isinstance(docker, str) or not docker:
+            raise ValueError("docker must be a non-empty argv prefix, e.g. ('docker',)")
+        self._ssh = ssh
+        self._docker = tuple(docker)
+        self._timeout = timeout
+
+    async def _docker_run(self, *args: str, check: bool = True) -> CommandResult:
+        return await self._ssh.run([*self._docker, *args], timeout=self._timeout, check=check)
+
+    async def restart(self, name: str) -> None:
+        """``docker restart NAME``: the cure for a CUDA wedge."""
+        await self._docker_run("restart", validate_container_name(name))
+
+    async def start(self, name: str) -> None:
+        """``docker start NAME``."""
+        await self._docker_run("start", validate_container_name(name))
+
+    async def stop(self, name: str) -> None:
+        """``docker stop NAME``."""
+        await self._docker_run("stop", validate_container_name(name))
+
+    async def _inspect(self, name: str, template: str) -> str | None:
+        """One inspect field; None when the container does not exist."""
+        result = await self._docker_run(
+            "container", "inspect", "--format", template, validate_container_name(name), check=False
+        )
+        if result.exit_status != 0:
+            if any(marker in result.stderr for marker in _NO_SUCH_CONTAINER):
+                return None
+            _checked(result, self._docker[0], self._ssh.host)
+        return result.stdout.strip()
+
+    async def inspect_state(self, name: str) -> ContainerState:
+        """The container's ``.State.Status``; MISSING when Docker does not know it."""
+        status = await self._inspect(name, "{{.State.Status}}")
+        if status is None:
+            return ContainerState.MISSING
+        try:
+            return ContainerState(status)
+        except ValueError:
+            return ContainerState.OTHER
+
+    async def started_at(self, name: str) -> datetime | None:
+        """When the container last started (UTC); None if never or missing.
+
+        Recovery uses it to tell whether a restart really happened.
+        """
+        value = await self._inspect(name, "{{.State.StartedAt}}")
+        if not value:
+            return None
+        try:
+            started = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return None if started.year == _DOCKER_NEVER_STARTED_YEAR else started
+
+
+def validate_container_name(name: str) -> str:
+    """Return ``name`` if Docker would accept it as a container name, else ValueError.
+
+    Docker's rule is ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``; this also keeps
+    shell syntax, spaces, quotes and option-looking names (leading ``-``) out.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("container name must be a non-empty string")
+    if len(name) > _CONTAINER_NAME_MAX:
+        raise ValueError(f"container name is longer than {_CONTAINER_NAME_MAX} characters")
+    if not _CONTAINER_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid container name {name!r}: use letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
