@@ -29,8 +29,15 @@ class SparkAudioEntity(CoordinatorEntity[SparkServiceCoordinator]):
         self._attr_device_info = DeviceInfo(identifiers={coordinator.device_identifier})
 
 
+def report_backend_fault(err: SparkError, coordinator: SparkServiceCoordinator) -> None:
+    """A 5xx from a real request: have the service deep-checked now (it may be wedged)."""
+    if isinstance(err, SparkBackendFaultError):
+        coordinator.config_entry.runtime_data.report_backend_fault(coordinator.service)
+
+
 def spark_error_to_ha(err: SparkError, coordinator: SparkServiceCoordinator) -> HomeAssistantError:
     """Translate a client error into a user-facing, translated HA error."""
+    report_backend_fault(err, coordinator)
     if isinstance(err, SparkTimeoutError):
         key = "service_timeout"
     elif isinstance(err, SparkBackendFaultError):

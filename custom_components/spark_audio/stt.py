@@ -22,7 +22,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE, SERVICE_NAMES, SparkService
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
-from .entity import SparkAudioEntity
+from .entity import SparkAudioEntity, report_backend_fault
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import OpenAITranscriptionClient
 from .spark.wav import wav_stream
@@ -116,6 +116,7 @@ class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
         try:
             result = await client.transcribe(audio, language=language)
         except SparkError as err:
+            report_backend_fault(err, self.coordinator)
             _LOGGER.warning(
                 "%s speech-to-text failed: %s", SERVICE_NAMES[self.coordinator.service], err
             )

@@ -80,9 +80,11 @@ async def test_add_spark_in_the_browser(
     assert entries[0]["state"] == "loaded", entries[0]
 
     states = _integration_states(hass_server)
-    connectivity = {e: s for e, s in states.items() if e.startswith("binary_sensor.")}
-    assert connectivity, states
+    connectivity = {e: s for e, s in states.items() if e.endswith("_connectivity")}
+    assert len(connectivity) == 3, states
     assert set(connectivity.values()) == {"on"}, connectivity
+    wedged = {e: s for e, s in states.items() if e.endswith("_wedged")}
+    assert set(wedged.values()) <= {"off", "unavailable"}, wedged
     assert any(e.startswith("stt.") for e in states), states
     assert any(e.startswith("tts.") for e in states), states
 
@@ -145,7 +147,7 @@ def _integration_states(hass: HassServer, timeout: float = 30) -> dict[str, str]
             for s in hass.rest("GET", "/api/states")
             if s["entity_id"] in entity_ids
         }
-        sensors = [v for k, v in states.items() if k.startswith("binary_sensor.")]
+        sensors = [v for k, v in states.items() if k.endswith("_connectivity")]
         if (sensors and all(v == "on" for v in sensors)) or time.monotonic() > deadline:
             return states
         time.sleep(0.5)

@@ -54,11 +54,33 @@ def tts_cache_in_tmp(tmp_path: Path) -> Iterator[None]:
         yield
 
 
+# Secrets handed to the integration during the run; no log line may contain one.
+SECRETS: set[str] = {"hunter2-secret"}
+
+
 @pytest.fixture
 def ssh_host(socket_enabled: None) -> Iterator[SSHTestHost]:
     """A real OpenSSH server on loopback with a stand-in ``docker`` on its PATH."""
     with SSHTestHost() as host:
+        SECRETS.update(
+            line
+            for line in host.client_private_key.splitlines()
+            if line and not line.startswith("-----")
+        )
+        SECRETS.add(host.password)
         yield host
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail any test during which a log line (or its traceback) carried a secret."""
+    yield
+    for record in caplog.get_records("call") + caplog.get_records("teardown"):
+        text = record.getMessage() + (record.exc_text or "")
+        if record.exc_info and record.exc_info[1] is not None:
+            text += repr(record.exc_info[1])
+        leaked = [s for s in SECRETS if s in text]
+        assert not leaked, f"secret in log line from {record.name}: {record.getMessage()[:80]}"
 
 
 def standin_containers(sim: SparkSim, **overrides: Any) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,7 @@ from custom_components.spark_audio.spark.ssh import (
     HostKey,
     SparkSSH,
     SSHCredentials,
+    check_private_key,
     fetch_host_key,
     host_key_fingerprint,
     validate_container_name,
@@ -225,6 +226,17 @@ def test_credentials_repr_hides_secrets() -> None:
     assert "secretkeymaterial" not in repr(ssh)
 
 
+@pytest.mark.filterwarnings("ignore:Warning. bcrypt.kdf:UserWarning")
+def test_check_private_key() -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    check_private_key(key.export_private_key().decode())
+    encrypted = key.export_private_key(passphrase="pw", rounds=1).decode()
+    for bad in (encrypted, "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n", ""):
+        with pytest.raises(ValueError, match="not a usable SSH private key") as caught:
+            check_private_key(bad)
+        assert "nope" not in str(caught.value)
+
+
 def test_credentials_need_a_secret() -> None:
     with pytest.raises(ValueError, match="private key or a password"):
         SSHCredentials("spark")
@@ -310,9 +322,13 @@ async def test_connect_timeout_when_server_never_speaks(socket_enabled: None) ->
             "127.0.0.1", creds, pinned_host_key=SOME_PIN, connect_timeout=0.3
         ) as ssh:
             started = time.monotonic()
-            with pytest.raises(SparkSSHTimeoutError):
-                await ssh.run(["true"])
-    assert time.monotonic() - started < 3
+            results = await asyncio.gather(
+                *(ssh.run(["true"]) for _ in range(4)), return_exceptions=True
+            )
+            elapsed = time.monotonic() - started
+    assert all(isinstance(r, SparkSSHTimeoutError) for r in results), results
+    # Callers queued behind the failed attempt share its failure: one timeout, not four.
+    assert elapsed < 0.9
 
 
 async def test_command_timeout(ssh_host: SSHTestHost, spark_ssh: SparkSSH) -> None:
@@ -570,6 +586,22 @@ async def test_upload_tar_stream_reports_a_bad_archive(spark_ssh: SparkSSH, tmp_
         await spark_ssh.upload_tar_stream(str(tmp_path / "target"), garbage())
     assert caught.value.exit_status != 0
     assert "tar" in caught.value.stderr
+
+
+async def test_upload_tar_stream_times_out_on_a_stalled_source(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, tmp_path: Path
+) -> None:
+    async def stalled() -> AsyncIterator[bytes]:
+        yield make_tar({"a.txt": b"a"})[:512]
+        await asyncio.sleep(30)
+
+    started = time.monotonic()
+    with pytest.raises(SparkSSHTimeoutError, match="tar upload"):
+        await spark_ssh.upload_tar_stream(str(tmp_path / "t"), stalled(), timeout=0.5)
+    assert time.monotonic() - started < 3
+    # The connection is still good for the next command.
+    assert (await spark_ssh.run(["echo", "ok"])).stdout == "ok\n"
+    assert ssh_host.accepted_logins() == 1
 
 
 async def test_upload_tar_stream_rejects_tilde(spark_ssh: SparkSSH) -> None:

@@ -40,6 +40,10 @@ _STOP_TIMEOUT_S = 5.0
 _STANDIN_SOURCE = Path(__file__).with_name("docker_standin.py")
 
 
+class _PortTakenError(RuntimeError):
+    """sshd could not bind its port."""
+
+
 def _keygen(path: Path, comment: str) -> None:
     """A fresh unencrypted ed25519 key pair at `path` / `path.pub`."""
     for stale in (path, path.with_name(path.name + ".pub")):
@@ -113,6 +117,7 @@ class SSHTestHost:
         self._host_key_path = self.dir / "ssh_host_ed25519_key"
         self._client_key_path = self.dir / "client_ed25519"
         self._process: subprocess.Popen[bytes] | None = None
+        self._ever_started = False
         _keygen(self._host_key_path, "spark-test-host")
         _keygen(self._client_key_path, "spark-test-client")
         keys_dir = self.dir / "authorized_keys"
@@ -225,9 +230,27 @@ class SSHTestHost:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start sshd and wait until it listens (same port every time)."""
+        """Start sshd and wait until it listens (same port every time).
+
+        Only the very first start may move to another port, when the free port
+        picked in __init__ was taken in between by someone else.
+        """
         if self.running:
             return
+        for _ in range(3):
+            try:
+                self._start_once()
+            except _PortTakenError:
+                if self._ever_started:
+                    raise
+                self.port = _free_port()
+                self._write_config()
+            else:
+                self._ever_started = True
+                return
+        raise RuntimeError("sshd found no free loopback port")
+
+    def _start_once(self) -> None:
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._process = subprocess.Popen(
@@ -246,6 +269,8 @@ class SSHTestHost:
             time.sleep(0.01)
         log = self._log_since(mark)
         self._reap()
+        if "Address already in use" in log:
+            raise _PortTakenError(log)
         raise RuntimeError(f"sshd did not start on port {self.port}:\n{log}")
 
     def _log_since(self, mark: int) -> str:
@@ -262,7 +287,14 @@ class SSHTestHost:
         """
         if self._process is None:
             return 0
-        victims = _descendants(self._process.pid)
+        # Freeze first, until no new process appears, so nothing forks a child
+        # that would outlive the kill as an orphan; then kill them all.
+        victims: list[int] = []
+        while fresh := [pid for pid in _descendants(self._process.pid) if pid not in victims]:
+            for pid in fresh:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            victims += fresh
         for pid in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -352,7 +384,11 @@ class SSHTestHost:
     # Context managers -----------------------------------------------------
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(

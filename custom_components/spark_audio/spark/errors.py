@@ -47,13 +47,11 @@ class SparkSSHHostKeyError(SparkSSHError):
 
     Either the box was reinstalled or something sits in the middle; the user
     must confirm the new key, so both fingerprints are carried for the repair.
-    ``actual_fingerprint`` is None when the server offered no key of the
-    pinned key's type.
+    ``actual_fingerprint`` is "unknown" in the rare case the server's key
+    could not be read (e.g. it offered only an untrusted certificate).
     """
 
-    def __init__(
-        self, message: str, *, expected_fingerprint: str, actual_fingerprint: str | None
-    ) -> None:
+    def __init__(self, message: str, *, expected_fingerprint: str, actual_fingerprint: str) -> None:
         super().__init__(message)
         self.expected_fingerprint = expected_fingerprint
         self.actual_fingerprint = actual_fingerprint

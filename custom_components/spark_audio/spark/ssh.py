@@ -40,6 +40,26 @@ from .errors import (
     SparkSSHTimeoutError,
 )
 
+__all__ = [
+    "UNKNOWN_FINGERPRINT",
+    "CommandResult",
+    "ContainerState",
+    "DockerOverSSH",
+    "HostKey",
+    "SSHCredentials",
+    "SparkSSH",
+    "SparkSSHAuthError",
+    "SparkSSHCommandError",
+    "SparkSSHConnectionError",
+    "SparkSSHError",
+    "SparkSSHHostKeyError",
+    "SparkSSHTimeoutError",
+    "check_private_key",
+    "fetch_host_key",
+    "host_key_fingerprint",
+    "validate_container_name",
+]
+
 _LOGGER = logging.getLogger(__name__)
 
 # OpenSSH allows 10 sessions per connection (MaxSessions); stay below it so a
@@ -55,6 +75,7 @@ _CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _CONTAINER_NAME_MAX = 128
 _NO_SUCH_CONTAINER = ("No such object", "No such container")
 _DOCKER_NEVER_STARTED_YEAR = 1
+UNKNOWN_FINGERPRINT = "unknown"
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,24 @@ class ContainerState(StrEnum):
 def host_key_fingerprint(openssh: str) -> str:
     """SHA256 fingerprint of an openssh public key line, as ``ssh-keygen -lf`` prints it."""
     return HostKey.from_openssh(openssh).fingerprint
+
+
+def check_private_key(text: str) -> None:
+    """ValueError unless ``text`` is an unencrypted private key asyncssh can use.
+
+    For forms: the message never quotes the key material.
+    """
+    _load_private_key(text)
+
+
+def _load_private_key(text: str) -> asyncssh.SSHKey:
+    try:
+        return asyncssh.import_private_key(text)
+    except (asyncssh.KeyImportError, ValueError):
+        # Raised without the parser's error, which could quote the key.
+        raise ValueError(
+            "not a usable SSH private key (unsupported format or protected by a passphrase)"
+        ) from None
 
 
 def _import_public_key(line: str) -> asyncssh.SSHKey:
@@ -217,6 +256,8 @@ class SparkSSH:
         self._command_timeout = command_timeout
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
+        self._connect_failures = 0
+        self._last_error: SparkSSHError | None = None
         self._sessions = asyncio.Semaphore(_MAX_SESSIONS)
 
     def __repr__(self) -> str:
@@ -235,24 +276,34 @@ class SparkSSH:
     # Connection ------------------------------------------------------------
 
     async def _connection(self) -> tuple[asyncssh.SSHClientConnection, bool]:
-        """The shared connection and whether it was reused (False: just opened)."""
+        """The shared connection and whether it was reused (False: just opened).
+
+        Callers that queued behind a failed attempt get that failure instead
+        of each waiting out another connect timeout.
+        """
+        failures_before = self._connect_failures
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
                 return self._conn, True
             self._conn = None
-            self._conn = await self._connect()
+            if self._connect_failures != failures_before and self._last_error is not None:
+                raise self._last_error
+            try:
+                self._conn = await self._connect()
+            except SparkSSHError as err:
+                self._connect_failures += 1
+                self._last_error = err
+                raise
+            self._last_error = None
             return self._conn, False
 
     def _client_keys(self) -> list[asyncssh.SSHKey] | None:
         if not self._credentials.private_key:
             return None
         try:
-            return [asyncssh.import_private_key(self._credentials.private_key)]
-        except (asyncssh.KeyImportError, ValueError):
-            # The parser's message may quote the key material: say nothing of it.
-            raise SparkSSHAuthError(
-                "the SSH private key could not be read (unsupported format or a passphrase)"
-            ) from None
+            return [_load_private_key(self._credentials.private_key)]
+        except ValueError as err:
+            raise SparkSSHAuthError(str(err)) from None
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         client = _PinnedHostClient()
@@ -287,10 +338,13 @@ class SparkSSH:
                 )
         except asyncssh.HostKeyNotVerifiable as err:
             offered = client.offered_key
-            actual = offered.get_fingerprint("sha256") if offered is not None else None
+            if offered is not None:
+                actual = offered.get_fingerprint("sha256")
+            else:
+                actual = await self._fetch_fingerprint()
             raise SparkSSHHostKeyError(
-                f"SSH host key of {self.host}:{self._credentials.port} is "
-                f"{actual or 'of another type'}, expected the pinned {self._pinned.fingerprint}",
+                f"SSH host key of {self.host}:{self._credentials.port} is {actual}, "
+                f"expected the pinned {self._pinned.fingerprint}",
                 expected_fingerprint=self._pinned.fingerprint,
                 actual_fingerprint=actual,
             ) from err
@@ -303,6 +357,16 @@ class SparkSSH:
         _LOGGER.debug("SSH connected to %s", target)
         return conn
 
+    async def _fetch_fingerprint(self) -> str:
+        """The server's plain key, when the refused one was e.g. a certificate."""
+        try:
+            key = await fetch_host_key(
+                self.host, self._credentials.port, timeout=self._connect_timeout
+            )
+        except SparkSSHError:
+            return UNKNOWN_FINGERPRINT
+        return key.fingerprint
+
     async def _discard(self, conn: asyncssh.SSHClientConnection) -> None:
         async with self._lock:
             if self._conn is conn:
@@ -314,8 +378,15 @@ class SparkSSH:
         """Close the connection; a later command opens a new one."""
         async with self._lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        if conn is None:
+            return
+        conn.close()
+        try:
+            async with asyncio.timeout(_CLOSE_GRACE_S):
+                await conn.wait_closed()
+        except TimeoutError:
+            # A peer that stopped answering must not hold up an unload.
+            conn.abort()
             await conn.wait_closed()
 
     async def __aenter__(self) -> Self:
@@ -346,7 +417,9 @@ class SparkSSH:
                     return await conn.create_process(
                         command,
                         input=input,
-                        stdin=asyncssh.PIPE if stdin_pipe or input else asyncssh.DEVNULL,
+                        stdin=asyncssh.PIPE
+                        if stdin_pipe or input is not None
+                        else asyncssh.DEVNULL,
                         encoding=None,
                     )
             except asyncssh.ChannelOpenError as err:
@@ -494,7 +567,9 @@ class SparkSSH:
         except (BrokenPipeError, ConnectionError, asyncssh.Error):
             # tar exited (bad archive, disk full) or the link dropped: the
             # exit status or a dropped connection is reported by _finish.
-            return
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 class DockerOverSSH:

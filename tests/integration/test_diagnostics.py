@@ -1,0 +1,68 @@
+"""Diagnostics downloads carry the state needed to debug, and never a secret."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from tests.ssh_host.server import SSHTestHost
+
+
+def secret_lines(ssh_host: SSHTestHost) -> list[str]:
+    """Every line of the private key's body: any one leaking is a failure."""
+    return [
+        line
+        for line in ssh_host.client_private_key.splitlines()
+        if line and not line.startswith("-----")
+    ]
+
+
+async def test_entry_and_device_diagnostics_redact_secrets(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    ssh_entry: MockConfigEntry,
+    ssh_host: SSHTestHost,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    assert await async_setup_component(hass, "diagnostics", {})
+    ssh_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        ssh_entry, data={**ssh_entry.data, "ssh_password": "hunter2-secret"}
+    )
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ssh_entry)
+    assert diagnostics["entry"]["data"]["ssh_private_key"] == "**REDACTED**"
+    assert diagnostics["entry"]["data"]["ssh_password"] == "**REDACTED**"
+    assert diagnostics["entry"]["data"]["ssh_user"] == ssh_host.username
+    assert diagnostics["ssh_configured"] is True
+    parakeet = diagnostics["services"]["parakeet"]
+    assert parakeet["health_ok"] is True
+    assert parakeet["deep_check"]["ok"] is True
+    assert parakeet["container_state"] == "running"
+    assert parakeet["recovery"]["container"] == "parakeet"
+
+    device = next(
+        d
+        for d in dr.async_entries_for_config_entry(device_registry, ssh_entry.entry_id)
+        if d.name == "Magpie"
+    )
+    device_diagnostics = await get_diagnostics_for_device(hass, hass_client, ssh_entry, device)
+    assert device_diagnostics["service"] == "magpie"
+    assert device_diagnostics["health"]["voices"] == 11
+
+    dumped = json.dumps([diagnostics, device_diagnostics])
+    assert "hunter2-secret" not in dumped
+    for line in secret_lines(ssh_host):
+        assert line not in dumped
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
