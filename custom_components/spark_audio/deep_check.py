@@ -92,7 +92,10 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
             result = await self._probe()
         except (SparkError, ValueError) as err:
             answers = await self._service_answers()
-            _LOGGER.warning(
+            # A service that does not answer at all is reported once by its health
+            # coordinator; only a failure while it answers (a wedge) is news here.
+            _LOGGER.log(
+                logging.WARNING if answers else logging.DEBUG,
                 "%s deep check failed%s: %s",
                 SERVICE_NAMES[self.service],
                 " while its health check passes" if answers else "",

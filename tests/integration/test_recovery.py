@@ -474,3 +474,24 @@ async def test_shell_metacharacters_in_container_name_rejected(
     values |= {"parakeet_container": "parakeet-v3", "whisperx_container": "whisperx_asr.1"}
     result = await hass.config_entries.options.async_configure(result["flow_id"], values)
     assert result["type"] == "create_entry"
+
+
+async def test_round_trip_sensors(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """Magpie speaks the test phrase, Parakeet hears it: latency and RTF are reported.
+
+    Faked: the simulated Parakeet "hears" audio the simulated Magpie made
+    (it remembers what it synthesised); no ASR model runs here.
+    """
+    await settle(hass)
+    result = init_integration.runtime_data.round_trip.data
+    assert result is not None
+    assert result.word_accuracy == 1.0
+    assert result.understood
+    latency = float(state(hass, "sensor.parakeet_round_trip_latency"))
+    rtf = float(state(hass, "sensor.parakeet_round_trip_real_time_factor"))
+    assert latency > 0
+    assert 0 < rtf < 1
+    magpie_texts = [r.fields.get("text") for r in spark_sim.states["magpie"].requests]
+    assert "Spark audio check, one two three." in magpie_texts
