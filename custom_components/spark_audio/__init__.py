@@ -40,6 +40,7 @@ from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
 from .spark.ssh import DockerOverSSH
+from .views import async_register_views
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -53,8 +54,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's actions once per HA start."""
+    """Register the integration's actions and HTTP views once per HA start."""
     async_register_services(hass)
+    async_register_views(hass)
     return True
 
 

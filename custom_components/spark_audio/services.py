@@ -19,6 +19,8 @@ from .const import (
 from .data import SparkAudioConfigEntry
 from .entity import translate_errors
 from .recovery import ServiceRecovery
+from .transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
+from .transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 
 _SCHEMA = vol.Schema(
     {
@@ -73,7 +75,17 @@ def async_register_services(hass: HomeAssistant) -> None:
             "checked_at": status.checked_at.isoformat(),
         }
 
+    async def transcribe(call: ServiceCall) -> ServiceResponse:
+        return await async_transcribe(hass, call)
+
     hass.services.async_register(DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_TRANSCRIBE,
+        transcribe,
+        schema=TRANSCRIBE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     hass.services.async_register(
         DOMAIN,
         SERVICE_DEEP_CHECK,

@@ -86,6 +86,7 @@ class HassServer:
     token: str
     config_dir: Path
     log: Path
+    pid: int
 
     def rest(self, method: str, path: str, body: Any = None) -> Any:
         """Call HA's REST API as the owner."""
@@ -213,7 +214,7 @@ def hass_server(
         token = _onboard(url)
         _wait_until(lambda: _running(url, token), proc, HASS_START_TIMEOUT_S, "hass startup")
         print(f"hass answered and is RUNNING after {time.monotonic() - started:.1f} s")
-        yield HassServer(url=url, token=token, config_dir=config_dir, log=log)
+        yield HassServer(url=url, token=token, config_dir=config_dir, log=log, pid=proc.pid)
     finally:
         _stop(proc)
 

@@ -74,6 +74,10 @@ def test_every_flow_field_has_a_label() -> None:
 
 
 def test_actions_translated() -> None:
-    services_yaml = (COMPONENT / "services.yaml").read_text()
-    for action in re.findall(r"^(\w+):$", services_yaml, re.MULTILINE):
-        assert set(EN["services"][action]["fields"]) == {"config_entry_id", "service"}
+    from homeassistant.util.yaml import load_yaml_dict
+
+    actions = load_yaml_dict(str(COMPONENT / "services.yaml"))
+    assert set(actions) == {"restart_service", "deep_check", "transcribe"}
+    for action, spec in actions.items():
+        assert EN["services"][action]["name"]
+        assert set(EN["services"][action]["fields"]) == set(spec["fields"])

@@ -218,7 +218,11 @@ class SSHTestHost:
                     "AllowTcpForwarding no",
                     "AllowAgentForwarding no",
                     "MaxStartups 50",
-                    f"SetEnv PATH={self.bin_dir}:/usr/bin:/bin SPARK_STANDIN_DIR={self.dir}",
+                    # HOME points at the temp dir so the login shell reads no ~/.bashrc:
+                    # this machine's runs `pyenv rehash`, whose lock a session killed by
+                    # stop() leaves behind, stalling every later login for 60 s.
+                    f"SetEnv PATH={self.bin_dir}:/usr/bin:/bin SPARK_STANDIN_DIR={self.dir} "
+                    f"HOME={self.dir}",
                     "",
                 ]
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -98,7 +98,7 @@ class SparkServiceClient:
 
 
 def multipart_form(
-    fields: Mapping[str, str | None],
+    fields: Mapping[str, str | None] | Sequence[tuple[str, str | None]],
     *,
     audio: AudioSource | None = None,
     filename: str = "audio.wav",
@@ -110,7 +110,8 @@ def multipart_form(
     file part. ``None`` fields are left out; empty strings are sent as given.
     """
     writer = aiohttp.MultipartWriter("form-data")
-    for name, value in fields.items():
+    pairs = fields.items() if isinstance(fields, Mapping) else fields
+    for name, value in pairs:
         if value is not None:
             writer.append(value).set_content_disposition("form-data", name=name)
     if audio is not None:

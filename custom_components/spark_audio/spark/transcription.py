@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import SparkResponseError
-from .http import AudioSource, SparkServiceClient
+from .http import AudioSource, SparkServiceClient, multipart_form
 from .models import Transcription, Word
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 
-class OpenAITranscriptionClient(SparkServiceClient):
+@dataclass(frozen=True, slots=True)
+class FormattedTranscription:
+    """A transcription exactly as the backend rendered it (json, text, srt, vtt...)."""
+
+    content_type: str
+    body: bytes
+
+
+class FormattedTranscriptionMixin(SparkServiceClient):
+    """Pass-through transcription for the OpenAI-compatible gateway."""
+
+    async def transcribe_formatted(
+        self,
+        audio: AudioSource,
+        *,
+        response_format: str = "json",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[str] = (),
+        filename: str = "audio.wav",
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> FormattedTranscription:
+        """Transcribe and return the backend's rendering of ``response_format`` untouched."""
+        if language is not None and not language.strip():
+            raise ValueError("language must be a language code or None, not empty")
+        fields: list[tuple[str, str | None]] = [
+            ("response_format", response_format),
+            ("language", language),
+            ("prompt", prompt or None),
+            ("temperature", None if temperature is None else repr(temperature)),
+        ]
+        fields += [("timestamp_granularities[]", g) for g in timestamp_granularities]
+        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
+        async with self._request(
+            "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
+        ) as response:
+            return FormattedTranscription(
+                content_type=response.headers.get("Content-Type", "application/json"),
+                body=await response.read(),
+            )
+
+
+class OpenAITranscriptionClient(FormattedTranscriptionMixin):
     """A service that speaks OpenAI's transcription API (Parakeet, WhisperX)."""
 
     async def transcribe(

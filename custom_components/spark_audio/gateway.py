@@ -1,0 +1,156 @@
+"""Routing gateway requests to a healthy Spark, and OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+
+from .const import DOMAIN, SERVICE_NAMES, SparkService
+from .coordinator import SparkServiceCoordinator
+from .data import SparkAudioConfigEntry
+from .spark import (
+    SparkBackendFaultError,
+    SparkConnectionError,
+    SparkError,
+    SparkResponseError,
+    SparkTimeoutError,
+)
+
+_LOGGER = logging.getLogger(__name__)
+RETRY_AFTER_S = 60
+
+
+class GatewayError(Exception):
+    """An error answered in OpenAI's shape: ``{"error": {message, type, param, code}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Describe the failure; ``retry_after`` adds a Retry-After header."""
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        """The HTTP answer for this error."""
+        kind = "invalid_request_error" if self.status < 500 else "server_error"
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        return web.json_response(
+            {
+                "error": {
+                    "message": self.message,
+                    "type": kind,
+                    "param": self.param,
+                    "code": self.code,
+                }
+            },
+            status=self.status,
+            headers=headers,
+        )
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:
+    """A 400 in OpenAI's shape."""
+    return GatewayError(400, message, param=param, code=code)
+
+
+def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
+    """Every loaded Spark entry, in the order they were added."""
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+def offering(hass: HomeAssistant, service: SparkService) -> list[SparkServiceCoordinator]:
+    """The coordinators of ``service`` on every loaded Spark, healthy ones first."""
+    found = [
+        coordinator
+        for entry in loaded_entries(hass)
+        if (coordinator := entry.runtime_data.coordinators.get(service)) is not None
+    ]
+    return sorted(found, key=lambda c: not c.last_update_success)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Which Spark a call went to, and whether it was the failover try."""
+
+    coordinator: SparkServiceCoordinator
+    failover: bool
+
+
+async def call_with_failover[T](
+    hass: HomeAssistant,
+    service: SparkService,
+    call: Callable[[Attempt], Awaitable[T]],
+    *,
+    can_retry: Callable[[], bool] = lambda: True,
+) -> T:
+    """Run ``call`` on a healthy Spark offering ``service``; on a connection error try one more.
+
+    ``can_retry`` says whether the request can still be replayed (an upload
+    streamed from the client cannot, once bytes have gone out).
+    """
+    candidates = [c for c in offering(hass, service) if c.last_update_success]
+    if not candidates:
+        if not offering(hass, service):
+            raise GatewayError(
+                404, f"No configured Spark offers {SERVICE_NAMES[service]}", code="model_not_found"
+            )
+        raise GatewayError(
+            502, f"{SERVICE_NAMES[service]} is unreachable on every Spark", code="backend_down"
+        )
+    for index, coordinator in enumerate(candidates[:2]):
+        try:
+            return await call(Attempt(coordinator, failover=index > 0))
+        except SparkConnectionError as err:
+            if index == 0 and len(candidates) > 1 and can_retry():
+                _LOGGER.warning(
+                    "%s on %s is unreachable (%s); trying %s",
+                    SERVICE_NAMES[service],
+                    coordinator.config_entry.title,
+                    err,
+                    candidates[1].config_entry.title,
+                )
+                continue
+            raise map_spark_error(err, coordinator) from err
+        except SparkError as err:
+            raise map_spark_error(err, coordinator) from err
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def map_spark_error(err: SparkError, coordinator: SparkServiceCoordinator) -> GatewayError:
+    """A client error as the gateway answers it; a backend 5xx also triggers a deep check."""
+    name = SERVICE_NAMES[coordinator.service]
+    if isinstance(err, SparkTimeoutError):
+        return GatewayError(504, f"{name} did not answer in time", code="backend_timeout")
+    if isinstance(err, SparkBackendFaultError):
+        coordinator.config_entry.runtime_data.report_backend_fault(coordinator.service)
+        return GatewayError(
+            503,
+            f"{name} failed while processing the request (likely a CUDA wedge; a health check "
+            f"was started). Retry in about {RETRY_AFTER_S} s.",
+            code="backend_fault",
+            retry_after=RETRY_AFTER_S,
+        )
+    if isinstance(err, SparkResponseError):
+        if 400 <= err.status < 500:
+            return bad_request(f"{name} rejected the request: {err}", code="backend_rejected")
+        return GatewayError(502, f"{name} returned an invalid response", code="bad_backend_reply")
+    return GatewayError(502, f"{name} is unreachable: {err}", code="backend_unreachable")

@@ -1,0 +1,229 @@
+"""Speaker-labelled transcripts: WhisperX when it is ready, else Parakeet + Sortformer merged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+
+from .const import SparkService
+from .gateway import Attempt, bad_request, call_with_failover, offering
+from .spark import (
+    Diarization,
+    ParakeetClient,
+    SpeakerTranscript,
+    WhisperXClient,
+)
+from .spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
+from .spark.formats import SPEAKER_FORMATS
+from .spark.wav import UNKNOWN_SIZE, wav_header
+from .upload import SpooledFile, UploadForm
+
+if TYPE_CHECKING:
+    from .views import Upload
+
+_LOGGER = logging.getLogger(__name__)
+SORTFORMER_MAX_S = 720.0
+"""Sortformer needs memory in proportion to length: longer audio is diarized in windows."""
+WINDOW_S = 600.0
+OVERLAP_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerRequest:
+    """Validated options of ``/audio/transcribe-with-speakers``."""
+
+    language: str | None
+    num_speakers: int | None
+    min_speakers: int | None
+    max_speakers: int | None
+    response_format: str
+
+    @classmethod
+    def parse(cls, form: UploadForm) -> SpeakerRequest:
+        """Every problem is a 400 naming its field."""
+        counts: dict[str, int | None] = {}
+        for name in ("num_speakers", "min_speakers", "max_speakers"):
+            raw = form.get(name)
+            if raw is None or raw == "":
+                counts[name] = None
+                continue
+            try:
+                counts[name] = int(raw)
+            except ValueError as err:
+                raise bad_request(f"{name} must be a whole number", param=name) from err
+            if not 1 <= counts[name] <= 32:  # type: ignore[operator]
+                raise bad_request(f"{name} must be between 1 and 32", param=name)
+        low, high = counts["min_speakers"], counts["max_speakers"]
+        if low is not None and high is not None and low > high:
+            raise bad_request("min_speakers must not exceed max_speakers", param="min_speakers")
+        response_format = form.get("response_format") or "json"
+        if response_format not in SPEAKER_FORMATS:
+            raise bad_request(
+                f"response_format must be one of {', '.join(SPEAKER_FORMATS)}",
+                param="response_format",
+            )
+        language = form.get("language")
+        if language is not None and not language.strip():
+            raise bad_request("language must not be empty", param="language")
+        return cls(
+            language.strip() if language else None,
+            counts["num_speakers"],
+            low,
+            high,
+            response_format,
+        )
+
+
+def whisperx_ready(hass: HomeAssistant) -> bool:
+    """A healthy WhisperX with its diarizer loaded is configured somewhere."""
+    return any(
+        c.last_update_success and c.data and c.data.health.details.get("diarizer_loaded")
+        for c in offering(hass, SparkService.WHISPERX)
+    )
+
+
+async def transcribe_with_speakers(
+    hass: HomeAssistant, upload: Upload, form: UploadForm, request: SpeakerRequest
+) -> SpeakerTranscript:
+    """WhisperX when it is ready (one pipeline, handles long audio); else the fallback."""
+    if whisperx_ready(hass):
+
+        async def on_whisperx(attempt: Attempt) -> SpeakerTranscript:
+            client = attempt.coordinator.client
+            assert isinstance(client, WhisperXClient)
+            return await client.transcribe_with_speakers(
+                upload.chunks(),
+                language=request.language,
+                num_speakers=request.num_speakers,
+                min_speakers=request.min_speakers,
+                max_speakers=request.max_speakers,
+                filename=form.filename,
+                content_type=form.content_type,
+            )
+
+        return await call_with_failover(
+            hass, SparkService.WHISPERX, on_whisperx, can_retry=upload.replayable
+        )
+
+    spooled = await upload.ensure_spooled(hass)
+
+    async def on_parakeet(attempt: Attempt) -> SpeakerTranscript:
+        client = attempt.coordinator.client
+        assert isinstance(client, ParakeetClient)
+        return await parakeet_with_sortformer(client, spooled, form, request)
+
+    return await call_with_failover(hass, SparkService.PARAKEET, on_parakeet)
+
+
+async def parakeet_with_sortformer(
+    client: ParakeetClient, spooled: SpooledFile, form: UploadForm, request: SpeakerRequest
+) -> SpeakerTranscript:
+    """Transcribe and diarize the same spooled file in parallel, then merge."""
+    layout = await wav_layout(spooled)
+    transcription, diarization = await asyncio.gather(
+        client.transcribe(
+            spooled.chunks(),
+            language=request.language,
+            filename=form.filename,
+            content_type=form.content_type,
+        ),
+        _diarize(client, spooled, form, layout),
+    )
+    segments = merge_words_with_speakers(transcription.words, diarization.segments)
+    return SpeakerTranscript(
+        duration=transcription.duration or diarization.duration or 0.0,
+        language=transcription.language or request.language or "en",
+        speakers_detected=diarization.speakers_detected,
+        segments=tuple(segments),
+        models={
+            "transcription": transcription.model or "parakeet",
+            "diarization": diarization.model or "sortformer",
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WavLayout:
+    """Where a PCM WAV's samples are, so windows can be cut without decoding."""
+
+    data_offset: int
+    data_size: int
+    sample_rate: int
+    block_align: int
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio."""
+        return self.data_size / (self.sample_rate * self.block_align)
+
+
+async def wav_layout(spooled: SpooledFile) -> WavLayout | None:
+    """The layout of a PCM WAV upload; None for other formats or odd files."""
+    head = await spooled.read(0, 4096)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, fmt = 12, None
+    while offset + 8 <= len(head):
+        chunk_id, size = head[offset : offset + 4], struct.unpack_from("<I", head, offset + 4)[0]
+        body = offset + 8
+        if chunk_id == b"fmt " and body + 16 <= len(head):
+            tag, _channels, rate, _, align, _ = struct.unpack_from("<HHIIHH", head, body)
+            fmt = (tag, rate, align)
+        elif chunk_id == b"data":
+            if fmt is None or fmt[0] != 1 or not fmt[1] or not fmt[2]:
+                return None
+            available = spooled.size - body
+            data_size = available if size in (0, UNKNOWN_SIZE) else min(size, available)
+            return WavLayout(body, data_size, fmt[1], fmt[2])
+        offset = body + size + (size & 1)
+    return None
+
+
+async def _diarize(
+    client: ParakeetClient, spooled: SpooledFile, form: UploadForm, layout: WavLayout | None
+) -> Diarization:
+    """One Sortformer call, or overlapping windows reconciled for audio past its limit."""
+    if layout is None or layout.duration_s <= SORTFORMER_MAX_S:
+        return await client.diarize(
+            spooled.chunks(), filename=form.filename, content_type=form.content_type
+        )
+    windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
+    per_window = []
+    for window in windows:  # one at a time: Sortformer's memory is the limit
+        result = await client.diarize(
+            _window_wav(spooled, layout, window.start_s, window.end_s),
+            filename=f"window{window.index}.wav",
+            content_type="audio/wav",
+        )
+        per_window.append(result.segments)
+    reconciled = reconcile_windows(windows, per_window)
+    if reconciled.uncertain:
+        _LOGGER.info(
+            "Speaker labels of %d window speakers were guessed (silent in the overlaps)",
+            len(reconciled.uncertain),
+        )
+    return Diarization(
+        segments=reconciled.segments,
+        speakers_detected=reconciled.speakers,
+        duration=layout.duration_s,
+        model="nvidia/diar_sortformer_4spk-v1 (windowed)",
+    )
+
+
+async def _window_wav(
+    spooled: SpooledFile, layout: WavLayout, start_s: float, end_s: float
+) -> AsyncIterator[bytes]:
+    """A WAV file of ``[start_s, end_s)`` read straight from the spooled upload."""
+    frame = layout.block_align
+    first = int(start_s * layout.sample_rate) * frame
+    last = min(layout.data_size, int(end_s * layout.sample_rate) * frame)
+    channels = 1 if frame == 2 else frame // 2
+    yield wav_header(layout.sample_rate, channels=channels, data_size=last - first)
+    async for chunk in spooled.chunks(layout.data_offset + first, last - first):
+        yield chunk

@@ -1,0 +1,123 @@
+"""The ``spark_audio.transcribe`` action: transcribe a media file, optionally write captions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components import media_source
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN, SparkService
+from .gateway import Attempt, GatewayError, call_with_failover
+from .spark import Transcription
+from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
+from .spark.transcription import OpenAITranscriptionClient
+from .speakers import SpeakerRequest, transcribe_with_speakers
+from .upload import SpooledFile, UploadForm
+
+SERVICE_TRANSCRIBE = "transcribe"
+EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
+MODELS = {"parakeet": SparkService.PARAKEET, "whisperx": SparkService.WHISPERX}
+
+SCHEMA = vol.Schema(
+    {
+        vol.Required("media"): cv.string,
+        vol.Optional("model", default="parakeet"): vol.In(list(MODELS)),
+        vol.Optional("speakers", default=False): cv.boolean,
+        vol.Optional("language"): cv.string,
+        vol.Optional("num_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
+        vol.Optional("min_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
+        vol.Optional("max_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
+        vol.Optional("write", default=[]): vol.All(cv.ensure_list, [vol.In(SPEAKER_FORMATS)]),
+    }
+)
+
+
+async def resolve_media_path(hass: HomeAssistant, media: str) -> Path:
+    """A local file under one of HA's media folders, from a path or a media-source id."""
+    if media_source.is_media_source_id(media):
+        item = media_source.MediaSourceItem.from_uri(hass, media, None)
+        source_dir, _, location = item.identifier.partition("/")
+        base = hass.config.media_dirs.get(source_dir)
+        if item.domain != "media_source" or base is None:
+            raise _invalid("media_not_local", media)
+        candidate = Path(base, location)
+    else:
+        candidate = Path(media)
+    resolved = await hass.async_add_executor_job(candidate.resolve)
+    folders = await hass.async_add_executor_job(
+        lambda: [Path(folder).resolve() for folder in hass.config.media_dirs.values()]
+    )
+    inside = any(resolved.is_relative_to(folder) for folder in folders)
+    if not inside or not hass.config.is_allowed_path(str(resolved)):
+        raise _invalid("media_not_allowed", media)
+    if not await hass.async_add_executor_job(resolved.is_file):
+        raise _invalid("media_not_found", media)
+    return resolved
+
+
+def _invalid(key: str, media: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders={"media": media}
+    )
+
+
+async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Transcribe the media file; write the asked caption files next to it."""
+    path = await resolve_media_path(hass, call.data["media"])
+    size = (await hass.async_add_executor_job(path.stat)).st_size
+    audio = SpooledFile(hass, path, size)  # read in place; never removed
+    form = UploadForm(filename=path.name, content_type="application/octet-stream")
+    for name in ("language", "num_speakers", "min_speakers", "max_speakers"):
+        if name in call.data:
+            form.fields[name] = [str(call.data[name])]
+    try:
+        if call.data["speakers"] or call.data["write"]:
+            from .views import Upload
+
+            transcript = await transcribe_with_speakers(
+                hass, Upload.from_spool(audio), form, SpeakerRequest.parse(form)
+            )
+            result: dict[str, Any] = speaker_json(transcript)
+            writers = {
+                "json": lambda: json.dumps(result, indent=2, ensure_ascii=False),
+                "srt": lambda: speaker_srt(transcript.segments),
+                "vtt": lambda: speaker_vtt(transcript.segments),
+            }
+        else:
+            text = await _plain(hass, MODELS[call.data["model"]], audio, call.data.get("language"))
+            result = {"text": text.text, "language": text.language, "duration": text.duration}
+            writers = {}
+    except GatewayError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="transcription_failed",
+            translation_placeholders={"error": err.message},
+        ) from err
+    written = []
+    for fmt in call.data["write"]:
+        target = path.with_suffix(f".{fmt}")
+        await hass.async_add_executor_job(target.write_text, writers[fmt](), "utf-8")
+        written.append(str(target))
+    result["files"] = written
+    hass.bus.async_fire(
+        EVENT_TRANSCRIPTION_DONE,
+        {"media": call.data["media"], "path": str(path), "files": written},
+    )
+    return result
+
+
+async def _plain(
+    hass: HomeAssistant, service: SparkService, audio: SpooledFile, language: str | None
+) -> Transcription:
+    async def call(attempt: Attempt) -> Transcription:
+        client = attempt.coordinator.client
+        assert isinstance(client, OpenAITranscriptionClient)
+        return await client.transcribe(audio.chunks(), language=language, filename="audio")
+
+    return await call_with_failover(hass, service, call)

@@ -1,0 +1,278 @@
+"""OpenAI-compatible HTTP views, behind Home Assistant's auth: HTTP <-> client mapping only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.http import HomeAssistantView
+
+from .const import SparkService
+from .gateway import Attempt, GatewayError, bad_request, call_with_failover, loaded_entries
+from .spark.formats import speaker_json, speaker_srt, speaker_vtt
+from .spark.transcription import FormattedTranscription, OpenAITranscriptionClient
+from .speakers import SpeakerRequest, transcribe_with_speakers
+from .speech import SpeechRequest, open_speech_stream, write_speech
+from .upload import (
+    SpooledFile,
+    UploadForm,
+    first_chunk,
+    open_form,
+    read_remaining_fields,
+    stream_part,
+)
+
+BASE_URL = "/api/spark_audio/v1"
+PARAKEET_MODEL = "parakeet-tdt-0.6b-v3"
+WHISPERX_MODEL = "whisperx"
+# OpenAI's own STT model names: clients often cannot change them, so they mean "the default".
+OPENAI_STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+STT_MODELS: dict[str, SparkService] = {
+    PARAKEET_MODEL: SparkService.PARAKEET,
+    "parakeet": SparkService.PARAKEET,
+    WHISPERX_MODEL: SparkService.WHISPERX,
+    **dict.fromkeys(OPENAI_STT_MODELS, SparkService.PARAKEET),
+}
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+GRANULARITIES = ("word", "segment")
+
+
+def async_register_views(hass: HomeAssistant) -> None:
+    """Register the gateway (once per HA start)."""
+    for view in (ModelsView, SpeechView, TranscriptionsView, SpeakersView):
+        hass.http.register_view(view())
+
+
+class GatewayView(HomeAssistantView):
+    """Common error handling: every failure becomes an OpenAI-shaped error."""
+
+    requires_auth = True
+
+    async def _guarded(
+        self, handler: Callable[[web.Request], Any], request: web.Request
+    ) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except GatewayError as err:
+            return err.response()
+        return response
+
+
+class ModelsView(GatewayView):
+    """``GET /models``: STT models and Magpie voices of every configured Spark."""
+
+    url = f"{BASE_URL}/models"
+    name = "api:spark_audio:models"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """List models, OpenAI style, with a ``kind`` of ``stt`` or ``tts``."""
+        hass: HomeAssistant = request.app["hass"]
+        models: dict[str, dict[str, Any]] = {}
+
+        def add(model_id: str, kind: str, owner: str) -> None:
+            models.setdefault(
+                model_id,
+                {"id": model_id, "object": "model", "created": 0, "owned_by": owner, "kind": kind},
+            )
+
+        for entry in loaded_entries(hass):
+            for service, coordinator in entry.runtime_data.coordinators.items():
+                if service is SparkService.PARAKEET:
+                    add(PARAKEET_MODEL, "stt", "nvidia")
+                elif service is SparkService.WHISPERX:
+                    add(WHISPERX_MODEL, "stt", "spark_audio")
+                else:
+                    add("magpie", "tts", "nvidia")
+                    voices = coordinator.data.voices if coordinator.data else None
+                    for voice in voices.voices if voices else ():
+                        add(voice.base_name, "tts", "nvidia")
+        return self.json({"object": "list", "data": list(models.values())})
+
+
+class SpeechView(GatewayView):
+    """``POST /audio/speech``: OpenAI TTS on Magpie, streamed as it is synthesized."""
+
+    url = f"{BASE_URL}/audio/speech"
+    name = "api:spark_audio:speech"
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        """Validate, start the synthesis (errors still answerable), then stream."""
+        return await self._guarded(self._speak, request)
+
+    async def _speak(self, request: web.Request) -> web.StreamResponse:
+        hass: HomeAssistant = request.app["hass"]
+        try:
+            body = await request.json()
+        except ValueError as err:
+            raise bad_request("The request body must be a JSON object") from err
+        speech = SpeechRequest.parse(body)
+        stream = await open_speech_stream(hass, speech)
+        return await write_speech(hass, request, speech, stream)
+
+
+class TranscriptionsView(GatewayView):
+    """``POST /audio/transcriptions``: OpenAI multipart, streamed to Parakeet or WhisperX."""
+
+    url = f"{BASE_URL}/audio/transcriptions"
+    name = "api:spark_audio:transcriptions"
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        """Transcribe the uploaded file; the body is never held in memory."""
+        return await self._guarded(self._transcribe, request)
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        hass: HomeAssistant = request.app["hass"]
+        reader, form = await open_form(request)
+        upload = await Upload.start(hass, reader, form, needs=("model",))
+        try:
+            service = _stt_service(form.get("model"))
+            options = _transcription_options(form)
+
+            async def call(attempt: Attempt) -> FormattedTranscription:
+                client = attempt.coordinator.client
+                assert isinstance(client, OpenAITranscriptionClient)
+                return await client.transcribe_formatted(
+                    upload.chunks(),
+                    filename=form.filename,
+                    content_type=form.content_type,
+                    **options,
+                )
+
+            result = await call_with_failover(hass, service, call, can_retry=upload.replayable)
+        finally:
+            await upload.close()
+        return web.Response(body=result.body, headers={"Content-Type": result.content_type})
+
+
+class SpeakersView(GatewayView):
+    """``POST /audio/transcribe-with-speakers``: WhisperX, or Parakeet + Sortformer merged."""
+
+    url = f"{BASE_URL}/audio/transcribe-with-speakers"
+    name = "api:spark_audio:transcribe_with_speakers"
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        """Diarized transcript in the predecessor's shape, or speaker-tagged captions."""
+        return await self._guarded(self._transcribe, request)
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        hass: HomeAssistant = request.app["hass"]
+        reader, form = await open_form(request)
+        upload = await Upload.start(hass, reader, form, needs=("response_format",))
+        try:
+            speakers = SpeakerRequest.parse(form)
+            transcript = await transcribe_with_speakers(hass, upload, form, speakers)
+        finally:
+            await upload.close()
+        if speakers.response_format == "srt":
+            return web.Response(text=speaker_srt(transcript.segments), content_type="text/plain")
+        if speakers.response_format == "vtt":
+            return web.Response(text=speaker_vtt(transcript.segments), content_type="text/vtt")
+        return self.json(speaker_json(transcript))
+
+
+class Upload:
+    """The uploaded file: streamed once when possible, else spooled to disk."""
+
+    def __init__(self, stream: AsyncIterator[bytes] | None, spooled: SpooledFile | None) -> None:
+        """Wrap one of the two sources."""
+        self._stream = stream
+        self.spooled = spooled
+        self._started = False
+
+    @classmethod
+    async def start(
+        cls, hass: HomeAssistant, reader: Any, form: UploadForm, *, needs: tuple[str, ...]
+    ) -> Upload:
+        """Stream the file if the fields in ``needs`` came before it; spool it otherwise."""
+        if form.file is None:
+            raise bad_request("A 'file' part is required", param="file", code="missing_file")
+        first = await first_chunk(form.file)
+        if all(form.get(name) is not None for name in needs):
+            return cls(stream_part(form.file, first), None)
+        spooled = await SpooledFile.from_chunks(hass, stream_part(form.file, first))
+        await read_remaining_fields(reader, form)
+        return cls(None, spooled)
+
+    @classmethod
+    def from_spool(cls, spooled: SpooledFile) -> Upload:
+        """An upload already on disk."""
+        return cls(None, spooled)
+
+    def replayable(self) -> bool:
+        """Whether a failed attempt can be retried with the same bytes."""
+        return self.spooled is not None or not self._started
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes (a fresh read of the spool, or the one-shot stream)."""
+        if self.spooled is not None:
+            return self.spooled.chunks()
+        assert self._stream is not None
+        return self._once(self._stream)
+
+    async def _once(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        if self._started:
+            raise GatewayError(502, "The upload cannot be replayed", code="backend_unreachable")
+        self._started = True
+        async for chunk in stream:
+            yield chunk
+
+    async def ensure_spooled(self, hass: HomeAssistant) -> SpooledFile:
+        """Spool a streamed upload (when two backends need the same bytes)."""
+        if self.spooled is None:
+            self.spooled = await SpooledFile.from_chunks(hass, self.chunks())
+        return self.spooled
+
+    async def close(self) -> None:
+        """Remove the spool file, if any."""
+        if self.spooled is not None:
+            await asyncio.shield(self.spooled.remove())
+
+
+def _stt_service(model: str | None) -> SparkService:
+    if not model:
+        raise bad_request("You must provide a model parameter", param="model")
+    if (service := STT_MODELS.get(model)) is None:
+        raise GatewayError(
+            404,
+            f"The model '{model}' does not exist; use one of {', '.join(sorted(STT_MODELS))}",
+            param="model",
+            code="model_not_found",
+        )
+    return service
+
+
+def _transcription_options(form: UploadForm) -> dict[str, Any]:
+    """The optional OpenAI fields, validated."""
+    response_format = form.get("response_format") or "json"
+    if response_format not in RESPONSE_FORMATS:
+        raise bad_request(
+            f"response_format must be one of {', '.join(RESPONSE_FORMATS)}",
+            param="response_format",
+        )
+    language = form.get("language")
+    if language is not None and not language.strip():
+        raise bad_request("language must not be empty", param="language")
+    temperature: float | None = None
+    if (raw := form.get("temperature")) is not None:
+        try:
+            temperature = float(raw)
+        except ValueError as err:
+            raise bad_request("temperature must be a number", param="temperature") from err
+        if not 0 <= temperature <= 1:
+            raise bad_request("temperature must be between 0 and 1", param="temperature")
+    granularities = form.fields.get("timestamp_granularities[]", [])
+    if bad := [g for g in granularities if g not in GRANULARITIES]:
+        raise bad_request(
+            f"timestamp_granularities[] values must be word or segment, not {bad[0]!r}",
+            param="timestamp_granularities[]",
+        )
+    return {
+        "response_format": response_format,
+        "language": language.strip() if language else None,
+        "prompt": form.get("prompt"),
+        "temperature": temperature,
+        "timestamp_granularities": granularities,
+    }

@@ -1,0 +1,225 @@
+"""Diarized transcription: WhisperX when ready, Parakeet + Sortformer otherwise; failover."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_socket
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.spark_audio.const import DOMAIN
+from tests.integration.conftest import entry_data
+from tests.spark_sim.audio import speak, wav_bytes
+from tests.spark_sim.server import SparkSim
+
+BASE = "/api/spark_audio/v1"
+
+
+@pytest.fixture
+async def clip() -> bytes:
+    return await speak("good morning everyone and welcome", "en-US", 16000)
+
+
+async def post_speakers(
+    hass_client: ClientSessionGenerator, clip: bytes, **fields: str
+) -> aiohttp.ClientResponse:
+    client = await hass_client()
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in fields.items():
+        form.add_field(name, value)
+    form.add_field("file", clip, filename="meeting.wav", content_type="audio/wav")
+    response: aiohttp.ClientResponse = await client.post(
+        f"{BASE}/audio/transcribe-with-speakers", data=form
+    )
+    return response
+
+
+async def test_whisperx_preferred(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    clip: bytes,
+) -> None:
+    """A healthy WhisperX with its diarizer answers, in the predecessor's exact shape."""
+    response = await post_speakers(hass_client, clip, num_speakers="2", language="en")
+    assert response.status == 200
+    body = await response.json()
+    assert set(body) == {"duration", "language", "speakers_detected", "segments", "models"}
+    assert body["models"]["transcription"] == "whisperx-medium"
+    assert set(body["segments"][0]) == {"start_ms", "end_ms", "speaker", "text"}
+    fields = next(
+        r.fields
+        for r in spark_sim.states["whisperx"].requests
+        if r.path == "/v1/audio/transcribe-with-speakers"
+    )
+    assert fields["num_speakers"] == "2"
+    assert not [r for r in spark_sim.states["parakeet"].requests if r.path == "/v1/audio/diarize"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "srt", "vtt"])
+async def test_fallback_parakeet_and_sortformer(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    mock_config_entry: MockConfigEntry,
+    clip: bytes,
+    fmt: str,
+) -> None:
+    """Without WhisperX both Parakeet calls get the same spooled upload, merged by time."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    spark_sim.states["parakeet"].transcript = "good morning everyone and welcome"
+    response = await post_speakers(hass_client, clip, response_format=fmt)
+    assert response.status == 200, await response.text()
+    paths = [r.path for r in spark_sim.states["parakeet"].requests]
+    assert "/v1/audio/diarize" in paths
+    assert "/v1/audio/transcriptions" in paths
+    sizes = {
+        r.file_bytes for r in spark_sim.states["parakeet"].requests if r.file_name == "meeting.wav"
+    }
+    assert sizes == {len(clip)}
+    if fmt == "json":
+        body = await response.json()
+        assert body["models"]["diarization"] == "nvidia/diar_sortformer_4spk-v1"
+        assert " ".join(s["text"] for s in body["segments"]) == "good morning everyone and welcome"
+        assert body["speakers_detected"]
+    elif fmt == "srt":
+        text = await response.text()
+        assert text.startswith("1\n00:00:00,")
+        assert "[Speaker_0]" in text
+    else:
+        text = await response.text()
+        assert text.startswith("WEBVTT")
+        assert "<v Speaker_0>" in text
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_long_audio_is_diarized_in_windows(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Past Sortformer's ~12 minutes the fallback cuts overlapping windows and reconciles."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    for state in spark_sim.states.values():
+        state.rtf = 0
+    long_audio = wav_bytes(bytes(8000 * 2 * 25 * 60), 8000)  # 25 minutes of 8 kHz silence
+    response = await post_speakers(hass_client, long_audio)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    diarize_calls = [
+        r for r in spark_sim.states["parakeet"].requests if r.path == "/v1/audio/diarize"
+    ]
+    assert len(diarize_calls) == 3  # 0-10, 9-19, 18-25 minutes
+    assert all(r.file_bytes < 8000 * 2 * 11 * 60 for r in diarize_calls)
+    assert body["models"]["diarization"].endswith("(windowed)")
+    assert body["duration"] == pytest.approx(25 * 60, abs=1)
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_bad_speaker_options(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    clip: bytes,
+) -> None:
+    response = await post_speakers(hass_client, clip, min_speakers="3", max_speakers="2")
+    assert response.status == 400
+    assert (await response.json())["error"]["param"] == "min_speakers"
+    response = await post_speakers(hass_client, clip, num_speakers="two")
+    assert (await response.json())["error"]["message"] == "num_speakers must be a whole number"
+    response = await post_speakers(hass_client, clip, response_format="text")
+    assert (await response.json())["error"]["param"] == "response_format"
+
+
+@pytest.fixture
+async def second_spark(socket_enabled: None) -> AsyncIterator[SparkSim]:
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "127.0.0.2"])
+    sim = SparkSim(host="127.0.0.2", with_whisperx=False)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+async def test_failover_to_the_next_healthy_spark(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    second_spark: SparkSim,
+    init_integration: MockConfigEntry,
+    clip: bytes,
+) -> None:
+    """The first Spark dies between health polls: the request goes to the second one."""
+    second = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.2",
+        unique_id="127.0.0.2",
+        data={**entry_data(second_spark), "host": "127.0.0.2"},
+    )
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await spark_sim.stop_service("parakeet")  # HA still believes it is healthy
+    second_spark.states["parakeet"].transcript = "answered by the second spark"
+    client = await hass_client()
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("model", "parakeet")
+    form.add_field("file", clip, filename="a.wav", content_type="audio/wav")
+    response = await client.post(f"{BASE}/audio/transcriptions", data=form)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["text"] == "answered by the second spark"
+    await hass.config_entries.async_unload(second.entry_id)
+
+
+async def test_transcribe_action_writes_captions(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    clip: bytes,
+    tmp_path: Path,
+) -> None:
+    """spark_audio.transcribe: a media file in, response data and caption files out."""
+    hass.config.media_dirs = {"local": str(tmp_path)}
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    media = tmp_path / "meeting.wav"
+    await hass.async_add_executor_job(media.write_bytes, clip)
+    done = async_capture_events(hass, "spark_audio_transcription_done")
+    result: Any = await hass.services.async_call(
+        DOMAIN,
+        "transcribe",
+        {"media": "media-source://media_source/local/meeting.wav", "write": ["json", "srt"]},
+        blocking=True,
+        return_response=True,
+    )
+    assert result["segments"]
+    assert result["files"] == [str(tmp_path / "meeting.json"), str(tmp_path / "meeting.srt")]
+    written = json.loads(await hass.async_add_executor_job((tmp_path / "meeting.json").read_text))
+    assert written["segments"] == result["segments"]
+    assert len(done) == 1
+    assert done[0].data["path"] == str(media)
+
+    plain: Any = await hass.services.async_call(
+        DOMAIN, "transcribe", {"media": str(media)}, blocking=True, return_response=True
+    )
+    assert plain["text"]
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "transcribe", {"media": "/etc/passwd"}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "media_not_allowed"
