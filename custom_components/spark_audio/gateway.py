@@ -20,9 +20,17 @@ from .spark import (
     SparkResponseError,
     SparkTimeoutError,
 )
+from .spark.http import SparkServiceClient
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_AFTER_S = 60
+LONG_AUDIO_TIMEOUT_S = 3600.0
+"""Uploaded files can be hours long: their calls get at least this long, not the Assist timeout."""
+
+
+def upload_timeout(client: SparkServiceClient) -> float:
+    """The timeout for a call carrying an uploaded file."""
+    return max(client.timeout, LONG_AUDIO_TIMEOUT_S)
 
 
 class GatewayError(Exception):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from homeassistant.core import HomeAssistant
 
 from .const import SparkService
-from .gateway import Attempt, bad_request, call_with_failover, offering
+from .gateway import Attempt, bad_request, call_with_failover, offering, upload_timeout
 from .spark import (
     Diarization,
     ParakeetClient,
@@ -105,6 +105,7 @@ async def transcribe_with_speakers(
                 max_speakers=request.max_speakers,
                 filename=form.filename,
                 content_type=form.content_type,
+                timeout=upload_timeout(client),
             )
 
         return await call_with_failover(
@@ -132,6 +133,7 @@ async def parakeet_with_sortformer(
             language=request.language,
             filename=form.filename,
             content_type=form.content_type,
+            timeout=upload_timeout(client),
         ),
         _diarize(client, spooled, form, layout),
     )
@@ -191,7 +193,10 @@ async def _diarize(
     """One Sortformer call, or overlapping windows reconciled for audio past its limit."""
     if layout is None or layout.duration_s <= SORTFORMER_MAX_S:
         return await client.diarize(
-            spooled.chunks(), filename=form.filename, content_type=form.content_type
+            spooled.chunks(),
+            filename=form.filename,
+            content_type=form.content_type,
+            timeout=upload_timeout(client),
         )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
     per_window = []
@@ -200,6 +205,7 @@ async def _diarize(
             _window_wav(spooled, layout, window.start_s, window.end_s),
             filename=f"window{window.index}.wav",
             content_type="audio/wav",
+            timeout=upload_timeout(client),
         )
         per_window.append(result.segments)
     reconciled = reconcile_windows(windows, per_window)

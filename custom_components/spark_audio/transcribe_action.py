@@ -13,7 +13,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN, SparkService
-from .gateway import Attempt, GatewayError, call_with_failover
+from .gateway import Attempt, GatewayError, call_with_failover, upload_timeout
 from .spark import Transcription
 from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from .spark.transcription import OpenAITranscriptionClient
@@ -118,6 +118,8 @@ async def _plain(
     async def call(attempt: Attempt) -> Transcription:
         client = attempt.coordinator.client
         assert isinstance(client, OpenAITranscriptionClient)
-        return await client.transcribe(audio.chunks(), language=language, filename="audio")
+        return await client.transcribe(
+            audio.chunks(), language=language, filename="audio", timeout=upload_timeout(client)
+        )
 
     return await call_with_failover(hass, service, call)

@@ -11,7 +11,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
 from .const import SparkService
-from .gateway import Attempt, GatewayError, bad_request, call_with_failover, loaded_entries
+from .gateway import (
+    Attempt,
+    GatewayError,
+    bad_request,
+    call_with_failover,
+    loaded_entries,
+    upload_timeout,
+)
 from .spark.formats import speaker_json, speaker_srt, speaker_vtt
 from .spark.transcription import FormattedTranscription, OpenAITranscriptionClient
 from .speakers import SpeakerRequest, transcribe_with_speakers
@@ -138,6 +145,7 @@ class TranscriptionsView(GatewayView):
                     upload.chunks(),
                     filename=form.filename,
                     content_type=form.content_type,
+                    timeout=upload_timeout(client),
                     **options,
                 )
 
