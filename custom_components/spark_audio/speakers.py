@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
 from .const import SparkService
@@ -88,6 +89,30 @@ def whisperx_ready(hass: HomeAssistant) -> bool:
     )
 
 
+async def decoded_wav(hass: HomeAssistant, spooled: SpooledFile) -> SpooledFile:
+    """A 16 kHz mono WAV of any upload ffmpeg can read, so long audio can be windowed."""
+    binary = get_ffmpeg_manager(hass).binary
+    target = spooled.path.with_suffix(".wav")
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        *("-hide_banner", "-loglevel", "error", "-y", "-i", str(spooled.path)),
+        *("-ac", "1", "-ar", "16000", "-f", "wav", str(target)),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    if process.returncode != 0:
+        await hass.async_add_executor_job(target.unlink, True)
+        raise bad_request(
+            f"The file is not audio ffmpeg can read: {stderr.decode(errors='replace')[-200:]}",
+            param="file",
+            code="not_audio",
+        )
+    size = (await hass.async_add_executor_job(target.stat)).st_size
+    return SpooledFile(hass, target, size)
+
+
 async def transcribe_with_speakers(
     hass: HomeAssistant, upload: Upload, form: UploadForm, request: SpeakerRequest
 ) -> SpeakerTranscript:
@@ -113,17 +138,31 @@ async def transcribe_with_speakers(
         )
 
     spooled = await upload.ensure_spooled(hass)
+    decoded: SpooledFile | None = None
+    name, content_type = form.filename, form.content_type
+    if await wav_layout(spooled) is None:
+        # Not PCM WAV: decode once so Sortformer's windows can be cut from it.
+        decoded = spooled = await decoded_wav(hass, spooled)
+        name, content_type = "audio.wav", "audio/wav"
 
     async def on_parakeet(attempt: Attempt) -> SpeakerTranscript:
         client = attempt.coordinator.client
         assert isinstance(client, ParakeetClient)
-        return await parakeet_with_sortformer(client, spooled, form, request)
+        return await parakeet_with_sortformer(client, spooled, name, content_type, request)
 
-    return await call_with_failover(hass, SparkService.PARAKEET, on_parakeet)
+    try:
+        return await call_with_failover(hass, SparkService.PARAKEET, on_parakeet)
+    finally:
+        if decoded is not None:
+            await decoded.remove()
 
 
 async def parakeet_with_sortformer(
-    client: ParakeetClient, spooled: SpooledFile, form: UploadForm, request: SpeakerRequest
+    client: ParakeetClient,
+    spooled: SpooledFile,
+    filename: str,
+    content_type: str,
+    request: SpeakerRequest,
 ) -> SpeakerTranscript:
     """Transcribe and diarize the same spooled file in parallel, then merge."""
     layout = await wav_layout(spooled)
@@ -131,11 +170,11 @@ async def parakeet_with_sortformer(
         client.transcribe(
             spooled.chunks(),
             language=request.language,
-            filename=form.filename,
-            content_type=form.content_type,
+            filename=filename,
+            content_type=content_type,
             timeout=upload_timeout(client),
         ),
-        _diarize(client, spooled, form, layout),
+        _diarize(client, spooled, filename, content_type, layout),
     )
     segments = merge_words_with_speakers(transcription.words, diarization.segments)
     return SpeakerTranscript(
@@ -188,14 +227,18 @@ async def wav_layout(spooled: SpooledFile) -> WavLayout | None:
 
 
 async def _diarize(
-    client: ParakeetClient, spooled: SpooledFile, form: UploadForm, layout: WavLayout | None
+    client: ParakeetClient,
+    spooled: SpooledFile,
+    filename: str,
+    content_type: str,
+    layout: WavLayout | None,
 ) -> Diarization:
     """One Sortformer call, or overlapping windows reconciled for audio past its limit."""
     if layout is None or layout.duration_s <= SORTFORMER_MAX_S:
         return await client.diarize(
             spooled.chunks(),
-            filename=form.filename,
-            content_type=form.content_type,
+            filename=filename,
+            content_type=content_type,
             timeout=upload_timeout(client),
         )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)

@@ -366,6 +366,7 @@ async def test_speech_bad_input(
         (Fault.WEDGE, 503, "backend_fault"),
         (Fault.SLOW, 504, "backend_timeout"),
         (Fault.DOWN, 502, "backend_unreachable"),
+        (Fault.RESET, 502, "backend_unreachable"),
         (Fault.MALFORMED, 200, None),
     ],
 )
@@ -406,3 +407,18 @@ async def test_speech_reset_mid_stream(raw: aiohttp.ClientSession, spark_sim: Sp
     async with raw.post("audio/speech", json={"input": "Hello.", "response_format": "wav"}) as r:
         assert r.status == 502
         assert (await r.json())["error"]["code"] == "backend_unreachable"
+
+
+async def test_speech_reset_after_audio_started(
+    raw: aiohttp.ClientSession, spark_sim: SparkSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once audio flows a status can no longer change: the stream is cut and HA says why."""
+    spark_sim.states["magpie"].fault = Fault.RESET
+    async with raw.post(
+        "audio/speech",
+        json={"input": "A sentence long enough to stream.", "response_format": "pcm"},
+    ) as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+    assert "Speech stream ended early" in caplog.text

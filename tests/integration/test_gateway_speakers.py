@@ -134,6 +134,61 @@ async def test_long_audio_is_diarized_in_windows(
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
+async def test_long_mp3_is_decoded_then_windowed(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    mock_config_entry: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A non-WAV upload is decoded with HA's ffmpeg so long audio can still be windowed."""
+    import asyncio
+
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    for state in spark_sim.states.values():
+        state.rtf = 0
+    mp3 = tmp_path / "long.mp3"
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+        "-t", "1500", "-b:a", "8k", str(mp3),
+    )  # fmt: skip
+    assert await process.wait() == 0
+    data = await hass.async_add_executor_job(mp3.read_bytes)
+    client = await hass_client()
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("file", data, filename="long.mp3", content_type="audio/mpeg")
+    response = await client.post(f"{BASE}/audio/transcribe-with-speakers", data=form)
+    assert response.status == 200, await response.text()
+    diarize_calls = [
+        r for r in spark_sim.states["parakeet"].requests if r.path == "/v1/audio/diarize"
+    ]
+    assert len(diarize_calls) == 3
+    assert all(r.file_content_type == "audio/wav" for r in diarize_calls)
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_not_audio_for_speakers(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    response = await post_speakers(hass_client, b"definitely not audio")
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "not_audio"
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
 async def test_bad_speaker_options(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
