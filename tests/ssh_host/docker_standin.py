@@ -21,6 +21,35 @@ Contract (all files live in `$SPARK_STANDIN_DIR`):
   ``{"restart_delay_s": ...}``, marks it running and prints NAME;
 - ``docker stop NAME...`` POSTs fault ``down`` to ``/_sim/control`` and marks it
   exited; ``docker start NAME...`` clears the fault and marks it running;
+  for a container started by ``docker run`` (it has an ``app`` record) they
+  kill / respawn its process instead;
+- ``standin.json`` holds settings (all optional): ``python`` (interpreter for
+  started apps; `SSHTestHost` writes its own), ``fail_build``, ``fail_run``,
+  ``never_healthy``, ``no_nvidia``, ``no_daemon`` (booleans) and
+  ``build_line_delay_s`` (default 0.02);
+- ``docker version [--format T]`` prints a client/server version (exit 1 with
+  "Cannot connect to the Docker daemon" under ``no_daemon``);
+- ``docker info --format T`` prints ``{"nvidia":{...},"runc":{...}}`` for a
+  template naming ``.Runtimes`` (no ``nvidia`` under ``no_nvidia``);
+- ``docker build -t TAG [--build-arg K=V]... [--progress P] [-f F] DIR`` exits 1
+  unless DIR holds a Dockerfile, else prints BuildKit-like lines one by one
+  (to stderr, flushed, ``build_line_delay_s`` apart), ending with
+  ``Successfully tagged TAG``; ``fail_build`` makes a step fail (exit 1). A
+  built tag is recorded in ``images.json`` with its (absolute) context dir;
+- ``docker run -d --name NAME [--gpus G] [--restart P] [--memory M]
+  [-p HOST:CPORT] [-v VOL:PATH] [-e K[=V]]... TAG`` refuses an unknown tag
+  (125) or a taken name (125); ``fail_run`` leaves a ``created`` container and
+  exits 125. Otherwise, when the context has ``app/main.py``, it starts the
+  real app detached: ``<python> -m uvicorn app.main:app --host 127.0.0.1
+  --port HOST`` in the context dir with ``WHISPERX_ENGINE=stub`` plus the
+  ``-e`` variables (``-e K`` copies K from its own environment, as Docker
+  does), output to ``app-NAME.log``; the pid goes into ``containers.json``
+  (``pid``, ``app``). ``never_healthy`` records the container as running but
+  starts nothing, so its port never answers. It prints a container id;
+- ``docker rm [-f] NAME...`` kills a recorded process group and forgets the
+  container; a missing name exits 1 with ``No such container``, a running one
+  without ``-f`` exits 1;
+- ``docker logs [--tail N] NAME`` prints the app's log;
 - anything else exits 1 with a Docker-like message.
 """
 
@@ -28,8 +57,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -41,7 +73,10 @@ from typing import Any
 
 CALLS_FILE = "docker_calls.jsonl"
 CONTAINERS_FILE = "containers.json"
+SETTINGS_FILE = "standin.json"
+IMAGES_FILE = "images.json"
 _LOCK_FILE = "containers.lock"
+_KILL_GRACE_S = 5.0
 _HTTP_TIMEOUT_S = 10.0
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 
@@ -135,6 +170,16 @@ def _inspect(args: list[str], *, noun: str) -> int:
     return status
 
 
+def _app_lifecycle(
+    command: str, name: str, container: dict[str, Any], *, was_running: bool
+) -> None:
+    """stop/start/restart of a container whose app process this stand-in runs."""
+    if command in {"stop", "restart"}:
+        _kill(container)
+    if command == "restart" or (command == "start" and not was_running):
+        _spawn(name, container)
+
+
 def _lifecycle(command: str, names: list[str]) -> int:
     if not names:
         return _err(f'"docker {command}" requires at least 1 argument.')
@@ -149,7 +194,9 @@ def _lifecycle(command: str, names: list[str]) -> int:
             url = container.get("control_url")
             was_running = container.get("state", "running") == "running"
             try:
-                if command == "restart":
+                if "app" in container:
+                    _app_lifecycle(command, name, container, was_running=was_running)
+                elif command == "restart":
                     time.sleep(float(container.get("restart_duration_s", 0)))
                     if url:
                         delay = container.get("restart_delay_s", 0)
@@ -173,6 +220,315 @@ def _lifecycle(command: str, names: list[str]) -> int:
     return status
 
 
+def _settings() -> dict[str, Any]:
+    path = _dir() / SETTINGS_FILE
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _version(args: list[str]) -> int:
+    if _settings().get("no_daemon"):
+        print("Client:\n Version:           27.5.1")
+        return _err(
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+            "Is the docker daemon running?"
+        )
+    if args[:1] == ["--format"] or (args and args[0].startswith("--format=")):
+        print("27.5.1")
+    else:
+        print("Client:\n Version:           27.5.1\n\nServer: Docker Engine - Community")
+        print(" Engine:\n  Version:          27.5.1")
+    return 0
+
+
+def _info(args: list[str]) -> int:
+    template = next((a.split("=", 1)[1] for a in args if a.startswith("--format=")), None)
+    if template is None and "--format" in args:
+        template = args[args.index("--format") + 1]
+    runtimes: dict[str, Any] = {
+        "io.containerd.runc.v2": {"path": "runc"},
+        "runc": {"path": "runc"},
+    }
+    if not _settings().get("no_nvidia"):
+        runtimes["nvidia"] = {"path": "nvidia-container-runtime"}
+    if template is not None and ".Runtimes" in template:
+        print(json.dumps(dict(sorted(runtimes.items()))))
+        return 0
+    return _err(f"template: {template}: not supported by the docker stand-in")
+
+
+def _load_images() -> dict[str, dict[str, Any]]:
+    path = _dir() / IMAGES_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return data if isinstance(data, dict) else {}
+
+
+_BUILD_STEPS = [
+    "[internal] load build definition from Dockerfile",
+    "[internal] load metadata for nvcr.io/nvidia/cuda:13.0.1-devel-ubuntu24.04",
+    "[internal] load .dockerignore",
+    "[builder 1/6] FROM nvcr.io/nvidia/cuda:13.0.1-devel-ubuntu24.04",
+    "[internal] load build context",
+    "[builder 2/6] RUN apt-get update && apt-get install -y git cmake ninja-build",
+    "[builder 3/6] RUN git clone --depth 1 https://github.com/OpenNMT/CTranslate2",
+    "[builder 4/6] RUN cmake -DWITH_CUDA=ON -DWITH_MKL=OFF -GNinja ..",
+    "[builder 5/6] RUN ninja install",
+    "[builder 6/6] RUN pip wheel ./python",
+    "[runtime 1/5] FROM nvcr.io/nvidia/cuda:13.0.1-runtime-ubuntu24.04",
+    "[runtime 2/5] RUN apt-get update && apt-get install -y ffmpeg python3-pip",
+    "[runtime 3/5] COPY --from=builder /wheels /wheels",
+    "[runtime 4/5] RUN pip install -r requirements.txt",
+    "[runtime 5/5] COPY app /app/app",
+    "exporting to image",
+]
+
+
+def _build(args: list[str]) -> int:  # noqa: PLR0912 - a CLI parser
+    settings = _settings()
+    tag: str | None = None
+    build_args: dict[str, str] = {}
+    dockerfile = "Dockerfile"
+    positional: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in {"-t", "--tag"}:
+            tag = next(it, None)
+        elif arg == "--build-arg":
+            key, _, value = (next(it, None) or "").partition("=")
+            build_args[key] = value
+        elif arg in {"-f", "--file"}:
+            dockerfile = next(it, None) or dockerfile
+        elif arg == "--progress":
+            next(it, None)
+        elif arg.startswith("--progress="):
+            continue
+        elif arg.startswith("-"):
+            return _err(f"unknown flag: {arg}")
+        else:
+            positional.append(arg)
+    if len(positional) != 1:
+        return _err('ERROR: "docker buildx build" requires exactly 1 argument.')
+    context = Path(positional[0]).resolve()
+    if not (context / dockerfile).is_file():
+        return _err(
+            f"ERROR: failed to solve: failed to read dockerfile: open {dockerfile}: "
+            "no such file or directory"
+        )
+    delay = float(settings.get("build_line_delay_s", 0.02))
+
+    def line(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+        time.sleep(delay)
+
+    line('#0 building with "default" instance using docker driver')
+    for number, step in enumerate(_BUILD_STEPS, start=1):
+        line(f"#{number} {step}")
+        if "ninja install" in step:
+            for i in range(1, 4):
+                line(f"#{number} {i * 33}.0 [{i * 100}/300] Building CUDA object ...")
+        if settings.get("fail_build") and "pip install" in step:
+            line(f"#{number} 0.912 ERROR: No matching distribution found for whisperx==9.9")
+            line(
+                f'ERROR: failed to solve: process "/bin/sh -c {step.split("] ", 1)[1]}" '
+                "did not complete successfully: exit code: 1"
+            )
+            return 1
+        line(f"#{number} DONE {0.1 * number:.1f}s")
+    digest = hashlib.sha256(json.dumps([tag, str(context)]).encode()).hexdigest()
+    line(f"#{len(_BUILD_STEPS)} writing image sha256:{digest} done")
+    if tag:
+        line(f"#{len(_BUILD_STEPS)} naming to docker.io/{tag} done")
+        with _locked():
+            images = _load_images()
+            images[tag] = {"context": str(context), "build_args": build_args, "id": digest}
+            (_dir() / IMAGES_FILE).write_text(json.dumps(images, indent=2))
+        print(f"Successfully tagged {tag}", flush=True)
+    return 0
+
+
+def _spawn(name: str, container: dict[str, Any]) -> None:
+    """Start a container's app detached (own session) and record its pid."""
+    app = container["app"]
+    if not app.get("start", True):
+        container.pop("pid", None)
+        return
+    with (_dir() / f"app-{name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            app["argv"],
+            cwd=app["cwd"],
+            env=app["env"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    container["pid"] = process.pid
+
+
+def _kill(container: dict[str, Any]) -> None:
+    """Stop a recorded app's process group: TERM, then KILL after a grace."""
+    pid = container.pop("pid", None)
+    if not pid:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
+    settings = _settings()
+    name: str | None = None
+    host_port: str | None = None
+    env: dict[str, str] = {}
+    options: dict[str, str] = {}
+    it = iter(args)
+    positional: list[str] = []
+    for arg in it:
+        if positional:
+            positional.append(arg)
+        elif arg in {"-d", "--detach", "--rm"}:
+            options[arg] = "true"
+        elif arg == "--name":
+            name = next(it, None)
+        elif arg in {"-p", "--publish"}:
+            host_port = (next(it, None) or "").split(":")[0]
+        elif arg in {"-e", "--env"}:
+            key, eq, value = (next(it, None) or "").partition("=")
+            if eq:
+                env[key] = value
+            elif key in os.environ:
+                env[key] = os.environ[key]
+        elif arg in {"--gpus", "--restart", "--memory", "-m", "-v", "--volume"}:
+            options[arg] = next(it, None) or ""
+        elif arg.startswith("-"):
+            return _err(f"unknown flag: {arg}")
+        else:
+            positional.append(arg)
+    if not positional:
+        return _err('"docker run" requires at least 1 argument.')
+    tag = positional[0]
+    image = _load_images().get(tag)
+    if image is None:
+        print(f"Unable to find image '{tag}' locally", file=sys.stderr)
+        print(
+            f"docker: Error response from daemon: pull access denied for {tag.split(':')[0]}",
+            file=sys.stderr,
+        )
+        return 125
+    name = name or f"standin-{time.monotonic_ns()}"
+    context = Path(image["context"])
+    with _locked():
+        containers = _load()
+        if name in containers:
+            print(
+                f'docker: Error response from daemon: Conflict. The container name "/{name}" '
+                'is already in use by container "0123456789ab".',
+                file=sys.stderr,
+            )
+            return 125
+        container: dict[str, Any] = {
+            "state": "created",
+            "image": tag,
+            "options": options,
+            "env": env,
+            "started_at": NEVER_STARTED,
+        }
+        if settings.get("fail_run"):
+            containers[name] = container
+            _save(containers)
+            print(
+                'docker: Error response from daemon: could not select device driver "" '
+                "with capabilities: [[gpu]].",
+                file=sys.stderr,
+            )
+            return 125
+        if host_port:
+            container["control_url"] = f"http://127.0.0.1:{host_port}"
+        has_app = (context / "app" / "main.py").is_file()
+        if has_app and host_port:
+            python = str(settings.get("python", sys.executable))
+            uvicorn = [python, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+            app_env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(_dir()),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                **env,
+                "WHISPERX_ENGINE": "stub",
+            }
+            container["app"] = {
+                "argv": [*uvicorn, "--port", host_port],
+                "cwd": str(context),
+                "env": app_env,
+                "start": not settings.get("never_healthy"),
+            }
+            _spawn(name, container)
+        container["state"] = "running"
+        container["started_at"] = _now()
+        containers[name] = container
+        _save(containers)
+    print(hashlib.sha256(name.encode()).hexdigest())
+    return 0
+
+
+def _rm(args: list[str]) -> int:
+    force = any(a in {"-f", "--force"} for a in args)
+    names = [a for a in args if not a.startswith("-")]
+    if not names:
+        return _err('"docker rm" requires at least 1 argument.')
+    status = 0
+    for name in names:
+        with _locked():
+            containers = _load()
+            container = containers.get(name)
+            if container is None:
+                status = _err(f"Error response from daemon: No such container: {name}")
+                continue
+            if container.get("state") == "running" and not force:
+                status = _err(
+                    f'Error response from daemon: cannot remove container "/{name}": '
+                    "container is running: stop the container before removing or force remove"
+                )
+                continue
+            _kill(container)
+            del containers[name]
+            _save(containers)
+        print(name)
+    return status
+
+
+def _logs(args: list[str]) -> int:
+    tail: int | None = None
+    names: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in {"--tail", "-n"}:
+            value = next(it, "all")
+            tail = None if value == "all" else int(value)
+        elif not arg.startswith("-"):
+            names.append(arg)
+    if len(names) != 1:
+        return _err('"docker logs" requires exactly 1 argument.')
+    if names[0] not in _load():
+        return _err(f"Error response from daemon: No such container: {names[0]}")
+    log = _dir() / f"app-{names[0]}.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in lines[-tail:] if tail else lines:
+        print(line)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch one docker invocation; returns the exit status."""
     with (_dir() / CALLS_FILE).open("a") as calls:
@@ -183,6 +539,16 @@ def main(argv: list[str]) -> int:
         return _inspect(argv[1:], noun="object")
     if argv[:1] in (["restart"], ["start"], ["stop"]):
         return _lifecycle(argv[0], argv[1:])
+    handlers = {
+        "version": _version,
+        "info": _info,
+        "build": _build,
+        "run": _run,
+        "rm": _rm,
+        "logs": _logs,
+    }
+    if argv and argv[0] in handlers:
+        return handlers[argv[0]](argv[1:])
     command = argv[0] if argv else ""
     return _err(f"docker: '{command}' is not a docker command.\nSee 'docker --help'")
 

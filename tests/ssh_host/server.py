@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .docker_standin import CALLS_FILE, CONTAINERS_FILE
+from .docker_standin import CALLS_FILE, CONTAINERS_FILE, SETTINGS_FILE
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
@@ -124,6 +124,8 @@ class SSHTestHost:
         keys_dir.mkdir()
         (keys_dir / self.username).write_text(self.client_public_key + "\n")
         self._install_standin()
+        # Apps that `docker run` starts need fastapi/uvicorn: this interpreter has them.
+        self.set_standin(python=sys.executable)
         self._write_config()
 
     # Keys -----------------------------------------------------------------
@@ -188,6 +190,28 @@ class SSHTestHost:
             return {}
         data: dict[str, dict[str, Any]] = json.loads(self.containers_path.read_text())
         return data
+
+    @property
+    def settings_path(self) -> Path:
+        """The stand-in's settings (`standin.json`)."""
+        return self.dir / SETTINGS_FILE
+
+    def set_standin(self, **settings: Any) -> None:
+        """Merge settings into `standin.json` (e.g. ``fail_build=True``); None removes one."""
+        current: dict[str, Any] = (
+            json.loads(self.settings_path.read_text()) if self.settings_path.exists() else {}
+        )
+        current.update(settings)
+        current = {key: value for key, value in current.items() if value is not None}
+        self.settings_path.write_text(json.dumps(current, indent=2))
+
+    def kill_containers(self) -> None:
+        """Kill every app process the stand-in's `docker run` started (test teardown)."""
+        for container in self.containers().values():
+            pid = container.get("pid")
+            if isinstance(pid, int) and pid > 0:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
 
     def _install_standin(self) -> None:
         script = self.bin_dir / "docker"
@@ -342,8 +366,9 @@ class SSHTestHost:
         return self.host_public_key
 
     def close(self) -> None:
-        """Stop the server and delete the temp dir."""
+        """Stop the server, kill started apps and delete the temp dir."""
         self.stop()
+        self.kill_containers()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # Logs -----------------------------------------------------------------

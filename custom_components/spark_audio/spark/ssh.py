@@ -21,7 +21,7 @@ import contextlib
 import logging
 import re
 import shlex
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -511,6 +511,52 @@ class SparkSSH:
             finally:
                 await self._release(process)
         return _checked(result, program, self.host) if check else result
+
+    async def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+    ) -> int:
+        """Run one command and hand each output line to ``on_line`` as it arrives.
+
+        For long jobs whose progress must show live (``docker build``):
+        stderr is merged into stdout by the remote shell (``2>&1``), lines
+        are decoded lossily without their line ending. Returns the exit
+        status (non-zero is not an error here); raises SparkSSHTimeoutError
+        after ``timeout`` (default: the command timeout) and
+        SparkSSHConnectionError when the link drops. Cancelling the caller
+        closes the channel, which stops a command that writes output.
+        """
+        if isinstance(argv, str) or not argv:
+            raise ValueError("argv must be a non-empty sequence of strings, not a shell line")
+        if any("\0" in arg for arg in argv):
+            raise ValueError("command arguments cannot contain NUL bytes")
+        program = argv[0]
+        command = f"{shlex.join(argv)} 2>&1"
+        limit = self._command_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        async with self._sessions:
+            process = await self._open_process(command, stdin_pipe=False)
+            try:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        while raw := await process.stdout.readline():
+                            on_line(_decode(raw).rstrip("\r\n"))
+                except TimeoutError:
+                    raise SparkSSHTimeoutError(
+                        f"`{program}` on {self.host} did not finish within {limit:g} s"
+                    ) from None
+                except (OSError, asyncssh.Error) as err:
+                    raise SparkSSHConnectionError(
+                        f"SSH connection to {self.host} dropped while `{program}` ran: {err}"
+                    ) from err
+                result = await self._finish(process, program, max(deadline - loop.time(), 0.0))
+            finally:
+                await self._release(process)
+        return result.exit_status
 
     async def upload_tar_stream(
         self,

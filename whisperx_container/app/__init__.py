@@ -1,0 +1,1 @@
+"""WhisperX speech service: FastAPI app with the ML engine behind one seam."""

@@ -1,0 +1,148 @@
+"""The one seam between the HTTP app and the ML library.
+
+Nothing here imports torch or whisperx: the app, its tests and the stub engine
+run without the ML stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+MODELS: tuple[str, ...] = ("tiny", "base", "small", "medium", "large-v3")
+DEFAULT_MODEL = "medium"
+DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
+_FAULT_MARKERS = ("CUDA", "CUBLAS", "CUDNN", "ILLEGAL MEMORY ACCESS")
+
+
+class EngineError(Exception):
+    """The engine could not do the job; the process is still healthy."""
+
+
+class AudioDecodeError(EngineError):
+    """The upload is not audio the engine can read (answered with 400)."""
+
+
+class CudaFault(EngineError):  # noqa: N818 - the name the design uses
+    """The GPU context is broken: only a process restart recovers it."""
+
+
+class DiarizationUnavailable(EngineError):
+    """Diarization is off (no HF token, or the model failed to load)."""
+
+
+def is_cuda_fault(exc: BaseException) -> bool:
+    """Whether `exc` means the CUDA context is wedged."""
+    if isinstance(exc, CudaFault):
+        return True
+    if isinstance(exc, EngineError):
+        return False
+    message = f"{type(exc).__name__}: {exc}".upper()
+    return any(marker in message for marker in _FAULT_MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word, times in seconds."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One recognised segment (sentence-like), times in seconds."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What the engine heard."""
+
+    language: str
+    duration: float
+    segments: tuple[Segment, ...]
+    words: tuple[Word, ...] = field(default=())
+
+    @property
+    def text(self) -> str:
+        """The whole transcript as one string."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One diarization turn, times in seconds."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A speech engine. All methods block; the app runs them in a thread."""
+
+    @property
+    def model(self) -> str:
+        """The Whisper model size (e.g. ``medium``)."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """``cuda`` or ``cpu``."""
+        ...
+
+    @property
+    def whisper_loaded(self) -> bool:
+        """Whether transcription is ready."""
+        ...
+
+    @property
+    def diarizer_loaded(self) -> bool:
+        """Whether diarization is ready."""
+        ...
+
+    @property
+    def diarizer_off_reason(self) -> str | None:
+        """Why diarization is off, or None when it is loaded."""
+        ...
+
+    def load(self) -> None:
+        """Load the models (called once at startup)."""
+        ...
+
+    def transcribe(
+        self,
+        path: str,
+        language: str | None,
+        *,
+        words: bool = True,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Transcript:
+        """Transcribe the audio file at `path`; `words` asks for word timings."""
+        ...
+
+    def diarize(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[Turn]:
+        """Who spoke when in the audio file at `path`."""
+        ...
+
+    def gpu_check(self) -> bool:
+        """Run a tiny real GPU operation; True when it gives the right answer."""
+        ...
+
+    def release_memory(self) -> None:
+        """Give cached GPU memory back after a job."""
+        ...

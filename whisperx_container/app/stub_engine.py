@@ -1,0 +1,206 @@
+"""A stand-in engine for tests: no ML, real WAV durations, steerable by env.
+
+``WHISPERX_ENGINE=stub`` selects it. It "recognises" a fixed text spread over
+the real duration of the uploaded WAV and alternates speakers every few
+seconds. Env knobs (read when the engine is built):
+
+- ``WHISPERX_STUB_TEXT``: the text it "hears".
+- ``WHISPERX_STUB_DELAY_S``: seconds each transcription/diarization takes.
+- ``WHISPERX_STUB_CUDA_FAULT=1``: every job raises a CUDA fault.
+- ``WHISPERX_STUB_GPU_OK=0``: the health GPU check fails.
+- ``WHISPERX_STUB_SPEAKERS``: speakers it hears when not told (default 2).
+
+Diarization is on only with ``HF_TOKEN`` set, like the real engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import wave
+from collections.abc import Mapping
+
+from .engine import (
+    AudioDecodeError,
+    CudaFault,
+    DiarizationUnavailable,
+    Segment,
+    Transcript,
+    Turn,
+    Word,
+)
+
+DEFAULT_TEXT = (
+    "Good morning everyone. Thanks for joining the call today. "
+    "Let us start with the weather report. It will be sunny this afternoon."
+)
+TURN_SECONDS = 3.0
+NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"
+_SENTENCE_END = re.compile(r"[.!?]$")
+
+
+def wav_duration(path: str) -> float:
+    """The WAV's duration in seconds; AudioDecodeError when it is not a WAV."""
+    try:
+        with wave.open(path, "rb") as wav:
+            frames, rate = wav.getnframes(), wav.getframerate()
+    except (wave.Error, EOFError) as err:
+        raise AudioDecodeError(f"Could not decode audio file: {err}") from err
+    if rate <= 0 or frames <= 0:
+        raise AudioDecodeError("Audio file contains no samples")
+    return frames / rate
+
+
+class StubEngine:
+    """Fake recognition with real-looking timing."""
+
+    def __init__(
+        self,
+        model: str = "medium",
+        *,
+        hf_token: str | None = None,
+        text: str = DEFAULT_TEXT,
+        delay_s: float = 0.0,
+        cuda_fault: bool = False,
+        gpu_ok: bool = True,
+        speakers: int = 2,
+        hold: threading.Event | None = None,
+    ) -> None:
+        self._model = model
+        self._hf_token = hf_token
+        self.text = text
+        self.delay_s = delay_s
+        self.cuda_fault = cuda_fault
+        self.gpu_ok = gpu_ok
+        self.speakers = speakers
+        self.hold = hold
+        self.started = threading.Event()
+        self.loaded = False
+        self.released = 0
+        self.jobs: list[str] = []
+
+    @classmethod
+    def from_env(
+        cls, model: str, hf_token: str | None, env: Mapping[str, str] | None = None
+    ) -> StubEngine:
+        """Build one steered by the WHISPERX_STUB_* variables."""
+        env = os.environ if env is None else env
+        return cls(
+            model,
+            hf_token=hf_token,
+            text=env.get("WHISPERX_STUB_TEXT") or DEFAULT_TEXT,
+            delay_s=float(env.get("WHISPERX_STUB_DELAY_S") or 0),
+            cuda_fault=env.get("WHISPERX_STUB_CUDA_FAULT", "") == "1",
+            gpu_ok=env.get("WHISPERX_STUB_GPU_OK", "1") != "0",
+            speakers=int(env.get("WHISPERX_STUB_SPEAKERS") or 2),
+        )
+
+    @property
+    def model(self) -> str:
+        """The model size it pretends to run."""
+        return self._model
+
+    @property
+    def device(self) -> str:
+        """Always ``cpu``."""
+        return "cpu"
+
+    @property
+    def whisper_loaded(self) -> bool:
+        """True after load()."""
+        return self.loaded
+
+    @property
+    def diarizer_loaded(self) -> bool:
+        """True after load() when a token was given."""
+        return self.loaded and self._hf_token is not None
+
+    @property
+    def diarizer_off_reason(self) -> str | None:
+        """Why diarization is off."""
+        if self._hf_token is None:
+            return NO_TOKEN_REASON
+        return None if self.loaded else "models not loaded yet"
+
+    def load(self) -> None:
+        """Nothing to load."""
+        self.loaded = True
+
+    def _work(self, job: str) -> None:
+        self.jobs.append(job)
+        self.started.set()
+        if self.hold is not None:
+            self.hold.wait(timeout=10)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.cuda_fault:
+            raise CudaFault("CUDA error: an illegal memory access was encountered")
+
+    def transcribe(
+        self,
+        path: str,
+        language: str | None,
+        *,
+        words: bool = True,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Transcript:
+        """Spread the fixed text over the WAV's duration."""
+        duration = wav_duration(path)
+        self._work("transcribe")
+        tokens = self.text.split()
+        span = duration / len(tokens)
+        spread = tuple(
+            Word(round(i * span, 3), round(i * span + span * 0.9, 3), token)
+            for i, token in enumerate(tokens)
+        )
+        segments: list[Segment] = []
+        current: list[Word] = []
+        for word in spread:
+            current.append(word)
+            if _SENTENCE_END.search(word.text) or len(current) >= 12:
+                segments.append(_segment(current))
+                current = []
+        if current:
+            segments.append(_segment(current))
+        return Transcript(
+            language=language or "en",
+            duration=duration,
+            segments=tuple(segments),
+            words=spread if words else (),
+        )
+
+    def diarize(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[Turn]:
+        """Speakers taking turns every 3 s."""
+        if not self.diarizer_loaded:
+            raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
+        duration = wav_duration(path)
+        self._work("diarize")
+        count = num_speakers or max(min_speakers or 1, min(max_speakers or 99, self.speakers))
+        turns: list[Turn] = []
+        start, index = 0.0, 0
+        while start < duration:
+            end = min(duration, start + TURN_SECONDS)
+            turns.append(Turn(start, end, f"SPEAKER_{index % count:02d}"))
+            start, index = end, index + 1
+        return turns
+
+    def gpu_check(self) -> bool:
+        """What the test asked for."""
+        return self.gpu_ok
+
+    def release_memory(self) -> None:
+        """Count the calls so tests can see it happen."""
+        self.released += 1
+
+
+def _segment(words: list[Word]) -> Segment:
+    return Segment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words))

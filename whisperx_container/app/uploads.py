@@ -1,0 +1,38 @@
+"""Uploads go to a temporary file in chunks, never into memory whole."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import UploadFile
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class EmptyUpload(ValueError):  # noqa: N818 - reads better at the call site
+    """The uploaded file has no bytes."""
+
+
+@asynccontextmanager
+async def spooled(upload: UploadFile, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[Path]:
+    """Copy `upload` to a temp file chunk by chunk; the file is removed afterwards."""
+    suffix = Path(upload.filename or "").suffix[:16]
+    fd, name = tempfile.mkstemp(prefix="whisperx-", suffix=suffix)
+    path = Path(name)
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await upload.read(chunk_size):
+                out.write(chunk)
+                size += len(chunk)
+        if size == 0:
+            raise EmptyUpload("Uploaded file is empty")
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()

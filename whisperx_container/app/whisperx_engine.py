@@ -1,0 +1,238 @@
+"""The real engine: whisperX (faster-whisper + wav2vec2 alignment + pyannote).
+
+torch and whisperx are imported inside methods only, so importing this module
+(and the whole app) works without the ML stack.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import logging
+import os
+import threading
+from dataclasses import replace
+from types import ModuleType
+from typing import Any
+
+from .engine import (
+    DIARIZATION_MODEL,
+    AudioDecodeError,
+    DiarizationUnavailable,
+    Segment,
+    Transcript,
+    Turn,
+    Word,
+)
+
+_LOGGER = logging.getLogger(__name__)
+SAMPLE_RATE = 16_000
+NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(name)
+
+
+class WhisperXEngine:
+    """whisperX behind the Engine protocol."""
+
+    def __init__(self, model: str, hf_token: str | None) -> None:
+        self._model_name = model
+        self._hf_token = hf_token
+        self._device = os.environ.get("WHISPERX_DEVICE", "").strip() or ""
+        self._compute_type = os.environ.get("WHISPERX_COMPUTE_TYPE", "").strip() or ""
+        self._batch_size = int(os.environ.get("WHISPERX_BATCH_SIZE") or 16)
+        self._whisper: Any = None
+        self._diarizer: Any = None
+        self._diarizer_error: str | None = None
+        self._align: dict[str, tuple[Any, Any] | None] = {}
+        self._options_lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        """The Whisper model size."""
+        return self._model_name
+
+    @property
+    def device(self) -> str:
+        """``cuda`` or ``cpu`` (decided at load)."""
+        return self._device or "unknown"
+
+    @property
+    def whisper_loaded(self) -> bool:
+        """Whether the Whisper model is loaded."""
+        return self._whisper is not None
+
+    @property
+    def diarizer_loaded(self) -> bool:
+        """Whether the pyannote pipeline is loaded."""
+        return self._diarizer is not None
+
+    @property
+    def diarizer_off_reason(self) -> str | None:
+        """Why diarization is off, or None."""
+        if self._diarizer is not None:
+            return None
+        if self._hf_token is None:
+            return NO_TOKEN_REASON
+        return self._diarizer_error or "diarization model not loaded yet"
+
+    def load(self) -> None:
+        """Load Whisper, then (with a token) the diarization pipeline."""
+        torch = _module("torch")
+        whisperx = _module("whisperx")
+        if not self._device:
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        compute_type = self._compute_type or ("float16" if self._device == "cuda" else "int8")
+        _LOGGER.info(
+            "Loading whisper %s on %s (%s)", self._model_name, self._device, compute_type
+        )
+        self._whisper = whisperx.load_model(
+            self._model_name,
+            self._device,
+            compute_type=compute_type,
+            vad_method="pyannote",
+            use_auth_token=self._hf_token,
+        )
+        # NLTK's punkt_tab is fetched at image build time; alignment uses it.
+        if self._hf_token is None:
+            _LOGGER.warning("Diarization off: %s", NO_TOKEN_REASON)
+            return
+        try:
+            diarize = _module("whisperx.diarize")
+            self._diarizer = diarize.DiarizationPipeline(
+                model_name=DIARIZATION_MODEL, token=self._hf_token, device=self._device
+            )
+        except Exception as err:  # noqa: BLE001 - any failure only turns diarization off
+            self._diarizer_error = f"diarization model failed to load: {err}"
+            _LOGGER.exception("Diarization off")
+
+    def _audio(self, path: str) -> Any:
+        whisperx = _module("whisperx")
+        try:
+            return whisperx.load_audio(path)
+        except RuntimeError as err:  # ffmpeg could not decode it
+            raise AudioDecodeError(f"Could not decode audio file: {err}") from err
+
+    def transcribe(
+        self,
+        path: str,
+        language: str | None,
+        *,
+        words: bool = True,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Transcript:
+        """Transcribe, then align for word timings when asked."""
+        if self._whisper is None:
+            raise RuntimeError("Whisper model is not loaded")
+        audio = self._audio(path)
+        duration = float(len(audio)) / SAMPLE_RATE
+        with self._options_lock:
+            saved = self._whisper.options
+            changes: dict[str, Any] = {}
+            if prompt:
+                changes["initial_prompt"] = prompt
+            if temperature is not None:
+                changes["temperatures"] = [temperature]
+            if changes:
+                self._whisper.options = replace(saved, **changes)
+            try:
+                result = self._whisper.transcribe(
+                    audio, batch_size=self._batch_size, language=language
+                )
+            finally:
+                self._whisper.options = saved
+        lang = str(result.get("language") or language or "en")
+        raw_segments: list[dict[str, Any]] = list(result.get("segments") or [])
+        if words and raw_segments:
+            raw_segments = self._aligned(raw_segments, lang, audio)
+        segments = tuple(_segment(s) for s in raw_segments)
+        all_words = tuple(w for s in segments for w in s.words) if words else ()
+        return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
+
+    def _aligned(
+        self, segments: list[dict[str, Any]], language: str, audio: Any
+    ) -> list[dict[str, Any]]:
+        whisperx = _module("whisperx")
+        if language not in self._align:
+            try:
+                self._align[language] = whisperx.load_align_model(
+                    language_code=language, device=self._device
+                )
+            except Exception:  # noqa: BLE001 - no aligner: fall back to segment timing
+                _LOGGER.warning("No alignment model for %r; words get segment timing", language)
+                self._align[language] = None
+        aligner = self._align[language]
+        if aligner is None:
+            return segments
+        model, metadata = aligner
+        aligned = whisperx.align(
+            segments, model, metadata, audio, self._device, return_char_alignments=False
+        )
+        return list(aligned.get("segments") or segments)
+
+    def diarize(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[Turn]:
+        """pyannote turns (labels as pyannote gives them)."""
+        if self._diarizer is None:
+            raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
+        frame = self._diarizer(
+            self._audio(path),
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
+        return [
+            Turn(float(row["start"]), float(row["end"]), str(row["speaker"]))
+            for _, row in frame.iterrows()
+        ]
+
+    def gpu_check(self) -> bool:
+        """A tiny matmul on the GPU, synchronised, with a known answer."""
+        torch = _module("torch")
+        if self._device != "cuda" or not torch.cuda.is_available():
+            return False
+        a = torch.ones((8, 8), device="cuda")
+        total = float((a @ a).sum().item())
+        torch.cuda.synchronize()
+        return total == 512.0
+
+    def release_memory(self) -> None:
+        """Drop Python garbage and the CUDA caching allocator's free blocks."""
+        gc.collect()
+        torch = _module("torch")
+        if self._device == "cuda" and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _segment(raw: dict[str, Any]) -> Segment:
+    """A whisperx segment dict -> Segment; words without timings get neighbours'."""
+    start = float(raw.get("start") or 0.0)
+    end = float(raw.get("end") or start)
+    text = str(raw.get("text") or "").strip()
+    raw_words = raw.get("words")
+    words: list[Word] = []
+    if raw_words:
+        cursor = start
+        for w in raw_words:
+            token = str(w.get("word") or "").strip()
+            if not token:
+                continue
+            w_start = float(w["start"]) if w.get("start") is not None else cursor
+            w_end = float(w["end"]) if w.get("end") is not None else w_start
+            words.append(Word(w_start, w_end, token))
+            cursor = w_end
+    elif text:
+        tokens = text.split()
+        span = (end - start) / len(tokens)
+        words = [
+            Word(start + i * span, start + (i + 1) * span, t) for i, t in enumerate(tokens)
+        ]
+    return Segment(start, end, text, tuple(words))
