@@ -55,29 +55,21 @@ class SpeakerRequest:
                 counts[name] = None
                 continue
             try:
-                counts[name] = int(raw)
+                count = int(raw)
             except ValueError as err:
                 raise bad_request(f"{name} must be a whole number", param=name) from err
-            if not 1 <= counts[name] <= 32:  # type: ignore[operator]
+            if not 1 <= count <= 32:
                 raise bad_request(f"{name} must be between 1 and 32", param=name)
+            counts[name] = count
         low, high = counts["min_speakers"], counts["max_speakers"]
         if low is not None and high is not None and low > high:
             raise bad_request("min_speakers must not exceed max_speakers", param="min_speakers")
-        response_format = form.get("response_format") or "json"
-        if response_format not in SPEAKER_FORMATS:
-            raise bad_request(
-                f"response_format must be one of {', '.join(SPEAKER_FORMATS)}",
-                param="response_format",
-            )
-        language = form.get("language")
-        if language is not None and not language.strip():
-            raise bad_request("language must not be empty", param="language")
         return cls(
-            language.strip() if language else None,
+            form.language(),
             counts["num_speakers"],
             low,
             high,
-            response_format,
+            form.choice("response_format", SPEAKER_FORMATS, "json"),
         )
 
 

@@ -37,6 +37,20 @@ class UploadForm:
         values = self.fields.get(name)
         return values[-1] if values else None
 
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """A field that must be one of ``choices``; a 400 naming it otherwise."""
+        value = self.get(name) or default
+        if value not in choices:
+            raise bad_request(f"{name} must be one of {', '.join(choices)}", param=name)
+        return value
+
+    def language(self) -> str | None:
+        """The optional language code, never empty (backends reject empty ones)."""
+        language = self.get("language")
+        if language is not None and not language.strip():
+            raise bad_request("language must not be empty", param="language")
+        return language.strip() if language else None
+
 
 async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
     """Read text fields up to the file part (which stays unread)."""

@@ -254,15 +254,7 @@ def _stt_service(model: str | None) -> SparkService:
 
 def _transcription_options(form: UploadForm) -> dict[str, Any]:
     """The optional OpenAI fields, validated."""
-    response_format = form.get("response_format") or "json"
-    if response_format not in RESPONSE_FORMATS:
-        raise bad_request(
-            f"response_format must be one of {', '.join(RESPONSE_FORMATS)}",
-            param="response_format",
-        )
-    language = form.get("language")
-    if language is not None and not language.strip():
-        raise bad_request("language must not be empty", param="language")
+    response_format = form.choice("response_format", RESPONSE_FORMATS, "json")
     temperature: float | None = None
     if (raw := form.get("temperature")) is not None:
         try:
@@ -279,7 +271,7 @@ def _transcription_options(form: UploadForm) -> dict[str, Any]:
         )
     return {
         "response_format": response_format,
-        "language": language.strip() if language else None,
+        "language": form.language(),
         "prompt": form.get("prompt"),
         "temperature": temperature,
         "timestamp_granularities": granularities,
