@@ -23,6 +23,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .const import (
     CONF_DEEP_CHECK_INTERVAL,
     CONF_DEFAULT_VOICE,
+    CONF_HF_TOKEN,
     CONF_REQUEST_TIMEOUT,
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
@@ -34,6 +35,7 @@ from .const import (
     CONF_SSH_PORT,
     CONF_SSH_USER,
     CONF_STT_LANGUAGE,
+    CONF_WHISPERX_MODEL,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
     DEFAULT_ENABLED,
@@ -45,7 +47,9 @@ from .const import (
     DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_VOICE,
+    DEFAULT_WHISPERX_MODEL,
     DOMAIN,
+    WHISPERX_MODELS,
     SparkService,
     conf_container,
     conf_enabled,
@@ -347,69 +351,87 @@ class SparkAudioOptionsFlow(OptionsFlow):
                 except ValueError:
                     errors[conf_container(service)] = "invalid_container_name"
             if not errors:
+                token = (user_input.get(CONF_HF_TOKEN) or "").strip()
+                # An empty token field keeps the stored token (it is never shown back).
+                if token:
+                    user_input[CONF_HF_TOKEN] = token
+                elif CONF_HF_TOKEN in self.config_entry.options:
+                    user_input[CONF_HF_TOKEN] = self.config_entry.options[CONF_HF_TOKEN]
+                else:
+                    user_input.pop(CONF_HF_TOKEN, None)
                 return self.async_create_entry(data=user_input)
         entry: SparkAudioConfigEntry = self.config_entry
         options = entry.options
-        schema = vol.Schema(
-            {
+        fields: dict[Any, Any] = {
+            vol.Required(
+                CONF_DEFAULT_VOICE,
+                default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE),
+            ): self._voice_selector(),
+            vol.Required(
+                CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
+            ): selector.LanguageSelector(
+                selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
+            ),
+            vol.Required(
+                CONF_REQUEST_TIMEOUT,
+                default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=5,
+                    max=3600,
+                    step=1,
+                    unit_of_measurement="s",
+                    mode=selector.NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Required(
+                CONF_SCAN_INTERVAL,
+                default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=5,
+                    max=3600,
+                    step=1,
+                    unit_of_measurement="s",
+                    mode=selector.NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Required(
+                CONF_DEEP_CHECK_INTERVAL,
+                default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
+            ): _minutes(1, 1440),
+            vol.Required(
+                CONF_RESTART_MIN_SPACING,
+                default=options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING),
+            ): _minutes(1, 1440),
+            vol.Required(
+                CONF_RESTART_MAX_PER_HOUR,
+                default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=0, max=60, step=1, mode=selector.NumberSelectorMode.BOX
+                )
+            ),
+            vol.Required(
+                CONF_WHISPERX_MODEL,
+                default=options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
+            ): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=list(WHISPERX_MODELS), mode=selector.SelectSelectorMode.DROPDOWN
+                )
+            ),
+            vol.Optional(CONF_HF_TOKEN): selector.TextSelector(
+                selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+            ),
+            **{
                 vol.Required(
-                    CONF_DEFAULT_VOICE,
-                    default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE),
-                ): self._voice_selector(),
-                vol.Required(
-                    CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
-                ): selector.LanguageSelector(
-                    selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
-                ),
-                vol.Required(
-                    CONF_REQUEST_TIMEOUT,
-                    default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=5,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Required(
-                    CONF_SCAN_INTERVAL,
-                    default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=5,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Required(
-                    CONF_DEEP_CHECK_INTERVAL,
-                    default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
-                ): _minutes(1, 1440),
-                vol.Required(
-                    CONF_RESTART_MIN_SPACING,
-                    default=options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING),
-                ): _minutes(1, 1440),
-                vol.Required(
-                    CONF_RESTART_MAX_PER_HOUR,
-                    default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=0, max=60, step=1, mode=selector.NumberSelectorMode.BOX
-                    )
-                ),
-                **{
-                    vol.Required(
-                        conf_container(service),
-                        default=options.get(conf_container(service), DEFAULT_CONTAINERS[service]),
-                    ): selector.TextSelector()
-                    for service in SparkService
-                },
-            }
-        )
+                    conf_container(service),
+                    default=options.get(conf_container(service), DEFAULT_CONTAINERS[service]),
+                ): selector.TextSelector()
+                for service in SparkService
+            },
+        }
+        schema = vol.Schema(fields)
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -111,3 +111,9 @@ RECOVERY_PROBE_INTERVAL: Final = 2.0  # seconds
 RECOVERY_TIMEOUT: Final = 300.0  # seconds
 RESTART_RETRY_DELAY: Final = 60.0  # seconds, after a restart that failed over SSH
 HEALTHY_TO_CLEAR_ISSUE: Final = 3600.0  # seconds
+
+# WhisperX install (options)
+CONF_HF_TOKEN: Final = "hf_token"  # noqa: S105 (a config key, not a secret)
+CONF_WHISPERX_MODEL: Final = "whisperx_model"
+WHISPERX_MODELS: Final = ("tiny", "base", "small", "medium", "large-v3")
+DEFAULT_WHISPERX_MODEL: Final = "medium"

@@ -8,6 +8,7 @@ from typing import Any
 import asyncssh
 import pytest
 import pytest_socket
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
@@ -390,6 +391,8 @@ async def test_options_flow_applies_without_restart(
         "parakeet_container",
         "magpie_container",
         "whisperx_container",
+        "whisperx_model",
+        "hf_token",
     }
 
     result = await hass.config_entries.options.async_configure(
@@ -453,3 +456,32 @@ async def test_options_flow_with_magpie_down_takes_free_text(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert mock_config_entry.options["default_voice"] == "Magpie-Multilingual.DE-DE.Leo"
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_options_hf_token_is_kept_secret(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The token is stored, never offered back as a default, and kept when left empty."""
+    entry = init_integration
+    values = {
+        "default_voice": "Magpie-Multilingual.EN-US.Mia",
+        "stt_language": "en",
+        "request_timeout": 60,
+        "scan_interval": 30,
+        "whisperx_model": "large-v3",
+    }
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**values, "hf_token": " hf_secret123 "}
+    )
+    await hass.async_block_till_done()
+    assert entry.options["hf_token"] == "hf_secret123"
+    assert entry.options["whisperx_model"] == "large-v3"
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = result["data_schema"].schema  # type: ignore[union-attr]
+    token_key = next(k for k in schema if str(k) == "hf_token")
+    assert token_key.default is vol.UNDEFINED
+    result = await hass.config_entries.options.async_configure(result["flow_id"], values)
+    await hass.async_block_till_done()
+    assert entry.options["hf_token"] == "hf_secret123"
