@@ -34,6 +34,7 @@ from .coordinator import (
 )
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
+from .install_views import async_register_install_views
 from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
 from .restart_policy import RestartPolicy
@@ -41,6 +42,7 @@ from .services import async_register_services
 from .spark.probes import load_probe_clip
 from .spark.ssh import DockerOverSSH
 from .views import async_register_views
+from .whisperx_install import async_update_install_issue
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -49,6 +51,7 @@ PLATFORMS: list[Platform] = [
     Platform.STT,
     Platform.SWITCH,
     Platform.TTS,
+    Platform.UPDATE,
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -57,6 +60,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions and HTTP views once per HA start."""
     async_register_services(hass)
     async_register_views(hass)
+    async_register_install_views(hass)
     return True
 
 
@@ -81,9 +85,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             translation_key="spark_unreachable",
             translation_placeholders={"host": host, "error": errors},
         )
-    _register_devices(hass, entry, coordinators)
-
     data.ssh = ssh_from_entry(entry)
+    _register_devices(hass, entry, coordinators, hub=data.ssh is not None)
+
     if data.ssh is not None:
         data.docker = DockerOverSSH(data.ssh)
         ir.async_delete_issue(hass, DOMAIN, ssh_missing_issue_id(entry.entry_id))
@@ -113,6 +117,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
         )
     data.round_trip = make_round_trip(hass, entry)
 
+    async_update_install_issue(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # First deep checks run in the background: they must not hold up HA's start.
@@ -128,7 +133,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
 
 
 def _register_devices(
-    hass: HomeAssistant, entry: SparkAudioConfigEntry, coordinators: list[SparkServiceCoordinator]
+    hass: HomeAssistant,
+    entry: SparkAudioConfigEntry,
+    coordinators: list[SparkServiceCoordinator],
+    *,
+    hub: bool,
 ) -> None:
     """One service device per Spark service; drop devices of services turned off."""
     registry = dr.async_get(hass)
@@ -146,6 +155,8 @@ def _register_devices(
             configuration_url=coordinator.client.base_url,
         )
     current = {c.device_identifier for c in coordinators}
+    if hub:  # the Spark itself carries the WhisperX install entities
+        current.add((DOMAIN, entry.entry_id))
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)

@@ -17,6 +17,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .entity import SparkRecoveryEntity, translate_errors
+from .install_entities import InstallWhisperXButton
 
 PARALLEL_UPDATES = 1
 
@@ -53,12 +54,15 @@ async def async_setup_entry(
 ) -> None:
     """Buttons per configured service."""
     data = entry.runtime_data
-    async_add_entities(
+    entities: list[ButtonEntity] = [
         SparkButton(data, service, description)
         for service in data.deep
         for description in BUTTONS
         if data.docker is not None or not description.needs_ssh
-    )
+    ]
+    if data.ssh is not None:
+        entities.append(InstallWhisperXButton(entry))
+    async_add_entities(entities)
 
 
 class SparkButton(SparkRecoveryEntity, ButtonEntity):

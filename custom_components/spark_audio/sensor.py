@@ -24,6 +24,7 @@ from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
 from .entity import SparkRecoveryEntity
+from .install_entities import WhisperXInstallSensor
 from .spark.probes import RoundTripResult
 from .spark.ssh import ContainerState
 
@@ -131,6 +132,8 @@ async def async_setup_entry(
         for description in SENSORS
         if data.docker is not None or not description.needs_ssh
     ]
+    if data.ssh is not None:
+        entities.append(WhisperXInstallSensor(entry))
     if data.round_trip is not None:
         entities += [
             RoundTripSensor(data, data.round_trip, description)

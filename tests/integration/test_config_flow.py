@@ -320,7 +320,7 @@ async def test_reconfigure_keeps_ssh_settings(
         d.name
         for d in dr.async_entries_for_config_entry(dr.async_get(hass), mock_config_entry.entry_id)
     }
-    assert names == {"Parakeet", "WhisperX"}
+    assert names == {"DGX Spark", "Parakeet", "WhisperX"}
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 

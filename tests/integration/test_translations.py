@@ -67,6 +67,8 @@ def test_every_flow_field_has_a_label() -> None:
         "restart_min_spacing",
         "restart_max_per_hour",
         *(f"{service}_container" for service in SparkService),
+        "whisperx_model",
+        "hf_token",
     }
     assert "invalid_container_name" in EN["options"]["error"]
     for step in ("ssh_host_key", "reauth_confirm"):

@@ -1,0 +1,173 @@
+"""Installing WhisperX on a Spark from Home Assistant: job start, state, and what follows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util.hass_dict import HassKey
+
+from .const import (
+    CONF_HF_TOKEN,
+    CONF_WHISPERX_MODEL,
+    DEFAULT_WHISPERX_MODEL,
+    DOMAIN,
+    SparkService,
+    conf_enabled,
+    conf_port,
+)
+from .data import SparkAudioConfigEntry
+from .probing import container_names
+from .spark.installer import (
+    InstallConfig,
+    InstallInProgressError,
+    InstallJob,
+    InstallManager,
+    InstallUpdate,
+    Phase,
+    read_context_version,
+    whisperx_health_check,
+)
+
+_LOGGER = logging.getLogger(__name__)
+CONTEXT_DIR = Path(__file__).parent / "whisperx_container"
+"""The build context ships inside the integration, so a HACS install carries it."""
+INSTALL_MANAGER: HassKey[InstallManager] = HassKey(f"{DOMAIN}_install_manager")
+INSTALL_STATE: HassKey[dict[str, EntryInstallState]] = HassKey(f"{DOMAIN}_install_state")
+
+
+def bundled_context() -> Path:
+    """The WhisperX build context of this copy of the integration (blocking: executor)."""
+    if not (CONTEXT_DIR / "Dockerfile").is_file():
+        raise FileNotFoundError(f"no WhisperX build context at {CONTEXT_DIR}")
+    return CONTEXT_DIR
+
+
+def bundled_version() -> str:
+    """The version the bundled build context produces (blocking: executor)."""
+    return read_context_version(bundled_context())
+
+
+@dataclass
+class EntryInstallState:
+    """The install job of one Spark entry, surviving entry reloads."""
+
+    job: InstallJob | None = None
+    listeners: list[Any] = field(default_factory=list)
+
+    @callback
+    def notify(self) -> None:
+        """Tell the entities something changed."""
+        for listener in list(self.listeners):
+            listener()
+
+
+def install_state(hass: HomeAssistant, entry_id: str) -> EntryInstallState:
+    """The install state of an entry (created on first use)."""
+    return hass.data.setdefault(INSTALL_STATE, {}).setdefault(entry_id, EntryInstallState())
+
+
+def manager(hass: HomeAssistant) -> InstallManager:
+    """The process-wide install manager (one install per Spark at a time)."""
+    if INSTALL_MANAGER not in hass.data:
+        hass.data[INSTALL_MANAGER] = InstallManager(create_task=hass.async_create_background_task)
+    return hass.data[INSTALL_MANAGER]
+
+
+def whisperx_issue_id(entry_id: str) -> str:
+    """Repair issue offering the install."""
+    return f"whisperx_not_installed_{entry_id}"
+
+
+@callback
+def async_update_install_issue(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
+    """Offer the install (a fixable repair) when SSH is set and WhisperX is not used."""
+    if entry.runtime_data.ssh is not None and not entry.data.get(
+        conf_enabled(SparkService.WHISPERX)
+    ):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            whisperx_issue_id(entry.entry_id),
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="whisperx_not_installed",
+            translation_placeholders={"host": entry.data[CONF_HOST]},
+            data={"entry_id": entry.entry_id, "kind": "install_whisperx"},
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, whisperx_issue_id(entry.entry_id))
+
+
+async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> InstallJob:
+    """Start building and running WhisperX on the entry's Spark."""
+    data = entry.runtime_data
+    if data.ssh is None:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="ssh_not_configured")
+    context = await hass.async_add_executor_job(bundled_context)
+    version = await hass.async_add_executor_job(read_context_version, context)
+    port = int(entry.data.get(conf_port(SparkService.WHISPERX), 8002))
+    token = entry.options.get(CONF_HF_TOKEN)
+    config = InstallConfig(
+        container_name=container_names(entry)[SparkService.WHISPERX],
+        image_tag=f"spark-audio/whisperx:{version}",
+        host_port=port,
+        model=entry.options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
+        hf_token=token,
+    )
+    check = whisperx_health_check(
+        async_get_clientsession(hass), entry.data[CONF_HOST], port, require_diarizer=bool(token)
+    )
+    try:
+        # The image tag is given, so creating the job only stats the Dockerfile.
+        job = manager(hass).start(data.ssh, config, context, check, host_key=entry.entry_id)
+    except InstallInProgressError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="install_in_progress",
+            translation_placeholders={"job_id": err.job_id},
+        ) from err
+    state = install_state(hass, entry.entry_id)
+    state.job = job
+    entry_id = entry.entry_id
+
+    @callback
+    def on_update(update: InstallUpdate) -> None:
+        state.notify()
+        if update.final:
+            _finished(hass, entry_id, update, port)
+
+    job.add_listener(on_update)
+    state.notify()
+    return job
+
+
+@callback
+def _finished(hass: HomeAssistant, entry_id: str, update: InstallUpdate, port: int) -> None:
+    """On success, make WhisperX a managed service: the entry reloads with it enabled."""
+    entry: SparkAudioConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None:
+        return
+    if update.phase is Phase.DONE:
+        _LOGGER.info("WhisperX is installed on %s", entry.data[CONF_HOST])
+        ir.async_delete_issue(hass, DOMAIN, whisperx_issue_id(entry_id))
+        hass.config_entries.async_update_entry(
+            entry,
+            data={
+                **entry.data,
+                conf_enabled(SparkService.WHISPERX): True,
+                conf_port(SparkService.WHISPERX): port,
+            },
+        )
+    else:
+        _LOGGER.warning(
+            "WhisperX install on %s ended %s: %s", entry.data[CONF_HOST], update.phase, update.error
+        )
