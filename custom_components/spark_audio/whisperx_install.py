@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,17 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
     state = install_state(hass, entry.entry_id)
     state.job = job
     entry_id = entry.entry_id
+    last_notified = 0.0
 
     @callback
     def on_update(update: InstallUpdate) -> None:
-        state.notify()
+        # Builds print thousands of lines: refresh entities on phase changes and at
+        # most once a second for log lines, not once per line.
+        nonlocal last_notified
+        now = time.monotonic()
+        if update.line is None or update.final or now - last_notified >= 1.0:
+            last_notified = now
+            state.notify()
         if update.final:
             _finished(hass, entry_id, update, port)
 

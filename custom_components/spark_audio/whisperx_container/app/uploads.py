@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -14,7 +15,7 @@ from fastapi import UploadFile
 CHUNK_SIZE = 1024 * 1024
 
 
-class EmptyUpload(ValueError):  # noqa: N818 - reads better at the call site
+class EmptyUpload(ValueError):
     """The uploaded file has no bytes."""
 
 
@@ -28,11 +29,11 @@ async def spooled(upload: UploadFile, chunk_size: int = CHUNK_SIZE) -> AsyncIter
         size = 0
         with os.fdopen(fd, "wb") as out:
             while chunk := await upload.read(chunk_size):
-                out.write(chunk)
+                await asyncio.to_thread(out.write, chunk)
                 size += len(chunk)
         if size == 0:
             raise EmptyUpload("Uploaded file is empty")
         yield path
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
+            await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
-class QueueFull(Exception):  # noqa: N818 - reads better at the call site
+class QueueFull(Exception):
     """Too many jobs are already waiting for the GPU."""
 
 

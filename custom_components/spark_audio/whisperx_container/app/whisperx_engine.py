@@ -17,6 +17,7 @@ from typing import Any
 
 from .engine import (
     DIARIZATION_MODEL,
+    NO_TOKEN_REASON,
     AudioDecodeError,
     DiarizationUnavailable,
     Segment,
@@ -27,7 +28,6 @@ from .engine import (
 
 _LOGGER = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
-NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"
 
 
 def _module(name: str) -> ModuleType:
@@ -85,9 +85,7 @@ class WhisperXEngine:
         if not self._device:
             self._device = "cuda" if torch.cuda.is_available() else "cpu"
         compute_type = self._compute_type or ("float16" if self._device == "cuda" else "int8")
-        _LOGGER.info(
-            "Loading whisper %s on %s (%s)", self._model_name, self._device, compute_type
-        )
+        _LOGGER.info("Loading whisper %s on %s (%s)", self._model_name, self._device, compute_type)
         self._whisper = whisperx.load_model(
             self._model_name,
             self._device,
@@ -104,7 +102,7 @@ class WhisperXEngine:
             self._diarizer = diarize.DiarizationPipeline(
                 model_name=DIARIZATION_MODEL, token=self._hf_token, device=self._device
             )
-        except Exception as err:  # noqa: BLE001 - any failure only turns diarization off
+        except Exception as err:
             self._diarizer_error = f"diarization model failed to load: {err}"
             _LOGGER.exception("Diarization off")
 
@@ -161,7 +159,7 @@ class WhisperXEngine:
                 self._align[language] = whisperx.load_align_model(
                     language_code=language, device=self._device
                 )
-            except Exception:  # noqa: BLE001 - no aligner: fall back to segment timing
+            except Exception:
                 _LOGGER.warning("No alignment model for %r; words get segment timing", language)
                 self._align[language] = None
         aligner = self._align[language]
@@ -180,7 +178,7 @@ class WhisperXEngine:
         min_speakers: int | None = None,
         max_speakers: int | None = None,
     ) -> list[Turn]:
-        """pyannote turns (labels as pyannote gives them)."""
+        """Pyannote turns (labels as pyannote gives them)."""
         if self._diarizer is None:
             raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
         frame = self._diarizer(
@@ -232,7 +230,5 @@ def _segment(raw: dict[str, Any]) -> Segment:
     elif text:
         tokens = text.split()
         span = (end - start) / len(tokens)
-        words = [
-            Word(start + i * span, start + (i + 1) * span, t) for i, t in enumerate(tokens)
-        ]
+        words = [Word(start + i * span, start + (i + 1) * span, t) for i, t in enumerate(tokens)]
     return Segment(start, end, text, tuple(words))

@@ -23,6 +23,7 @@ import wave
 from collections.abc import Mapping
 
 from .engine import (
+    NO_TOKEN_REASON,
     AudioDecodeError,
     CudaFault,
     DiarizationUnavailable,
@@ -37,7 +38,6 @@ DEFAULT_TEXT = (
     "Let us start with the weather report. It will be sunny this afternoon."
 )
 TURN_SECONDS = 3.0
-NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"
 _SENTENCE_END = re.compile(r"[.!?]$")
 
 
@@ -80,6 +80,7 @@ class StubEngine:
         self.loaded = False
         self.released = 0
         self.jobs: list[str] = []
+        self.last_options: dict[str, object] = {}
 
     @classmethod
     def from_env(
@@ -149,6 +150,7 @@ class StubEngine:
     ) -> Transcript:
         """Spread the fixed text over the WAV's duration."""
         duration = wav_duration(path)
+        self.last_options = {"language": language, "prompt": prompt, "temperature": temperature}
         self._work("transcribe")
         tokens = self.text.split()
         span = duration / len(tokens)

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 MODELS: tuple[str, ...] = ("tiny", "base", "small", "medium", "large-v3")
 DEFAULT_MODEL = "medium"
 DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
+NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"  # noqa: S105
 _FAULT_MARKERS = ("CUDA", "CUBLAS", "CUDNN", "ILLEGAL MEMORY ACCESS")
 
 
@@ -23,7 +24,7 @@ class AudioDecodeError(EngineError):
     """The upload is not audio the engine can read (answered with 400)."""
 
 
-class CudaFault(EngineError):  # noqa: N818 - the name the design uses
+class CudaFault(EngineError):
     """The GPU context is broken: only a process restart recovers it."""
 
 

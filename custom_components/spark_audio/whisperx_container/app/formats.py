@@ -11,7 +11,7 @@ CONTENT_TYPES = {
     "json": "application/json",
     "verbose_json": "application/json",
     "text": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
+    "srt": "text/plain; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
 }
 

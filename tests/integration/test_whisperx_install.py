@@ -1,0 +1,230 @@
+"""Installing WhisperX from Home Assistant, end to end over a real OpenSSH server.
+
+Faked, and why: no Docker engine runs here. The sshd's stand-in ``docker``
+records its arguments, prints realistic build output and, for ``run``, starts
+the real WhisperX app from the uploaded build context with its stub engine
+(no ML libraries here), so Home Assistant ends up talking to a real WhisperX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.spark_audio import whisperx_install
+from custom_components.spark_audio.const import DOMAIN
+from tests.integration.conftest import SECRETS, standin_containers
+from tests.spark_sim.server import SparkSim
+from tests.ssh_host.server import SSHTestHost
+
+HF_TOKEN = "hf_testtoken_never_logged_123"
+SECRETS.add(HF_TOKEN)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def install_entry(
+    spark_sim: SparkSim, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """A Spark with SSH but no WhisperX yet; WhisperX will get its own free port."""
+    containers = standin_containers(spark_sim)
+    del containers["whisperx-asr"]
+    ssh_host.write_containers(containers)
+    data = {**ssh_entry.data, "whisperx_enabled": False, "whisperx_port": free_port()}
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data=data,
+        options={"hf_token": HF_TOKEN},
+        entry_id="01SPARKENTRY",
+    )
+
+
+async def wait_for_job(hass: HomeAssistant, entry_id: str) -> Any:
+    job = whisperx_install.install_state(hass, entry_id).job
+    assert job is not None
+    await asyncio.wait_for(job.wait(), timeout=60)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return job
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    found = hass.states.get(entity_id)
+    assert found is not None, entity_id
+    return found.state
+
+
+async def test_install_from_the_button(
+    hass: HomeAssistant,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Button -> build over SSH -> real app running -> WhisperX managed, no manual reload."""
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.async_block_till_done()
+    issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert state(hass, "sensor.dgx_spark_whisperx_install") == "not_installed"
+    assert hass.states.get("stt.whisperx_speech_to_text") is None
+
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+    )
+    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installing"
+    job = await wait_for_job(hass, install_entry.entry_id)
+    assert job.error is None, job.lines[-20:]
+    assert str(job.phase) == "done"
+
+    assert install_entry.data["whisperx_enabled"] is True
+    assert state(hass, "binary_sensor.whisperx_connectivity") == "on"
+    assert hass.states.get("stt.whisperx_speech_to_text") is not None
+    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installed"
+    attributes = hass.states.get("sensor.dgx_spark_whisperx_install").attributes  # type: ignore[union-attr]
+    assert attributes["phase"] == "done"
+    assert attributes["percent"] == 100
+    assert attributes["log"]
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+    calls = ssh_host.docker_calls()
+    run = next(c for c in calls if c[1] == "run")
+    assert "--gpus" in run
+    assert "--restart" in run
+    assert "40g" in run
+    assert HF_TOKEN not in json.dumps(calls)
+    assert all(HF_TOKEN not in line for line in job.lines)
+    assert job.tar_bytes > 10_000
+
+
+async def test_http_endpoints_and_sse(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: Any,
+    install_entry: MockConfigEntry,
+) -> None:
+    """Admin endpoints: status, start (202, then 409 while running), job and its SSE stream."""
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    client = await hass_client()
+
+    response = await client.get("/api/spark_audio/whisperx/status")
+    status = (await response.json())["sparks"][0]
+    assert status["installed"] is False
+    assert status["ssh_configured"] is True
+
+    response = await client.post("/api/spark_audio/whisperx/install", json={})
+    assert response.status == 202
+    job_id = (await response.json())["job_id"]
+    response = await client.post("/api/spark_audio/whisperx/install", json={})
+    assert response.status == 409
+    assert (await response.json())["job_id"] == job_id
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    response = await client.get(f"/api/spark_audio/whisperx/install/{job_id}/stream")
+    assert response.headers["Content-Type"] == "text/event-stream"
+    event = None
+    async for raw in response.content:
+        line = raw.decode().strip()
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            events.append((event or "", json.loads(line[6:])))
+    assert events[-1][0] == "final"
+    assert events[-1][1]["phase"] == "done"
+    assert any(kind == "log" for kind, _ in events)
+    phases = list(dict.fromkeys(data["phase"] for _, data in events))
+    assert phases.index("upload") < phases.index("build") < phases.index("done"), phases
+
+    response = await client.get(f"/api/spark_audio/whisperx/install/{job_id}")
+    job = await response.json()
+    assert job["phase"] == "done"
+    assert job["log"]
+    response = await client.get("/api/spark_audio/whisperx/install/nope")
+    assert response.status == 404
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_non_admin_is_refused(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: Any,
+    install_entry: MockConfigEntry,
+) -> None:
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    hass_admin_user.groups = []
+    client = await hass_client()
+    for method, path in (
+        ("get", "/api/spark_audio/whisperx/status"),
+        ("post", "/api/spark_audio/whisperx/install"),
+        ("get", "/api/spark_audio/whisperx/install/x"),
+        ("get", "/api/spark_audio/whisperx/install/x/stream"),
+    ):
+        response = await getattr(client, method)(path)
+        assert response.status == 401, path
+
+
+async def test_install_from_the_repair(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    install_entry: MockConfigEntry,
+) -> None:
+    """The fixable repair issue starts the same install."""
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+    issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await response.json()
+    assert flow["step_id"] == "confirm"
+    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
+    assert (await response.json())["type"] == "create_entry"
+    job = await wait_for_job(hass, install_entry.entry_id)
+    assert str(job.phase) == "done"
+
+
+async def test_build_failure_is_reported(
+    hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
+) -> None:
+    ssh_host.set_standin(fail_build=True)
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+    )
+    job = await wait_for_job(hass, install_entry.entry_id)
+    assert str(job.phase) == "failed"
+    assert state(hass, "sensor.dgx_spark_whisperx_install") == "failed"
+    assert install_entry.data["whisperx_enabled"] is False
+
+
+def test_installed_copy_finds_the_build_context(tmp_path: Path) -> None:
+    """HACS copies only custom_components/spark_audio/: that copy must carry the context."""
+    source = Path(whisperx_install.__file__).parent
+    installed = tmp_path / "config" / "custom_components" / "spark_audio"
+    shutil.copytree(source, installed, symlinks=False)  # what an install leaves behind
+    context = installed / "whisperx_container"
+    assert (context / "Dockerfile").is_file()
+    assert (context / "VERSION").read_text().strip()
+    assert (context / "app" / "main.py").is_file()
