@@ -327,15 +327,17 @@ def _probe_error(service: SparkService, err: BaseException) -> str | None:
 
 
 def _minutes(low: int, high: int) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=low,
-            max=high,
-            step=1,
-            unit_of_measurement="min",
-            mode=selector.NumberSelectorMode.BOX,
-        )
+    return _count(low, high, "min")
+
+
+def _count(low: int, high: int, unit: str | None = None) -> selector.NumberSelector:
+    """A whole-number box from ``low`` to ``high``, optionally with a unit."""
+    config = selector.NumberSelectorConfig(
+        min=low, max=high, step=1, mode=selector.NumberSelectorMode.BOX
     )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return selector.NumberSelector(config)
 
 
 class SparkAudioOptionsFlow(OptionsFlow):
@@ -375,27 +377,11 @@ class SparkAudioOptionsFlow(OptionsFlow):
             vol.Required(
                 CONF_REQUEST_TIMEOUT,
                 default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-            ): selector.NumberSelector(
-                selector.NumberSelectorConfig(
-                    min=5,
-                    max=3600,
-                    step=1,
-                    unit_of_measurement="s",
-                    mode=selector.NumberSelectorMode.BOX,
-                )
-            ),
+            ): _count(5, 3600, "s"),
             vol.Required(
                 CONF_SCAN_INTERVAL,
                 default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
-            ): selector.NumberSelector(
-                selector.NumberSelectorConfig(
-                    min=5,
-                    max=3600,
-                    step=1,
-                    unit_of_measurement="s",
-                    mode=selector.NumberSelectorMode.BOX,
-                )
-            ),
+            ): _count(5, 3600, "s"),
             vol.Required(
                 CONF_DEEP_CHECK_INTERVAL,
                 default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
@@ -407,11 +393,7 @@ class SparkAudioOptionsFlow(OptionsFlow):
             vol.Required(
                 CONF_RESTART_MAX_PER_HOUR,
                 default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
-            ): selector.NumberSelector(
-                selector.NumberSelectorConfig(
-                    min=0, max=60, step=1, mode=selector.NumberSelectorMode.BOX
-                )
-            ),
+            ): _count(0, 60),
             vol.Required(
                 CONF_WHISPERX_MODEL,
                 default=options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
