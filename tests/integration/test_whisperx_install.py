@@ -228,3 +228,32 @@ def test_installed_copy_finds_the_build_context(tmp_path: Path) -> None:
     assert (context / "Dockerfile").is_file()
     assert (context / "VERSION").read_text().strip()
     assert (context / "app" / "main.py").is_file()
+
+
+async def test_update_entity_offers_upgrade(
+    hass: HomeAssistant,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An installed WhisperX older than the bundled context shows an update; installing rebuilds."""
+    from tests.spark_sim import whisperx as sim_whisperx
+
+    monkeypatch.setattr(sim_whisperx, "VERSION", "0.0.9")
+    ssh_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await hass.async_block_till_done()
+    update = hass.states.get("update.dgx_spark_whisperx")
+    assert update is not None
+    assert update.state == "on"
+    assert update.attributes["installed_version"] == "0.0.9"
+    bundled = (whisperx_install.CONTEXT_DIR / "VERSION").read_text().strip()
+    assert update.attributes["latest_version"] == bundled
+
+    ssh_host.set_standin(fail_build=True)  # the rebuild itself is covered above
+    await hass.services.async_call(
+        "update", "install", {"entity_id": "update.dgx_spark_whisperx"}, blocking=True
+    )
+    job = await wait_for_job(hass, ssh_entry.entry_id)
+    assert any(call[1] == "build" for call in ssh_host.docker_calls())
+    assert str(job.phase) == "failed"
