@@ -23,6 +23,13 @@ _LOGGER = logging.getLogger(__name__)
 type Probe = Callable[[], Awaitable[ProbeResult]]
 
 
+def deep_check_interval(entry: SparkAudioConfigEntry) -> timedelta:
+    """How often deep checks (and the round trip) run, from the options."""
+    return timedelta(
+        minutes=entry.options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DeepCheckStatus:
     """The outcome of one deep check."""
@@ -56,13 +63,12 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
         probe: Probe,
     ) -> None:
         """Probe ``health``'s service with ``probe`` at the configured interval."""
-        minutes = entry.options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL)
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
             name=f"{SERVICE_NAMES[health.service]} deep check",
-            update_interval=timedelta(minutes=minutes),
+            update_interval=deep_check_interval(entry),
         )
         self.service = health.service
         self.health = health
@@ -127,13 +133,12 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
         run: Callable[[], Awaitable[RoundTripResult]],
     ) -> None:
         """Run the round trip at the deep-check interval."""
-        minutes = entry.options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL)
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
             name="Magpie to Parakeet round trip",
-            update_interval=timedelta(minutes=minutes),
+            update_interval=deep_check_interval(entry),
         )
         self._run = run
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
@@ -22,11 +20,8 @@ from .spark import (
 )
 from .spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
 from .spark.formats import SPEAKER_FORMATS
-from .spark.wav import UNKNOWN_SIZE, wav_header
-from .upload import SpooledFile, UploadForm
-
-if TYPE_CHECKING:
-    from .views import Upload
+from .spark.wav import WavLayout, wav_header, wav_layout
+from .upload import SpooledFile, Upload, UploadForm
 
 _LOGGER = logging.getLogger(__name__)
 SORTFORMER_MAX_S = 720.0
@@ -132,7 +127,7 @@ async def transcribe_with_speakers(
     spooled = await upload.ensure_spooled(hass)
     decoded: SpooledFile | None = None
     name, content_type = form.filename, form.content_type
-    if await wav_layout(spooled) is None:
+    if await read_layout(spooled) is None:
         # Not PCM WAV: decode once so Sortformer's windows can be cut from it.
         decoded = spooled = await decoded_wav(hass, spooled)
         name, content_type = "audio.wav", "audio/wav"
@@ -157,7 +152,7 @@ async def parakeet_with_sortformer(
     request: SpeakerRequest,
 ) -> SpeakerTranscript:
     """Transcribe and diarize the same spooled file in parallel, then merge."""
-    layout = await wav_layout(spooled)
+    layout = await read_layout(spooled)
     transcription, diarization = await asyncio.gather(
         client.transcribe(
             spooled.chunks(),
@@ -181,41 +176,12 @@ async def parakeet_with_sortformer(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WavLayout:
-    """Where a PCM WAV's samples are, so windows can be cut without decoding."""
-
-    data_offset: int
-    data_size: int
-    sample_rate: int
-    block_align: int
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds of audio."""
-        return self.data_size / (self.sample_rate * self.block_align)
-
-
-async def wav_layout(spooled: SpooledFile) -> WavLayout | None:
-    """The layout of a PCM WAV upload; None for other formats or odd files."""
-    head = await spooled.read(0, 4096)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+async def read_layout(spooled: SpooledFile) -> WavLayout | None:
+    """The layout of a PCM WAV upload; None for other formats (they get decoded)."""
+    try:
+        return wav_layout(await spooled.read(0, 4096), spooled.size)
+    except ValueError:
         return None
-    offset, fmt = 12, None
-    while offset + 8 <= len(head):
-        chunk_id, size = head[offset : offset + 4], struct.unpack_from("<I", head, offset + 4)[0]
-        body = offset + 8
-        if chunk_id == b"fmt " and body + 16 <= len(head):
-            tag, _channels, rate, _, align, _ = struct.unpack_from("<HHIIHH", head, body)
-            fmt = (tag, rate, align)
-        elif chunk_id == b"data":
-            if fmt is None or fmt[0] != 1 or not fmt[1] or not fmt[2]:
-                return None
-            available = spooled.size - body
-            data_size = available if size in (0, UNKNOWN_SIZE) else min(size, available)
-            return WavLayout(body, data_size, fmt[1], fmt[2])
-        offset = body + size + (size & 1)
-    return None
 
 
 async def _diarize(
@@ -264,7 +230,11 @@ async def _window_wav(
     frame = layout.block_align
     first = int(start_s * layout.sample_rate) * frame
     last = min(layout.data_size, int(end_s * layout.sample_rate) * frame)
-    channels = 1 if frame == 2 else frame // 2
-    yield wav_header(layout.sample_rate, channels=channels, data_size=last - first)
+    yield wav_header(
+        layout.sample_rate,
+        channels=layout.channels,
+        sample_width=layout.sample_width,
+        data_size=last - first,
+    )
     async for chunk in spooled.chunks(layout.data_offset + first, last - first):
         yield chunk

@@ -18,7 +18,7 @@ from .spark import Transcription
 from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from .spark.transcription import OpenAITranscriptionClient
 from .speakers import SpeakerRequest, transcribe_with_speakers
-from .upload import SpooledFile, UploadForm
+from .upload import SpooledFile, Upload, UploadForm
 
 SERVICE_TRANSCRIBE = "transcribe"
 EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
@@ -78,8 +78,6 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             form.fields[name] = [str(call.data[name])]
     try:
         if call.data["speakers"] or call.data["write"]:
-            from .views import Upload
-
             transcript = await transcribe_with_speakers(
                 hass, Upload.from_spool(audio), form, SpeakerRequest.parse(form)
             )

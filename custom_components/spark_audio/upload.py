@@ -7,9 +7,10 @@ the same audio, it is spooled to a temporary file and read back in chunks.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,4 +180,64 @@ def _close_and_unlink(fd: int, path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-type ChunkSource = Callable[[], AsyncIterator[bytes]]
+class Upload:
+    """The uploaded file: streamed once when possible, else spooled to disk."""
+
+    def __init__(self, stream: AsyncIterator[bytes] | None, spooled: SpooledFile | None) -> None:
+        """Wrap one of the two sources."""
+        self._stream = stream
+        self.spooled = spooled
+        self._started = False
+
+    @classmethod
+    async def start(
+        cls,
+        hass: HomeAssistant,
+        reader: MultipartReader,
+        form: UploadForm,
+        *,
+        needs: tuple[str, ...],
+    ) -> Upload:
+        """Stream the file if the fields in ``needs`` came before it; spool it otherwise."""
+        if form.file is None:
+            raise bad_request("A 'file' part is required", param="file", code="missing_file")
+        first = await first_chunk(form.file)
+        if all(form.get(name) is not None for name in needs):
+            return cls(stream_part(form.file, first), None)
+        spooled = await SpooledFile.from_chunks(hass, stream_part(form.file, first))
+        await read_remaining_fields(reader, form)
+        return cls(None, spooled)
+
+    @classmethod
+    def from_spool(cls, spooled: SpooledFile) -> Upload:
+        """An upload already on disk."""
+        return cls(None, spooled)
+
+    def replayable(self) -> bool:
+        """Whether a failed attempt can be retried with the same bytes."""
+        return self.spooled is not None or not self._started
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes (a fresh read of the spool, or the one-shot stream)."""
+        if self.spooled is not None:
+            return self.spooled.chunks()
+        assert self._stream is not None
+        return self._once(self._stream)
+
+    async def _once(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        if self._started:
+            raise GatewayError(502, "The upload cannot be replayed", code="backend_unreachable")
+        self._started = True
+        async for chunk in stream:
+            yield chunk
+
+    async def ensure_spooled(self, hass: HomeAssistant) -> SpooledFile:
+        """Spool a streamed upload (when two backends need the same bytes)."""
+        if self.spooled is None:
+            self.spooled = await SpooledFile.from_chunks(hass, self.chunks())
+        return self.spooled
+
+    async def close(self) -> None:
+        """Remove the spool file, if any."""
+        if self.spooled is not None:
+            await asyncio.shield(self.spooled.remove())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,14 +22,7 @@ from .spark.formats import speaker_json, speaker_srt, speaker_vtt
 from .spark.transcription import FormattedTranscription, OpenAITranscriptionClient
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .speech import SpeechRequest, open_speech_stream, write_speech
-from .upload import (
-    SpooledFile,
-    UploadForm,
-    first_chunk,
-    open_form,
-    read_remaining_fields,
-    stream_part,
-)
+from .upload import Upload, UploadForm, open_form
 
 BASE_URL = "/api/spark_audio/v1"
 PARAKEET_MODEL = "parakeet-tdt-0.6b-v3"
@@ -179,64 +171,6 @@ class SpeakersView(GatewayView):
         if speakers.response_format == "vtt":
             return web.Response(text=speaker_vtt(transcript.segments), content_type="text/vtt")
         return self.json(speaker_json(transcript))
-
-
-class Upload:
-    """The uploaded file: streamed once when possible, else spooled to disk."""
-
-    def __init__(self, stream: AsyncIterator[bytes] | None, spooled: SpooledFile | None) -> None:
-        """Wrap one of the two sources."""
-        self._stream = stream
-        self.spooled = spooled
-        self._started = False
-
-    @classmethod
-    async def start(
-        cls, hass: HomeAssistant, reader: Any, form: UploadForm, *, needs: tuple[str, ...]
-    ) -> Upload:
-        """Stream the file if the fields in ``needs`` came before it; spool it otherwise."""
-        if form.file is None:
-            raise bad_request("A 'file' part is required", param="file", code="missing_file")
-        first = await first_chunk(form.file)
-        if all(form.get(name) is not None for name in needs):
-            return cls(stream_part(form.file, first), None)
-        spooled = await SpooledFile.from_chunks(hass, stream_part(form.file, first))
-        await read_remaining_fields(reader, form)
-        return cls(None, spooled)
-
-    @classmethod
-    def from_spool(cls, spooled: SpooledFile) -> Upload:
-        """An upload already on disk."""
-        return cls(None, spooled)
-
-    def replayable(self) -> bool:
-        """Whether a failed attempt can be retried with the same bytes."""
-        return self.spooled is not None or not self._started
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        """The file's bytes (a fresh read of the spool, or the one-shot stream)."""
-        if self.spooled is not None:
-            return self.spooled.chunks()
-        assert self._stream is not None
-        return self._once(self._stream)
-
-    async def _once(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        if self._started:
-            raise GatewayError(502, "The upload cannot be replayed", code="backend_unreachable")
-        self._started = True
-        async for chunk in stream:
-            yield chunk
-
-    async def ensure_spooled(self, hass: HomeAssistant) -> SpooledFile:
-        """Spool a streamed upload (when two backends need the same bytes)."""
-        if self.spooled is None:
-            self.spooled = await SpooledFile.from_chunks(hass, self.chunks())
-        return self.spooled
-
-    async def close(self) -> None:
-        """Remove the spool file, if any."""
-        if self.spooled is not None:
-            await asyncio.shield(self.spooled.remove())
 
 
 def _stt_service(model: str | None) -> SparkService:

@@ -42,6 +42,20 @@ async def post_speakers(
     return response
 
 
+@pytest.fixture
+async def without_whisperx(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The simulated Spark loaded without WhisperX: the Parakeet + Sortformer fallback."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    yield mock_config_entry
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
 async def test_whisperx_preferred(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -70,16 +84,11 @@ async def test_fallback_parakeet_and_sortformer(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
-    mock_config_entry: MockConfigEntry,
+    without_whisperx: MockConfigEntry,
     clip: bytes,
     fmt: str,
 ) -> None:
     """Without WhisperX both Parakeet calls get the same spooled upload, merged by time."""
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     spark_sim.states["parakeet"].transcript = "good morning everyone and welcome"
     response = await post_speakers(hass_client, clip, response_format=fmt)
     assert response.status == 200, await response.text()
@@ -103,21 +112,15 @@ async def test_fallback_parakeet_and_sortformer(
         text = await response.text()
         assert text.startswith("WEBVTT")
         assert "<v Speaker_0>" in text
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 async def test_long_audio_is_diarized_in_windows(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
-    mock_config_entry: MockConfigEntry,
+    without_whisperx: MockConfigEntry,
 ) -> None:
     """Past Sortformer's ~12 minutes the fallback cuts overlapping windows and reconciles."""
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     for state in spark_sim.states.values():
         state.rtf = 0
     long_audio = wav_bytes(bytes(8000 * 2 * 25 * 60), 8000)  # 25 minutes of 8 kHz silence
@@ -131,24 +134,18 @@ async def test_long_audio_is_diarized_in_windows(
     assert all(r.file_bytes < 8000 * 2 * 11 * 60 for r in diarize_calls)
     assert body["models"]["diarization"].endswith("(windowed)")
     assert body["duration"] == pytest.approx(25 * 60, abs=1)
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 async def test_long_mp3_is_decoded_then_windowed(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
-    mock_config_entry: MockConfigEntry,
+    without_whisperx: MockConfigEntry,
     tmp_path: Path,
 ) -> None:
     """A non-WAV upload is decoded with HA's ffmpeg so long audio can still be windowed."""
     import asyncio
 
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     for state in spark_sim.states.values():
         state.rtf = 0
     mp3 = tmp_path / "long.mp3"
@@ -168,25 +165,18 @@ async def test_long_mp3_is_decoded_then_windowed(
     ]
     assert len(diarize_calls) == 3
     assert all(r.file_content_type == "audio/wav" for r in diarize_calls)
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 async def test_not_audio_for_speakers(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
-    mock_config_entry: MockConfigEntry,
+    without_whisperx: MockConfigEntry,
 ) -> None:
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     response = await post_speakers(hass_client, b"definitely not audio")
     assert response.status == 400
     body = await response.json()
     assert body["error"]["code"] == "not_audio"
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 async def test_bad_speaker_options(

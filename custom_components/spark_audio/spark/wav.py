@@ -62,18 +62,45 @@ class PcmAudio:
     sample_width: int
 
 
-def read_wav(data: bytes) -> PcmAudio:
-    """Extract PCM from a WAV file, tolerating streaming (unknown-size) headers."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+@dataclass(frozen=True, slots=True)
+class WavLayout:
+    """Where a PCM WAV's samples are, so they can be read or cut without decoding."""
+
+    data_offset: int
+    data_size: int
+    sample_rate: int
+    channels: int
+    sample_width: int
+
+    @property
+    def block_align(self) -> int:
+        """Bytes per sample frame."""
+        return self.channels * self.sample_width
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio."""
+        return self.data_size / (self.sample_rate * self.block_align)
+
+
+def wav_layout(head: bytes, total_size: int) -> WavLayout:
+    """Find the PCM samples from a WAV's first bytes (``total_size``: the whole file).
+
+    A data size of 0 or 0xFFFFFFFF (streaming writers) means "to the end of the
+    file". Raises ValueError for anything that is not PCM WAV.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise ValueError("not a RIFF/WAVE file")
     offset = 12
     fmt: tuple[int, int, int, int] | None = None
-    while offset + 8 <= len(data):
-        chunk_id = data[offset : offset + 4]
-        (size,) = struct.unpack_from("<I", data, offset + 4)
+    while offset + 8 <= len(head):
+        chunk_id = head[offset : offset + 4]
+        (size,) = struct.unpack_from("<I", head, offset + 4)
         body = offset + 8
         if chunk_id == b"fmt ":
-            audio_format, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            if body + 16 > len(head):
+                raise ValueError("WAV fmt chunk is cut short")
+            audio_format, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", head, body)
             fmt = (audio_format, channels, rate, bits)
         elif chunk_id == b"data":
             if fmt is None:
@@ -81,7 +108,19 @@ def read_wav(data: bytes) -> PcmAudio:
             audio_format, channels, rate, bits = fmt
             if audio_format != 1:
                 raise ValueError(f"WAV is not PCM (format {audio_format})")
-            end = len(data) if size == UNKNOWN_SIZE else min(len(data), body + size)
-            return PcmAudio(data[body:end], rate, channels, bits // 8)
+            if not channels or not rate or bits < 8:
+                raise ValueError("WAV format fields are invalid")
+            available = total_size - body
+            data_size = available if size in (0, UNKNOWN_SIZE) else min(size, available)
+            return WavLayout(body, data_size, rate, channels, bits // 8)
         offset = body + size + (size & 1)
     raise ValueError("WAV has no data chunk")
+
+
+def read_wav(data: bytes) -> PcmAudio:
+    """Extract PCM from a WAV file, tolerating streaming (unknown-size) headers."""
+    layout = wav_layout(data, len(data))
+    end = layout.data_offset + layout.data_size
+    return PcmAudio(
+        data[layout.data_offset : end], layout.sample_rate, layout.channels, layout.sample_width
+    )
