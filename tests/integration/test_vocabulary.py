@@ -276,3 +276,20 @@ async def test_diagnostics_show_the_current_prompt(
     assert shown["prompt_bytes"] == len(sent["prompt"].encode())
     assert shown["names"] == len(names(sent["prompt"]))
     assert shown["max_bytes"] == MAX_PROMPT_BYTES
+
+
+async def test_unload_stops_following_changes(
+    hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
+) -> None:
+    """Unloading the entry removes every listener the vocabulary added."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    watched = (fr.EVENT_FLOOR_REGISTRY_UPDATED, ar.EVENT_AREA_REGISTRY_UPDATED)
+    before = {e: hass.bus.async_listeners().get(e, 0) for e in watched}
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert stt_entity(hass).vocabulary is not None
+    assert all(hass.bus.async_listeners().get(e, 0) == before[e] + 1 for e in watched)
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert {e: hass.bus.async_listeners().get(e, 0) for e in watched} == before
