@@ -35,6 +35,7 @@ from .const import (
     CONF_SSH_PORT,
     CONF_SSH_USER,
     CONF_STT_LANGUAGE,
+    CONF_STT_VOCABULARY,
     CONF_WHISPERX_MODEL,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
@@ -46,6 +47,7 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
+    DEFAULT_STT_VOCABULARY,
     DEFAULT_VOICE,
     DEFAULT_WHISPERX_MODEL,
     DOMAIN,
@@ -374,6 +376,10 @@ class SparkAudioOptionsFlow(OptionsFlow):
             ): selector.LanguageSelector(
                 selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
             ),
+            vol.Required(
+                CONF_STT_VOCABULARY,
+                default=options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY),
+            ): selector.BooleanSelector(),
             vol.Required(
                 CONF_REQUEST_TIMEOUT,
                 default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),

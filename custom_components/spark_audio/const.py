@@ -70,6 +70,9 @@ CONF_REQUEST_TIMEOUT: Final = "request_timeout"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 DEFAULT_VOICE: Final = "Magpie-Multilingual.EN-US.Mia"
 DEFAULT_STT_LANGUAGE: Final = "en"
+# Send the names Assist knows (exposed entities, areas, floors) as Whisper's prompt.
+CONF_STT_VOCABULARY: Final = "stt_vocabulary"
+DEFAULT_STT_VOCABULARY: Final = True
 DEFAULT_REQUEST_TIMEOUT: Final = 60
 DEFAULT_SCAN_INTERVAL: Final = 30
 

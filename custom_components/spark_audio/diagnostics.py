@@ -10,6 +10,7 @@ from homeassistant.helpers.device_registry import DeviceEntry
 
 from .const import CONF_SSH_KEY, CONF_SSH_PASSWORD, DOMAIN, SparkService
 from .data import SparkAudioConfigEntry
+from .vocabulary import async_vocabulary_diagnostics
 
 TO_REDACT = {CONF_SSH_KEY, CONF_SSH_PASSWORD, "hf_token", "token", "access_token", "password"}
 
@@ -69,6 +70,7 @@ async def async_get_config_entry_diagnostics(
             str(service): _service_diagnostics(entry, service)
             for service in entry.runtime_data.coordinators
         },
+        "assist_vocabulary": async_vocabulary_diagnostics(hass, entry),
     }
 
 

@@ -19,13 +19,21 @@ from homeassistant.components.stt import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .const import CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE, SERVICE_NAMES, SparkService
+from .const import (
+    CONF_STT_LANGUAGE,
+    CONF_STT_VOCABULARY,
+    DEFAULT_STT_LANGUAGE,
+    DEFAULT_STT_VOCABULARY,
+    SERVICE_NAMES,
+    SparkService,
+)
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import OpenAITranscriptionClient
 from .spark.wav import wav_stream
+from .vocabulary import AssistVocabulary
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,8 +52,9 @@ async def async_setup_entry(
 ) -> None:
     """An STT entity per configured speech-to-text service."""
     default_language = entry.options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
+    vocabulary = entry.options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY)
     async_add_entities(
-        SparkSpeechToTextEntity(coordinator, default_language)
+        SparkSpeechToTextEntity(coordinator, default_language, vocabulary=vocabulary)
         for service, coordinator in entry.runtime_data.coordinators.items()
         if service in STT_LANGUAGES
     )
@@ -64,11 +73,30 @@ class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
 
     _attr_translation_key = "stt"
 
-    def __init__(self, coordinator: SparkServiceCoordinator, default_language: str) -> None:
-        """Serve the languages the service's model knows."""
+    def __init__(
+        self,
+        coordinator: SparkServiceCoordinator,
+        default_language: str,
+        *,
+        vocabulary: bool = DEFAULT_STT_VOCABULARY,
+    ) -> None:
+        """Serve the languages the service's model knows.
+
+        ``vocabulary``: send Assist's names as the prompt, where the model takes one.
+        """
         super().__init__(coordinator, "stt")
         self._languages = STT_LANGUAGES[coordinator.service]
         self._default_language = default_language
+        client = coordinator.client
+        self.vocabulary: AssistVocabulary | None = None
+        if vocabulary and isinstance(client, OpenAITranscriptionClient) and client.accepts_prompt:
+            self.vocabulary = AssistVocabulary(coordinator.hass)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow exposure and name changes while the entity exists."""
+        await super().async_added_to_hass()
+        if self.vocabulary is not None:
+            self.async_on_remove(self.vocabulary.async_start())
 
     @property
     def supported_languages(self) -> list[str]:
@@ -113,8 +141,9 @@ class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
             channels=int(metadata.channel),
             sample_width=int(metadata.bit_rate) // 8,
         )
+        prompt = None if self.vocabulary is None else self.vocabulary.async_prompt().text
         try:
-            result = await client.transcribe(audio, language=language)
+            result = await client.transcribe(audio, language=language, prompt=prompt)
         except SparkError as err:
             report_backend_fault(err, self.coordinator)
             _LOGGER.warning(

@@ -383,6 +383,7 @@ async def test_options_flow_applies_without_restart(
     assert schema_keys == {
         "default_voice",
         "stt_language",
+        "stt_vocabulary",
         "request_timeout",
         "scan_interval",
         "deep_check_interval",

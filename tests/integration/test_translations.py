@@ -61,6 +61,7 @@ def test_every_flow_field_has_a_label() -> None:
     assert set(EN["options"]["step"]["init"]["data"]) == {
         "default_voice",
         "stt_language",
+        "stt_vocabulary",
         "request_timeout",
         "scan_interval",
         "deep_check_interval",

@@ -22,6 +22,10 @@ LANGUAGES: tuple[str, ...] = (
 class ParakeetClient(OpenAITranscriptionClient):
     """Talks to one Parakeet service; transcription comes from the shared base."""
 
+    accepts_prompt = False
+    """NeMo's parakeet-tdt has no prompt input: ``transcribe(prompt=...)`` is accepted
+    and ignored (nothing is sent) until the service gains one; then flip this."""
+
     async def health(self) -> ServiceHealth:
         """``GET /health``; the model names come back in the details."""
         data = await self._get_json("/health", timeout=HEALTH_TIMEOUT)

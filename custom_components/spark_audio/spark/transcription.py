@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import SparkResponseError
 from .http import AudioSource, SparkServiceClient, multipart_form
@@ -60,11 +60,15 @@ class FormattedTranscriptionMixin(SparkServiceClient):
 class OpenAITranscriptionClient(FormattedTranscriptionMixin):
     """A service that speaks OpenAI's transcription API (Parakeet, WhisperX)."""
 
+    accepts_prompt: ClassVar[bool] = True
+    """Whether the model uses OpenAI's ``prompt`` (vocabulary hints); if not it is not sent."""
+
     async def transcribe(
         self,
         audio: AudioSource,
         *,
         language: str | None = None,
+        prompt: str | None = None,
         filename: str = "audio.wav",
         content_type: str = "audio/wav",
         timeout: float | None = None,
@@ -72,7 +76,9 @@ class OpenAITranscriptionClient(FormattedTranscriptionMixin):
         """Transcribe ``audio`` (streamed as it arrives) with word timestamps.
 
         ``language=None`` lets the model detect it; an empty string is refused
-        here because the backends reject it with a confusing error.
+        here because the backends reject it with a confusing error. ``prompt``
+        biases recognition toward its words; dropped where ``accepts_prompt`` is
+        false.
         """
         if language is not None and not language.strip():
             raise ValueError("language must be a language code or None, not empty")
@@ -80,6 +86,7 @@ class OpenAITranscriptionClient(FormattedTranscriptionMixin):
             "response_format": "verbose_json",
             "timestamp_granularities[]": "word",
             "language": language,
+            "prompt": (prompt or None) if self.accepts_prompt else None,
         }
         data = await self._post_form(
             TRANSCRIPTIONS_PATH,

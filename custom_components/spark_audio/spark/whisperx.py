@@ -27,6 +27,9 @@ LANGUAGES: tuple[str, ...] = (
 class WhisperXClient(OpenAITranscriptionClient):
     """Talks to one WhisperX service; transcription comes from the shared base."""
 
+    accepts_prompt = True
+    """The container hands ``prompt`` to faster-whisper as ``initial_prompt``."""
+
     async def health(self) -> ServiceHealth:
         """``GET /health``: ready once the Whisper model is loaded."""
         data = await self._get_json("/health", timeout=HEALTH_TIMEOUT)
