@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
@@ -27,7 +28,6 @@ from .const import (
     CONF_REQUEST_TIMEOUT,
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
-    CONF_SCAN_INTERVAL,
     CONF_SSH,
     CONF_SSH_HOST_KEY,
     CONF_SSH_KEY,
@@ -43,7 +43,6 @@ from .const import (
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
-    DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_VOICE,
@@ -63,10 +62,12 @@ from .coordinator import (
     service_port,
 )
 from .data import SparkAudioConfigEntry
-from .probing import ssh_client
+from .repairs import host_key_issue_id
 from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
-from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .spark.errors import SparkSSHError
+from .spark.installer import validate_hf_token
 from .spark.ssh import HostKey, fetch_host_key, validate_container_name
+from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
 _PORT = selector.NumberSelector(
     selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
@@ -136,10 +137,32 @@ def _validate_form(data: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
-def _ssh_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether reconfigure touched anything the pinned host key or login depends on."""
-    keys = (CONF_HOST, CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
-    return not old.get(CONF_SSH_HOST_KEY) or any(old.get(k) != new.get(k) for k in keys)
+def _as_input(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored or pending data in the form's shape, for suggested values; never the secrets."""
+    form = {k: v for k, v in data.items() if k not in _SSH_KEYS and k != CONF_SSH_HOST_KEY}
+    form[CONF_SSH] = {k: data[k] for k in (CONF_SSH_USER, CONF_SSH_PORT) if k in data}
+    return form
+
+
+def _public_ssh(section_values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The SSH section without its secrets: they are never sent back to the browser."""
+    return {k: v for k, v in (section_values or {}).items() if k in (CONF_SSH_USER, CONF_SSH_PORT)}
+
+
+def _entry_data(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The entry data a form asks for: it replaces everything the form shows.
+
+    An empty SSH user means no SSH at all (a secret given without a user stays,
+    for validation to refuse). Stored secrets are never shown back, so a key or
+    password left empty keeps the stored one(s) for that login.
+    """
+    if not new.get(CONF_SSH_USER):
+        return {k: v for k, v in new.items() if k not in (CONF_SSH_USER, CONF_SSH_PORT)}
+    if not new.get(CONF_SSH_KEY) and not new.get(CONF_SSH_PASSWORD):
+        for key in (CONF_SSH_KEY, CONF_SSH_PASSWORD):
+            if old.get(key):
+                new[key] = old[key]
+    return new
 
 
 class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -153,67 +176,98 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask where the Spark is and which services to use."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _normalise(user_input)
+            data = _entry_data({}, _normalise(user_input))
             errors = _validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 self._abort_if_unique_id_configured()
-                if data.get(CONF_SSH_USER):
-                    errors = await self._verify_ssh(data)
-                    if not errors:
-                        return await self.async_step_ssh_host_key()
-                else:
+                if not data.get(CONF_SSH_USER):
                     return self.async_create_entry(title=data[CONF_HOST], data=data)
-        schema = _connection_schema(with_ssh=True)
-        if user_input is not None:
-            schema = self.add_suggested_values_to_schema(schema, user_input)
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+                errors = await self._fetch_host_key(data)
+                if not errors:
+                    return await self.async_step_ssh_host_key()
+        return self._connection_form("user", user_input, errors)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the host, ports or services of an existing Spark."""
+        """Change the host, ports, services or SSH access (or remove it) of a Spark."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **_normalise(user_input)}
+            data = _entry_data(entry.data, _normalise(user_input))
             errors = _validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 if data[CONF_HOST] != entry.unique_id:
                     self._abort_if_unique_id_configured()
-                if data.get(CONF_SSH_USER) and _ssh_changed(entry.data, data):
-                    errors = await self._verify_ssh(data)
+                if not data.get(CONF_SSH_USER):
+                    return self._finish(data)
+                if not same_ssh_server(entry.data, data):
+                    # A new server: its key is shown and confirmed before any login.
+                    errors = await self._fetch_host_key(data)
                     if not errors:
                         return await self.async_step_ssh_host_key()
                 else:
-                    return self._finish_reconfigure(data)
-        suggested = user_input or {
-            **entry.data,
-            CONF_SSH: {k: entry.data[k] for k in (CONF_SSH_USER, CONF_SSH_PORT) if k in entry.data},
-        }
-        schema = self.add_suggested_values_to_schema(_connection_schema(with_ssh=True), suggested)
-        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+                    data[CONF_SSH_HOST_KEY] = entry.data[CONF_SSH_HOST_KEY]
+                    if same_login(entry.data, data):
+                        return self._finish(data)
+                    errors = await async_check_login(data)
+                    if not errors:
+                        return self._finish(data)
+        return self._connection_form("reconfigure", user_input or _as_input(entry.data), errors)
 
     async def async_step_ssh_host_key(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the Spark's SSH host key fingerprint; confirming pins that exact key."""
+        """Show the fingerprint; only once it is confirmed do credentials leave HA.
+
+        The login trusts exactly the key that was shown, so a server swapped in
+        since then is refused before it sees a secret.
+        """
         assert self._pending is not None
         assert self._host_key is not None
-        if user_input is not None:
-            data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
-            if self.source == SOURCE_RECONFIGURE:
-                return self._finish_reconfigure(data)
+        if user_input is None:
+            return self.async_show_form(
+                step_id="ssh_host_key",
+                data_schema=vol.Schema({}),
+                description_placeholders={
+                    "host": self._pending[CONF_HOST],
+                    "fingerprint": self._host_key.fingerprint,
+                },
+            )
+        data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
+        errors = await async_check_login(data)
+        if errors:
+            # Back to the form the user came from, to fix the login.
+            step = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+            return self._connection_form(step, _as_input(data), errors)
+        return self._finish(data)
+
+    def _connection_form(
+        self, step_id: str, values: dict[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
+        """The host/services/SSH form, filled with what the user gave (secrets aside)."""
+        schema = _connection_schema(with_ssh=True)
+        if values is not None:
+            shown = {**values, CONF_SSH: _public_ssh(values.get(CONF_SSH))}
+            schema = self.add_suggested_values_to_schema(schema, shown)
+        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+
+    def _finish(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Create the entry, or replace the reconfigured entry's data with ``data``."""
+        if self.source != SOURCE_RECONFIGURE:
             return self.async_create_entry(title=data[CONF_HOST], data=data)
-        return self.async_show_form(
-            step_id="ssh_host_key",
-            data_schema=vol.Schema({}),
-            description_placeholders={
-                "host": self._pending[CONF_HOST],
-                "fingerprint": self._host_key.fingerprint,
-            },
+        entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_SSH_USER) and not data.get(CONF_SSH_USER):
+            async_forget_ssh(self.hass, entry)
+        elif data.get(CONF_SSH_HOST_KEY) != entry.data.get(CONF_SSH_HOST_KEY):
+            ir.async_delete_issue(self.hass, DOMAIN, host_key_issue_id(entry.entry_id))
+        # The entry's update listener reloads it, applying the change.
+        self.hass.config_entries.async_update_entry(
+            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
         )
+        return self.async_abort(reason="reconfigure_successful")
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The Spark refused our SSH login: ask for new credentials."""
@@ -230,9 +284,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
                 k: v for k, v in entry.data.items() if k not in (CONF_SSH_KEY, CONF_SSH_PASSWORD)
             }
             data.update(_normalise({**data, CONF_SSH: user_input}))
-            errors = _validate_form(data)
-            if not errors:
-                errors = await self._check_login(data, data[CONF_SSH_HOST_KEY])
+            errors = _validate_form(data) or await async_check_login(data)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = vol.Schema(
@@ -255,38 +307,13 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"host": entry.data[CONF_HOST]},
         )
 
-    def _finish_reconfigure(self, data: dict[str, Any]) -> ConfigFlowResult:
-        entry = self._get_reconfigure_entry()
-        # The entry's update listener reloads it, applying the change.
-        self.hass.config_entries.async_update_entry(
-            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
-        )
-        return self.async_abort(reason="reconfigure_successful")
-
-    async def _verify_ssh(self, data: dict[str, Any]) -> dict[str, str]:
-        """Fetch the host key and log in with it; remember both for the confirm step."""
+    async def _fetch_host_key(self, data: dict[str, Any]) -> dict[str, str]:
+        """The server's key, without logging in; kept with ``data`` for the confirm step."""
         try:
             key = await fetch_host_key(data[CONF_HOST], int(data.get(CONF_SSH_PORT, 22)))
         except SparkSSHError:
             return {"base": "ssh_cannot_connect"}
-        errors = await self._check_login(data, key.openssh)
-        if not errors:
-            self._pending, self._host_key = data, key
-        return errors
-
-    async def _check_login(self, data: dict[str, Any], host_key: str) -> dict[str, str]:
-        """Log in over SSH trusting only ``host_key``; map failures to form errors."""
-        ssh = ssh_client(data, host_key)
-        try:
-            await ssh.run(["true"])
-        except SparkSSHAuthError:
-            return {"base": "ssh_auth_failed"}
-        except SparkSSHHostKeyError:
-            return {"base": "ssh_host_key_changed"}
-        except SparkSSHError:
-            return {"base": "ssh_cannot_connect"}
-        finally:
-            await ssh.close()
+        self._pending, self._host_key = data, key
         return {}
 
     async def _probe(self, data: dict[str, Any]) -> dict[str, str]:
@@ -352,16 +379,20 @@ class SparkAudioOptionsFlow(OptionsFlow):
                     validate_container_name(user_input[conf_container(service)])
                 except ValueError:
                     errors[conf_container(service)] = "invalid_container_name"
+            token = (user_input.get(CONF_HF_TOKEN) or "").strip()
+            if token:
+                try:
+                    user_input[CONF_HF_TOKEN] = validate_hf_token(token)
+                except ValueError:
+                    errors[CONF_HF_TOKEN] = "invalid_hf_token"
+            # An empty token field keeps the stored token (it is never shown back).
+            elif CONF_HF_TOKEN in self.config_entry.options:
+                user_input[CONF_HF_TOKEN] = self.config_entry.options[CONF_HF_TOKEN]
+            else:
+                user_input.pop(CONF_HF_TOKEN, None)
             if not errors:
-                token = (user_input.get(CONF_HF_TOKEN) or "").strip()
-                # An empty token field keeps the stored token (it is never shown back).
-                if token:
-                    user_input[CONF_HF_TOKEN] = token
-                elif CONF_HF_TOKEN in self.config_entry.options:
-                    user_input[CONF_HF_TOKEN] = self.config_entry.options[CONF_HF_TOKEN]
-                else:
-                    user_input.pop(CONF_HF_TOKEN, None)
                 return self.async_create_entry(data=user_input)
+            user_input.pop(CONF_HF_TOKEN, None)  # never sent back to the browser
         entry: SparkAudioConfigEntry = self.config_entry
         options = entry.options
         fields: dict[Any, Any] = {
@@ -377,10 +408,6 @@ class SparkAudioOptionsFlow(OptionsFlow):
             vol.Required(
                 CONF_REQUEST_TIMEOUT,
                 default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-            ): _count(5, 3600, "s"),
-            vol.Required(
-                CONF_SCAN_INTERVAL,
-                default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
             ): _count(5, 3600, "s"),
             vol.Required(
                 CONF_DEEP_CHECK_INTERVAL,

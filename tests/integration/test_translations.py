@@ -62,7 +62,6 @@ def test_every_flow_field_has_a_label() -> None:
         "default_voice",
         "stt_language",
         "request_timeout",
-        "scan_interval",
         "deep_check_interval",
         "restart_min_spacing",
         "restart_max_per_hour",
@@ -70,7 +69,7 @@ def test_every_flow_field_has_a_label() -> None:
         "whisperx_model",
         "hf_token",
     }
-    assert "invalid_container_name" in EN["options"]["error"]
+    assert {"invalid_container_name", "invalid_hf_token"} <= set(EN["options"]["error"])
     for step in ("ssh_host_key", "reauth_confirm"):
         assert EN["config"]["step"][step]["description"]
 
