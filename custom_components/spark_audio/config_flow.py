@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,7 @@ from .spark.installer import validate_hf_token
 from .spark.ssh import HostKey, fetch_host_key, validate_container_name
 from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
+_LOGGER = logging.getLogger(__name__)
 _PORT = selector.NumberSelector(
     selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
 )
@@ -350,7 +352,9 @@ def _probe_error(service: SparkService, err: BaseException) -> str | None:
         return "cannot_connect"
     if isinstance(err, SparkError):
         return f"not_{service}"
-    raise err
+    # A bug, not the user's input: say so on the form, keep the traceback in the log.
+    _LOGGER.error("Unexpected error probing %s", service, exc_info=err)
+    return "unknown"
 
 
 def _minutes(low: int, high: int) -> selector.NumberSelector:

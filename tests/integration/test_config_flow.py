@@ -9,6 +9,7 @@ import asyncssh
 import pytest
 import pytest_socket
 import voluptuous as vol
+from aiohttp import web
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
@@ -845,3 +846,76 @@ async def test_options_refuse_an_invalid_hf_token(
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options["hf_token"] == "hf_AbCdEf0123456789"
+
+
+async def test_a_loading_service_is_accepted(
+    hass: HomeAssistant, spark_sim: SparkSim, socket_enabled: None
+) -> None:
+    """WhisperX that answers but is still loading its model is reachable: no error.
+
+    The loading WhisperX is a tiny real HTTP server answering WhisperX's /health
+    the way the app does while the model loads (the simulator is always loaded).
+    """
+
+    async def loading(_: web.Request) -> web.Response:
+        return web.json_response({"status": "loading", "whisper_loaded": False})
+
+    app = web.Application()
+    app.router.add_get("/health", loading)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        flow_id = await _start(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, user_input(spark_sim, whisperx_port=port)
+        )
+        await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"]["whisperx_port"] == port
+        await hass.config_entries.async_unload(result["result"].entry_id)
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_unexpected_probe_error_is_unknown(
+    hass: HomeAssistant, spark_sim: SparkSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a probe is a form error plus a logged traceback, not a 500.
+
+    Faked: the probe is patched to raise, since no real service makes our code fail so.
+    """
+    from custom_components.spark_audio import config_flow
+
+    async def broken(client: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(config_flow, "fetch_status", broken)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(spark_sim))
+    assert result["errors"] == {
+        "parakeet_port": "unknown",
+        "magpie_port": "unknown",
+        "whisperx_port": "unknown",
+    }
+
+
+async def test_options_refuse_a_bad_container_name(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A container name that is not a Docker name is a field error (and the token is kept out)."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "default_voice": "Magpie-Multilingual.EN-US.Mia",
+            "stt_language": "en",
+            "request_timeout": 60,
+            "parakeet_container": "x; reboot",
+            "hf_token": "hf_AbCdEf0123456789",
+        },
+    )
+    assert result["errors"] == {"parakeet_container": "invalid_container_name"}
+    assert "hf_AbCdEf0123456789" not in repr(result["data_schema"])
