@@ -17,7 +17,6 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import section
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -39,12 +38,9 @@ from .const import (
     CONF_WHISPERX_MODEL,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
-    DEFAULT_ENABLED,
-    DEFAULT_PORTS,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
-    DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_VOICE,
     DEFAULT_WHISPERX_MODEL,
@@ -52,7 +48,6 @@ from .const import (
     WHISPERX_MODELS,
     SparkService,
     conf_container,
-    conf_enabled,
     conf_port,
 )
 from .coordinator import (
@@ -63,6 +58,14 @@ from .coordinator import (
     service_port,
 )
 from .data import SparkAudioConfigEntry
+from .flow_forms import (
+    as_input,
+    connection_schema,
+    entry_data,
+    normalise,
+    public_ssh,
+    validate_form,
+)
 from .repairs import host_key_issue_id
 from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
 from .spark.errors import SparkSSHError
@@ -71,100 +74,6 @@ from .spark.ssh import HostKey, fetch_host_key, validate_container_name
 from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
 _LOGGER = logging.getLogger(__name__)
-_PORT = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
-)
-_SSH_KEYS = (CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
-
-
-def _connection_schema(with_ssh: bool) -> vol.Schema:
-    """Host, then a switch and a port per service, then (optionally) SSH."""
-    fields: dict[Any, Any] = {vol.Required(CONF_HOST): selector.TextSelector()}
-    for service in SparkService:
-        fields[vol.Required(conf_enabled(service), default=DEFAULT_ENABLED[service])] = (
-            selector.BooleanSelector()
-        )
-        fields[vol.Required(conf_port(service), default=DEFAULT_PORTS[service])] = _PORT
-    if with_ssh:
-        fields[vol.Required(CONF_SSH)] = section(
-            vol.Schema(
-                {
-                    vol.Optional(CONF_SSH_USER): selector.TextSelector(),
-                    vol.Required(CONF_SSH_PORT, default=DEFAULT_SSH_PORT): _PORT,
-                    vol.Optional(CONF_SSH_KEY): selector.TextSelector(
-                        selector.TextSelectorConfig(multiline=True)
-                    ),
-                    vol.Optional(CONF_SSH_PASSWORD): selector.TextSelector(
-                        selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
-                    ),
-                }
-            ),
-            {"collapsed": True},
-        )
-    return vol.Schema(fields)
-
-
-def _normalise(user_input: dict[str, Any]) -> dict[str, Any]:
-    """Flatten the SSH section and tidy values into what the entry stores."""
-    data = {k: v for k, v in user_input.items() if k != CONF_SSH}
-    data[CONF_HOST] = str(user_input[CONF_HOST]).strip().lower()
-    for service in SparkService:
-        data[conf_port(service)] = int(user_input[conf_port(service)])
-    ssh = user_input.get(CONF_SSH) or {}
-    for key in _SSH_KEYS:
-        value = ssh.get(key)
-        if isinstance(value, str):
-            value = value.strip() or None
-        if value is not None:
-            data[key] = int(value) if key == CONF_SSH_PORT else value
-    return data
-
-
-def _validate_form(data: dict[str, Any]) -> dict[str, str]:
-    """Errors a user can fix without us touching the network."""
-    errors: dict[str, str] = {}
-    host = data[CONF_HOST]
-    if not host or "/" in host or " " in host:
-        errors[CONF_HOST] = "invalid_host"
-    if not enabled_services(data):
-        errors["base"] = "no_services"
-    if data.get(CONF_SSH_USER):
-        key = data.get(CONF_SSH_KEY)
-        if not key and not data.get(CONF_SSH_PASSWORD):
-            errors["base"] = "ssh_credentials_missing"
-        elif key and "PRIVATE KEY-----" not in key:
-            errors["base"] = "invalid_ssh_key"
-    elif data.get(CONF_SSH_KEY) or data.get(CONF_SSH_PASSWORD):
-        errors["base"] = "ssh_user_missing"
-    return errors
-
-
-def _as_input(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Stored or pending data in the form's shape, for suggested values; never the secrets."""
-    form = {k: v for k, v in data.items() if k not in _SSH_KEYS and k != CONF_SSH_HOST_KEY}
-    form[CONF_SSH] = {k: data[k] for k in (CONF_SSH_USER, CONF_SSH_PORT) if k in data}
-    return form
-
-
-def _public_ssh(section_values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The SSH section without its secrets: they are never sent back to the browser."""
-    return {k: v for k, v in (section_values or {}).items() if k in (CONF_SSH_USER, CONF_SSH_PORT)}
-
-
-def _entry_data(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The entry data a form asks for: it replaces everything the form shows.
-
-    An empty SSH user means no SSH at all (a secret given without a user stays,
-    for validation to refuse). Stored secrets are never shown back, so a key or
-    password left empty keeps the stored one(s) for that login.
-    """
-    if not new.get(CONF_SSH_USER):
-        return {k: v for k, v in new.items() if k not in (CONF_SSH_USER, CONF_SSH_PORT)}
-    if not new.get(CONF_SSH_KEY) and not new.get(CONF_SSH_PASSWORD):
-        for key in (CONF_SSH_KEY, CONF_SSH_PASSWORD):
-            if old.get(key):
-                new[key] = old[key]
-    return new
 
 
 class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -178,8 +87,8 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask where the Spark is and which services to use."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _entry_data({}, _normalise(user_input))
-            errors = _validate_form(data) or await self._probe(data)
+            data = entry_data({}, normalise(user_input))
+            errors = validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 self._abort_if_unique_id_configured()
@@ -197,8 +106,8 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _entry_data(entry.data, _normalise(user_input))
-            errors = _validate_form(data) or await self._probe(data)
+            data = entry_data(entry.data, normalise(user_input))
+            errors = validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 if data[CONF_HOST] != entry.unique_id:
@@ -217,7 +126,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
                     errors = await async_check_login(data)
                     if not errors:
                         return self._finish(data)
-        return self._connection_form("reconfigure", user_input or _as_input(entry.data), errors)
+        return self._connection_form("reconfigure", user_input or as_input(entry.data), errors)
 
     async def async_step_ssh_host_key(
         self, user_input: dict[str, Any] | None = None
@@ -243,16 +152,16 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         if errors:
             # Back to the form the user came from, to fix the login.
             step = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
-            return self._connection_form(step, _as_input(data), errors)
+            return self._connection_form(step, as_input(data), errors)
         return self._finish(data)
 
     def _connection_form(
         self, step_id: str, values: dict[str, Any] | None, errors: dict[str, str]
     ) -> ConfigFlowResult:
         """The host/services/SSH form, filled with what the user gave (secrets aside)."""
-        schema = _connection_schema(with_ssh=True)
+        schema = connection_schema(with_ssh=True)
         if values is not None:
-            shown = {**values, CONF_SSH: _public_ssh(values.get(CONF_SSH))}
+            shown = {**values, CONF_SSH: public_ssh(values.get(CONF_SSH))}
             schema = self.add_suggested_values_to_schema(schema, shown)
         return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
 
@@ -285,8 +194,8 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {
                 k: v for k, v in entry.data.items() if k not in (CONF_SSH_KEY, CONF_SSH_PASSWORD)
             }
-            data.update(_normalise({**data, CONF_SSH: user_input}))
-            errors = _validate_form(data) or await async_check_login(data)
+            data.update(normalise({**data, CONF_SSH: user_input}))
+            errors = validate_form(data) or await async_check_login(data)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = vol.Schema(
