@@ -30,7 +30,7 @@ def test_exception_and_issue_keys_translated() -> None:
 
 
 def test_flow_errors_translated() -> None:
-    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source())) - {"invalid_container_name"}
+    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source())) - set(EN["options"]["error"])
     errors |= set(re.findall(r'return \{"base": "(\w+)"\}', source()))
     assert {"ssh_auth_failed", "ssh_cannot_connect"} <= errors
     errors |= set(re.findall(r'return "(\w+)"', (COMPONENT / "config_flow.py").read_text()))
