@@ -41,6 +41,7 @@ from .const import (
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
+    DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_VOICE,
     DEFAULT_WHISPERX_MODEL,
@@ -82,6 +83,8 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     _pending: dict[str, Any] | None = None
     _host_key: HostKey | None = None
+    # (host, port, key) the user confirmed in this flow: not asked again after a failed login.
+    _confirmed: tuple[str, int, str] | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the Spark is and which services to use."""
@@ -138,7 +141,12 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         assert self._pending is not None
         assert self._host_key is not None
-        if user_input is None:
+        server = (
+            self._pending[CONF_HOST],
+            int(self._pending.get(CONF_SSH_PORT, DEFAULT_SSH_PORT)),
+            self._host_key.openssh,
+        )
+        if user_input is None and server != self._confirmed:
             return self.async_show_form(
                 step_id="ssh_host_key",
                 data_schema=vol.Schema({}),
@@ -147,6 +155,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
                     "fingerprint": self._host_key.fingerprint,
                 },
             )
+        self._confirmed = server
         data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
         errors = await async_check_login(data)
         if errors:
@@ -221,7 +230,9 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _fetch_host_key(self, data: dict[str, Any]) -> dict[str, str]:
         """The server's key, without logging in; kept with ``data`` for the confirm step."""
         try:
-            key = await fetch_host_key(data[CONF_HOST], int(data.get(CONF_SSH_PORT, 22)))
+            key = await fetch_host_key(
+                data[CONF_HOST], int(data.get(CONF_SSH_PORT, DEFAULT_SSH_PORT))
+            )
         except SparkSSHError:
             return {"base": "ssh_cannot_connect"}
         self._pending, self._host_key = data, key
