@@ -26,9 +26,11 @@ from .const import (
     SparkService,
 )
 from .probing import ssh_client
+from .recovery import keeps_wedging_issue_id
+from .repairs import host_key_issue_id
 from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .whisperx_install import whisperx_issue_id
 
-SSH_KEYS = (CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD, CONF_SSH_HOST_KEY)
 # Entities of a service device that exist only with SSH (the platforms' needs_ssh
 # descriptions and the container switch), and those of the Spark's own device.
 _SERVICE_SSH_KEYS = ("restart", "container", "container_state", "restarts_24h", "last_restart")
@@ -59,11 +61,6 @@ def ssh_unique_ids(entry_id: str) -> set[str]:
 
 def ssh_issue_ids(entry_id: str) -> set[str]:
     """Repair issues that only make sense while the entry has SSH."""
-    # Imported here: recovery and the install module import the flows' helpers' peers.
-    from .recovery import keeps_wedging_issue_id
-    from .repairs import host_key_issue_id
-    from .whisperx_install import whisperx_issue_id
-
     return {
         host_key_issue_id(entry_id),
         whisperx_issue_id(entry_id),
