@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import section
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
@@ -27,7 +28,6 @@ from .const import (
     CONF_REQUEST_TIMEOUT,
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
-    CONF_SCAN_INTERVAL,
     CONF_SSH,
     CONF_SSH_HOST_KEY,
     CONF_SSH_KEY,
@@ -39,12 +39,9 @@ from .const import (
     CONF_WHISPERX_MODEL,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
-    DEFAULT_ENABLED,
-    DEFAULT_PORTS,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
-    DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DEFAULT_STT_LANGUAGE,
     DEFAULT_STT_VOCABULARY,
@@ -54,7 +51,6 @@ from .const import (
     WHISPERX_MODELS,
     SparkService,
     conf_container,
-    conf_enabled,
     conf_port,
 )
 from .coordinator import (
@@ -65,83 +61,22 @@ from .coordinator import (
     service_port,
 )
 from .data import SparkAudioConfigEntry
-from .probing import ssh_client
-from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
-from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
-from .spark.ssh import HostKey, fetch_host_key, validate_container_name
-
-_PORT = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+from .flow_forms import (
+    as_input,
+    connection_schema,
+    entry_data,
+    normalise,
+    public_ssh,
+    validate_form,
 )
-_SSH_KEYS = (CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
+from .repairs import host_key_issue_id
+from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
+from .spark.errors import SparkSSHError
+from .spark.installer import validate_hf_token
+from .spark.ssh import HostKey, fetch_host_key, validate_container_name
+from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
-
-def _connection_schema(with_ssh: bool) -> vol.Schema:
-    """Host, then a switch and a port per service, then (optionally) SSH."""
-    fields: dict[Any, Any] = {vol.Required(CONF_HOST): selector.TextSelector()}
-    for service in SparkService:
-        fields[vol.Required(conf_enabled(service), default=DEFAULT_ENABLED[service])] = (
-            selector.BooleanSelector()
-        )
-        fields[vol.Required(conf_port(service), default=DEFAULT_PORTS[service])] = _PORT
-    if with_ssh:
-        fields[vol.Required(CONF_SSH)] = section(
-            vol.Schema(
-                {
-                    vol.Optional(CONF_SSH_USER): selector.TextSelector(),
-                    vol.Required(CONF_SSH_PORT, default=DEFAULT_SSH_PORT): _PORT,
-                    vol.Optional(CONF_SSH_KEY): selector.TextSelector(
-                        selector.TextSelectorConfig(multiline=True)
-                    ),
-                    vol.Optional(CONF_SSH_PASSWORD): selector.TextSelector(
-                        selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
-                    ),
-                }
-            ),
-            {"collapsed": True},
-        )
-    return vol.Schema(fields)
-
-
-def _normalise(user_input: dict[str, Any]) -> dict[str, Any]:
-    """Flatten the SSH section and tidy values into what the entry stores."""
-    data = {k: v for k, v in user_input.items() if k != CONF_SSH}
-    data[CONF_HOST] = str(user_input[CONF_HOST]).strip().lower()
-    for service in SparkService:
-        data[conf_port(service)] = int(user_input[conf_port(service)])
-    ssh = user_input.get(CONF_SSH) or {}
-    for key in _SSH_KEYS:
-        value = ssh.get(key)
-        if isinstance(value, str):
-            value = value.strip() or None
-        if value is not None:
-            data[key] = int(value) if key == CONF_SSH_PORT else value
-    return data
-
-
-def _validate_form(data: dict[str, Any]) -> dict[str, str]:
-    """Errors a user can fix without us touching the network."""
-    errors: dict[str, str] = {}
-    host = data[CONF_HOST]
-    if not host or "/" in host or " " in host:
-        errors[CONF_HOST] = "invalid_host"
-    if not enabled_services(data):
-        errors["base"] = "no_services"
-    if data.get(CONF_SSH_USER):
-        key = data.get(CONF_SSH_KEY)
-        if not key and not data.get(CONF_SSH_PASSWORD):
-            errors["base"] = "ssh_credentials_missing"
-        elif key and "PRIVATE KEY-----" not in key:
-            errors["base"] = "invalid_ssh_key"
-    elif data.get(CONF_SSH_KEY) or data.get(CONF_SSH_PASSWORD):
-        errors["base"] = "ssh_user_missing"
-    return errors
-
-
-def _ssh_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether reconfigure touched anything the pinned host key or login depends on."""
-    keys = (CONF_HOST, CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
-    return not old.get(CONF_SSH_HOST_KEY) or any(old.get(k) != new.get(k) for k in keys)
+_LOGGER = logging.getLogger(__name__)
 
 
 class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -150,72 +85,111 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     _pending: dict[str, Any] | None = None
     _host_key: HostKey | None = None
+    # (host, port, key) the user confirmed in this flow: not asked again after a failed login.
+    _confirmed: tuple[str, int, str] | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the Spark is and which services to use."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _normalise(user_input)
-            errors = _validate_form(data) or await self._probe(data)
+            data = entry_data({}, normalise(user_input))
+            errors = validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 self._abort_if_unique_id_configured()
-                if data.get(CONF_SSH_USER):
-                    errors = await self._verify_ssh(data)
-                    if not errors:
-                        return await self.async_step_ssh_host_key()
-                else:
+                if not data.get(CONF_SSH_USER):
                     return self.async_create_entry(title=data[CONF_HOST], data=data)
-        schema = _connection_schema(with_ssh=True)
-        if user_input is not None:
-            schema = self.add_suggested_values_to_schema(schema, user_input)
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+                errors = await self._fetch_host_key(data)
+                if not errors:
+                    return await self.async_step_ssh_host_key()
+        return self._connection_form("user", user_input, errors)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the host, ports or services of an existing Spark."""
+        """Change the host, ports, services or SSH access (or remove it) of a Spark."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **_normalise(user_input)}
-            errors = _validate_form(data) or await self._probe(data)
+            data = entry_data(entry.data, normalise(user_input))
+            errors = validate_form(data) or await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(data[CONF_HOST])
                 if data[CONF_HOST] != entry.unique_id:
                     self._abort_if_unique_id_configured()
-                if data.get(CONF_SSH_USER) and _ssh_changed(entry.data, data):
-                    errors = await self._verify_ssh(data)
+                if not data.get(CONF_SSH_USER):
+                    return self._finish(data)
+                if not same_ssh_server(entry.data, data):
+                    # A new server: its key is shown and confirmed before any login.
+                    errors = await self._fetch_host_key(data)
                     if not errors:
                         return await self.async_step_ssh_host_key()
                 else:
-                    return self._finish_reconfigure(data)
-        suggested = user_input or {
-            **entry.data,
-            CONF_SSH: {k: entry.data[k] for k in (CONF_SSH_USER, CONF_SSH_PORT) if k in entry.data},
-        }
-        schema = self.add_suggested_values_to_schema(_connection_schema(with_ssh=True), suggested)
-        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+                    data[CONF_SSH_HOST_KEY] = entry.data[CONF_SSH_HOST_KEY]
+                    if same_login(entry.data, data):
+                        return self._finish(data)
+                    errors = await async_check_login(data)
+                    if not errors:
+                        return self._finish(data)
+        return self._connection_form("reconfigure", user_input or as_input(entry.data), errors)
 
     async def async_step_ssh_host_key(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the Spark's SSH host key fingerprint; confirming pins that exact key."""
+        """Show the fingerprint; only once it is confirmed do credentials leave HA.
+
+        The login trusts exactly the key that was shown, so a server swapped in
+        since then is refused before it sees a secret.
+        """
         assert self._pending is not None
         assert self._host_key is not None
-        if user_input is not None:
-            data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
-            if self.source == SOURCE_RECONFIGURE:
-                return self._finish_reconfigure(data)
-            return self.async_create_entry(title=data[CONF_HOST], data=data)
-        return self.async_show_form(
-            step_id="ssh_host_key",
-            data_schema=vol.Schema({}),
-            description_placeholders={
-                "host": self._pending[CONF_HOST],
-                "fingerprint": self._host_key.fingerprint,
-            },
+        server = (
+            self._pending[CONF_HOST],
+            int(self._pending.get(CONF_SSH_PORT, DEFAULT_SSH_PORT)),
+            self._host_key.openssh,
         )
+        if user_input is None and server != self._confirmed:
+            return self.async_show_form(
+                step_id="ssh_host_key",
+                data_schema=vol.Schema({}),
+                description_placeholders={
+                    "host": self._pending[CONF_HOST],
+                    "fingerprint": self._host_key.fingerprint,
+                },
+            )
+        self._confirmed = server
+        data = {**self._pending, CONF_SSH_HOST_KEY: self._host_key.openssh}
+        errors = await async_check_login(data)
+        if errors:
+            # Back to the form the user came from, to fix the login.
+            step = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+            return self._connection_form(step, as_input(data), errors)
+        return self._finish(data)
+
+    def _connection_form(
+        self, step_id: str, values: dict[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
+        """The host/services/SSH form, filled with what the user gave (secrets aside)."""
+        schema = connection_schema(with_ssh=True)
+        if values is not None:
+            shown = {**values, CONF_SSH: public_ssh(values.get(CONF_SSH))}
+            schema = self.add_suggested_values_to_schema(schema, shown)
+        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+
+    def _finish(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Create the entry, or replace the reconfigured entry's data with ``data``."""
+        if self.source != SOURCE_RECONFIGURE:
+            return self.async_create_entry(title=data[CONF_HOST], data=data)
+        entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_SSH_USER) and not data.get(CONF_SSH_USER):
+            async_forget_ssh(self.hass, entry)
+        elif data.get(CONF_SSH_HOST_KEY) != entry.data.get(CONF_SSH_HOST_KEY):
+            ir.async_delete_issue(self.hass, DOMAIN, host_key_issue_id(entry.entry_id))
+        # The entry's update listener reloads it, applying the change.
+        self.hass.config_entries.async_update_entry(
+            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
+        )
+        return self.async_abort(reason="reconfigure_successful")
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The Spark refused our SSH login: ask for new credentials."""
@@ -231,10 +205,8 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {
                 k: v for k, v in entry.data.items() if k not in (CONF_SSH_KEY, CONF_SSH_PASSWORD)
             }
-            data.update(_normalise({**data, CONF_SSH: user_input}))
-            errors = _validate_form(data)
-            if not errors:
-                errors = await self._check_login(data, data[CONF_SSH_HOST_KEY])
+            data.update(normalise({**data, CONF_SSH: user_input}))
+            errors = validate_form(data) or await async_check_login(data)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = vol.Schema(
@@ -257,38 +229,15 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"host": entry.data[CONF_HOST]},
         )
 
-    def _finish_reconfigure(self, data: dict[str, Any]) -> ConfigFlowResult:
-        entry = self._get_reconfigure_entry()
-        # The entry's update listener reloads it, applying the change.
-        self.hass.config_entries.async_update_entry(
-            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
-        )
-        return self.async_abort(reason="reconfigure_successful")
-
-    async def _verify_ssh(self, data: dict[str, Any]) -> dict[str, str]:
-        """Fetch the host key and log in with it; remember both for the confirm step."""
+    async def _fetch_host_key(self, data: dict[str, Any]) -> dict[str, str]:
+        """The server's key, without logging in; kept with ``data`` for the confirm step."""
         try:
-            key = await fetch_host_key(data[CONF_HOST], int(data.get(CONF_SSH_PORT, 22)))
+            key = await fetch_host_key(
+                data[CONF_HOST], int(data.get(CONF_SSH_PORT, DEFAULT_SSH_PORT))
+            )
         except SparkSSHError:
             return {"base": "ssh_cannot_connect"}
-        errors = await self._check_login(data, key.openssh)
-        if not errors:
-            self._pending, self._host_key = data, key
-        return errors
-
-    async def _check_login(self, data: dict[str, Any], host_key: str) -> dict[str, str]:
-        """Log in over SSH trusting only ``host_key``; map failures to form errors."""
-        ssh = ssh_client(data, host_key)
-        try:
-            await ssh.run(["true"])
-        except SparkSSHAuthError:
-            return {"base": "ssh_auth_failed"}
-        except SparkSSHHostKeyError:
-            return {"base": "ssh_host_key_changed"}
-        except SparkSSHError:
-            return {"base": "ssh_cannot_connect"}
-        finally:
-            await ssh.close()
+        self._pending, self._host_key = data, key
         return {}
 
     async def _probe(self, data: dict[str, Any]) -> dict[str, str]:
@@ -325,7 +274,9 @@ def _probe_error(service: SparkService, err: BaseException) -> str | None:
         return "cannot_connect"
     if isinstance(err, SparkError):
         return f"not_{service}"
-    raise err
+    # A bug, not the user's input: say so on the form, keep the traceback in the log.
+    _LOGGER.error("Unexpected error probing %s", service, exc_info=err)
+    return "unknown"
 
 
 def _minutes(low: int, high: int) -> selector.NumberSelector:
@@ -354,16 +305,20 @@ class SparkAudioOptionsFlow(OptionsFlow):
                     validate_container_name(user_input[conf_container(service)])
                 except ValueError:
                     errors[conf_container(service)] = "invalid_container_name"
+            token = (user_input.get(CONF_HF_TOKEN) or "").strip()
+            if token:
+                try:
+                    user_input[CONF_HF_TOKEN] = validate_hf_token(token)
+                except ValueError:
+                    errors[CONF_HF_TOKEN] = "invalid_hf_token"
+            # An empty token field keeps the stored token (it is never shown back).
+            elif CONF_HF_TOKEN in self.config_entry.options:
+                user_input[CONF_HF_TOKEN] = self.config_entry.options[CONF_HF_TOKEN]
+            else:
+                user_input.pop(CONF_HF_TOKEN, None)
             if not errors:
-                token = (user_input.get(CONF_HF_TOKEN) or "").strip()
-                # An empty token field keeps the stored token (it is never shown back).
-                if token:
-                    user_input[CONF_HF_TOKEN] = token
-                elif CONF_HF_TOKEN in self.config_entry.options:
-                    user_input[CONF_HF_TOKEN] = self.config_entry.options[CONF_HF_TOKEN]
-                else:
-                    user_input.pop(CONF_HF_TOKEN, None)
                 return self.async_create_entry(data=user_input)
+            user_input.pop(CONF_HF_TOKEN, None)  # never sent back to the browser
         entry: SparkAudioConfigEntry = self.config_entry
         options = entry.options
         fields: dict[Any, Any] = {
@@ -383,10 +338,6 @@ class SparkAudioOptionsFlow(OptionsFlow):
             vol.Required(
                 CONF_REQUEST_TIMEOUT,
                 default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-            ): _count(5, 3600, "s"),
-            vol.Required(
-                CONF_SCAN_INTERVAL,
-                default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
             ): _count(5, 3600, "s"),
             vol.Required(
                 CONF_DEEP_CHECK_INTERVAL,

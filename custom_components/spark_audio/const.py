@@ -67,14 +67,15 @@ DEFAULT_SSH_PORT: Final = 22
 CONF_DEFAULT_VOICE: Final = "default_voice"
 CONF_STT_LANGUAGE: Final = "stt_language"
 CONF_REQUEST_TIMEOUT: Final = "request_timeout"
-CONF_SCAN_INTERVAL: Final = "scan_interval"
 DEFAULT_VOICE: Final = "Magpie-Multilingual.EN-US.Mia"
 DEFAULT_STT_LANGUAGE: Final = "en"
 # Send the names Assist knows (exposed entities, areas, floors) as Whisper's prompt.
 CONF_STT_VOCABULARY: Final = "stt_vocabulary"
 DEFAULT_STT_VOCABULARY: Final = True
 DEFAULT_REQUEST_TIMEOUT: Final = 60
-DEFAULT_SCAN_INTERVAL: Final = 30
+# Health poll of each service, in seconds: fixed (core's appropriate-polling rule);
+# a "scan_interval" left in old entries' options is ignored.
+HEALTH_CHECK_INTERVAL: Final = 30
 
 ATTR_VOICE: Final = "voice"
 

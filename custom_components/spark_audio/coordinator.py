@@ -17,10 +17,9 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .const import (
     CONF_REQUEST_TIMEOUT,
-    CONF_SCAN_INTERVAL,
     DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SCAN_INTERVAL,
     DOMAIN,
+    HEALTH_CHECK_INTERVAL,
     SERVICE_DEFAULT_MODELS,
     SERVICE_NAMES,
     SparkService,
@@ -99,8 +98,8 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         service: SparkService,
         client: SparkClient,
     ) -> None:
-        """Poll ``client`` at the interval from the entry's options."""
-        interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        """Poll ``client`` every HEALTH_CHECK_INTERVAL (a fixed LAN poll, not an option)."""
+        interval = HEALTH_CHECK_INTERVAL
         super().__init__(
             hass,
             _LOGGER,

@@ -91,7 +91,8 @@ class InstallView(HomeAssistantView):
         try:
             job = await async_start_install(hass, entry)
         except HomeAssistantError as err:
-            return _error(400, str(err))
+            # Translated (e.g. an unusable stored HF token): the caller can act on it.
+            return web.json_response({"error": str(err), "code": err.translation_key}, status=400)
         return web.json_response(job.as_dict(), status=202)
 
 

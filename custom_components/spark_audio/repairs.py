@@ -114,7 +114,9 @@ class InstallWhisperXRepairFlow(RepairsFlow):
         if user_input is not None:
             try:
                 await async_start_install(self.hass, entry)
-            except HomeAssistantError:
+            except HomeAssistantError as err:
+                if err.translation_key == "invalid_hf_token":
+                    return self.async_abort(reason="invalid_hf_token")
                 return self.async_abort(reason="install_not_started")
             return self.async_create_entry(data={})
         return self.async_show_form(

@@ -1,4 +1,4 @@
-"""Actions: restart a service's container, run a deep check now."""
+"""Actions: restart a service's container (admins only), run a deep check now, transcribe."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
@@ -78,7 +79,8 @@ def async_register_services(hass: HomeAssistant) -> None:
     async def transcribe(call: ServiceCall) -> ServiceResponse:
         return await async_transcribe(hass, call)
 
-    hass.services.async_register(DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
+    # Restarting a container acts on the Spark itself: administrators only.
+    async_register_admin_service(hass, DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
     hass.services.async_register(
         DOMAIN,
         SERVICE_TRANSCRIBE,

@@ -24,9 +24,17 @@ SERVICE_TRANSCRIBE = "transcribe"
 EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
 MODELS = {"parakeet": SparkService.PARAKEET, "whisperx": SparkService.WHISPERX}
 
+
+def _media_id(value: Any) -> str:
+    """A path or media-source id; the media selector gives ``{"media_content_id": ...}``."""
+    if isinstance(value, dict):
+        value = value.get("media_content_id")
+    return cv.string(value)
+
+
 SCHEMA = vol.Schema(
     {
-        vol.Required("media"): cv.string,
+        vol.Required("media"): _media_id,
         vol.Optional("model", default="parakeet"): vol.In(list(MODELS)),
         vol.Optional("speakers", default=False): cv.boolean,
         vol.Optional("language"): cv.string,

@@ -34,6 +34,7 @@ from .spark.installer import (
     InstallUpdate,
     Phase,
     read_context_version,
+    validate_hf_token,
     whisperx_health_check,
 )
 
@@ -117,6 +118,14 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
     version = await hass.async_add_executor_job(read_context_version, context)
     port = int(entry.data.get(conf_port(SparkService.WHISPERX), 8002))
     token = entry.options.get(CONF_HF_TOKEN)
+    if token is not None:
+        try:
+            validate_hf_token(token)
+        except ValueError as err:
+            # Stored before the options flow checked tokens: ask for a new one.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="invalid_hf_token"
+            ) from err
     config = InstallConfig(
         container_name=container_names(entry)[SparkService.WHISPERX],
         image_tag=f"spark-audio/whisperx:{version}",

@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from homeassistant.util.yaml import dump, load_yaml_dict
 
+from tests.ssh_host.server import SSHTestHost
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -164,6 +166,13 @@ def loopback(request: pytest.FixtureRequest) -> None:
     """Real loopback sockets: HA's pytest plugin blocks inet sockets for every test."""
     if request.config.pluginmanager.hasplugin("socket"):
         request.getfixturevalue("socket_enabled")
+
+
+@pytest.fixture
+def ssh_server(loopback: None) -> Iterator[SSHTestHost]:
+    """A real OpenSSH server on loopback (see tests/ssh_host) for the SSH part of the flow."""
+    with SSHTestHost() as host:
+        yield host
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ pytest.importorskip("hass_frontend", reason="home-assistant-frontend is not inst
 
 from playwright.async_api import Locator, Page, async_playwright, expect
 
+from tests.ssh_host.server import SSHTestHost
+
 from .conftest import (
     ARTIFACTS,
     CHROMIUM,
@@ -47,10 +49,14 @@ UI_TIMEOUT_MS = 30_000
 async def test_add_spark_in_the_browser(
     hass_server: HassServer,
     sim_process: SimulatedSpark,
+    ssh_server: SSHTestHost,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    """The config flow dialog creates an entry whose services are all up."""
+    """The config flow dialog, SSH included, creates an entry whose services are all up.
+
+    The SSH host key's fingerprint is shown before any login, and trusted on Submit.
+    """
     screenshot = tmp_path / "config_flow_success.png"
     request.node.stash.setdefault(ARTIFACTS, []).append(screenshot)
     started = time.monotonic()
@@ -63,7 +69,7 @@ async def test_add_spark_in_the_browser(
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(UI_TIMEOUT_MS)
             try:
-                await _add_spark(page, hass_server, sim_process, screenshot)
+                await _add_spark(page, hass_server, sim_process, ssh_server, screenshot)
             except Exception:
                 failure = tmp_path / "failure.png"
                 await page.screenshot(path=failure, full_page=True)
@@ -78,6 +84,7 @@ async def test_add_spark_in_the_browser(
     assert entries[0]["domain"] == "spark_audio"
     assert entries[0]["title"] == sim_process.host
     assert entries[0]["state"] == "loaded", entries[0]
+    assert ssh_server.accepted_logins() >= 1  # the flow's login after the confirmation
 
     states = _integration_states(hass_server)
     connectivity = {e: s for e, s in states.items() if e.endswith("_connectivity")}
@@ -96,7 +103,9 @@ async def test_add_spark_in_the_browser(
     assert not errors, errors
 
 
-async def _add_spark(page: Page, hass: HassServer, sim: SimulatedSpark, screenshot: Path) -> None:
+async def _add_spark(
+    page: Page, hass: HassServer, sim: SimulatedSpark, ssh: SSHTestHost, screenshot: Path
+) -> None:
     """Log in through the login page and run the Add integration dialog to the end."""
     # The My-link target: it asks for login first, then offers to set up the domain.
     await page.goto(f"{hass.url}/config/integrations/dashboard/add?domain=spark_audio")
@@ -115,6 +124,16 @@ async def _add_spark(page: Page, hass: HassServer, sim: SimulatedSpark, screensh
     for service in SERVICES:
         port_box = dialog.get_by_role("spinbutton", name=re.compile(PORT_LABELS[service]))
         await port_box.fill(str(sim.ports[service]))
+    await dialog.get_by_text("SSH access (optional)").click()
+    await dialog.get_by_role("textbox", name="SSH user").fill(ssh.username)
+    await dialog.get_by_role("spinbutton", name="SSH port").fill(str(ssh.port))
+    await dialog.get_by_role("textbox", name="Private key").fill(ssh.client_private_key)
+    await dialog.get_by_role("button", name="Submit").click()
+
+    # The fingerprint comes first; nothing has been offered to the SSH server yet.
+    await _see(dialog.get_by_text("Trust this Spark's SSH key?"))
+    await _see(dialog.get_by_text(ssh.host_key_fingerprint))
+    assert ssh.auth_attempts() == 0
     await dialog.get_by_role("button", name="Submit").click()
 
     await _see(dialog.get_by_text("Success!"))

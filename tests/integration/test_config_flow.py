@@ -9,21 +9,29 @@ import asyncssh
 import pytest
 import pytest_socket
 import voluptuous as vol
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from aiohttp import web
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.repairs import host_key_issue_id
 from custom_components.spark_audio.spark import http as spark_http
+from custom_components.spark_audio.ssh_access import ssh_issue_ids, ssh_unique_ids
+from tests.spark.test_ssh import free_port
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
+from tests.ssh_host.impostor import ImpostorSSH
 from tests.ssh_host.server import SSHTestHost
 
 # A valid key the Spark does not know (generated once per test run).
 OTHER_KEY = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+PASSWORD = "hunter2-secret"  # in conftest's SECRETS: no log line may carry it
 
 
 def user_input(sim: SparkSim, **overrides: Any) -> dict[str, Any]:
@@ -74,7 +82,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, spark_sim: SparkSim)
 async def test_user_flow_with_ssh_pins_the_host_key(
     hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost
 ) -> None:
-    """SSH login is checked, the host key's fingerprint shown, and exactly that key pinned."""
+    """The fingerprint is shown before any login; confirming logs in and pins exactly that key."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,
@@ -93,6 +101,7 @@ async def test_user_flow_with_ssh_pins_the_host_key(
         "host": "127.0.0.1",
         "fingerprint": ssh_host.host_key_fingerprint,
     }
+    assert ssh_host.auth_attempts() == 0  # nothing offered before the user confirmed
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -104,29 +113,127 @@ async def test_user_flow_with_ssh_pins_the_host_key(
     assert ssh_host.accepted_logins() >= 2  # the flow's check and the entry's container poll
 
 
+def ssh_section(port: int, user: str = "spark", **secrets: str) -> dict[str, Any]:
+    return {"ssh_user": user, "ssh_port": port, **secrets}
+
+
+async def test_impostor_sees_no_secret_before_confirmation(
+    hass: HomeAssistant, spark_sim: SparkSim
+) -> None:
+    """An impostor sshd at the Spark's address gets nothing until its key is confirmed.
+
+    Then (the user trusted the wrong key) it gets a login it refuses, and the user
+    is back on the form with a translated error.
+    """
+    async with ImpostorSSH() as impostor:
+        flow_id = await _start(hass)
+        typed = user_input(spark_sim, ssh=ssh_section(impostor.port, ssh_password=PASSWORD))
+        result = await hass.config_entries.flow.async_configure(flow_id, typed)
+        assert result["step_id"] == "ssh_host_key"
+        assert result["description_placeholders"] == {
+            "host": "127.0.0.1",
+            "fingerprint": impostor.fingerprint,
+        }
+        assert impostor.connections == 1  # it was asked for its key ...
+        assert impostor.attempts == []  # ... and for nothing else
+
+        result = await hass.config_entries.flow.async_configure(flow_id, {})
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "user"
+        assert result["errors"] == {"base": "ssh_auth_failed"}
+        assert ("password", "spark", PASSWORD) in {
+            (a.method, a.username, a.secret) for a in impostor.attempts
+        }
+        # The form comes back filled in, but never with the secret.
+        suggested = _suggested(result)
+        assert suggested["ssh"] == {"ssh_user": "spark", "ssh_port": impostor.port}
+        assert PASSWORD not in repr(result)
+
+
+async def test_abandoned_confirmation_sends_nothing(
+    hass: HomeAssistant, spark_sim: SparkSim
+) -> None:
+    """A user who does not recognise the fingerprint closes the dialog: no attempt at all."""
+    async with ImpostorSSH() as impostor:
+        flow_id = await _start(hass)
+        key = OTHER_KEY
+        typed = user_input(spark_sim, ssh=ssh_section(impostor.port, ssh_private_key=key))
+        result = await hass.config_entries.flow.async_configure(flow_id, typed)
+        assert result["step_id"] == "ssh_host_key"
+        hass.config_entries.flow.async_abort(flow_id)
+        await hass.async_block_till_done()
+        assert impostor.attempts == []
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+def _suggested(result: Any) -> dict[str, Any]:
+    """The suggested values a form was shown with, by field (sections nested)."""
+    values: dict[str, Any] = {}
+    for key, value in result["data_schema"].schema.items():
+        if isinstance(value, section):
+            values[str(key)] = {
+                str(k): k.description["suggested_value"]
+                for k in value.schema.schema
+                if k.description and "suggested_value" in k.description
+            }
+        elif key.description and "suggested_value" in key.description:
+            values[str(key)] = key.description["suggested_value"]
+    return values
+
+
 @pytest.mark.parametrize(
-    ("how", "error"),
-    [("wrong_key", "ssh_auth_failed"), ("sshd_down", "ssh_cannot_connect")],
+    ("how", "error", "step"),
+    [
+        ("wrong_key", "ssh_auth_failed", "ssh_host_key"),
+        ("sshd_down", "ssh_cannot_connect", "user"),
+        ("down_after_fetch", "ssh_cannot_connect", "ssh_host_key"),
+        ("key_rotated_after_fetch", "ssh_host_key_changed", "ssh_host_key"),
+    ],
 )
 async def test_ssh_errors_in_user_flow(
-    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, how: str, error: str
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    how: str,
+    error: str,
+    step: str,
 ) -> None:
-    """A refused login or an unreachable SSH server is a translated form error."""
-    key = ssh_host.client_private_key
-    if how == "wrong_key":
-        key = OTHER_KEY
-    else:
+    """Each SSH failure, before or after the confirmation, is a translated form error."""
+    key = OTHER_KEY if how == "wrong_key" else ssh_host.client_private_key
+    if how == "sshd_down":
         ssh_host.stop()
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        user_input(
-            spark_sim,
-            ssh={"ssh_user": ssh_host.username, "ssh_port": ssh_host.port, "ssh_private_key": key},
-        ),
+    typed = user_input(
+        spark_sim, ssh=ssh_section(ssh_host.port, ssh_host.username, ssh_private_key=key)
     )
+    result = await hass.config_entries.flow.async_configure(flow_id, typed)
+    if step == "ssh_host_key":
+        assert result["step_id"] == "ssh_host_key"
+        if how == "down_after_fetch":
+            ssh_host.stop()
+        elif how == "key_rotated_after_fetch":
+            ssh_host.rotate_host_key()
+        result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
     assert result["errors"] == {"base": error}
+    assert ssh_host.accepted_logins() == 0
+
+    # Fixed, the same flow goes on. A key the user already confirmed in this flow is
+    # not asked about again; a new or never-confirmed one is.
+    if not ssh_host.running:
+        ssh_host.start()
+    typed["ssh"]["ssh_private_key"] = ssh_host.client_private_key
+    result = await hass.config_entries.flow.async_configure(flow_id, typed)
+    if how in ("wrong_key", "down_after_fetch"):
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+    else:
+        assert result["step_id"] == "ssh_host_key"
+        assert ssh_host.accepted_logins() == 0
+        result = await hass.config_entries.flow.async_configure(flow_id, {})
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["ssh_host_key"].split()[:2] == ssh_host.host_public_key.split()[:2]
 
 
 async def test_disabled_service_is_not_probed(hass: HomeAssistant, spark_sim: SparkSim) -> None:
@@ -385,7 +492,6 @@ async def test_options_flow_applies_without_restart(
         "stt_language",
         "stt_vocabulary",
         "request_timeout",
-        "scan_interval",
         "deep_check_interval",
         "restart_min_spacing",
         "restart_max_per_hour",
@@ -402,7 +508,6 @@ async def test_options_flow_applies_without_restart(
             "default_voice": "Magpie-Multilingual.FR-FR.Louise",
             "stt_language": "fr",
             "request_timeout": 30,
-            "scan_interval": 60,
         },
     )
     await hass.async_block_till_done()
@@ -413,7 +518,6 @@ async def test_options_flow_applies_without_restart(
     assert tts_entity.default_language == "fr-FR"
     assert tts_entity.default_options == {"voice": "Magpie-Multilingual.FR-FR.Louise"}
     coordinators = entry.runtime_data.coordinators.values()
-    assert {c.update_interval.total_seconds() for c in coordinators} == {60}
     assert {c.client.timeout for c in coordinators} == {30}
 
 
@@ -450,7 +554,6 @@ async def test_options_flow_with_magpie_down_takes_free_text(
             "default_voice": "Magpie-Multilingual.DE-DE.Leo",
             "stt_language": "de",
             "request_timeout": 30,
-            "scan_interval": 30,
         },
     )
     await hass.async_block_till_done()
@@ -468,7 +571,6 @@ async def test_options_hf_token_is_kept_secret(
         "default_voice": "Magpie-Multilingual.EN-US.Mia",
         "stt_language": "en",
         "request_timeout": 60,
-        "scan_interval": 30,
         "whisperx_model": "large-v3",
     }
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -486,3 +588,340 @@ async def test_options_hf_token_is_kept_secret(
     result = await hass.config_entries.options.async_configure(result["flow_id"], values)
     await hass.async_block_till_done()
     assert entry.options["hf_token"] == "hf_secret123"
+
+
+# Reconfigure and SSH ------------------------------------------------------------
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, typed: dict[str, Any]
+) -> ConfigFlowResult:
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    return result
+
+
+async def test_reconfigure_to_new_host_confirms_its_key_before_any_login(
+    hass: HomeAssistant, second_spark: SparkSim, ssh_entry: MockConfigEntry
+) -> None:
+    """Moving to another host: its key is shown first; the stored key is offered only after."""
+    await _setup(hass, ssh_entry)
+    before = dict(ssh_entry.data)
+    async with ImpostorSSH(host="127.0.0.2") as impostor:
+        typed = second_input(second_spark)
+        typed["ssh"] = ssh_section(impostor.port, before["ssh_user"])  # key left empty: kept
+        result = await _reconfigure(hass, ssh_entry, typed)
+        assert result["step_id"] == "ssh_host_key"
+        assert result["description_placeholders"] == {
+            "host": "127.0.0.2",
+            "fingerprint": impostor.fingerprint,
+        }
+        assert impostor.attempts == []
+
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+        assert result["step_id"] == "reconfigure"
+        assert result["errors"] == {"base": "ssh_auth_failed"}
+        assert {a.method for a in impostor.attempts} >= {"begin", "publickey"}
+    assert dict(ssh_entry.data) == before
+
+
+async def test_reconfigure_adds_ssh_after_confirmation(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """A Spark without SSH gets it: confirm, log in, pin; the SSH entities appear."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data={k: v for k, v in ssh_entry.data.items() if not k.startswith("ssh_")},
+    )
+    await _setup(hass, entry)
+    registry = er.async_get(hass)
+    switch_id = f"{entry.entry_id}_parakeet_container"
+    assert registry.async_get_entity_id("switch", DOMAIN, switch_id) is None
+    typed = user_input(
+        spark_sim,
+        ssh=ssh_section(
+            ssh_host.port, ssh_host.username, ssh_private_key=ssh_host.client_private_key
+        ),
+    )
+    result = await _reconfigure(hass, entry, typed)
+    assert result["step_id"] == "ssh_host_key"
+    assert ssh_host.auth_attempts() == 0
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["ssh_host_key"].split()[:2] == ssh_host.host_public_key.split()[:2]
+    entity_id = registry.async_get_entity_id("switch", DOMAIN, switch_id)
+    assert entity_id is not None
+    assert hass.states.get(entity_id) is not None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_to_a_new_ssh_port_replaces_the_pin_and_its_repair(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The old server's key is no longer asked about once the user moved SSH elsewhere."""
+    stale = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data={**ssh_entry.data, "ssh_port": free_port(), "ssh_host_key": stale},
+    )
+    await _setup(hass, entry)
+    ir.async_create_issue(
+        hass, DOMAIN, host_key_issue_id(entry.entry_id), is_fixable=False,
+        severity=ir.IssueSeverity.ERROR, translation_key="ssh_host_key_changed",
+    )  # fmt: skip
+    typed = user_input(spark_sim, ssh=ssh_section(ssh_host.port, ssh_host.username))
+    result = await _reconfigure(hass, entry, typed)
+    assert result["step_id"] == "ssh_host_key"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["ssh_port"] == ssh_host.port
+    assert entry.data["ssh_host_key"].split()[:2] == ssh_host.host_public_key.split()[:2]
+    assert issue_registry.async_get_issue(DOMAIN, host_key_issue_id(entry.entry_id)) is None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_new_login_on_the_confirmed_host(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """Same server, new login: checked at once against the pinned key; key swapped for password."""
+    user, password = ssh_host.ensure_password_user()
+    await _setup(hass, ssh_entry)
+    pinned = ssh_entry.data["ssh_host_key"]
+    typed = user_input(spark_sim, ssh=ssh_section(ssh_host.port, user, ssh_password="wrong"))
+    result = await _reconfigure(hass, ssh_entry, typed)
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "ssh_auth_failed"}
+
+    typed["ssh"]["ssh_password"] = password
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert ssh_entry.data["ssh_user"] == user
+    assert ssh_entry.data["ssh_password"] == password
+    assert "ssh_private_key" not in ssh_entry.data
+    assert ssh_entry.data["ssh_host_key"] == pinned
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
+async def test_reconfigure_against_a_changed_host_key_is_refused(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """The pinned server now shows another key: new credentials are not sent to it."""
+    await _setup(hass, ssh_entry)
+    ssh_host.rotate_host_key()
+    attempts = ssh_host.auth_attempts()  # the entry's own logins before the change
+    typed = user_input(
+        spark_sim,
+        ssh=ssh_section(ssh_host.port, ssh_host.username, ssh_private_key=OTHER_KEY),
+    )
+    result = await _reconfigure(hass, ssh_entry, typed)
+    assert result["errors"] == {"base": "ssh_host_key_changed"}
+    assert ssh_host.auth_attempts() == attempts
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
+async def test_reconfigure_removes_ssh(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """An empty SSH user removes SSH: credentials, pin, SSH entities and SSH repairs."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data={**ssh_entry.data, "whisperx_enabled": False},  # so the install repair exists
+    )
+    await _setup(hass, entry)
+    ir.async_create_issue(
+        hass, DOMAIN, host_key_issue_id(entry.entry_id), is_fixable=False,
+        severity=ir.IssueSeverity.ERROR, translation_key="ssh_host_key_changed",
+    )  # fmt: skip
+    issues = ssh_issue_ids(entry.entry_id)
+    assert len([i for i in issues if issue_registry.async_get_issue(DOMAIN, i)]) == 2
+    ssh_entities = [
+        e.entity_id
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+        if e.unique_id in ssh_unique_ids(entry.entry_id)
+    ]
+    assert len(ssh_entities) >= 8, ssh_entities  # restart, container x2 services, install...
+
+    typed = user_input(spark_sim, whisperx_enabled=False, ssh={"ssh_port": 22})
+    result = await _reconfigure(hass, entry, typed)
+    assert result["reason"] == "reconfigure_successful"
+    assert not [k for k in entry.data if k.startswith("ssh_")]
+    assert entry.state is ConfigEntryState.LOADED
+    assert all(issue_registry.async_get_issue(DOMAIN, i) is None for i in issues)
+    assert all(entity_registry.async_get(e) is None for e in ssh_entities)
+    # Nothing left behind: every entity the registry still has for the entry is live.
+    for registered in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+        if registered.disabled:
+            continue
+        live = hass.states.get(registered.entity_id)
+        assert live is not None, registered.entity_id
+        assert not live.attributes.get("restored"), registered.entity_id
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reauth_checks_the_new_login_against_the_pin(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """Reauth: a refused key is a form error; a good one is stored and the entry reloads."""
+    await _setup(hass, ssh_entry)
+    result = await ssh_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"ssh_user": ssh_host.username, "ssh_private_key": OTHER_KEY}
+    )
+    assert result["errors"] == {"base": "ssh_auth_failed"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"ssh_user": ssh_host.username, "ssh_private_key": ssh_host.client_private_key},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
+async def test_old_scan_interval_option_is_ignored(
+    hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
+) -> None:
+    """The health poll is fixed (core's appropriate-polling); an old stored option is harmless."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(mock_config_entry, options={"scan_interval": 5})
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    coordinators = mock_config_entry.runtime_data.coordinators.values()
+    assert {c.update_interval.total_seconds() for c in coordinators} == {30}
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    assert "scan_interval" not in {str(k) for k in result["data_schema"].schema}  # type: ignore[union-attr]
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "hf_abc def",
+        "hf_tab\there",
+        "hf_\u00e9t\u00e9token",
+        "short",
+        "hf_" + "x" * 600,
+        "hf;rm -rf",
+    ],
+)
+async def test_options_refuse_an_invalid_hf_token(
+    hass: HomeAssistant, init_integration: MockConfigEntry, token: str
+) -> None:
+    """A token that cannot be one is a translated field error, and never shown back."""
+    values = {
+        "default_voice": "Magpie-Multilingual.EN-US.Mia",
+        "stt_language": "en",
+        "request_timeout": 60,
+    }
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**values, "hf_token": token}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"hf_token": "invalid_hf_token"}
+    assert token.strip() not in repr(result["data_schema"])
+    assert "hf_token" not in init_integration.options
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**values, "hf_token": "hf_AbCdEf0123456789"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options["hf_token"] == "hf_AbCdEf0123456789"
+
+
+async def test_a_loading_service_is_accepted(
+    hass: HomeAssistant, spark_sim: SparkSim, socket_enabled: None
+) -> None:
+    """WhisperX that answers but is still loading its model is reachable: no error.
+
+    The loading WhisperX is a tiny real HTTP server answering WhisperX's /health
+    the way the app does while the model loads (the simulator is always loaded).
+    """
+
+    async def loading(_: web.Request) -> web.Response:
+        return web.json_response({"status": "loading", "whisper_loaded": False})
+
+    app = web.Application()
+    app.router.add_get("/health", loading)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        flow_id = await _start(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, user_input(spark_sim, whisperx_port=port)
+        )
+        await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"]["whisperx_port"] == port
+        await hass.config_entries.async_unload(result["result"].entry_id)
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_unexpected_probe_error_is_unknown(
+    hass: HomeAssistant, spark_sim: SparkSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a probe is a form error plus a logged traceback, not a 500.
+
+    Faked: the probe is patched to raise, since no real service makes our code fail so.
+    """
+    from custom_components.spark_audio import config_flow
+
+    async def broken(client: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(config_flow, "fetch_status", broken)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(spark_sim))
+    assert result["errors"] == {
+        "parakeet_port": "unknown",
+        "magpie_port": "unknown",
+        "whisperx_port": "unknown",
+    }
+
+
+async def test_options_refuse_a_bad_container_name(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A container name that is not a Docker name is a field error (and the token is kept out)."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "default_voice": "Magpie-Multilingual.EN-US.Mia",
+            "stt_language": "en",
+            "request_timeout": 60,
+            "parakeet_container": "x; reboot",
+            "hf_token": "hf_AbCdEf0123456789",
+        },
+    )
+    assert result["errors"] == {"parakeet_container": "invalid_container_name"}
+    assert "hf_AbCdEf0123456789" not in repr(result["data_schema"])

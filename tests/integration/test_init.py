@@ -143,13 +143,13 @@ async def test_unique_ids_stable(
     assert all(e.platform == DOMAIN for e in entities)
 
 
-async def test_poll_interval_from_options(
+async def test_poll_interval_is_fixed(
     hass: HomeAssistant, spark_sim: SparkSim, mock_config_entry: MockConfigEntry
 ) -> None:
-    """The health poll interval is an option (default 30 s)."""
+    """The health poll runs every 30 s; a "scan_interval" left in old options is ignored."""
     mock_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(mock_config_entry, options={"scan_interval": 90})
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     coordinators = mock_config_entry.runtime_data.coordinators.values()
-    assert {c.update_interval.total_seconds() for c in coordinators} == {90}
+    assert {c.update_interval.total_seconds() for c in coordinators} == {30}
     await hass.config_entries.async_unload(mock_config_entry.entry_id)

@@ -457,7 +457,6 @@ async def test_shell_metacharacters_in_container_name_rejected(
         "default_voice": "Magpie-Multilingual.EN-US.Mia",
         "stt_language": "en",
         "request_timeout": 60,
-        "scan_interval": 30,
         "deep_check_interval": 5,
         "restart_min_spacing": 10,
         "restart_max_per_hour": 3,

@@ -30,7 +30,7 @@ def test_exception_and_issue_keys_translated() -> None:
 
 
 def test_flow_errors_translated() -> None:
-    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source())) - {"invalid_container_name"}
+    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source())) - set(EN["options"]["error"])
     errors |= set(re.findall(r'return \{"base": "(\w+)"\}', source()))
     assert {"ssh_auth_failed", "ssh_cannot_connect"} <= errors
     errors |= set(re.findall(r'return "(\w+)"', (COMPONENT / "config_flow.py").read_text()))
@@ -63,7 +63,6 @@ def test_every_flow_field_has_a_label() -> None:
         "stt_language",
         "stt_vocabulary",
         "request_timeout",
-        "scan_interval",
         "deep_check_interval",
         "restart_min_spacing",
         "restart_max_per_hour",
@@ -71,7 +70,7 @@ def test_every_flow_field_has_a_label() -> None:
         "whisperx_model",
         "hf_token",
     }
-    assert "invalid_container_name" in EN["options"]["error"]
+    assert {"invalid_container_name", "invalid_hf_token"} <= set(EN["options"]["error"])
     for step in ("ssh_host_key", "reauth_confirm"):
         assert EN["config"]["step"][step]["description"]
 

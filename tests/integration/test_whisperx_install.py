@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -257,3 +258,57 @@ async def test_update_entity_offers_upgrade(
     job = await wait_for_job(hass, ssh_entry.entry_id)
     assert any(call[1] == "build" for call in ssh_host.docker_calls())
     assert str(job.phase) == "failed"
+
+
+async def test_invalid_stored_hf_token_is_a_translated_error(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+) -> None:
+    """A token stored before the options flow checked it: button, repair and endpoint say so.
+
+    None of them starts a job or runs anything on the Spark, and none is a bare 500.
+    """
+    bad = "hf_has a space"
+    SECRETS.add(bad)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=install_entry.title,
+        unique_id=install_entry.unique_id,
+        data=dict(install_entry.data),
+        options={"hf_token": bad},
+        entry_id=install_entry.entry_id,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert await async_setup_component(hass, "repairs", {})
+    await hass.async_block_till_done()
+
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call(
+            "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+        )
+    assert caught.value.translation_key == "invalid_hf_token"
+    assert "Hugging Face token" in str(caught.value)  # the English text, not a key
+
+    client = await hass_client()
+    response = await client.post("/api/spark_audio/whisperx/install", json={})
+    assert response.status == 400
+    body = await response.json()
+    assert body["code"] == "invalid_hf_token"
+    assert "Hugging Face token" in body["error"]
+    assert bad not in json.dumps(body)
+
+    issue_id = f"whisperx_not_installed_{entry.entry_id}"
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await response.json()
+    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
+    result = await response.json()
+    assert result["type"] == "abort"
+    assert result["reason"] == "invalid_hf_token"
+
+    assert whisperx_install.install_state(hass, entry.entry_id).job is None
+    assert not any(c[1] in ("build", "run") for c in ssh_host.docker_calls())

@@ -45,6 +45,7 @@ from custom_components.spark_audio.spark.ssh import (
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host import SSHTestHost
+from tests.ssh_host.impostor import ImpostorSSH
 from tests.ssh_host.server import ssh_keygen_fingerprint
 
 SECRET_PASSWORD = "hunter2-do-not-leak"
@@ -112,6 +113,26 @@ async def test_fetch_host_key_matches_ssh_keygen(ssh_host: SSHTestHost) -> None:
     assert host_key_fingerprint(ssh_host.host_public_key + " some-comment") == expected
     # Fetching the key is not a login.
     assert ssh_host.accepted_logins() == 0
+
+
+async def test_fetch_host_key_offers_no_user_name_or_secret(socket_enabled: None) -> None:
+    """Against an impostor that records authentication: the key exchange and nothing else."""
+    async with ImpostorSSH() as impostor:
+        key = await fetch_host_key(impostor.host, impostor.port, timeout=5)
+    assert key.fingerprint == impostor.fingerprint
+    assert impostor.connections == 1
+    assert impostor.attempts == []
+
+
+async def test_a_server_with_another_key_gets_no_secret(socket_enabled: None) -> None:
+    """Pinning refuses the impostor's key during the key exchange, before any credential."""
+    async with ImpostorSSH() as impostor:
+        creds = SSHCredentials("spark", password=SECRET_PASSWORD, port=impostor.port)
+        async with SparkSSH(impostor.host, creds, pinned_host_key=SOME_PIN) as ssh:
+            with pytest.raises(SparkSSHHostKeyError) as caught:
+                await ssh.run(["true"])
+    assert caught.value.actual_fingerprint == impostor.fingerprint
+    assert impostor.attempts == []
 
 
 async def test_fetch_host_key_refused(socket_enabled: None) -> None:

@@ -385,6 +385,15 @@ class SSHTestHost:
             if "Accepted publickey for " in line or "Accepted password for " in line
         )
 
+    def auth_attempts(self) -> int:
+        """How many authentications sshd saw (accepted, failed or partial), at LogLevel VERBOSE."""
+        return sum(
+            1
+            for line in self.log().splitlines()
+            if any(f"{verdict} " in line for verdict in ("Accepted", "Failed", "Postponed"))
+            and " for " in line
+        )
+
     # Password user --------------------------------------------------------
 
     def ensure_password_user(self) -> tuple[str, str]:
