@@ -22,7 +22,6 @@ from .const import (
     DOMAIN,
     SERVICE_DEFAULT_MODELS,
     SERVICE_MANUFACTURERS,
-    SERVICE_NAMES,
 )
 from .containers import ContainerCoordinator
 from .coordinator import (
@@ -34,6 +33,7 @@ from .coordinator import (
 )
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
+from .entity import service_device_name, spark_name
 from .install_views import async_register_install_views
 from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
@@ -86,7 +86,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             translation_placeholders={"host": host, "error": errors},
         )
     data.ssh = ssh_from_entry(entry)
-    _register_devices(hass, entry, coordinators, hub=data.ssh is not None)
+    _register_devices(hass, entry, coordinators)
 
     if data.ssh is not None:
         data.docker = DockerOverSSH(data.ssh)
@@ -136,27 +136,36 @@ def _register_devices(
     hass: HomeAssistant,
     entry: SparkAudioConfigEntry,
     coordinators: list[SparkServiceCoordinator],
-    *,
-    hub: bool,
 ) -> None:
-    """One service device per Spark service; drop devices of services turned off."""
+    """The Spark's hub device and one service device under it per service.
+
+    Names carry the Spark's name (the entry title) so two Sparks never
+    collide; a renamed entry renames its devices on the reload that follows.
+    Devices of services turned off are dropped.
+    """
     registry = dr.async_get(hass)
+    registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=spark_name(entry),
+        manufacturer="NVIDIA",
+        model="DGX Spark",
+    )
     for coordinator in coordinators:
         service = coordinator.service
         health = coordinator.data.health if coordinator.data else None
         registry.async_get_or_create(
             config_entry_id=entry.entry_id,
             identifiers={coordinator.device_identifier},
-            name=SERVICE_NAMES[service],
+            via_device=(DOMAIN, entry.entry_id),
+            name=service_device_name(entry, service),
             manufacturer=SERVICE_MANUFACTURERS[service],
             model=(health and health.model) or SERVICE_DEFAULT_MODELS[service],
             sw_version=health.version if health else None,
             entry_type=dr.DeviceEntryType.SERVICE,
             configuration_url=coordinator.client.base_url,
         )
-    current = {c.device_identifier for c in coordinators}
-    if hub:  # the Spark itself carries the WhisperX install entities
-        current.add((DOMAIN, entry.entry_id))
+    current = {c.device_identifier for c in coordinators} | {(DOMAIN, entry.entry_id)}
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)

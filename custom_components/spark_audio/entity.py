@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any
 
+from homeassistant.const import CONF_HOST
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
@@ -103,15 +104,14 @@ def translate_errors[**P, R](
     return wrapper
 
 
-def hub_device_info(entry_id: str, host: str) -> DeviceInfo:
-    """The Spark itself: home of the entities that act on the box (the WhisperX install)."""
-    return DeviceInfo(
-        identifiers={(DOMAIN, entry_id)},
-        name="DGX Spark",
-        manufacturer="NVIDIA",
-        model="DGX Spark",
-        configuration_url=None,
-    )
+def spark_name(entry: SparkAudioConfigEntry) -> str:
+    """The Spark's name: the entry title, which users can rename in HA's UI."""
+    return entry.title or str(entry.data.get(CONF_HOST, "DGX Spark"))
+
+
+def service_device_name(entry: SparkAudioConfigEntry, service: SparkService) -> str:
+    """A service device's name, e.g. "Office Spark Parakeet": unique across Sparks."""
+    return f"{spark_name(entry)} {SERVICE_NAMES[service]}"
 
 
 class SparkInstallEntity(Entity):
@@ -124,7 +124,8 @@ class SparkInstallEntity(Entity):
         """Attach to the Spark's hub device."""
         self.entry = entry
         self._attr_unique_id = f"{entry.entry_id}_{key}"
-        self._attr_device_info = hub_device_info(entry.entry_id, entry.runtime_data.host)
+        # The hub device (the Spark itself) is registered at setup, named after the entry.
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
 
     @property
     def installing(self) -> EntryInstallState:

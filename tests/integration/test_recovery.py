@@ -95,15 +95,15 @@ async def test_wedge_detected_restarted_recovered(
 ) -> None:
     """One probe sees the wedge; docker restart over SSH; the service works again."""
     await setup(hass, ssh_entry)
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_OFF
-    assert state(hass, "sensor.parakeet_container") == "running"
-    assert state(hass, "sensor.parakeet_restarts_in_24_hours") == "0"
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_restarts_in_24_hours") == "0"
     seen_wedged: list[str] = []
     hass.bus.async_listen(
         "state_changed",
         lambda e: (
             seen_wedged.append(e.data["new_state"].state)
-            if e.data["entity_id"] == "binary_sensor.parakeet_wedged"
+            if e.data["entity_id"] == "binary_sensor.127_0_0_1_parakeet_wedged"
             else None
         ),
     )
@@ -128,9 +128,9 @@ async def test_wedge_detected_restarted_recovered(
     assert ["docker", "restart", "parakeet"] in ssh_host.docker_calls()
     assert spark_sim.states["parakeet"].restarts == 1
     assert STATE_ON in seen_wedged
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_OFF
-    assert state(hass, "sensor.parakeet_restarts_in_24_hours") == "1"
-    assert state(hass, "sensor.parakeet_last_restart") != STATE_UNKNOWN
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_restarts_in_24_hours") == "1"
+    assert state(hass, "sensor.127_0_0_1_parakeet_last_restart") != STATE_UNKNOWN
     # Other services were left alone.
     assert all(
         call[1:2] != ["restart"] or call[2] == "parakeet" for call in ssh_host.docker_calls()
@@ -188,7 +188,7 @@ async def test_repeated_wedges_hit_the_rate_limit(
     assert issue.translation_key == "keeps_wedging"
     assert issue.translation_placeholders is not None
     assert "CUBLAS" in issue.translation_placeholders["errors"]
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
 
     # Fixed by hand: healthy for an hour clears the issue.
     spark_sim.states["parakeet"].fault = Fault.NONE
@@ -251,7 +251,7 @@ async def test_changed_host_key_is_refused(
     assert issue is not None
     assert issue.is_fixable
     assert len(ssh_host.docker_calls()) == calls_before
-    assert state(hass, "sensor.parakeet_container") == "unavailable"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "unavailable"
 
     # The repair flow shows the new fingerprint and pins exactly that key.
     assert await async_setup_component(hass, "repairs", {})
@@ -270,7 +270,7 @@ async def test_changed_host_key_is_refused(
     await settle(hass)
     assert ssh_entry.data["ssh_host_key"].split()[:2] == new_key.split()[:2]
     assert ssh_entry.state is ConfigEntryState.LOADED
-    assert state(hass, "sensor.parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
 
 
 async def test_wrong_key_starts_reauth(
@@ -294,7 +294,7 @@ async def test_wrong_key_starts_reauth(
     ]
     assert len(flows) == 1
     # Speech keeps working while SSH is broken.
-    assert state(hass, "binary_sensor.parakeet_connectivity") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_connectivity") == STATE_ON
 
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {"ssh_user": ssh_host.username, "ssh_private_key": wrong}
@@ -307,7 +307,7 @@ async def test_wrong_key_starts_reauth(
     assert result["reason"] == "reauth_successful"
     await settle(hass)
     assert ssh_entry.data["ssh_private_key"] == good.strip()
-    assert state(hass, "sensor.parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
 
 
 async def test_without_ssh_a_wedge_raises_a_repair(
@@ -319,14 +319,14 @@ async def test_without_ssh_a_wedge_raises_a_repair(
 ) -> None:
     """No SSH: the wedge is reported and a repair suggests adding SSH; nothing restarts."""
     await settle(hass)
-    assert hass.states.get("button.parakeet_restart") is None
-    assert hass.states.get("switch.parakeet_container_running") is None
+    assert hass.states.get("button.127_0_0_1_parakeet_restart") is None
+    assert hass.states.get("switch.127_0_0_1_parakeet_container_running") is None
     spark_sim.states["parakeet"].fault = Fault.WEDGE
     await init_integration.runtime_data.deep[PARAKEET].async_probe_now()
     await settle(hass)
     assert len(events[EVENT_WEDGE_DETECTED]) == 1
     assert events[EVENT_SERVICE_RESTARTED] == []
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
     issue = issue_registry.async_get_issue(
         DOMAIN, f"ssh_not_configured_{init_integration.entry_id}"
     )
@@ -352,7 +352,7 @@ async def test_backend_5xx_in_stt_triggers_an_immediate_probe(
 
     await settle(hass)
     spark_sim.states["parakeet"].fault = Fault.WEDGE
-    entity = stt.async_get_speech_to_text_entity(hass, "stt.parakeet_speech_to_text")
+    entity = stt.async_get_speech_to_text_entity(hass, "stt.127_0_0_1_parakeet_speech_to_text")
     assert entity is not None
 
     async def audio() -> Any:
@@ -372,7 +372,7 @@ async def test_backend_5xx_in_stt_triggers_an_immediate_probe(
     assert result.result is stt.SpeechResultState.ERROR
     await settle(hass)
     assert len(events[EVENT_WEDGE_DETECTED]) == 1
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
 
 
 async def test_actions_buttons_and_switch(
@@ -399,28 +399,34 @@ async def test_actions_buttons_and_switch(
         blocking=True,
     )
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.magpie_restart"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_magpie_restart"}, blocking=True
     )
     await settle(hass)
     restarts = [c[2] for c in ssh_host.docker_calls() if c[1] == "restart"]
     assert restarts == ["whisperx-asr", "magpie-tts"]
-    assert state(hass, "sensor.magpie_restarts_in_24_hours") == "1"
+    assert state(hass, "sensor.127_0_0_1_magpie_restarts_in_24_hours") == "1"
 
     await hass.services.async_call(
-        "switch", "turn_off", {"entity_id": "switch.parakeet_container_running"}, blocking=True
+        "switch",
+        "turn_off",
+        {"entity_id": "switch.127_0_0_1_parakeet_container_running"},
+        blocking=True,
     )
-    assert state(hass, "switch.parakeet_container_running") == STATE_OFF
-    assert state(hass, "sensor.parakeet_container") == "exited"
+    assert state(hass, "switch.127_0_0_1_parakeet_container_running") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "exited"
     await hass.services.async_call(
-        "switch", "turn_on", {"entity_id": "switch.parakeet_container_running"}, blocking=True
+        "switch",
+        "turn_on",
+        {"entity_id": "switch.127_0_0_1_parakeet_container_running"},
+        blocking=True,
     )
-    assert state(hass, "switch.parakeet_container_running") == STATE_ON
+    assert state(hass, "switch.127_0_0_1_parakeet_container_running") == STATE_ON
     assert ["docker", "stop", "parakeet"] in ssh_host.docker_calls()
     assert ["docker", "start", "parakeet"] in ssh_host.docker_calls()
 
     before = spark_sim.states["parakeet"].requests.copy()
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.parakeet_run_deep_check"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_parakeet_run_deep_check"}, blocking=True
     )
     new = spark_sim.states["parakeet"].requests[len(before) :]
     assert any(r.path == "/v1/audio/transcriptions" for r in new)
@@ -443,8 +449,8 @@ async def test_missing_container_is_reported(
     del containers["whisperx-asr"]
     ssh_host.write_containers(containers)
     await setup(hass, ssh_entry)
-    assert state(hass, "sensor.whisperx_container") == "missing"
-    assert state(hass, "switch.whisperx_container_running") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_whisperx_container") == "missing"
+    assert state(hass, "switch.127_0_0_1_whisperx_container_running") == STATE_OFF
 
 
 async def test_shell_metacharacters_in_container_name_rejected(
@@ -489,8 +495,8 @@ async def test_round_trip_sensors(
     assert result is not None
     assert result.word_accuracy == 1.0
     assert result.understood
-    latency = float(state(hass, "sensor.parakeet_round_trip_latency"))
-    rtf = float(state(hass, "sensor.parakeet_round_trip_real_time_factor"))
+    latency = float(state(hass, "sensor.127_0_0_1_parakeet_round_trip_latency"))
+    rtf = float(state(hass, "sensor.127_0_0_1_parakeet_round_trip_real_time_factor"))
     assert latency > 0
     assert 0 < rtf < 1
     magpie_texts = [r.fields.get("text") for r in spark_sim.states["magpie"].requests]

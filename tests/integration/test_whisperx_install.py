@@ -83,22 +83,22 @@ async def test_install_from_the_button(
     await hass.async_block_till_done()
     issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "not_installed"
-    assert hass.states.get("stt.whisperx_speech_to_text") is None
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "not_installed"
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is None
 
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
     )
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installing"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installing"
     job = await wait_for_job(hass, install_entry.entry_id)
     assert job.error is None, job.lines[-20:]
     assert str(job.phase) == "done"
 
     assert install_entry.data["whisperx_enabled"] is True
-    assert state(hass, "binary_sensor.whisperx_connectivity") == "on"
-    assert hass.states.get("stt.whisperx_speech_to_text") is not None
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installed"
-    attributes = hass.states.get("sensor.dgx_spark_whisperx_install").attributes  # type: ignore[union-attr]
+    assert state(hass, "binary_sensor.127_0_0_1_whisperx_connectivity") == "on"
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is not None
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+    attributes = hass.states.get("sensor.127_0_0_1_whisperx_install").attributes  # type: ignore[union-attr]
     assert attributes["phase"] == "done"
     assert attributes["percent"] == 100
     assert attributes["log"]
@@ -211,11 +211,11 @@ async def test_build_failure_is_reported(
     install_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(install_entry.entry_id)
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
     )
     job = await wait_for_job(hass, install_entry.entry_id)
     assert str(job.phase) == "failed"
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "failed"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "failed"
     assert install_entry.data["whisperx_enabled"] is False
 
 
@@ -243,7 +243,7 @@ async def test_update_entity_offers_upgrade(
     ssh_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(ssh_entry.entry_id)
     await hass.async_block_till_done()
-    update = hass.states.get("update.dgx_spark_whisperx")
+    update = hass.states.get("update.127_0_0_1_whisperx")
     assert update is not None
     assert update.state == "on"
     assert update.attributes["installed_version"] == "0.0.9"
@@ -252,7 +252,7 @@ async def test_update_entity_offers_upgrade(
 
     ssh_host.set_standin(fail_build=True)  # the rebuild itself is covered above
     await hass.services.async_call(
-        "update", "install", {"entity_id": "update.dgx_spark_whisperx"}, blocking=True
+        "update", "install", {"entity_id": "update.127_0_0_1_whisperx"}, blocking=True
     )
     job = await wait_for_job(hass, ssh_entry.entry_id)
     assert any(call[1] == "build" for call in ssh_host.docker_calls())
