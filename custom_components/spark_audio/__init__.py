@@ -37,6 +37,7 @@ from .entity import service_device_name, spark_name
 from .install_views import async_register_install_views
 from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
+from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
@@ -97,6 +98,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
 
     clip = await hass.async_add_executor_job(load_probe_clip)
     names = container_names(entry)
+    history = RestartHistoryStore(hass, entry.entry_id)
+    stored = await history.async_load()
     for service, health in data.coordinators.items():
         deep = DeepCheckCoordinator(hass, entry, health, make_probe(entry, health, clip))
         data.deep[service] = deep
@@ -113,7 +116,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
                 max_per_hour=int(
                     entry.options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR)
                 ),
+                history=stored[service],
             ),
+            history,
         )
     data.round_trip = make_round_trip(hass, entry)
 
@@ -174,6 +179,11 @@ def _register_devices(
 async def async_unload_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> bool:
     """Unload the platforms; the SSH connection closes through async_on_unload."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
+    """Delete the entry's stored restart history with it."""
+    await RestartHistoryStore(hass, entry.entry_id).async_remove()
 
 
 async def _async_reload_on_update(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:

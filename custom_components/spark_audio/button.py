@@ -36,7 +36,7 @@ BUTTONS: tuple[SparkButtonDescription, ...] = (
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
         needs_ssh=True,
-        press_fn=lambda e: e.recovery.async_restart("restart button pressed"),
+        press_fn=lambda e: e.recovery.async_restart(),
     ),
     SparkButtonDescription(
         key="deep_check",

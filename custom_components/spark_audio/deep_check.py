@@ -98,10 +98,9 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
             result = await self._probe()
         except (SparkError, ValueError) as err:
             answers = await self._service_answers()
-            # A service that does not answer at all is reported once by its health
-            # coordinator; only a failure while it answers (a wedge) is news here.
-            _LOGGER.log(
-                logging.WARNING if answers else logging.DEBUG,
+            # Debug only: a service that does not answer is logged once by its health
+            # coordinator, a wedge once by recovery when it starts and once when it ends.
+            _LOGGER.debug(
                 "%s deep check failed%s: %s",
                 SERVICE_NAMES[self.service],
                 " while its health check passes" if answers else "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -36,12 +37,18 @@ class SparkSensorDescription(SensorEntityDescription):
     """A per-service health sensor; ``needs_ssh`` ones exist only with SSH configured."""
 
     value_fn: Callable[[SparkRecoveryEntity], StateType | datetime]
+    attributes_fn: Callable[[SparkRecoveryEntity], dict[str, Any]] | None = None
     needs_ssh: bool = False
 
 
 def _latency_ms(entity: SparkRecoveryEntity) -> float | None:
     status = entity.coordinator.data
     return None if status is None or status.latency_s is None else status.latency_s * 1000
+
+
+def _last_restart_attributes(entity: SparkRecoveryEntity) -> dict[str, Any]:
+    last = entity.recovery.policy.last
+    return {} if last is None else {"reason": last.reason, "automatic": last.automatic}
 
 
 def _container_state(entity: SparkRecoveryEntity) -> str | None:
@@ -86,6 +93,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         needs_ssh=True,
         value_fn=lambda e: e.recovery.policy.last_restart,
+        attributes_fn=_last_restart_attributes,
     ),
 )
 
@@ -165,6 +173,12 @@ class SparkHealthSensor(SparkRecoveryEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """The figure, computed from the latest checks."""
         return self.entity_description.value_fn(self)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the figure, where the description has any."""
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self)
 
 
 class RoundTripSensor(CoordinatorEntity[RoundTripCoordinator], SensorEntity):

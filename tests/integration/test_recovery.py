@@ -9,6 +9,7 @@ wedge (after a configurable outage) just as restarting the container would.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -501,3 +502,120 @@ async def test_round_trip_sensors(
     assert 0 < rtf < 1
     magpie_texts = [r.fields.get("text") for r in spark_sim.states["magpie"].requests]
     assert "Spark audio check, one two three." in magpie_texts
+
+
+async def test_restart_history_survives_ha_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    events: dict[str, list[Event[Any]]],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Counters and the rate limit hold across an HA restart; manual restarts count, not limit.
+
+    "Restarting HA" is unloading the entry and setting it up again on the
+    same hass_storage, which is what HA's stop and start do to a config entry.
+    """
+    ssh_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(ssh_entry, options={"restart_max_per_hour": 1})
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await settle(hass)
+    restarts = "sensor.127_0_0_1_parakeet_restarts_in_24_hours"
+    last = "sensor.127_0_0_1_parakeet_last_restart"
+    issue_id = f"keeps_wedging_{ssh_entry.entry_id}_parakeet"
+
+    # A manual restart is counted, but does not use up the one automatic restart an hour.
+    await hass.services.async_call(
+        DOMAIN,
+        "restart_service",
+        {"config_entry_id": ssh_entry.entry_id, "service": "parakeet"},
+        blocking=True,
+    )
+    await settle(hass)
+    assert events[EVENT_SERVICE_RESTARTED][-1].data["reason"] == "manual"
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert len(events[EVENT_SERVICE_RESTARTED]) == 2
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert state(hass, restarts) == "2"
+    last_before = state(hass, last)
+    stored = hass_storage[f"{DOMAIN}.{ssh_entry.entry_id}.restarts"]["data"]["parakeet"]
+    assert [(r["reason"], r["automatic"]) for r in stored] == [
+        ("manual", False),
+        (events[EVENT_WEDGE_DETECTED][0].data["reason"], True),
+    ]
+
+    assert await hass.config_entries.async_unload(ssh_entry.entry_id)
+    await settle(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await settle(hass)
+    assert state(hass, restarts) == "2"
+    assert state(hass, last) == last_before
+    last_state = hass.states.get(last)
+    assert last_state is not None
+    assert last_state.attributes["automatic"] is True
+
+    # Wedged again after the restart of HA: the automatic limit remembers and refuses.
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert len(events[EVENT_SERVICE_RESTARTED]) == 2
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert [c for c in ssh_host.docker_calls() if c[1] == "restart"] == [
+        ["docker", "restart", "parakeet"]
+    ] * 2
+
+
+async def test_removing_the_entry_removes_its_history(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+) -> None:
+    """The stored history goes with its entry."""
+    await setup(hass, ssh_entry)
+    await hass.services.async_call(
+        DOMAIN,
+        "restart_service",
+        {"config_entry_id": ssh_entry.entry_id, "service": "magpie"},
+        blocking=True,
+    )
+    await settle(hass)
+    key = f"{DOMAIN}.{ssh_entry.entry_id}.restarts"
+    assert key in hass_storage
+    assert await hass.config_entries.async_remove(ssh_entry.entry_id)
+    await settle(hass)
+    assert key not in hass_storage
+
+
+async def test_a_lasting_wedge_logs_once_and_its_end_once(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Log-when-unavailable: one line when the wedge starts, one when it ends, not per check."""
+    await settle(hass)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="custom_components.spark_audio")
+    deep = init_integration.runtime_data.deep[PARAKEET]
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    for _ in range(4):
+        assert (await deep.async_probe_now()).wedged
+    await settle(hass)
+    spark_sim.states["parakeet"].fault = Fault.NONE
+    for _ in range(2):
+        assert (await deep.async_probe_now()).ok
+    ours = [
+        r
+        for r in caplog.records
+        if r.name.startswith("custom_components.spark_audio") and r.levelno >= logging.INFO
+    ]
+    assert [(r.levelno, "wedged" in r.getMessage()) for r in ours] == [
+        (logging.WARNING, True),
+        (logging.INFO, False),
+    ], [r.getMessage() for r in ours]
+    assert "works again" in ours[1].getMessage()
