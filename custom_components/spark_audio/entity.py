@@ -9,7 +9,6 @@ from typing import Any
 from homeassistant.const import CONF_HOST
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, SERVICE_NAMES, SparkService
@@ -17,7 +16,6 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
 from .spark import SparkBackendFaultError, SparkError, SparkTimeoutError
-from .whisperx_install import EntryInstallState, install_state
 
 
 class SparkAudioEntity(CoordinatorEntity[SparkServiceCoordinator]):
@@ -112,28 +110,3 @@ def spark_name(entry: SparkAudioConfigEntry) -> str:
 def service_device_name(entry: SparkAudioConfigEntry, service: SparkService) -> str:
     """A service device's name, e.g. "Office Spark Parakeet": unique across Sparks."""
     return f"{spark_name(entry)} {SERVICE_NAMES[service]}"
-
-
-class SparkInstallEntity(Entity):
-    """An entity following the WhisperX install job of one Spark entry."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(self, entry: SparkAudioConfigEntry, key: str) -> None:
-        """Attach to the Spark's hub device."""
-        self.entry = entry
-        self._attr_unique_id = f"{entry.entry_id}_{key}"
-        # The hub device (the Spark itself) is registered at setup, named after the entry.
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
-
-    @property
-    def installing(self) -> EntryInstallState:
-        """The entry's install state (kept across reloads)."""
-        return install_state(self.hass, self.entry.entry_id)
-
-    async def async_added_to_hass(self) -> None:
-        """Refresh whenever the install job reports progress."""
-        listeners = self.installing.listeners
-        listeners.append(self.async_write_ha_state)
-        self.async_on_remove(lambda: listeners.remove(self.async_write_ha_state))

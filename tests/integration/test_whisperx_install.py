@@ -23,7 +23,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio import whisperx_install
-from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.const import DOMAIN, SparkService
 from tests.integration.conftest import SECRETS, standin_containers
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
@@ -257,3 +257,85 @@ async def test_update_entity_offers_upgrade(
     job = await wait_for_job(hass, ssh_entry.entry_id)
     assert any(call[1] == "build" for call in ssh_host.docker_calls())
     assert str(job.phase) == "failed"
+
+
+async def test_upgrade_turns_the_update_off(
+    hass: HomeAssistant,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Install, ship a newer bundled version, upgrade: the update entity is off, no reload.
+
+    The bundled version is bumped in a copy of the build context (what a new
+    release of the integration brings); the stand-in runs the real app from
+    the uploaded copy, so the new WhisperX really reports the new version.
+    """
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
+    )
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
+    bundled = (whisperx_install.CONTEXT_DIR / "VERSION").read_text().strip()
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert (update.state, update.attributes["installed_version"]) == ("off", bundled)
+
+    context = tmp_path / "whisperx_container"
+    shutil.copytree(
+        whisperx_install.CONTEXT_DIR,
+        context,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "app_tests"),
+    )
+    (context / "VERSION").write_text("99.0.0\n")
+    monkeypatch.setattr(whisperx_install, "CONTEXT_DIR", context)
+    # A new integration release arrives with an HA restart: here, a reload.
+    assert await hass.config_entries.async_reload(install_entry.entry_id)
+    await hass.async_block_till_done()
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert update.state == "on"
+    assert update.attributes["latest_version"] == "99.0.0"
+
+    await hass.services.async_call(
+        "update", "install", {"entity_id": "update.127_0_0_1_whisperx"}, blocking=True
+    )
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert update.attributes["installed_version"] == "99.0.0"
+    assert update.state == "off"
+    assert update.attributes["in_progress"] is False
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+
+
+async def test_install_sensor_follows_the_container(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+) -> None:
+    """WhisperX removed by hand shows not_installed at the next health poll, started: installed."""
+    ssh_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await hass.async_block_till_done()
+    sensor = "sensor.127_0_0_1_whisperx_install"
+    assert state(hass, sensor) == "installed"
+    whisperx = ssh_entry.runtime_data.coordinators[SparkService.WHISPERX]
+
+    containers = standin_containers(spark_sim)
+    del containers["whisperx-asr"]
+    ssh_host.write_containers(containers)
+    await spark_sim.stop_service("whisperx")
+    await whisperx.async_refresh()  # one health poll; the container poll is not due yet
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, sensor) == "not_installed"
+
+    ssh_host.write_containers(standin_containers(spark_sim))
+    await spark_sim.start_service("whisperx")
+    await whisperx.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, sensor) == "installed"
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
