@@ -9,6 +9,7 @@ from datetime import datetime
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -255,10 +256,15 @@ class ServiceRecovery:
         )
 
     def _fire(self, event: str, reason: str) -> None:
+        """Fire ``event``; its ``device_id`` drives device triggers and the logbook."""
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={self.deep.health.device_identifier}
+        )
         self.hass.bus.async_fire(
             event,
             {
                 "entry_id": self.entry.entry_id,
+                "device_id": device.id if device is not None else None,
                 "service": str(self.service),
                 "container": self.container,
                 "reason": reason,

@@ -18,6 +18,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -117,6 +118,9 @@ async def test_wedge_detected_restarted_recovered(
     assert [e.data for e in events[EVENT_WEDGE_DETECTED]] == [
         {
             "entry_id": ssh_entry.entry_id,
+            "device_id": dr.async_get(hass)
+            .async_get_device(identifiers={(DOMAIN, f"{ssh_entry.entry_id}_parakeet")})
+            .id,  # type: ignore[union-attr]
             "service": "parakeet",
             "container": "parakeet",
             "reason": status.error,

@@ -1,6 +1,6 @@
-"""The install sensor during a long build: throttled state writes, churn kept out of the recorder.
+"""What the recorder keeps: the install sensor's churn stays out; recovery events reach the logbook.
 
-Faked, and why: the install job is a real `InstallJob` that is never run; the
+Faked in the install test, and why: the install job is a real `InstallJob` that is never run; the
 test sets its phase and percent and notifies the entities the way the running
 job does. A real build's pace depends on the machine, and this test must
 control exactly when updates arrive and when time passes (it fires HA's clock).
@@ -16,6 +16,7 @@ from homeassistant.components.recorder.core import Recorder
 from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, HomeAssistant, State, callback
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -24,11 +25,13 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.spark_audio import whisperx_install
-from custom_components.spark_audio.const import DOMAIN, INSTALL_WRITE_INTERVAL
+from custom_components.spark_audio.const import DOMAIN, INSTALL_WRITE_INTERVAL, SparkService
 from custom_components.spark_audio.spark.installer import InstallConfig, InstallJob, Phase
 from tests.integration.conftest import standin_containers
+from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -122,3 +125,32 @@ async def test_build_progress_is_throttled_and_unrecorded(
         assert not {"log", "elapsed", "percent"} & set(recorded_state.attributes)
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_recovery_events_in_the_logbook(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A wedge and its end show in the logbook under the service device's name."""
+    assert await async_setup_component(hass, "logbook", {})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    start = dt_util.utcnow()
+    deep = init_integration.runtime_data.deep[SparkService.PARAKEET]
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    status = await deep.async_probe_now()
+    spark_sim.states["parakeet"].fault = Fault.NONE
+    await deep.async_probe_now()
+    await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+
+    client = await hass_ws_client()
+    await client.send_json({"id": 1, "type": "logbook/get_events", "start_time": start.isoformat()})
+    response = await client.receive_json()
+    assert response["success"], response
+    ours = [(e["name"], e["message"]) for e in response["result"] if e.get("domain") == DOMAIN]
+    assert ours == [
+        ("127.0.0.1 Parakeet", f"is wedged: {status.error}"),
+        ("127.0.0.1 Parakeet", "works again"),
+    ]
