@@ -42,6 +42,7 @@ BUTTONS: tuple[SparkButtonDescription, ...] = (
         key="deep_check",
         translation_key="deep_check",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         press_fn=lambda e: e.coordinator.async_probe_now(),
     ),
 )

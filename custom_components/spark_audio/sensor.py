@@ -67,6 +67,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_latency_ms,
     ),
     SparkSensorDescription(
@@ -75,6 +76,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[str(s) for s in ContainerState],
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=_container_state,
     ),
@@ -83,6 +85,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         translation_key="restarts_24h",
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=lambda e: e.recovery.restarts_since(dt_util.utcnow() - timedelta(hours=24)),
     ),
@@ -91,6 +94,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         translation_key="last_restart",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=lambda e: e.recovery.policy.last_restart,
         attributes_fn=_last_restart_attributes,
@@ -114,6 +118,7 @@ ROUND_TRIP_SENSORS: tuple[RoundTripSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=lambda r: r.latency_s * 1000,
     ),
     RoundTripSensorDescription(
@@ -122,6 +127,7 @@ ROUND_TRIP_SENSORS: tuple[RoundTripSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=lambda r: r.real_time_factor,
     ),
 )

@@ -71,9 +71,19 @@ def project(
     ):
         entities = {}
         for entity in sorted(
-            er.async_entries_for_device(entity_registry, device.id), key=lambda e: e.entity_id
+            er.async_entries_for_device(entity_registry, device.id, include_disabled_entities=True),
+            key=lambda e: e.entity_id,
         ):
             state = hass.states.get(entity.entity_id)
+            if entity.disabled_by is not None:  # off by default: no state to show
+                assert state is None
+                entities[entity.entity_id] = {
+                    "unique_id": entity.unique_id,
+                    "translation_key": entity.translation_key,
+                    "entity_category": entity.entity_category,
+                    "disabled_by": entity.disabled_by,
+                }
+                continue
             assert state is not None
             entities[entity.entity_id] = {
                 "unique_id": entity.unique_id,

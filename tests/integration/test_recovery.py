@@ -50,6 +50,11 @@ PARAKEET = SparkService.PARAKEET
 
 
 @pytest.fixture(autouse=True)
+def all_entities_enabled(entity_registry_enabled_by_default: None) -> None:
+    """Restart counters, container entities and the like start disabled; these tests read them."""
+
+
+@pytest.fixture(autouse=True)
 def fast_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
     """Poll for recovery every 50 ms instead of every 2 s, retry failed restarts fast."""
     monkeypatch.setattr(recovery, "RECOVERY_PROBE_INTERVAL", 0.05)
