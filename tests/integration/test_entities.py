@@ -69,7 +69,7 @@ def project(
         dr.async_entries_for_config_entry(device_registry, entry.entry_id),
         key=lambda d: d.name or "",
     ):
-        entities = {}
+        entities: dict[str, dict[str, Any]] = {}
         for entity in sorted(
             er.async_entries_for_device(entity_registry, device.id, include_disabled_entities=True),
             key=lambda e: e.entity_id,
