@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,26 @@ async def test_install_sensor_follows_the_container(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert state(hass, sensor) == "installed"
     await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
+async def test_whisperx_started_outside_ha_shows_installed(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+) -> None:
+    """A WhisperX container started by hand is seen at the next container poll."""
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.async_block_till_done()
+    sensor = "sensor.127_0_0_1_whisperx_install"
+    assert state(hass, sensor) == "not_installed"
+    ssh_host.write_containers(standin_containers(spark_sim))
+    containers = install_entry.runtime_data.containers
+    assert containers is not None
+    # Polled as often as the health checks (a frozen clock would expire HTTP timeouts).
+    assert containers.update_interval == timedelta(seconds=30)
+    await containers.async_refresh()
+    await hass.async_block_till_done()
+    assert state(hass, sensor) == "installed"
+    await hass.config_entries.async_unload(install_entry.entry_id)
