@@ -140,6 +140,7 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
             update_interval=deep_check_interval(entry),
         )
         self._run = run
+        self._misheard = False
 
     async def _async_update_data(self) -> RoundTripResult | None:
         try:
@@ -147,6 +148,10 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
         except (SparkError, ValueError) as err:
             _LOGGER.debug("Round trip failed: %s", err)
             return None
-        if not result.understood:
+        # One warning when Parakeet starts mishearing, one line when it hears right again.
+        if not result.understood and not self._misheard:
             _LOGGER.warning("Round trip: Parakeet heard %r for Magpie's test phrase", result.heard)
+        elif result.understood and self._misheard:
+            _LOGGER.info("Round trip: Parakeet hears Magpie's test phrase again")
+        self._misheard = not result.understood
         return result

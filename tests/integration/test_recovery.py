@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -50,8 +52,14 @@ PARAKEET = SparkService.PARAKEET
 
 
 @pytest.fixture(autouse=True)
-def all_entities_enabled(entity_registry_enabled_by_default: None) -> None:
+def all_entities_enabled() -> Iterator[None]:
     """Restart counters, container entities and the like start disabled; these tests read them."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -628,3 +636,35 @@ async def test_a_lasting_wedge_logs_once_and_its_end_once(
         (logging.INFO, False),
     ], [r.getMessage() for r in ours]
     assert "works again" in ours[1].getMessage()
+
+
+async def test_misheard_round_trip_logs_once(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parakeet mishearing the test phrase warns once while it lasts, and notes its end once.
+
+    Faked: the simulated Parakeet normally "hears" what the simulated Magpie
+    said; here it is made to answer a fixed wrong transcript instead.
+    """
+    from tests.spark_sim import parakeet as sim_parakeet
+
+    await settle(hass)
+    caplog.set_level(logging.INFO, logger="custom_components.spark_audio")
+    round_trip = init_integration.runtime_data.round_trip
+    assert round_trip is not None
+    monkeypatch.setattr(sim_parakeet, "recall_speech", lambda pcm: None)
+    spark_sim.states["parakeet"].transcript = "completely different words"
+    caplog.clear()
+    for _ in range(3):
+        await round_trip.async_refresh()
+    monkeypatch.undo()
+    for _ in range(2):
+        await round_trip.async_refresh()
+    lines = [r.getMessage() for r in caplog.records if "Round trip" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "completely different words" in lines[0]
+    assert "again" in lines[1]
