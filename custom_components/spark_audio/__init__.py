@@ -22,7 +22,6 @@ from .const import (
     DOMAIN,
     SERVICE_DEFAULT_MODELS,
     SERVICE_MANUFACTURERS,
-    SERVICE_NAMES,
 )
 from .containers import ContainerCoordinator
 from .coordinator import (
@@ -34,9 +33,11 @@ from .coordinator import (
 )
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
+from .entity import service_device_name, spark_name
 from .install_views import async_register_install_views
 from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
+from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
@@ -86,7 +87,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
             translation_placeholders={"host": host, "error": errors},
         )
     data.ssh = ssh_from_entry(entry)
-    _register_devices(hass, entry, coordinators, hub=data.ssh is not None)
+    _register_devices(hass, entry, coordinators)
 
     if data.ssh is not None:
         data.docker = DockerOverSSH(data.ssh)
@@ -97,6 +98,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
 
     clip = await hass.async_add_executor_job(load_probe_clip)
     names = container_names(entry)
+    history = RestartHistoryStore(hass, entry.entry_id)
+    stored = await history.async_load()
     for service, health in data.coordinators.items():
         deep = DeepCheckCoordinator(hass, entry, health, make_probe(entry, health, clip))
         data.deep[service] = deep
@@ -113,7 +116,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
                 max_per_hour=int(
                     entry.options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR)
                 ),
+                history=stored[service],
             ),
+            history,
         )
     data.round_trip = make_round_trip(hass, entry)
 
@@ -136,27 +141,36 @@ def _register_devices(
     hass: HomeAssistant,
     entry: SparkAudioConfigEntry,
     coordinators: list[SparkServiceCoordinator],
-    *,
-    hub: bool,
 ) -> None:
-    """One service device per Spark service; drop devices of services turned off."""
+    """The Spark's hub device and one service device under it per service.
+
+    Names carry the Spark's name (the entry title) so two Sparks never
+    collide; a renamed entry renames its devices on the reload that follows.
+    Devices of services turned off are dropped.
+    """
     registry = dr.async_get(hass)
+    registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=spark_name(entry),
+        manufacturer="NVIDIA",
+        model="DGX Spark",
+    )
     for coordinator in coordinators:
         service = coordinator.service
         health = coordinator.data.health if coordinator.data else None
         registry.async_get_or_create(
             config_entry_id=entry.entry_id,
             identifiers={coordinator.device_identifier},
-            name=SERVICE_NAMES[service],
+            via_device=(DOMAIN, entry.entry_id),
+            name=service_device_name(entry, service),
             manufacturer=SERVICE_MANUFACTURERS[service],
             model=(health and health.model) or SERVICE_DEFAULT_MODELS[service],
             sw_version=health.version if health else None,
             entry_type=dr.DeviceEntryType.SERVICE,
             configuration_url=coordinator.client.base_url,
         )
-    current = {c.device_identifier for c in coordinators}
-    if hub:  # the Spark itself carries the WhisperX install entities
-        current.add((DOMAIN, entry.entry_id))
+    current = {c.device_identifier for c in coordinators} | {(DOMAIN, entry.entry_id)}
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
@@ -165,6 +179,11 @@ def _register_devices(
 async def async_unload_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> bool:
     """Unload the platforms; the SSH connection closes through async_on_unload."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
+    """Delete the entry's stored restart history with it."""
+    await RestartHistoryStore(hass, entry.entry_id).async_remove()
 
 
 async def _async_reload_on_update(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:

@@ -57,6 +57,7 @@ class SparkWedgeSensor(SparkRecoveryEntity, BinarySensorEntity):
     """On while inference fails although the service still answers (a CUDA wedge)."""
 
     _attr_device_class = BinarySensorDeviceClass.PROBLEM
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_translation_key = "wedged"
 
     def __init__(self, data: SparkAudioData, service: SparkService) -> None:

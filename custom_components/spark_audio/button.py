@@ -36,12 +36,13 @@ BUTTONS: tuple[SparkButtonDescription, ...] = (
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
         needs_ssh=True,
-        press_fn=lambda e: e.recovery.async_restart("restart button pressed"),
+        press_fn=lambda e: e.recovery.async_restart(),
     ),
     SparkButtonDescription(
         key="deep_check",
         translation_key="deep_check",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         press_fn=lambda e: e.coordinator.async_probe_now(),
     ),
 )

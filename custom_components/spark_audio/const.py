@@ -121,3 +121,6 @@ CONF_HF_TOKEN: Final = "hf_token"  # noqa: S105 (a config key, not a secret)
 CONF_WHISPERX_MODEL: Final = "whisperx_model"
 WHISPERX_MODELS: Final = ("tiny", "base", "small", "medium", "large-v3")
 DEFAULT_WHISPERX_MODEL: Final = "medium"
+
+# At most one state write per this many seconds while an install job logs (recorder churn).
+INSTALL_WRITE_INTERVAL: Final = 10.0

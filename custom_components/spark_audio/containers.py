@@ -16,7 +16,8 @@ from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
 from .spark.ssh import ContainerState, DockerOverSSH
 
 _LOGGER = logging.getLogger(__name__)
-CONTAINER_POLL = timedelta(seconds=60)
+# As often as the health polls: WhisperX started or removed outside HA shows within one interval.
+CONTAINER_POLL = timedelta(seconds=30)
 
 
 class ContainerCoordinator(DataUpdateCoordinator[dict[SparkService, ContainerState]]):

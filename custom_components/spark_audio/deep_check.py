@@ -98,10 +98,9 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
             result = await self._probe()
         except (SparkError, ValueError) as err:
             answers = await self._service_answers()
-            # A service that does not answer at all is reported once by its health
-            # coordinator; only a failure while it answers (a wedge) is news here.
-            _LOGGER.log(
-                logging.WARNING if answers else logging.DEBUG,
+            # Debug only: a service that does not answer is logged once by its health
+            # coordinator, a wedge once by recovery when it starts and once when it ends.
+            _LOGGER.debug(
                 "%s deep check failed%s: %s",
                 SERVICE_NAMES[self.service],
                 " while its health check passes" if answers else "",
@@ -141,6 +140,7 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
             update_interval=deep_check_interval(entry),
         )
         self._run = run
+        self._misheard = False
 
     async def _async_update_data(self) -> RoundTripResult | None:
         try:
@@ -148,6 +148,10 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
         except (SparkError, ValueError) as err:
             _LOGGER.debug("Round trip failed: %s", err)
             return None
-        if not result.understood:
+        # One warning when Parakeet starts mishearing, one line when it hears right again.
+        if not result.understood and not self._misheard:
             _LOGGER.warning("Round trip: Parakeet heard %r for Magpie's test phrase", result.heard)
+        elif result.understood and self._misheard:
+            _LOGGER.info("Round trip: Parakeet hears Magpie's test phrase again")
+        self._misheard = not result.understood
         return result

@@ -6,9 +6,9 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any
 
+from homeassistant.const import CONF_HOST
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, SERVICE_NAMES, SparkService
@@ -16,7 +16,6 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
 from .spark import SparkBackendFaultError, SparkError, SparkTimeoutError
-from .whisperx_install import EntryInstallState, install_state
 
 
 class SparkAudioEntity(CoordinatorEntity[SparkServiceCoordinator]):
@@ -103,36 +102,11 @@ def translate_errors[**P, R](
     return wrapper
 
 
-def hub_device_info(entry_id: str, host: str) -> DeviceInfo:
-    """The Spark itself: home of the entities that act on the box (the WhisperX install)."""
-    return DeviceInfo(
-        identifiers={(DOMAIN, entry_id)},
-        name="DGX Spark",
-        manufacturer="NVIDIA",
-        model="DGX Spark",
-        configuration_url=None,
-    )
+def spark_name(entry: SparkAudioConfigEntry) -> str:
+    """The Spark's name: the entry title, which users can rename in HA's UI."""
+    return entry.title or str(entry.data.get(CONF_HOST, "DGX Spark"))
 
 
-class SparkInstallEntity(Entity):
-    """An entity following the WhisperX install job of one Spark entry."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(self, entry: SparkAudioConfigEntry, key: str) -> None:
-        """Attach to the Spark's hub device."""
-        self.entry = entry
-        self._attr_unique_id = f"{entry.entry_id}_{key}"
-        self._attr_device_info = hub_device_info(entry.entry_id, entry.runtime_data.host)
-
-    @property
-    def installing(self) -> EntryInstallState:
-        """The entry's install state (kept across reloads)."""
-        return install_state(self.hass, self.entry.entry_id)
-
-    async def async_added_to_hass(self) -> None:
-        """Refresh whenever the install job reports progress."""
-        listeners = self.installing.listeners
-        listeners.append(self.async_write_ha_state)
-        self.async_on_remove(lambda: listeners.remove(self.async_write_ha_state))
+def service_device_name(entry: SparkAudioConfigEntry, service: SparkService) -> str:
+    """A service device's name, e.g. "Office Spark Parakeet": unique across Sparks."""
+    return f"{spark_name(entry)} {SERVICE_NAMES[service]}"

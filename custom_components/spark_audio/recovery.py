@@ -9,6 +9,7 @@ from datetime import datetime
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -29,7 +30,8 @@ from .const import (
 from .data import SparkAudioConfigEntry
 from .deep_check import DeepCheckCoordinator, DeepCheckStatus
 from .repairs import async_raise_host_key_changed
-from .restart_policy import RestartPolicy
+from .restart_history import RestartHistoryStore
+from .restart_policy import REASON_MANUAL, RestartPolicy
 from .spark import SparkError
 from .spark.errors import SparkSSHHostKeyError
 from .spark.ssh import DockerOverSSH
@@ -59,6 +61,7 @@ class ServiceRecovery:
         container: str,
         docker: DockerOverSSH | None,
         policy: RestartPolicy,
+        history: RestartHistoryStore,
     ) -> None:
         """Watch ``deep``'s results; restart ``container`` through ``docker`` if given."""
         self.hass = hass
@@ -68,6 +71,8 @@ class ServiceRecovery:
         self.container = container
         self.docker = docker
         self.policy = policy
+        self.history = history
+        history.policies[self.service] = policy
         self.wedged = False
         self.restarting = False
         self.last_errors: deque[str] = deque(maxlen=_KEPT_ERRORS)
@@ -126,8 +131,12 @@ class ServiceRecovery:
             self.hass, self._restart_and_recover(reason), f"spark_audio restart {self.service}"
         )
 
-    async def async_restart(self, reason: str) -> None:
-        """Restart on request (button, action); then watch for recovery in the background."""
+    async def async_restart(self) -> None:
+        """Restart on request (button, action); then watch for recovery in the background.
+
+        Counted in the history with reason "manual", but not against the
+        automatic limit (see `RestartPolicy`).
+        """
         if self.docker is None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="ssh_not_configured"
@@ -140,7 +149,7 @@ class ServiceRecovery:
             )
         self.restarting = True
         try:
-            if not await self._restart(reason):
+            if not await self._restart(REASON_MANUAL, automatic=False):
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="restart_failed",
@@ -159,13 +168,13 @@ class ServiceRecovery:
 
     async def _restart_and_recover(self, reason: str) -> None:
         try:
-            if await self._restart(reason):
+            if await self._restart(reason, automatic=True):
                 await self._wait_until_working()
         finally:
             self.restarting = False
             self._notify()
 
-    async def _restart(self, reason: str) -> bool:
+    async def _restart(self, reason: str, *, automatic: bool) -> bool:
         """``docker restart``; False (with an event and a retry scheduled) if it failed."""
         assert self.docker is not None
         _LOGGER.warning("Restarting %s (%s): %s", self.container, self.service, reason)
@@ -180,9 +189,10 @@ class ServiceRecovery:
                 async_raise_host_key_changed(self.hass, self.entry, err)
             self._schedule_retry()
             return False
-        self.policy.record(dt_util.utcnow())
+        self.policy.record(dt_util.utcnow(), reason, automatic=automatic)
         self._fire(EVENT_SERVICE_RESTARTED, reason)
         self._notify()
+        await self.history.async_save()
         return True
 
     async def _wait_until_working(self) -> None:
@@ -246,10 +256,15 @@ class ServiceRecovery:
         )
 
     def _fire(self, event: str, reason: str) -> None:
+        """Fire ``event``; its ``device_id`` drives device triggers and the logbook."""
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={self.deep.health.device_identifier}
+        )
         self.hass.bus.async_fire(
             event,
             {
                 "entry_id": self.entry.entry_id,
+                "device_id": device.id if device is not None else None,
                 "service": str(self.service),
                 "container": self.container,
                 "reason": reason,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -36,12 +37,18 @@ class SparkSensorDescription(SensorEntityDescription):
     """A per-service health sensor; ``needs_ssh`` ones exist only with SSH configured."""
 
     value_fn: Callable[[SparkRecoveryEntity], StateType | datetime]
+    attributes_fn: Callable[[SparkRecoveryEntity], dict[str, Any]] | None = None
     needs_ssh: bool = False
 
 
 def _latency_ms(entity: SparkRecoveryEntity) -> float | None:
     status = entity.coordinator.data
     return None if status is None or status.latency_s is None else status.latency_s * 1000
+
+
+def _last_restart_attributes(entity: SparkRecoveryEntity) -> dict[str, Any]:
+    last = entity.recovery.policy.last
+    return {} if last is None else {"reason": last.reason, "automatic": last.automatic}
 
 
 def _container_state(entity: SparkRecoveryEntity) -> str | None:
@@ -60,6 +67,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_latency_ms,
     ),
     SparkSensorDescription(
@@ -68,6 +76,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[str(s) for s in ContainerState],
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=_container_state,
     ),
@@ -76,6 +85,7 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         translation_key="restarts_24h",
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=lambda e: e.recovery.restarts_since(dt_util.utcnow() - timedelta(hours=24)),
     ),
@@ -84,8 +94,10 @@ SENSORS: tuple[SparkSensorDescription, ...] = (
         translation_key="last_restart",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         needs_ssh=True,
         value_fn=lambda e: e.recovery.policy.last_restart,
+        attributes_fn=_last_restart_attributes,
     ),
 )
 
@@ -106,6 +118,7 @@ ROUND_TRIP_SENSORS: tuple[RoundTripSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=lambda r: r.latency_s * 1000,
     ),
     RoundTripSensorDescription(
@@ -114,6 +127,7 @@ ROUND_TRIP_SENSORS: tuple[RoundTripSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=lambda r: r.real_time_factor,
     ),
 )
@@ -165,6 +179,12 @@ class SparkHealthSensor(SparkRecoveryEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """The figure, computed from the latest checks."""
         return self.entity_description.value_fn(self)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the figure, where the description has any."""
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self)
 
 
 class RoundTripSensor(CoordinatorEntity[RoundTripCoordinator], SensorEntity):

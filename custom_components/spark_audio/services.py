@@ -63,7 +63,8 @@ def async_register_services(hass: HomeAssistant) -> None:
 
     @translate_errors
     async def restart(call: ServiceCall) -> None:
-        await _recovery(hass, call).async_restart("restart_service action")
+        # Counted in the restart history as "manual"; not against the automatic limit.
+        await _recovery(hass, call).async_restart()
 
     @translate_errors
     async def deep_check(call: ServiceCall) -> ServiceResponse:

@@ -33,6 +33,8 @@ class SparkContainerSwitch(SparkRecoveryEntity, SwitchEntity):
 
     _attr_translation_key = "container"
     _attr_entity_category = EntityCategory.CONFIG
+    # Stopping a speech service is rare and disruptive: opt in (the restart button stays).
+    _attr_entity_registry_enabled_default = False
 
     def __init__(self, data: SparkAudioData, service: SparkService) -> None:
         """Key the switch to its service."""

@@ -138,8 +138,8 @@ async def _add_spark(
 
     await _see(dialog.get_by_text("Success!"))
     await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
-    for device in ("Parakeet", "Magpie", "WhisperX"):
-        await _see(dialog.get_by_text(device, exact=True))
+    for device in ("Parakeet", "Magpie", "WhisperX"):  # named after the Spark (entry title)
+        await _see(dialog.get_by_text(f"{sim.host} {device}", exact=True))
     await page.screenshot(path=screenshot)
 
     # Finishing a flow started from this link opens the integration's page on the new entry.

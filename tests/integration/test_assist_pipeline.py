@@ -45,8 +45,8 @@ async def test_assist_pipeline_end_to_end(
 
     pipeline = await async_create_default_pipeline(
         hass,
-        stt_engine_id="stt.parakeet_speech_to_text",
-        tts_engine_id="tts.magpie_text_to_speech",
+        stt_engine_id="stt.127_0_0_1_parakeet_speech_to_text",
+        tts_engine_id="tts.127_0_0_1_magpie_text_to_speech",
         pipeline_name="Spark",
     )
     assert pipeline is not None

@@ -246,8 +246,8 @@ async def test_disabled_service_is_not_probed(hass: HomeAssistant, spark_sim: Sp
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["whisperx_enabled"] is False
-    assert hass.states.get("stt.whisperx_speech_to_text") is None
-    assert hass.states.get("stt.parakeet_speech_to_text") is not None
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is None
+    assert hass.states.get("stt.127_0_0_1_parakeet_speech_to_text") is not None
 
 
 async def _break(sim: SparkSim, how: str, service: str) -> dict[str, Any]:
@@ -397,7 +397,7 @@ async def test_reconfigure_changes_ports(
         assert entry.data["whisperx_port"] == moved.ports["whisperx"]
         assert entry.unique_id == "127.0.0.1"
         assert entry.state is ConfigEntryState.LOADED
-        assert hass.states.get("stt.whisperx_speech_to_text").state != "unavailable"  # type: ignore[union-attr]
+        assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text").state != "unavailable"  # type: ignore[union-attr]
         assert len(hass.config_entries.async_entries(DOMAIN)) == 1
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
@@ -411,7 +411,7 @@ async def test_reconfigure_keeps_ssh_settings(
     mock_config_entry = ssh_entry
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    assert hass.states.get("tts.magpie_text_to_speech") is not None
+    assert hass.states.get("tts.127_0_0_1_magpie_text_to_speech") is not None
     before = dict(mock_config_entry.data)
     result = await mock_config_entry.start_reconfigure_flow(hass)
     good = user_input(spark_sim, magpie_enabled=False)
@@ -422,12 +422,12 @@ async def test_reconfigure_keeps_ssh_settings(
     for key in ("ssh_user", "ssh_private_key", "ssh_host_key", "ssh_port"):
         assert mock_config_entry.data[key] == before[key]
     assert mock_config_entry.data["magpie_enabled"] is False
-    assert hass.states.get("tts.magpie_text_to_speech") is None
+    assert hass.states.get("tts.127_0_0_1_magpie_text_to_speech") is None
     names = {
         d.name
         for d in dr.async_entries_for_config_entry(dr.async_get(hass), mock_config_entry.entry_id)
     }
-    assert names == {"DGX Spark", "Parakeet", "WhisperX"}
+    assert names == {"127.0.0.1", "127.0.0.1 Parakeet", "127.0.0.1 WhisperX"}
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
@@ -473,7 +473,7 @@ async def test_reconfigure_to_new_host(
     assert init_integration.unique_id == "127.0.0.2"
     assert init_integration.title == "127.0.0.2"
     assert init_integration.state is ConfigEntryState.LOADED
-    state = hass.states.get("binary_sensor.parakeet_connectivity")
+    state = hass.states.get("binary_sensor.127_0_0_1_parakeet_connectivity")
     assert state is not None
     assert state.state == "on"
 
@@ -514,7 +514,9 @@ async def test_options_flow_applies_without_restart(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["default_voice"] == "Magpie-Multilingual.FR-FR.Louise"
     assert entry.state is ConfigEntryState.LOADED
-    tts_entity = hass.data["entity_components"]["tts"].get_entity("tts.magpie_text_to_speech")
+    tts_entity = hass.data["entity_components"]["tts"].get_entity(
+        "tts.127_0_0_1_magpie_text_to_speech"
+    )
     assert tts_entity.default_language == "fr-FR"
     assert tts_entity.default_options == {"voice": "Magpie-Multilingual.FR-FR.Louise"}
     coordinators = entry.runtime_data.coordinators.values()

@@ -55,7 +55,7 @@ async def test_entry_and_device_diagnostics_redact_secrets(
     device = next(
         d
         for d in dr.async_entries_for_config_entry(device_registry, ssh_entry.entry_id)
-        if d.name == "Magpie"
+        if d.name == "127.0.0.1 Magpie"
     )
     device_diagnostics = await get_diagnostics_for_device(hass, hass_client, ssh_entry, device)
     assert device_diagnostics["service"] == "magpie"

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest_socket
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
+
+from custom_components.spark_audio.const import DOMAIN
+from tests.integration.conftest import entry_data
+from tests.spark_sim.server import SparkSim
 
 VOLATILE_ATTRIBUTES = {"access_token", "entity_picture"}
 # Domains whose state does not depend on timing (latencies and timestamps do).
@@ -64,11 +69,21 @@ def project(
         dr.async_entries_for_config_entry(device_registry, entry.entry_id),
         key=lambda d: d.name or "",
     ):
-        entities = {}
+        entities: dict[str, dict[str, Any]] = {}
         for entity in sorted(
-            er.async_entries_for_device(entity_registry, device.id), key=lambda e: e.entity_id
+            er.async_entries_for_device(entity_registry, device.id, include_disabled_entities=True),
+            key=lambda e: e.entity_id,
         ):
             state = hass.states.get(entity.entity_id)
+            if entity.disabled_by is not None:  # off by default: no state to show
+                assert state is None
+                entities[entity.entity_id] = {
+                    "unique_id": entity.unique_id,
+                    "translation_key": entity.translation_key,
+                    "entity_category": entity.entity_category,
+                    "disabled_by": entity.disabled_by,
+                }
+                continue
             assert state is not None
             entities[entity.entity_id] = {
                 "unique_id": entity.unique_id,
@@ -94,3 +109,77 @@ def project(
             "entities": entities,
         }
     return devices
+
+
+async def test_two_sparks_side_by_side(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Two Sparks: every device and entity id names its Spark, no ``_2``; renames follow."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "127.0.0.2"])
+    second_sim = SparkSim(host="127.0.0.2", with_whisperx=False)
+    await second_sim.start()
+    office = MockConfigEntry(
+        domain=DOMAIN,
+        title="Office Spark",
+        unique_id=ssh_entry.unique_id,
+        data=dict(ssh_entry.data),
+        entry_id="01OFFICE",
+    )
+    lab = MockConfigEntry(
+        domain=DOMAIN,
+        title="Lab",
+        unique_id="127.0.0.2",
+        data={**entry_data(second_sim), "host": "127.0.0.2"},
+        entry_id="01LAB",
+    )
+    try:
+        for entry in (office, lab):
+            entry.add_to_hass(hass)
+            assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+        for entry, slug in ((office, "office_spark"), (lab, "lab")):
+            devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+            hub = device_registry.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+            assert hub is not None
+            assert hub.name == entry.title
+            services = [d for d in devices if d.id != hub.id]
+            assert services
+            for device in services:
+                assert device.via_device_id == hub.id
+                assert device.name is not None
+                assert device.name.startswith(f"{entry.title} "), device.name
+            entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+            assert entities
+            for entity in entities:
+                assert entity.entity_id.split(".", 1)[1].startswith(f"{slug}_"), entity.entity_id
+                assert not entity.entity_id.endswith("_2"), entity.entity_id
+                if (state := hass.states.get(entity.entity_id)) is not None:
+                    assert state.name.startswith(entry.title), state.name
+        assert hass.states.get("stt.office_spark_parakeet_speech_to_text") is not None
+        assert hass.states.get("stt.lab_parakeet_speech_to_text") is not None
+        assert hass.states.get("sensor.office_spark_whisperx_install") is not None
+        assert hass.states.get("binary_sensor.lab_magpie_connectivity") is not None
+        names = [d.name for d in device_registry.devices.values()]
+        assert len(names) == len(set(names))
+
+        # Renaming the entry (HA's UI) renames its devices; entity ids stay put.
+        hass.config_entries.async_update_entry(lab, title="Garage")
+        await hass.async_block_till_done(wait_background_tasks=True)
+        hub = device_registry.async_get_device(identifiers={(DOMAIN, lab.entry_id)})
+        assert hub is not None
+        assert hub.name == "Garage"
+        parakeet = device_registry.async_get_device(identifiers={(DOMAIN, "01LAB_parakeet")})
+        assert parakeet is not None
+        assert parakeet.name == "Garage Parakeet"
+        assert hass.states.get("stt.lab_parakeet_speech_to_text") is not None
+    finally:
+        for entry in (office, lab):
+            if entry.state.recoverable:
+                await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+        await second_sim.stop()

@@ -15,7 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from tests.spark_sim.server import SparkSim
 
-PARAKEET_CONNECTIVITY = "binary_sensor.parakeet_connectivity"
+PARAKEET_CONNECTIVITY = "binary_sensor.127_0_0_1_parakeet_connectivity"
 
 
 async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
@@ -24,11 +24,11 @@ async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfi
     assert entry.state is ConfigEntryState.LOADED
     for entity_id in (
         PARAKEET_CONNECTIVITY,
-        "binary_sensor.magpie_connectivity",
-        "binary_sensor.whisperx_connectivity",
-        "stt.parakeet_speech_to_text",
-        "stt.whisperx_speech_to_text",
-        "tts.magpie_text_to_speech",
+        "binary_sensor.127_0_0_1_magpie_connectivity",
+        "binary_sensor.127_0_0_1_whisperx_connectivity",
+        "stt.127_0_0_1_parakeet_speech_to_text",
+        "stt.127_0_0_1_whisperx_speech_to_text",
+        "tts.127_0_0_1_magpie_text_to_speech",
     ):
         state = hass.states.get(entity_id)
         assert state is not None, entity_id
@@ -43,15 +43,23 @@ async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfi
 async def test_devices_per_service(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    """One service device per Spark service, with model and version from the backend."""
+    """A hub device for the Spark and one service device under it per service."""
     devices = dr.async_entries_for_config_entry(device_registry, init_integration.entry_id)
     by_name = {d.name: d for d in devices}
-    assert set(by_name) == {"Parakeet", "Magpie", "WhisperX"}
-    assert all(d.entry_type is dr.DeviceEntryType.SERVICE for d in devices)
-    assert by_name["Parakeet"].model == "nvidia/parakeet-tdt-0.6b-v3"
-    assert by_name["Parakeet"].sw_version == "1.0.0"
-    assert by_name["Magpie"].sw_version == "1.3.0"
-    assert by_name["WhisperX"].model == "whisperx-medium"
+    assert set(by_name) == {
+        "127.0.0.1",
+        "127.0.0.1 Parakeet",
+        "127.0.0.1 Magpie",
+        "127.0.0.1 WhisperX",
+    }
+    hub = by_name.pop("127.0.0.1")
+    assert hub.model == "DGX Spark"
+    assert all(d.entry_type is dr.DeviceEntryType.SERVICE for d in by_name.values())
+    assert all(d.via_device_id == hub.id for d in by_name.values())
+    assert by_name["127.0.0.1 Parakeet"].model == "nvidia/parakeet-tdt-0.6b-v3"
+    assert by_name["127.0.0.1 Parakeet"].sw_version == "1.0.0"
+    assert by_name["127.0.0.1 Magpie"].sw_version == "1.3.0"
+    assert by_name["127.0.0.1 WhisperX"].model == "whisperx-medium"
 
 
 async def test_not_ready_when_spark_unreachable(
@@ -81,9 +89,9 @@ async def test_one_service_down_at_start(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    assert hass.states.get("stt.whisperx_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
-    assert hass.states.get("binary_sensor.whisperx_connectivity").state == STATE_OFF  # type: ignore[union-attr]
-    assert hass.states.get("stt.parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("binary_sensor.127_0_0_1_whisperx_connectivity").state == STATE_OFF  # type: ignore[union-attr]
+    assert hass.states.get("stt.127_0_0_1_parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
@@ -104,9 +112,9 @@ async def test_goes_down_and_recovers_with_one_log_line_each(
     for _ in range(3):
         await coordinator.async_refresh()
         await hass.async_block_till_done()
-    assert hass.states.get("stt.parakeet_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.127_0_0_1_parakeet_speech_to_text").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert hass.states.get(PARAKEET_CONNECTIVITY).state == STATE_OFF  # type: ignore[union-attr]
-    assert hass.states.get("tts.magpie_text_to_speech").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("tts.127_0_0_1_magpie_text_to_speech").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     down_lines = [r for r in caplog.records if "Error fetching Parakeet" in r.getMessage()]
     assert len(down_lines) == 1
 
@@ -114,7 +122,7 @@ async def test_goes_down_and_recovers_with_one_log_line_each(
     for _ in range(2):
         await coordinator.async_refresh()
         await hass.async_block_till_done()
-    assert hass.states.get("stt.parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+    assert hass.states.get("stt.127_0_0_1_parakeet_speech_to_text").state != STATE_UNAVAILABLE  # type: ignore[union-attr]
     assert hass.states.get(PARAKEET_CONNECTIVITY).state == STATE_ON  # type: ignore[union-attr]
     up_lines = [r for r in caplog.records if "Fetching Parakeet" in r.getMessage()]
     assert len(up_lines) == 1

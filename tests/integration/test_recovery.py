@@ -9,7 +9,10 @@ wedge (after a configurable outage) just as restarting the container would.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -17,6 +20,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -45,6 +49,17 @@ EVENTS = (
     EVENT_SERVICE_RECOVERED,
 )
 PARAKEET = SparkService.PARAKEET
+
+
+@pytest.fixture(autouse=True)
+def all_entities_enabled() -> Iterator[None]:
+    """Restart counters, container entities and the like start disabled; these tests read them."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -95,15 +110,15 @@ async def test_wedge_detected_restarted_recovered(
 ) -> None:
     """One probe sees the wedge; docker restart over SSH; the service works again."""
     await setup(hass, ssh_entry)
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_OFF
-    assert state(hass, "sensor.parakeet_container") == "running"
-    assert state(hass, "sensor.parakeet_restarts_in_24_hours") == "0"
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_restarts_in_24_hours") == "0"
     seen_wedged: list[str] = []
     hass.bus.async_listen(
         "state_changed",
         lambda e: (
             seen_wedged.append(e.data["new_state"].state)
-            if e.data["entity_id"] == "binary_sensor.parakeet_wedged"
+            if e.data["entity_id"] == "binary_sensor.127_0_0_1_parakeet_wedged"
             else None
         ),
     )
@@ -116,6 +131,9 @@ async def test_wedge_detected_restarted_recovered(
     assert [e.data for e in events[EVENT_WEDGE_DETECTED]] == [
         {
             "entry_id": ssh_entry.entry_id,
+            "device_id": dr.async_get(hass)
+            .async_get_device(identifiers={(DOMAIN, f"{ssh_entry.entry_id}_parakeet")})
+            .id,  # type: ignore[union-attr]
             "service": "parakeet",
             "container": "parakeet",
             "reason": status.error,
@@ -128,9 +146,9 @@ async def test_wedge_detected_restarted_recovered(
     assert ["docker", "restart", "parakeet"] in ssh_host.docker_calls()
     assert spark_sim.states["parakeet"].restarts == 1
     assert STATE_ON in seen_wedged
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_OFF
-    assert state(hass, "sensor.parakeet_restarts_in_24_hours") == "1"
-    assert state(hass, "sensor.parakeet_last_restart") != STATE_UNKNOWN
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_restarts_in_24_hours") == "1"
+    assert state(hass, "sensor.127_0_0_1_parakeet_last_restart") != STATE_UNKNOWN
     # Other services were left alone.
     assert all(
         call[1:2] != ["restart"] or call[2] == "parakeet" for call in ssh_host.docker_calls()
@@ -188,7 +206,7 @@ async def test_repeated_wedges_hit_the_rate_limit(
     assert issue.translation_key == "keeps_wedging"
     assert issue.translation_placeholders is not None
     assert "CUBLAS" in issue.translation_placeholders["errors"]
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
 
     # Fixed by hand: healthy for an hour clears the issue.
     spark_sim.states["parakeet"].fault = Fault.NONE
@@ -251,7 +269,7 @@ async def test_changed_host_key_is_refused(
     assert issue is not None
     assert issue.is_fixable
     assert len(ssh_host.docker_calls()) == calls_before
-    assert state(hass, "sensor.parakeet_container") == "unavailable"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "unavailable"
 
     # The repair flow shows the new fingerprint and pins exactly that key.
     assert await async_setup_component(hass, "repairs", {})
@@ -270,7 +288,7 @@ async def test_changed_host_key_is_refused(
     await settle(hass)
     assert ssh_entry.data["ssh_host_key"].split()[:2] == new_key.split()[:2]
     assert ssh_entry.state is ConfigEntryState.LOADED
-    assert state(hass, "sensor.parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
 
 
 async def test_wrong_key_starts_reauth(
@@ -294,7 +312,7 @@ async def test_wrong_key_starts_reauth(
     ]
     assert len(flows) == 1
     # Speech keeps working while SSH is broken.
-    assert state(hass, "binary_sensor.parakeet_connectivity") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_connectivity") == STATE_ON
 
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {"ssh_user": ssh_host.username, "ssh_private_key": wrong}
@@ -307,7 +325,7 @@ async def test_wrong_key_starts_reauth(
     assert result["reason"] == "reauth_successful"
     await settle(hass)
     assert ssh_entry.data["ssh_private_key"] == good.strip()
-    assert state(hass, "sensor.parakeet_container") == "running"
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "running"
 
 
 async def test_without_ssh_a_wedge_raises_a_repair(
@@ -319,14 +337,14 @@ async def test_without_ssh_a_wedge_raises_a_repair(
 ) -> None:
     """No SSH: the wedge is reported and a repair suggests adding SSH; nothing restarts."""
     await settle(hass)
-    assert hass.states.get("button.parakeet_restart") is None
-    assert hass.states.get("switch.parakeet_container_running") is None
+    assert hass.states.get("button.127_0_0_1_parakeet_restart") is None
+    assert hass.states.get("switch.127_0_0_1_parakeet_container_running") is None
     spark_sim.states["parakeet"].fault = Fault.WEDGE
     await init_integration.runtime_data.deep[PARAKEET].async_probe_now()
     await settle(hass)
     assert len(events[EVENT_WEDGE_DETECTED]) == 1
     assert events[EVENT_SERVICE_RESTARTED] == []
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
     issue = issue_registry.async_get_issue(
         DOMAIN, f"ssh_not_configured_{init_integration.entry_id}"
     )
@@ -352,7 +370,7 @@ async def test_backend_5xx_in_stt_triggers_an_immediate_probe(
 
     await settle(hass)
     spark_sim.states["parakeet"].fault = Fault.WEDGE
-    entity = stt.async_get_speech_to_text_entity(hass, "stt.parakeet_speech_to_text")
+    entity = stt.async_get_speech_to_text_entity(hass, "stt.127_0_0_1_parakeet_speech_to_text")
     assert entity is not None
 
     async def audio() -> Any:
@@ -372,7 +390,7 @@ async def test_backend_5xx_in_stt_triggers_an_immediate_probe(
     assert result.result is stt.SpeechResultState.ERROR
     await settle(hass)
     assert len(events[EVENT_WEDGE_DETECTED]) == 1
-    assert state(hass, "binary_sensor.parakeet_wedged") == STATE_ON
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_ON
 
 
 async def test_actions_buttons_and_switch(
@@ -399,28 +417,34 @@ async def test_actions_buttons_and_switch(
         blocking=True,
     )
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.magpie_restart"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_magpie_restart"}, blocking=True
     )
     await settle(hass)
     restarts = [c[2] for c in ssh_host.docker_calls() if c[1] == "restart"]
     assert restarts == ["whisperx-asr", "magpie-tts"]
-    assert state(hass, "sensor.magpie_restarts_in_24_hours") == "1"
+    assert state(hass, "sensor.127_0_0_1_magpie_restarts_in_24_hours") == "1"
 
     await hass.services.async_call(
-        "switch", "turn_off", {"entity_id": "switch.parakeet_container_running"}, blocking=True
+        "switch",
+        "turn_off",
+        {"entity_id": "switch.127_0_0_1_parakeet_container_running"},
+        blocking=True,
     )
-    assert state(hass, "switch.parakeet_container_running") == STATE_OFF
-    assert state(hass, "sensor.parakeet_container") == "exited"
+    assert state(hass, "switch.127_0_0_1_parakeet_container_running") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_parakeet_container") == "exited"
     await hass.services.async_call(
-        "switch", "turn_on", {"entity_id": "switch.parakeet_container_running"}, blocking=True
+        "switch",
+        "turn_on",
+        {"entity_id": "switch.127_0_0_1_parakeet_container_running"},
+        blocking=True,
     )
-    assert state(hass, "switch.parakeet_container_running") == STATE_ON
+    assert state(hass, "switch.127_0_0_1_parakeet_container_running") == STATE_ON
     assert ["docker", "stop", "parakeet"] in ssh_host.docker_calls()
     assert ["docker", "start", "parakeet"] in ssh_host.docker_calls()
 
     before = spark_sim.states["parakeet"].requests.copy()
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.parakeet_run_deep_check"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_parakeet_run_deep_check"}, blocking=True
     )
     new = spark_sim.states["parakeet"].requests[len(before) :]
     assert any(r.path == "/v1/audio/transcriptions" for r in new)
@@ -443,8 +467,8 @@ async def test_missing_container_is_reported(
     del containers["whisperx-asr"]
     ssh_host.write_containers(containers)
     await setup(hass, ssh_entry)
-    assert state(hass, "sensor.whisperx_container") == "missing"
-    assert state(hass, "switch.whisperx_container_running") == STATE_OFF
+    assert state(hass, "sensor.127_0_0_1_whisperx_container") == "missing"
+    assert state(hass, "switch.127_0_0_1_whisperx_container_running") == STATE_OFF
 
 
 async def test_shell_metacharacters_in_container_name_rejected(
@@ -488,9 +512,158 @@ async def test_round_trip_sensors(
     assert result is not None
     assert result.word_accuracy == 1.0
     assert result.understood
-    latency = float(state(hass, "sensor.parakeet_round_trip_latency"))
-    rtf = float(state(hass, "sensor.parakeet_round_trip_real_time_factor"))
+    latency = float(state(hass, "sensor.127_0_0_1_parakeet_round_trip_latency"))
+    rtf = float(state(hass, "sensor.127_0_0_1_parakeet_round_trip_real_time_factor"))
     assert latency > 0
     assert 0 < rtf < 1
     magpie_texts = [r.fields.get("text") for r in spark_sim.states["magpie"].requests]
     assert "Spark audio check, one two three." in magpie_texts
+
+
+async def test_restart_history_survives_ha_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    events: dict[str, list[Event[Any]]],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Counters and the rate limit hold across an HA restart; manual restarts count, not limit.
+
+    "Restarting HA" is unloading the entry and setting it up again on the
+    same hass_storage, which is what HA's stop and start do to a config entry.
+    """
+    ssh_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(ssh_entry, options={"restart_max_per_hour": 1})
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await settle(hass)
+    restarts = "sensor.127_0_0_1_parakeet_restarts_in_24_hours"
+    last = "sensor.127_0_0_1_parakeet_last_restart"
+    issue_id = f"keeps_wedging_{ssh_entry.entry_id}_parakeet"
+
+    # A manual restart is counted, but does not use up the one automatic restart an hour.
+    await hass.services.async_call(
+        DOMAIN,
+        "restart_service",
+        {"config_entry_id": ssh_entry.entry_id, "service": "parakeet"},
+        blocking=True,
+    )
+    await settle(hass)
+    assert events[EVENT_SERVICE_RESTARTED][-1].data["reason"] == "manual"
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert len(events[EVENT_SERVICE_RESTARTED]) == 2
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert state(hass, restarts) == "2"
+    last_before = state(hass, last)
+    stored = hass_storage[f"{DOMAIN}.{ssh_entry.entry_id}.restarts"]["data"]["parakeet"]
+    assert [(r["reason"], r["automatic"]) for r in stored] == [
+        ("manual", False),
+        (events[EVENT_WEDGE_DETECTED][0].data["reason"], True),
+    ]
+
+    assert await hass.config_entries.async_unload(ssh_entry.entry_id)
+    await settle(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await settle(hass)
+    assert state(hass, restarts) == "2"
+    assert state(hass, last) == last_before
+    last_state = hass.states.get(last)
+    assert last_state is not None
+    assert last_state.attributes["automatic"] is True
+
+    # Wedged again after the restart of HA: the automatic limit remembers and refuses.
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert len(events[EVENT_SERVICE_RESTARTED]) == 2
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert [c for c in ssh_host.docker_calls() if c[1] == "restart"] == [
+        ["docker", "restart", "parakeet"]
+    ] * 2
+
+
+async def test_removing_the_entry_removes_its_history(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+) -> None:
+    """The stored history goes with its entry."""
+    await setup(hass, ssh_entry)
+    await hass.services.async_call(
+        DOMAIN,
+        "restart_service",
+        {"config_entry_id": ssh_entry.entry_id, "service": "magpie"},
+        blocking=True,
+    )
+    await settle(hass)
+    key = f"{DOMAIN}.{ssh_entry.entry_id}.restarts"
+    assert key in hass_storage
+    assert await hass.config_entries.async_remove(ssh_entry.entry_id)
+    await settle(hass)
+    assert key not in hass_storage
+
+
+async def test_a_lasting_wedge_logs_once_and_its_end_once(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Log-when-unavailable: one line when the wedge starts, one when it ends, not per check."""
+    await settle(hass)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="custom_components.spark_audio")
+    deep = init_integration.runtime_data.deep[PARAKEET]
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    for _ in range(4):
+        assert (await deep.async_probe_now()).wedged
+    await settle(hass)
+    spark_sim.states["parakeet"].fault = Fault.NONE
+    for _ in range(2):
+        assert (await deep.async_probe_now()).ok
+    ours = [
+        r
+        for r in caplog.records
+        if r.name.startswith("custom_components.spark_audio") and r.levelno >= logging.INFO
+    ]
+    assert [(r.levelno, "wedged" in r.getMessage()) for r in ours] == [
+        (logging.WARNING, True),
+        (logging.INFO, False),
+    ], [r.getMessage() for r in ours]
+    assert "works again" in ours[1].getMessage()
+
+
+async def test_misheard_round_trip_logs_once(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parakeet mishearing the test phrase warns once while it lasts, and notes its end once.
+
+    Faked: the simulated Parakeet normally "hears" what the simulated Magpie
+    said; here it is made to answer a fixed wrong transcript instead.
+    """
+    from tests.spark_sim import parakeet as sim_parakeet
+
+    await settle(hass)
+    caplog.set_level(logging.INFO, logger="custom_components.spark_audio")
+    round_trip = init_integration.runtime_data.round_trip
+    assert round_trip is not None
+    monkeypatch.setattr(sim_parakeet, "recall_speech", lambda pcm: None)
+    spark_sim.states["parakeet"].transcript = "completely different words"
+    caplog.clear()
+    for _ in range(3):
+        await round_trip.async_refresh()
+    monkeypatch.undo()
+    for _ in range(2):
+        await round_trip.async_refresh()
+    lines = [r.getMessage() for r in caplog.records if "Round trip" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "completely different words" in lines[0]
+    assert "again" in lines[1]

@@ -32,7 +32,7 @@ def metadata(language: str = "en") -> stt.SpeechMetadata:
 
 
 def entity(
-    hass: HomeAssistant, entity_id: str = "stt.parakeet_speech_to_text"
+    hass: HomeAssistant, entity_id: str = "stt.127_0_0_1_parakeet_speech_to_text"
 ) -> SparkSpeechToTextEntity:
     found = stt.async_get_speech_to_text_entity(hass, entity_id)
     assert isinstance(found, SparkSpeechToTextEntity)
@@ -115,7 +115,7 @@ async def test_whisperx_stt(
 ) -> None:
     """WhisperX is a second STT engine with Whisper's languages."""
     spark_sim.states["whisperx"].transcript = "what time is it"
-    whisperx = entity(hass, "stt.whisperx_speech_to_text")
+    whisperx = entity(hass, "stt.127_0_0_1_whisperx_speech_to_text")
     assert "ja" in whisperx.supported_languages
     result = await whisperx.async_process_audio_stream(metadata("ja"), chunks(speech_pcm))
     assert result.result is stt.SpeechResultState.SUCCESS

@@ -24,7 +24,7 @@ SYNTH_PATHS = ("/v1/audio/synthesize", "/v1/audio/synthesize_online")
 
 
 def entity(hass: HomeAssistant) -> MagpieTextToSpeechEntity:
-    found = get_engine_instance(hass, "tts.magpie_text_to_speech")
+    found = get_engine_instance(hass, "tts.127_0_0_1_magpie_text_to_speech")
     assert isinstance(found, MagpieTextToSpeechEntity)
     return found
 
@@ -177,7 +177,7 @@ async def test_stream_through_home_assistant(
 ) -> None:
     """HA's own TTS stream (what Assist plays) carries our one WAV untouched."""
     stream = tts.async_create_stream(
-        hass, "tts.magpie_text_to_speech", "de-DE", {"preferred_format": "wav"}
+        hass, "tts.127_0_0_1_magpie_text_to_speech", "de-DE", {"preferred_format": "wav"}
     )
     stream.async_set_message("Guten Tag. Wie geht es dir?")
     data = b"".join([chunk async for chunk in stream.async_stream_result()])
@@ -192,7 +192,7 @@ async def test_streamed_wav_converts_with_ffmpeg(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """HA's default MP3 output: ffmpeg reads our unknown-length WAV stream."""
-    stream = tts.async_create_stream(hass, "tts.magpie_text_to_speech", "en-US", {})
+    stream = tts.async_create_stream(hass, "tts.127_0_0_1_magpie_text_to_speech", "en-US", {})
     stream.async_set_message("One. Two. Three.")
     data = b"".join([chunk async for chunk in stream.async_stream_result()])
     assert stream.extension == "mp3"

@@ -34,8 +34,8 @@ from tests.spark_sim.server import SparkSim
 
 from .test_stt import chunks, metadata
 
-WHISPERX_STT = "stt.whisperx_speech_to_text"
-PARAKEET_STT = "stt.parakeet_speech_to_text"
+WHISPERX_STT = "stt.127_0_0_1_whisperx_speech_to_text"
+PARAKEET_STT = "stt.127_0_0_1_parakeet_speech_to_text"
 
 
 @pytest.fixture

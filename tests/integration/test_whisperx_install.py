@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio import whisperx_install
-from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.const import DOMAIN, SparkService
 from tests.integration.conftest import SECRETS, standin_containers
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
@@ -84,22 +85,22 @@ async def test_install_from_the_button(
     await hass.async_block_till_done()
     issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "not_installed"
-    assert hass.states.get("stt.whisperx_speech_to_text") is None
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "not_installed"
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is None
 
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
     )
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installing"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installing"
     job = await wait_for_job(hass, install_entry.entry_id)
     assert job.error is None, job.lines[-20:]
     assert str(job.phase) == "done"
 
     assert install_entry.data["whisperx_enabled"] is True
-    assert state(hass, "binary_sensor.whisperx_connectivity") == "on"
-    assert hass.states.get("stt.whisperx_speech_to_text") is not None
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "installed"
-    attributes = hass.states.get("sensor.dgx_spark_whisperx_install").attributes  # type: ignore[union-attr]
+    assert state(hass, "binary_sensor.127_0_0_1_whisperx_connectivity") == "on"
+    assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is not None
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+    attributes = hass.states.get("sensor.127_0_0_1_whisperx_install").attributes  # type: ignore[union-attr]
     assert attributes["phase"] == "done"
     assert attributes["percent"] == 100
     assert attributes["log"]
@@ -212,11 +213,11 @@ async def test_build_failure_is_reported(
     install_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(install_entry.entry_id)
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
     )
     job = await wait_for_job(hass, install_entry.entry_id)
     assert str(job.phase) == "failed"
-    assert state(hass, "sensor.dgx_spark_whisperx_install") == "failed"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "failed"
     assert install_entry.data["whisperx_enabled"] is False
 
 
@@ -244,7 +245,7 @@ async def test_update_entity_offers_upgrade(
     ssh_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(ssh_entry.entry_id)
     await hass.async_block_till_done()
-    update = hass.states.get("update.dgx_spark_whisperx")
+    update = hass.states.get("update.127_0_0_1_whisperx")
     assert update is not None
     assert update.state == "on"
     assert update.attributes["installed_version"] == "0.0.9"
@@ -253,7 +254,7 @@ async def test_update_entity_offers_upgrade(
 
     ssh_host.set_standin(fail_build=True)  # the rebuild itself is covered above
     await hass.services.async_call(
-        "update", "install", {"entity_id": "update.dgx_spark_whisperx"}, blocking=True
+        "update", "install", {"entity_id": "update.127_0_0_1_whisperx"}, blocking=True
     )
     job = await wait_for_job(hass, ssh_entry.entry_id)
     assert any(call[1] == "build" for call in ssh_host.docker_calls())
@@ -287,7 +288,7 @@ async def test_invalid_stored_hf_token_is_a_translated_error(
 
     with pytest.raises(HomeAssistantError) as caught:
         await hass.services.async_call(
-            "button", "press", {"entity_id": "button.dgx_spark_install_whisperx"}, blocking=True
+            "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
         )
     assert caught.value.translation_key == "invalid_hf_token"
     assert "Hugging Face token" in str(caught.value)  # the English text, not a key
@@ -312,3 +313,108 @@ async def test_invalid_stored_hf_token_is_a_translated_error(
 
     assert whisperx_install.install_state(hass, entry.entry_id).job is None
     assert not any(c[1] in ("build", "run") for c in ssh_host.docker_calls())
+
+
+async def test_upgrade_turns_the_update_off(
+    hass: HomeAssistant,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Install, ship a newer bundled version, upgrade: the update entity is off, no reload.
+
+    The bundled version is bumped in a copy of the build context (what a new
+    release of the integration brings); the stand-in runs the real app from
+    the uploaded copy, so the new WhisperX really reports the new version.
+    """
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
+    )
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
+    bundled = (whisperx_install.CONTEXT_DIR / "VERSION").read_text().strip()
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert (update.state, update.attributes["installed_version"]) == ("off", bundled)
+
+    context = tmp_path / "whisperx_container"
+    shutil.copytree(
+        whisperx_install.CONTEXT_DIR,
+        context,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "app_tests"),
+    )
+    (context / "VERSION").write_text("99.0.0\n")
+    monkeypatch.setattr(whisperx_install, "CONTEXT_DIR", context)
+    # A new integration release arrives with an HA restart: here, a reload.
+    assert await hass.config_entries.async_reload(install_entry.entry_id)
+    await hass.async_block_till_done()
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert update.state == "on"
+    assert update.attributes["latest_version"] == "99.0.0"
+
+    await hass.services.async_call(
+        "update", "install", {"entity_id": "update.127_0_0_1_whisperx"}, blocking=True
+    )
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert update.attributes["installed_version"] == "99.0.0"
+    assert update.state == "off"
+    assert update.attributes["in_progress"] is False
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+
+
+async def test_install_sensor_follows_the_container(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+) -> None:
+    """WhisperX removed by hand shows not_installed at the next health poll, started: installed."""
+    ssh_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await hass.async_block_till_done()
+    sensor = "sensor.127_0_0_1_whisperx_install"
+    assert state(hass, sensor) == "installed"
+    whisperx = ssh_entry.runtime_data.coordinators[SparkService.WHISPERX]
+
+    containers = standin_containers(spark_sim)
+    del containers["whisperx-asr"]
+    ssh_host.write_containers(containers)
+    await spark_sim.stop_service("whisperx")
+    await whisperx.async_refresh()  # one health poll; the container poll is not due yet
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, sensor) == "not_installed"
+
+    ssh_host.write_containers(standin_containers(spark_sim))
+    await spark_sim.start_service("whisperx")
+    await whisperx.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, sensor) == "installed"
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
+async def test_whisperx_started_outside_ha_shows_installed(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+) -> None:
+    """A WhisperX container started by hand is seen at the next container poll."""
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.async_block_till_done()
+    sensor = "sensor.127_0_0_1_whisperx_install"
+    assert state(hass, sensor) == "not_installed"
+    ssh_host.write_containers(standin_containers(spark_sim))
+    containers = install_entry.runtime_data.containers
+    assert containers is not None
+    # Polled as often as the health checks (a frozen clock would expire HTTP timeouts).
+    assert containers.update_interval == timedelta(seconds=30)
+    await containers.async_refresh()
+    await hass.async_block_till_done()
+    assert state(hass, sensor) == "installed"
+    await hass.config_entries.async_unload(install_entry.entry_id)
