@@ -6,11 +6,13 @@ it from outside, over HA's own REST API: onboarding, the config flow, STT (/api/
 deep-check button press whose effect is checked. Any failure raises; stdout says what was covered.
 
 Usage: python scripts/smoke_current_ha.py HA_URL PARAKEET_PORT MAGPIE_PORT WHISPERX_PORT WAV_FILE
+       python scripts/smoke_current_ha.py --check-log HOME_ASSISTANT_LOG
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from pathlib import Path
@@ -290,7 +292,29 @@ async def main(ha: str, ports: dict[str, int], wav: bytes) -> None:
         await deep_check(session, ha, auth, ports["parakeet"])
 
 
+def check_log(path: Path) -> None:
+    """Fail on any ERROR/CRITICAL record naming spark_audio (logger, message or traceback)."""
+    records: list[list[str]] = [[]]
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line):
+            records.append([])
+        records[-1].append(line)
+    bad = [
+        text
+        for text in ("".join(r) for r in records)
+        if re.match(r"\S+ \S+ (ERROR|CRITICAL) ", text) and "spark_audio" in text
+    ]
+    for text in bad:
+        print(text, end="", file=sys.stderr)
+    if bad:
+        sys.exit(f"{len(bad)} ERROR record(s) about spark_audio in Home Assistant's log")
+    covered(f"no ERROR records about spark_audio in {path.name}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--check-log":
+        check_log(Path(sys.argv[2]))
+        sys.exit(0)
     url, parakeet, magpie, whisperx, wav_file = sys.argv[1:6]
     asyncio.run(
         main(
