@@ -21,8 +21,9 @@ import homeassistant.components
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = Path(homeassistant.components.__file__).parent
-# Components the tests set up besides the integration's own (tests/integration).
-TESTED = ["assist_pipeline", "conversation", "intent", "stt", "tts", "ffmpeg", "repairs"]
+# Components the tests set up besides the integration's own (tests/integration; tests/browser
+# runs a real hass with the frontend).
+TESTED = ["assist_pipeline", "conversation", "intent", "stt", "tts", "ffmpeg", "repairs", "frontend"]
 
 
 def manifest(domain: str) -> dict[str, list[str]]:
