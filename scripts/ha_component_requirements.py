@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = Path(homeassistant.components.__file__).parent
 # Components the tests set up besides the integration's own (tests/integration; tests/browser
 # runs a real hass with the frontend).
-TESTED = ["assist_pipeline", "conversation", "intent", "stt", "tts", "ffmpeg", "repairs", "frontend"]
+TESTED = ["assist_pipeline", "conversation", "intent", "stt", "tts", "ffmpeg", "repairs"]
+TESTED += ["frontend"]
 
 
 def manifest(domain: str) -> dict[str, list[str]]:
