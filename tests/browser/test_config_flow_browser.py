@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-# The newest-HA lane (.venv-latest) installs neither Playwright nor HA's frontend.
+# Both lanes install Playwright and HA's frontend (scripts/setup); skip only in a bare venv.
 pytest.importorskip("playwright", reason="playwright is not installed in this venv")
 pytest.importorskip("hass_frontend", reason="home-assistant-frontend is not installed")
 
@@ -120,7 +120,13 @@ async def _add_spark(
     await _see(dialog.get_by_text("Add a DGX Spark"))
     await dialog.locator("input[name=host]").fill(sim.host)
     # WhisperX is off by default; turn it on so the flow probes all three services.
-    await dialog.get_by_role("switch", name=re.compile("Use WhisperX")).check()
+    # Newer frontends (HA 2026.x) give the switch no accessible name (its label is the paragraph
+    # after it) and draw its thumb over the input; the switches come in the form's order
+    # (Parakeet, Magpie, WhisperX), and a click on the thumb toggles it like a user's would.
+    whisperx = dialog.get_by_role("switch", name=re.compile("Use WhisperX"))
+    await whisperx.or_(dialog.get_by_role("switch").nth(list(PORT_LABELS).index("whisperx"))).check(
+        force=True
+    )
     for service in SERVICES:
         port_box = dialog.get_by_role("spinbutton", name=re.compile(PORT_LABELS[service]))
         await port_box.fill(str(sim.ports[service]))
@@ -136,17 +142,32 @@ async def _add_spark(
     assert ssh.auth_attempts() == 0
     await dialog.get_by_role("button", name="Submit").click()
 
-    await _see(dialog.get_by_text("Success!"))
-    await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
-    for device in ("Parakeet", "Magpie", "WhisperX"):  # named after the Spark (entry title)
-        await _see(dialog.get_by_text(f"{sim.host} {device}", exact=True))
+    # HA 2025.x says "Success!" and lists the devices; newer frontends (2026.x) show a
+    # "Name and assign" step with each device's name in an editable field.
+    name_and_assign = dialog.get_by_text("Name and assign")
+    await _see(dialog.get_by_text("Success!").or_(name_and_assign))
+    devices = [
+        f"{sim.host} {d}" for d in ("Parakeet", "Magpie", "WhisperX")
+    ]  # named after the Spark
+    newer_frontend = bool(await name_and_assign.count())
+    if newer_frontend:
+        names = dialog.get_by_role("textbox", name="Device name")
+        await expect(names).to_have_count(len(devices), timeout=UI_TIMEOUT_MS)
+        assert sorted([await box.input_value() for box in await names.all()]) == sorted(devices)
+    else:
+        await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
+        for device in devices:
+            await _see(dialog.get_by_text(device, exact=True))
     await page.screenshot(path=screenshot)
 
-    # Finishing a flow started from this link opens the integration's page on the new entry.
-    await dialog.get_by_role("button", name="Finish").click()
-    await expect(page).to_have_url(
-        re.compile(r"/config/integrations/integration/spark_audio"), timeout=UI_TIMEOUT_MS
-    )
+    # Finishing a flow started from this link opens the integration's page on the new entry
+    # (HA 2025.x); newer frontends close the dialog and stay on the dashboard.
+    await dialog.get_by_role("button", name=re.compile(r"^(Skip and finish|Finish)$")).click()
+    integration_page = re.compile(r"/config/integrations/integration/spark_audio")
+    if newer_frontend:
+        await expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
+        await page.goto(f"{hass.url}/config/integrations/integration/spark_audio")
+    await expect(page).to_have_url(integration_page, timeout=UI_TIMEOUT_MS)
     await _see(page.get_by_text(sim.host, exact=True))
 
 

@@ -93,8 +93,10 @@ def project(
                 "has_entity_name": entity.has_entity_name,
                 "friendly_name": state.attributes.get("friendly_name"),
                 "state": state.state if stable(entity) else "<varies>",
+                # Newer HA hands attribute keys as StrEnum members (EntityStateAttribute),
+                # which syrupy prints differently; users and templates see the plain string.
                 "attributes": {
-                    k: v
+                    str(k): v
                     for k, v in sorted(state.attributes.items())
                     if k not in VOLATILE_ATTRIBUTES
                 },

@@ -1,0 +1,127 @@
+"""What HACS and hassfest check on the repository's files, held so a change that breaks them fails.
+
+HACS validates hacs.json against its schema, needs a LICENSE, a brand icon and certain manifest
+keys; hassfest wants the manifest keys in its order, every imported HA component declared, and a
+repair issue with either a description or a fix flow. ``.ci/run`` runs hassfest itself as well.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import struct
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from awesomeversion import AwesomeVersion
+from homeassistant.const import __version__ as HA_VERSION
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEGRATION = ROOT / "custom_components" / "spark_audio"
+
+# hacs.json keys HACS's schema allows, with their types (hacs/integration validate/schema.py).
+HACS_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "content_in_root": bool,
+    "zip_release": bool,
+    "filename": str,
+    "hide_default_branch": bool,
+    "country": (str, list),
+    "homeassistant": str,
+    "hacs": str,
+    "persistent_directory": str,
+    "render_readme": bool,
+}
+# Keys HACS requires in an integration's manifest.json.
+HACS_MANIFEST_KEYS = {"domain", "documentation", "issue_tracker", "codeowners", "name", "version"}
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_hacs_json_matches_schema() -> None:
+    """hacs.json has a name, only known keys of the right types, and a real minimum version."""
+    hacs = _json(ROOT / "hacs.json")
+    assert isinstance(hacs.get("name"), str)
+    assert hacs["name"]
+    for key, value in hacs.items():
+        assert key in HACS_KEYS, f"hacs.json: unknown key {key!r}"
+        assert isinstance(value, HACS_KEYS[key]), f"hacs.json: {key!r} has the wrong type"
+    minimum = AwesomeVersion(hacs["homeassistant"])
+    assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", hacs["homeassistant"])
+    # Both test lanes run at or above the minimum HACS enforces.
+    assert minimum <= AwesomeVersion(HA_VERSION)
+
+
+def test_manifest_keys_and_order() -> None:
+    """HACS's required keys are there; hassfest's order: domain, name, then alphabetical."""
+    manifest = _json(INTEGRATION / "manifest.json")
+    assert manifest.keys() >= HACS_MANIFEST_KEYS
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert manifest["domain"] == INTEGRATION.name
+    assert all(owner.startswith("@") for owner in manifest["codeowners"])
+
+
+def test_manifest_declares_every_imported_component() -> None:
+    """Every ``homeassistant.components.X`` the code imports is a (after_)dependency (hassfest)."""
+    manifest = _json(INTEGRATION / "manifest.json")
+    declared = set(manifest.get("dependencies", [])) | set(manifest.get("after_dependencies", []))
+    used: dict[str, str] = {}
+    for path in INTEGRATION.rglob("*.py"):
+        if "whisperx_container" in path.parts:
+            continue  # its own program, not loaded by HA
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] == ["homeassistant", "components"] and len(parts) > 2:
+                    used.setdefault(parts[2], path.name)
+    # Entity platforms a custom integration provides need no declaration (hassfest allows them).
+    platforms = {p.stem for p in INTEGRATION.glob("*.py")}
+    missing = {c: f for c, f in used.items() if c not in declared and c not in platforms}
+    assert not missing, f"imported but not in the manifest: {missing}"
+
+
+def test_repair_issues_have_description_or_fix_flow() -> None:
+    """A fixable issue shows its fix flow's text; a description beside it would never be shown."""
+    issues = _json(INTEGRATION / "translations" / "en.json").get("issues", {})
+    assert issues
+    for key, issue in issues.items():
+        assert ("description" in issue) != ("fix_flow" in issue), key
+
+
+def test_license_is_apache_2() -> None:
+    """HACS needs a LICENSE; it is the Apache-2.0 text pyproject declares."""
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == {"text": "Apache-2.0"}
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_brand_icon_is_a_256px_png() -> None:
+    """The brand icon HA (2026.3+) and HACS show: a 256 x 256 PNG."""
+    data = (INTEGRATION / "brand" / "icon.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (256, 256)
+
+
+def test_versions_agree() -> None:
+    """The version HACS shows (manifest) is the project's version (pyproject)."""
+    manifest = _json(INTEGRATION / "manifest.json")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert manifest["version"] == pyproject["project"]["version"]
+    AwesomeVersion(manifest["version"])  # HA refuses a custom integration without a valid one
+    assert AwesomeVersion(manifest["version"]).valid
