@@ -7,9 +7,11 @@ queue depth while a long diarization runs.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .audio import recall_speech
 from .control import new_service_app
@@ -50,6 +52,22 @@ def default_state() -> ServiceState:
     return ServiceState(name="whisperx", rtf=DEFAULT_RTF)
 
 
+@web.middleware
+async def _require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Like the real app: with a key set, everything but /health needs the bearer key."""
+    key = request.app[STATE_KEY].api_key
+    if key is None or request.path == "/health" or request.path.startswith("/_sim/"):
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.encode()):
+        return web.json_response(
+            {"detail": "missing or wrong API key (Authorization: Bearer <key>)"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return await handler(request)
+
+
 def _bad_request(detail: str) -> web.Response:
     """FastAPI-style 400."""
     return web.json_response({"detail": detail}, status=400)
@@ -69,6 +87,7 @@ async def _health(request: web.Request) -> web.Response:
             "version": VERSION,
             "busy": gpu.lock.locked(),
             "queue": gpu.waiting,
+            "auth": request.app[STATE_KEY].api_key is not None,
         }
     )
 
@@ -164,6 +183,7 @@ async def _transcriptions(request: web.Request) -> web.Response:
 def create_whisperx_app(state: ServiceState) -> web.Application:
     """The WhisperX container's HTTP API bound to `state`."""
     app = new_service_app(state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH}), WEDGE_BODY)
+    app.middlewares.append(_require_key)
     app[GPU_KEY] = GpuQueue(asyncio.Lock())
     app.router.add_get("/health", _health)
     app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)
