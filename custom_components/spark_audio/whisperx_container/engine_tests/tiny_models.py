@@ -153,7 +153,7 @@ def build_aligner(out: Path, seed: int = 0) -> Path:
     letters = ["<pad>", "<s>", "</s>", "<unk>", "|", "'", *"abcdefghijklmnopqrstuvwxyz"]
     vocab_file = out / "vocab.json"
     vocab_file.write_text(json.dumps({c: i for i, c in enumerate(letters)}), encoding="utf-8")
-    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), word_delimiter_token="|")  # noqa: S106
+    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), word_delimiter_token="|")
     extractor = Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True
     )
