@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from custom_components.spark_audio.whisperx_container.app.languages import LANGUAGES
+
 from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, ServiceState
@@ -97,7 +99,9 @@ def _language(form: Form) -> str | web.Response | None:
     language = form.get("language")
     if language is not None and not language.strip():
         return _bad_request("language must not be empty")
-    return language
+    if language is not None and language.strip().lower() not in LANGUAGES:
+        return _bad_request(f"Unsupported language {language.strip()[:20]!r}")
+    return None if language is None else language.strip().lower()
 
 
 async def _run_job(request: web.Request, seconds: float) -> None:
@@ -167,6 +171,8 @@ async def _transcriptions(request: web.Request) -> web.Response:
     temperature = parse_float_field(form, "temperature")
     if isinstance(temperature, web.Response):
         return temperature
+    if temperature:  # like the real app: the batched decoder only does temperature 0
+        return _bad_request(f"temperature {temperature:g} is not supported")
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
