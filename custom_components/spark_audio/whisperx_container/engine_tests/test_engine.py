@@ -161,3 +161,11 @@ def test_key_required(client: TestClient, speech: bytes) -> None:
     )
     assert resp.status_code == 401
     assert json.loads(resp.text)["detail"].startswith("missing or wrong API key")
+
+
+def test_prompt_reaches_the_decoder(client: TestClient, speech: bytes) -> None:
+    """The tiny model's output follows decoder positions: a prompt (" a": <|startofprev|>, Ġ, a)
+    shifts them by three, so it "hears" the sentence from its fourth word on."""
+    resp = post(client, speech, response_format="text", prompt="a", language="en")
+    assert resp.status_code == 200, resp.text
+    assert resp.text == HEARD.split()[-1]
