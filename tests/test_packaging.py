@@ -86,7 +86,7 @@ def test_manifest_declares_every_imported_component() -> None:
                 if parts[:2] == ["homeassistant", "components"] and len(parts) > 2:
                     used.setdefault(parts[2], path.name)
     # Entity platforms a custom integration provides need no declaration (hassfest allows them),
-    # nor do the internal integrations hassfest's ALLOWED_USED_COMPONENTS names (the ones used here).
+    # nor the internal integrations in hassfest's ALLOWED_USED_COMPONENTS (those used here).
     platforms = {p.stem for p in INTEGRATION.glob("*.py")}
     internal = {"homeassistant", "device_automation", "system_health", "media_source"}
     missing = {c: f for c, f in used.items() if c not in declared | platforms | internal}

@@ -17,6 +17,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import (
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
+    CONF_WHISPERX_API_KEY,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
     DOMAIN,
@@ -73,7 +74,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     entry.runtime_data = data
     for service in enabled_services(entry.data):
         client = build_client(
-            service, session, host, service_port(entry.data, service), request_timeout(entry)
+            service,
+            session,
+            host,
+            service_port(entry.data, service),
+            request_timeout(entry),
+            whisperx_api_key=entry.data.get(CONF_WHISPERX_API_KEY),
         )
         data.coordinators[service] = SparkServiceCoordinator(hass, entry, service, client)
 

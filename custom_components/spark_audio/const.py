@@ -119,6 +119,8 @@ HEALTHY_TO_CLEAR_ISSUE: Final = 3600.0  # seconds
 # WhisperX install (options)
 CONF_HF_TOKEN: Final = "hf_token"  # noqa: S105 (a config key, not a secret)
 CONF_WHISPERX_MODEL: Final = "whisperx_model"
+# The installed container's API key (entry data, a secret): sent as a bearer token.
+CONF_WHISPERX_API_KEY: Final = "whisperx_api_key"
 WHISPERX_MODELS: Final = ("tiny", "base", "small", "medium", "large-v3")
 DEFAULT_WHISPERX_MODEL: Final = "medium"
 

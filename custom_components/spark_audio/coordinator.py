@@ -65,8 +65,12 @@ def build_client(
     host: str,
     port: int,
     timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    *,
+    whisperx_api_key: str | None = None,
 ) -> SparkClient:
-    """The client for ``service`` at ``host:port``."""
+    """The client for ``service`` at ``host:port`` (WhisperX with its key, if any)."""
+    if service is SparkService.WHISPERX:
+        return WhisperXClient(session, host, port, timeout=timeout, api_key=whisperx_api_key)
     return _CLIENT_TYPES[service](session, host, port, timeout=timeout)
 
 

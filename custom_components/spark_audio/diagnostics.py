@@ -8,11 +8,26 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_SSH_KEY, CONF_SSH_PASSWORD, DOMAIN, SparkService
+from .const import (
+    CONF_SSH_KEY,
+    CONF_SSH_PASSWORD,
+    CONF_WHISPERX_API_KEY,
+    DOMAIN,
+    SparkService,
+)
 from .data import SparkAudioConfigEntry
 from .vocabulary import async_vocabulary_diagnostics
 
-TO_REDACT = {CONF_SSH_KEY, CONF_SSH_PASSWORD, "hf_token", "token", "access_token", "password"}
+TO_REDACT = {
+    CONF_SSH_KEY,
+    CONF_SSH_PASSWORD,
+    CONF_WHISPERX_API_KEY,
+    "hf_token",
+    "token",
+    "access_token",
+    "password",
+    "api_key",
+}
 
 
 def _service_diagnostics(entry: SparkAudioConfigEntry, service: SparkService) -> dict[str, Any]:

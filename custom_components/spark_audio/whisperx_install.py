@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_HF_TOKEN,
+    CONF_WHISPERX_API_KEY,
     CONF_WHISPERX_MODEL,
     DEFAULT_WHISPERX_MODEL,
     DOMAIN,
@@ -83,6 +85,17 @@ def manager(hass: HomeAssistant) -> InstallManager:
     return hass.data[INSTALL_MANAGER]
 
 
+def whisperx_api_key(entry: SparkAudioConfigEntry) -> str:
+    """The key the installed container will require.
+
+    Made once per Spark (the first install) and kept for upgrades, so a failed
+    or interrupted upgrade never leaves the entry and the running container
+    with different keys. It is stored in the entry when the install succeeds.
+    """
+    key = entry.data.get(CONF_WHISPERX_API_KEY)
+    return key if isinstance(key, str) and key else secrets.token_urlsafe(32)
+
+
 def whisperx_issue_id(entry_id: str) -> str:
     """Repair issue offering the install."""
     return f"whisperx_not_installed_{entry_id}"
@@ -126,12 +139,14 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="invalid_hf_token"
             ) from err
+    api_key = whisperx_api_key(entry)
     config = InstallConfig(
         container_name=container_names(entry)[SparkService.WHISPERX],
         image_tag=f"spark-audio/whisperx:{version}",
         host_port=port,
         model=entry.options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
         hf_token=token,
+        api_key=api_key,
     )
     check = whisperx_health_check(
         async_get_clientsession(hass), entry.data[CONF_HOST], port, require_diarizer=bool(token)
@@ -160,7 +175,7 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
             last_notified = now
             state.notify()
         if update.final:
-            _finished(hass, entry_id, update, port)
+            _finished(hass, entry_id, update, port, api_key)
 
     job.add_listener(on_update)
     state.notify()
@@ -168,7 +183,9 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
 
 
 @callback
-def _finished(hass: HomeAssistant, entry_id: str, update: InstallUpdate, port: int) -> None:
+def _finished(
+    hass: HomeAssistant, entry_id: str, update: InstallUpdate, port: int, api_key: str
+) -> None:
     """On success, make WhisperX a managed service: the entry reloads with it enabled."""
     entry: SparkAudioConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None:
@@ -182,6 +199,7 @@ def _finished(hass: HomeAssistant, entry_id: str, update: InstallUpdate, port: i
                 **entry.data,
                 conf_enabled(SparkService.WHISPERX): True,
                 conf_port(SparkService.WHISPERX): port,
+                CONF_WHISPERX_API_KEY: api_key,
             },
         )
     else:

@@ -20,12 +20,15 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio import whisperx_install
 from custom_components.spark_audio.const import DOMAIN, SparkService
+from custom_components.spark_audio.spark import SparkResponseError, WhisperXClient
+from custom_components.spark_audio.spark.wav import wav_header
 from tests.integration.conftest import SECRETS, standin_containers
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
@@ -114,6 +117,32 @@ async def test_install_from_the_button(
     assert HF_TOKEN not in json.dumps(calls)
     assert all(HF_TOKEN not in line for line in job.lines)
     assert job.tar_bytes > 10_000
+    await _key_was_generated_stored_and_sent(hass, install_entry, calls, job.lines)
+
+
+async def _key_was_generated_stored_and_sent(
+    hass: HomeAssistant, entry: MockConfigEntry, calls: list[list[str]], lines: list[str]
+) -> None:
+    """The install made a key, the entry keeps it (reloads too) and the clients send it."""
+    key = entry.data["whisperx_api_key"]
+    SECRETS.add(key)  # checked in every log line of this test
+    assert len(key) >= 40
+    assert key not in json.dumps(calls)
+    assert all(key not in line for line in lines)
+    assert whisperx_install.whisperx_api_key(entry) == key  # an upgrade keeps it
+    wav = wav_header(16_000, data_size=32_000) + bytes(32_000)
+    port = entry.data["whisperx_port"]
+    unkeyed = WhisperXClient(async_get_clientsession(hass), "127.0.0.1", port)
+    with pytest.raises(SparkResponseError) as caught:
+        await unkeyed.transcribe(wav)
+    assert caught.value.status == 401  # the installed app requires the key
+    for _ in range(2):
+        client = entry.runtime_data.coordinators[SparkService.WHISPERX].client
+        assert isinstance(client, WhisperXClient)
+        assert (await client.transcribe(wav)).text
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.data["whisperx_api_key"] == key
 
 
 async def test_http_endpoints_and_sse(

@@ -315,3 +315,47 @@ async def test_wav_stream_round_trip() -> None:
 def test_read_wav_rejects_bad_files(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         read_wav(data)
+
+
+async def test_whisperx_key_is_sent_as_bearer(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    """A keyed container refuses a client without the key; with it every call works."""
+    spark_sim.states["whisperx"].api_key = "sim-key-0123456789"
+    port = spark_sim.ports["whisperx"]
+    keyed = WhisperXClient(session, "127.0.0.1", port, api_key="sim-key-0123456789")
+    open_client = WhisperXClient(session, "127.0.0.1", port)
+    wrong = WhisperXClient(session, "127.0.0.1", port, api_key="not-the-key")
+    assert (await open_client.health()).details["auth"] is True  # /health stays open
+    for client in (open_client, wrong):
+        with pytest.raises(SparkResponseError) as caught:
+            await client.transcribe(clip, language="en")
+        assert caught.value.status == 401
+        assert "API key" in str(caught.value)
+        assert "sim-key" not in str(caught.value)
+    result = await keyed.transcribe(clip, language="en")
+    assert result.text
+    assert result.words
+    speakers = await keyed.transcribe_with_speakers(clip, num_speakers=1)
+    assert speakers.segments
+    formatted = await keyed.transcribe_formatted(clip, response_format="text")
+    assert formatted.body.decode().strip() == result.text
+    assert "sim-key" not in repr(keyed)
+
+
+async def test_whisperx_without_key_sends_no_header(spark_sim: SparkSim, clip: bytes) -> None:
+    """An entry from before keys existed talks to an open container, with no header at all."""
+    sent: list[str | None] = []
+
+    async def on_start(
+        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        sent.append(params.headers.get("Authorization"))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)  # type: ignore[arg-type]  # aiohttp types the list oddly
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        port = spark_sim.ports["whisperx"]
+        assert (await WhisperXClient(session, "127.0.0.1", port).transcribe(clip)).text
+        await WhisperXClient(session, "127.0.0.1", port, api_key="k-1").health()
+    assert sent == [None, "Bearer k-1"]

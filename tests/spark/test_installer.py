@@ -39,9 +39,11 @@ from custom_components.spark_audio.spark.installer import (
     whisperx_health_check,
 )
 from custom_components.spark_audio.spark.ssh import SparkSSH, SSHCredentials
+from custom_components.spark_audio.spark.wav import wav_header
 from tests.ssh_host import SSHTestHost
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
+API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
 WHISPERX_CONTEXT = Path(__file__).parents[2] / "whisperx_container"
 HAPPY_ORDER = [
     Phase.CONNECT,
@@ -101,6 +103,7 @@ def config(ssh_host: SSHTestHost, **overrides: object) -> InstallConfig:
         "health_timeout": 5.0,
         "health_interval": 0.05,
         "hf_token": HF_TOKEN,
+        "api_key": API_KEY,
         "host_port": 18002,
     }
     values.update(overrides)
@@ -133,11 +136,12 @@ def phases_seen(updates: list[InstallUpdate]) -> list[Phase]:
 
 
 def assert_no_secret(ssh_host: SSHTestHost, job: InstallJob) -> None:
-    assert all(HF_TOKEN not in line for line in job.lines)
-    assert HF_TOKEN not in (job.error or "")
-    assert HF_TOKEN not in json.dumps(job.as_dict())
-    assert HF_TOKEN not in repr(job.config)
-    assert HF_TOKEN not in ssh_host.docker_calls_path.read_text()
+    for secret in (HF_TOKEN, API_KEY):
+        assert all(secret not in line for line in job.lines)
+        assert secret not in (job.error or "")
+        assert secret not in json.dumps(job.as_dict())
+        assert secret not in repr(job.config)
+        assert secret not in ssh_host.docker_calls_path.read_text()
 
 
 def assert_progress(updates: list[InstallUpdate]) -> None:
@@ -174,7 +178,7 @@ def assert_install_commands(ssh_host: SSHTestHost, remote: Path) -> None:
         "docker", "run", "-d", "--name", "whisperx-asr", "--gpus", "all",
         "--restart", "unless-stopped", "--memory", "40g", "-p", "18002:8000",
         "-v", "whisperx-cache:/cache", "-e", "WHISPERX_MODEL=medium", "-e", "HF_TOKEN",
-        "spark-audio/whisperx:1.2.3",
+        "-e", "WHISPERX_API_KEY", "spark-audio/whisperx:1.2.3",
     ]  # fmt: skip
 
 
@@ -278,6 +282,10 @@ def test_token_is_validated_without_being_quoted() -> None:
         InstallConfig(hf_token="hf_abc def")
     assert "hf_abc" not in str(caught.value)
     assert HF_TOKEN not in repr(InstallConfig(hf_token=HF_TOKEN))
+    with pytest.raises(ValueError, match="API key must be printable") as caught:
+        InstallConfig(api_key="k\nEXTRA")
+    assert "EXTRA" not in str(caught.value)
+    assert API_KEY not in repr(InstallConfig(api_key=API_KEY))
 
 
 async def test_invalid_container_name_never_reaches_ssh(
@@ -362,6 +370,7 @@ async def test_install_succeeds_with_phases_progress_and_live_log(
     assert container["image"] == "spark-audio/whisperx:1.2.3"
     # The token reached the container's environment, and nowhere visible.
     assert container["env"]["HF_TOKEN"] == HF_TOKEN
+    assert container["env"]["WHISPERX_API_KEY"] == API_KEY
     assert_no_secret(ssh_host, job)
     status = job.as_dict()
     assert status["phase"] == "done"
@@ -371,13 +380,20 @@ async def test_install_succeeds_with_phases_progress_and_live_log(
 async def test_late_watcher_gets_replay_and_final_state(
     ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
 ) -> None:
-    job = InstallJob(spark_ssh, config(ssh_host, hf_token=None), context, standin_health(ssh_host))
+    job = InstallJob(
+        spark_ssh,
+        config(ssh_host, hf_token=None, api_key=None),
+        context,
+        standin_health(ssh_host),
+    )
     await job.run()
     replayed = [u async for u in job.updates()]
     assert [u.line for u in replayed[:-1]] == job.lines
     assert replayed[-1].phase is Phase.DONE
     assert "-e" in ssh_host.docker_calls()[-1]
     assert "HF_TOKEN" not in ssh_host.docker_calls()[-1]
+    assert "WHISPERX_API_KEY" not in ssh_host.docker_calls()[-1]
+    assert "WHISPERX_API_KEY" not in ssh_host.containers()["whisperx-asr"]["env"]
 
 
 async def test_rerun_after_old_build_dir_replaces_stale_files(
@@ -649,6 +665,16 @@ async def test_installs_the_real_whisperx_app(
         assert response.status == 200
         health = await response.json()
     assert health["whisper_loaded"] is True
+    # The installed app requires the key it was handed on stdin.
+    assert health["auth"] is True
+    url = f"http://127.0.0.1:{port}/v1/audio/transcriptions"
+    for headers in ({}, {"Authorization": f"Bearer {API_KEY}"}):
+        form = aiohttp.FormData()
+        form.add_field(
+            "file", wav_header(16_000, data_size=32_000) + b"\0" * 32_000, filename="a.wav"
+        )
+        async with session.post(url, data=form, headers=headers) as response:
+            assert response.status == (200 if headers else 401), await response.text()
     assert_no_secret(ssh_host, job)
     print(
         f"\nreal context tar: {job.tar_bytes} bytes; phases: "

@@ -124,6 +124,7 @@ class ServiceState:
     first_audio_byte_at: float | None = None
     upload_done_at: float | None = None
     audio_started: asyncio.Event = field(default_factory=asyncio.Event)
+    api_key: str | None = None  # WhisperX: the bearer key it requires (None: open)
 
     @property
     def is_down(self) -> bool:

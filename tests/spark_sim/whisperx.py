@@ -7,9 +7,13 @@ queue depth while a long diarization runs.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from custom_components.spark_audio.whisperx_container.app.languages import LANGUAGES
 
 from .audio import recall_speech
 from .control import new_service_app
@@ -50,6 +54,22 @@ def default_state() -> ServiceState:
     return ServiceState(name="whisperx", rtf=DEFAULT_RTF)
 
 
+@web.middleware
+async def _require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Like the real app: with a key set, everything but /health needs the bearer key."""
+    key = request.app[STATE_KEY].api_key
+    if key is None or request.path == "/health" or request.path.startswith("/_sim/"):
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.encode()):
+        return web.json_response(
+            {"detail": "missing or wrong API key (Authorization: Bearer <key>)"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return await handler(request)
+
+
 def _bad_request(detail: str) -> web.Response:
     """FastAPI-style 400."""
     return web.json_response({"detail": detail}, status=400)
@@ -69,6 +89,7 @@ async def _health(request: web.Request) -> web.Response:
             "version": VERSION,
             "busy": gpu.lock.locked(),
             "queue": gpu.waiting,
+            "auth": request.app[STATE_KEY].api_key is not None,
         }
     )
 
@@ -78,7 +99,9 @@ def _language(form: Form) -> str | web.Response | None:
     language = form.get("language")
     if language is not None and not language.strip():
         return _bad_request("language must not be empty")
-    return language
+    if language is not None and language.strip().lower() not in LANGUAGES:
+        return _bad_request(f"Unsupported language {language.strip()[:20]!r}")
+    return None if language is None else language.strip().lower()
 
 
 async def _run_job(request: web.Request, seconds: float) -> None:
@@ -148,6 +171,8 @@ async def _transcriptions(request: web.Request) -> web.Response:
     temperature = parse_float_field(form, "temperature")
     if isinstance(temperature, web.Response):
         return temperature
+    if temperature:  # like the real app: the batched decoder only does temperature 0
+        return _bad_request(f"temperature {temperature:g} is not supported")
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
@@ -164,6 +189,7 @@ async def _transcriptions(request: web.Request) -> web.Response:
 def create_whisperx_app(state: ServiceState) -> web.Application:
     """The WhisperX container's HTTP API bound to `state`."""
     app = new_service_app(state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH}), WEDGE_BODY)
+    app.middlewares.append(_require_key)
     app[GPU_KEY] = GpuQueue(asyncio.Lock())
     app.router.add_get("/health", _health)
     app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)

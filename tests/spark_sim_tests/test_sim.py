@@ -445,7 +445,23 @@ async def test_whisperx_health(sim: SparkSim, session: aiohttp.ClientSession) ->
             "version": "0.1.0",
             "busy": False,
             "queue": 0,
+            "auth": False,
         }
+
+
+async def test_whisperx_key_and_input_checks(sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    """With a key set, jobs need the bearer key (health stays open); bad input is refused."""
+    sim.states["whisperx"].api_key = "sim-key"
+    url = f"{sim.url('whisperx')}/v1/audio/transcriptions"
+    status, body = await post_json(session, url, upload(clip(1.0)))
+    assert status == 401
+    assert "API key" in body["detail"]
+    async with session.get(f"{sim.url('whisperx')}/health") as resp:
+        assert (await resp.json())["auth"] is True
+    headers = {"Authorization": "Bearer sim-key"}
+    for fields, expected in (({}, 200), ({"language": "xx"}, 400), ({"temperature": "0.5"}, 400)):
+        async with session.post(url, data=upload(clip(1.0), **fields), headers=headers) as resp:
+            assert resp.status == expected, fields
 
 
 async def test_whisperx_transcribe_with_speakers(

@@ -12,9 +12,9 @@ Rules kept here:
 
 - every name, port and size is validated before any SSH traffic; commands are
   argv lists, so nothing from config becomes shell syntax;
-- the HF token reaches ``docker run`` on stdin (read into the environment of
-  the remote command, passed on with a bare ``-e HF_TOKEN``), so it is never
-  on a command line, in the log buffer or in an error message;
+- the HF token and the service's API key reach ``docker run`` on stdin (read
+  into the environment of the remote command, passed on with bare ``-e NAME``),
+  so they are never on a command line, in the log buffer or in an error message;
 - a failure or cancel after the old container was removed also removes the
   half-created new one; before that, the running service is left alone.
 """
@@ -170,6 +170,8 @@ class InstallConfig:
     cache_volume: str = "whisperx-cache"
     model: str = "medium"
     hf_token: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    """The key the new container requires (``WHISPERX_API_KEY``); None runs it open."""
     remote_base_dir: str | None = None
     target: str = "spark"
     docker: tuple[str, ...] = ("docker",)
@@ -196,6 +198,8 @@ class InstallConfig:
             raise ValueError(f"invalid model name {self.model!r}")
         if self.hf_token is not None:
             validate_hf_token(self.hf_token)
+        if self.api_key is not None and not _TOKEN.fullmatch(self.api_key):
+            raise ValueError("API key must be printable ASCII without spaces")
         if self.target not in TARGETS:
             raise ValueError(f"build target must be one of {TARGETS}, got {self.target!r}")
         if not isinstance(self.docker, tuple) or not self.docker or not all(self.docker):
@@ -568,8 +572,10 @@ class InstallJob:
                 _LOGGER.exception("install listener failed")
 
     def _redact(self, text: str) -> str:
-        token = self.config.hf_token
-        return text.replace(token, "***") if token else text
+        for secret in (self.config.hf_token, self.config.api_key):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def log(self, line: str) -> None:
         """Append one line to the log (secrets redacted, long lines cut) and tell watchers."""
@@ -828,8 +834,14 @@ class InstallJob:
                 stderr=result.stderr.strip()[-300:],
             )
 
+    def _secrets(self) -> dict[str, str]:
+        """Environment variables the container gets from stdin, never from argv."""
+        config = self.config
+        found = {"HF_TOKEN": config.hf_token, "WHISPERX_API_KEY": config.api_key}
+        return {name: value for name, value in found.items() if value}
+
     def run_argv(self) -> list[str]:
-        """The ``docker run`` argv (no secret in it: the token comes from the environment)."""
+        """The ``docker run`` argv (no secret in it: secrets come from the environment)."""
         config = self.config
         argv = self._docker(
             "run",
@@ -849,20 +861,23 @@ class InstallJob:
             "-e",
             f"WHISPERX_MODEL={config.model}",
         )
-        if config.hf_token:
-            argv += ["-e", "HF_TOKEN"]
+        for name in self._secrets():
+            argv += ["-e", name]
         return [*argv, self.image_tag]
 
     async def _docker_run(self) -> None:
         argv = self.run_argv()
         self.log("$ " + " ".join(argv))
-        token = self.config.hf_token
-        if token:
-            # The token travels on stdin into the remote command's environment;
-            # `-e HF_TOKEN` (no value) makes Docker copy it from there.
-            wrapper = 'IFS= read -r HF_TOKEN && export HF_TOKEN && exec "$@"'
+        secrets = self._secrets()
+        if secrets:
+            # Secrets travel on stdin, one line each, into the remote command's
+            # environment; `-e NAME` (no value) makes Docker copy them from there.
+            names = " ".join(secrets)
+            reads = " && ".join(f"IFS= read -r {name}" for name in secrets)
+            wrapper = f'{reads} && export {names} && exec "$@"'
+            lines = "".join(f"{value}\n" for value in secrets.values())
             result = await self.ssh.run(
-                ["sh", "-c", wrapper, "sh", *argv], input=f"{token}\n".encode(), check=False
+                ["sh", "-c", wrapper, "sh", *argv], input=lines.encode(), check=False
             )
         else:
             result = await self.ssh.run(argv, check=False)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .auth import KeyConfigError, load_api_key
 from .engine import DEFAULT_MODEL, MODELS
 
 ENGINES = ("whisperx", "stub")
@@ -24,9 +25,10 @@ class Settings:
 
     model: str = DEFAULT_MODEL
     engine: str = "whisperx"
-    hf_token: str | None = None
+    hf_token: str | None = field(default=None, repr=False)
     max_queue: int = DEFAULT_MAX_QUEUE
     retry_after_s: int = 30
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,12 +42,17 @@ class Settings:
         engine = env.get("WHISPERX_ENGINE", "").strip() or "whisperx"
         if engine not in ENGINES:
             raise ConfigError(f"WHISPERX_ENGINE={engine!r} is not one of: {', '.join(ENGINES)}")
+        try:
+            api_key = load_api_key(env)
+        except KeyConfigError as err:
+            raise ConfigError(str(err)) from None
         return cls(
             model=model,
             engine=engine,
             hf_token=env.get("HF_TOKEN", "").strip() or None,
             max_queue=_int(env, "WHISPERX_MAX_QUEUE", DEFAULT_MAX_QUEUE, minimum=0),
             retry_after_s=_int(env, "WHISPERX_RETRY_AFTER_S", 30, minimum=1),
+            api_key=api_key,
         )
 
 

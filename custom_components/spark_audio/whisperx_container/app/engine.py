@@ -125,9 +125,8 @@ class Engine(Protocol):
         *,
         words: bool = True,
         prompt: str | None = None,
-        temperature: float | None = None,
     ) -> Transcript:
-        """Transcribe the audio file at `path`; `words` asks for word timings."""
+        """Transcribe the audio file at `path`; `words` asks for word timings (alignment)."""
         ...
 
     def diarize(

@@ -67,8 +67,14 @@ def verbose_json(transcript: Transcript, model: str, *, words: bool = True) -> d
     return body
 
 
-def render(response_format: str, transcript: Transcript, model: str) -> str | dict[str, Any]:
-    """The body for `response_format`: a dict for JSON formats, else text."""
+def render(
+    response_format: str, transcript: Transcript, model: str, *, words: bool = False
+) -> str | dict[str, Any]:
+    """The body for `response_format`: a dict for JSON formats, else text.
+
+    ``verbose_json`` lists words only when they were asked for (OpenAI's
+    ``timestamp_granularities[]=word``).
+    """
     match response_format:
         case "text":
             return transcript.text
@@ -77,6 +83,6 @@ def render(response_format: str, transcript: Transcript, model: str) -> str | di
         case "vtt":
             return render_vtt(transcript.segments)
         case "verbose_json":
-            return verbose_json(transcript, model)
+            return verbose_json(transcript, model, words=words)
         case _:
             return {"text": transcript.text}

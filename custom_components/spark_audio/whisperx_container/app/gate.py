@@ -25,6 +25,11 @@ class GpuGate:
         return self._lock.locked()
 
     @property
+    def full(self) -> bool:
+        """Whether a new job would be refused (GPU busy and waiting room full)."""
+        return self._lock.locked() and self._waiting >= self._max_queue
+
+    @property
     def waiting(self) -> int:
         """How many jobs wait for the GPU."""
         return self._waiting
@@ -32,7 +37,7 @@ class GpuGate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold the GPU; QueueFull when the waiting room is full."""
-        if self._lock.locked() and self._waiting >= self._max_queue:
+        if self.full:
             raise QueueFull
         self._waiting += 1
         try:

@@ -146,11 +146,10 @@ class StubEngine:
         *,
         words: bool = True,
         prompt: str | None = None,
-        temperature: float | None = None,
     ) -> Transcript:
         """Spread the fixed text over the WAV's duration."""
         duration = wav_duration(path)
-        self.last_options = {"language": language, "prompt": prompt, "temperature": temperature}
+        self.last_options = {"language": language, "prompt": prompt, "words": words}
         self._work("transcribe")
         tokens = self.text.split()
         span = duration / len(tokens)

@@ -21,9 +21,12 @@ class EmptyUpload(ValueError):
 
 @asynccontextmanager
 async def spooled(upload: UploadFile, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[Path]:
-    """Copy `upload` to a temp file chunk by chunk; the file is removed afterwards."""
-    suffix = Path(upload.filename or "").suffix[:16]
-    fd, name = tempfile.mkstemp(prefix="whisperx-", suffix=suffix)
+    """Copy `upload` to a temp file chunk by chunk; the file is removed afterwards.
+
+    The name is ours alone: the client's filename never picks a path or suffix
+    (ffmpeg and the WAV reader look at the content, not the name).
+    """
+    fd, name = tempfile.mkstemp(prefix="whisperx-", suffix=".upload")
     path = Path(name)
     try:
         size = 0

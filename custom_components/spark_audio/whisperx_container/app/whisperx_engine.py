@@ -11,10 +11,12 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
+from .aligners import AlignerCache
 from .engine import (
     DIARIZATION_MODEL,
     NO_TOKEN_REASON,
@@ -34,19 +36,44 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
+def parse_align_models(raw: str) -> dict[str, str]:
+    """``WHISPERX_ALIGN_MODELS``: ``en=/models/en,de=org/name`` (language=model or path)."""
+    models: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        language, sep, model = item.partition("=")
+        if not sep or not language.strip() or not model.strip():
+            raise ValueError(f"WHISPERX_ALIGN_MODELS entry {item.strip()!r} is not language=model")
+        models[language.strip().lower()] = model.strip()
+    return models
+
+
 class WhisperXEngine:
     """whisperX behind the Engine protocol."""
 
-    def __init__(self, model: str, hf_token: str | None) -> None:
+    def __init__(
+        self, model: str, hf_token: str | None, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Read the engine's env knobs; nothing is loaded until `load()`.
+
+        ``WHISPERX_MODEL_DIR`` loads a local CTranslate2 model instead of
+        downloading `model`; ``WHISPERX_ALIGN_MODELS`` overrides alignment models.
+        """
+        env = os.environ if env is None else env
         self._model_name = model
+        self._model_source = env.get("WHISPERX_MODEL_DIR", "").strip() or model
         self._hf_token = hf_token
-        self._device = os.environ.get("WHISPERX_DEVICE", "").strip() or ""
-        self._compute_type = os.environ.get("WHISPERX_COMPUTE_TYPE", "").strip() or ""
-        self._batch_size = int(os.environ.get("WHISPERX_BATCH_SIZE") or 16)
+        self._device = env.get("WHISPERX_DEVICE", "").strip() or ""
+        self._compute_type = env.get("WHISPERX_COMPUTE_TYPE", "").strip() or ""
+        self._batch_size = int(env.get("WHISPERX_BATCH_SIZE") or 16)
+        self._align_models = parse_align_models(env.get("WHISPERX_ALIGN_MODELS", ""))
         self._whisper: Any = None
         self._diarizer: Any = None
         self._diarizer_error: str | None = None
-        self._align: dict[str, tuple[Any, Any] | None] = {}
+        self.aligners: AlignerCache[tuple[Any, Any]] = AlignerCache(
+            self._load_aligner, self._has_aligner
+        )
         self._options_lock = threading.Lock()
 
     @property
@@ -87,7 +114,7 @@ class WhisperXEngine:
         compute_type = self._compute_type or ("float16" if self._device == "cuda" else "int8")
         _LOGGER.info("Loading whisper %s on %s (%s)", self._model_name, self._device, compute_type)
         self._whisper = whisperx.load_model(
-            self._model_name,
+            self._model_source,
             self._device,
             compute_type=compute_type,
             vad_method="pyannote",
@@ -120,22 +147,20 @@ class WhisperXEngine:
         *,
         words: bool = True,
         prompt: str | None = None,
-        temperature: float | None = None,
     ) -> Transcript:
-        """Transcribe, then align for word timings when asked."""
+        """Transcribe, then align for word timings when asked.
+
+        No temperature: whisperX's batched decoder never reads it (the app
+        refuses non-zero values instead of ignoring them).
+        """
         if self._whisper is None:
             raise RuntimeError("Whisper model is not loaded")
         audio = self._audio(path)
         duration = float(len(audio)) / SAMPLE_RATE
         with self._options_lock:
             saved = self._whisper.options
-            changes: dict[str, Any] = {}
             if prompt:
-                changes["initial_prompt"] = prompt
-            if temperature is not None:
-                changes["temperatures"] = [temperature]
-            if changes:
-                self._whisper.options = replace(saved, **changes)
+                self._whisper.options = replace(saved, initial_prompt=prompt)
             try:
                 result = self._whisper.transcribe(
                     audio, batch_size=self._batch_size, language=language
@@ -150,19 +175,28 @@ class WhisperXEngine:
         all_words = tuple(w for s in segments for w in s.words) if words else ()
         return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
 
+    def _has_aligner(self, language: str) -> bool:
+        alignment = _module("whisperx.alignment")
+        return (
+            language in self._align_models
+            or language in alignment.DEFAULT_ALIGN_MODELS_TORCH
+            or language in alignment.DEFAULT_ALIGN_MODELS_HF
+        )
+
+    def _load_aligner(self, language: str) -> tuple[Any, Any]:
+        whisperx = _module("whisperx")
+        model, metadata = whisperx.load_align_model(
+            language_code=language,
+            device=self._device,
+            model_name=self._align_models.get(language),
+        )
+        return model, metadata
+
     def _aligned(
         self, segments: list[dict[str, Any]], language: str, audio: Any
     ) -> list[dict[str, Any]]:
         whisperx = _module("whisperx")
-        if language not in self._align:
-            try:
-                self._align[language] = whisperx.load_align_model(
-                    language_code=language, device=self._device
-                )
-            except Exception:
-                _LOGGER.warning("No alignment model for %r; words get segment timing", language)
-                self._align[language] = None
-        aligner = self._align[language]
+        aligner = self.aligners.get(language)
         if aligner is None:
             return segments
         model, metadata = aligner

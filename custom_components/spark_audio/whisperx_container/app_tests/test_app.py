@@ -75,6 +75,7 @@ def test_health(client: TestClient, engine: StubEngine) -> None:
         "version": read_version(),
         "busy": False,
         "queue": 0,
+        "auth": False,
     }
     assert read_version() == (Path(main.__file__).parent.parent / "VERSION").read_text().strip()
 
@@ -168,7 +169,8 @@ def test_missing_file(client: TestClient, path: str) -> None:
 def test_transcription_formats(
     client: TestClient, engine: StubEngine, fmt: str, content_type: str
 ) -> None:
-    resp = post(client, TRANSCRIBE, {"response_format": fmt, "model": "whisper-1"})
+    data = {"response_format": fmt, "model": "whisper-1", "timestamp_granularities[]": "word"}
+    resp = post(client, TRANSCRIBE, data)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == content_type
     text = engine.text
@@ -203,14 +205,14 @@ def test_transcription_options_reach_engine(client: TestClient, engine: StubEngi
         {
             "language": "FR",
             "prompt": "Spark",
-            "temperature": "0.2",
+            "temperature": "0",
             "timestamp_granularities[]": ["word", "segment"],
             "response_format": "verbose_json",
         },
     )
     assert resp.status_code == 200
     assert resp.json()["language"] == "fr"
-    assert engine.last_options == {"language": "fr", "prompt": "Spark", "temperature": 0.2}
+    assert engine.last_options == {"language": "fr", "prompt": "Spark", "words": True}
 
 
 @pytest.mark.parametrize(
@@ -377,7 +379,7 @@ async def test_spooling_keeps_memory_flat(tmp_path: Path) -> None:
         with source.open("rb") as handle:
             upload = UploadFile(handle, filename="big.wav")
             async with uploads.spooled(upload) as path:
-                assert path.suffix == ".wav"
+                assert path.suffix == ".upload"  # never the client's
                 return path.stat().st_size
 
     tracemalloc.start()

@@ -1,0 +1,111 @@
+"""The two job endpoints: diarized transcription and OpenAI-style transcription."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from . import forms
+from .admission import SPEAKERS_PATH, TRANSCRIBE_PATH
+from .engine import DIARIZATION_MODEL, DiarizationUnavailable, Transcript
+from .formats import CONTENT_TYPES, RESPONSE_FORMATS, render
+from .merge import normalise_speakers, speaker_blocks
+from .service import Service, guarded, run_job, service_of
+
+router = APIRouter()
+
+
+@router.post(SPEAKERS_PATH, response_model=None)
+async def transcribe_with_speakers(
+    request: Request,
+    file: Annotated[UploadFile | None, File()] = None,
+    language: Annotated[str | None, Form()] = None,
+    num_speakers: Annotated[str | None, Form()] = None,
+    min_speakers: Annotated[str | None, Form()] = None,
+    max_speakers: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Words grouped into speaker blocks (the predecessor's shape)."""
+    parsed: dict[str, Any] = {}
+    svc = service_of(request)
+
+    def validate() -> None:
+        parsed["language"] = forms.language(language)
+        parsed["num"] = forms.optional_int("num_speakers", num_speakers)
+        low = parsed["min"] = forms.optional_int("min_speakers", min_speakers)
+        high = parsed["max"] = forms.optional_int("max_speakers", max_speakers)
+        if low is not None and high is not None and low > high:
+            raise forms.BadRequest("min_speakers must be <= max_speakers")
+        if not svc.engine.diarizer_loaded:
+            raise DiarizationUnavailable(svc.engine.diarizer_off_reason or "not loaded")
+
+    async def work(svc: Service, path: Path) -> Response:
+        def job() -> tuple[Transcript, list[Any]]:
+            transcript = svc.engine.transcribe(str(path), parsed["language"], words=True)
+            turns = svc.engine.diarize(str(path), parsed["num"], parsed["min"], parsed["max"])
+            return transcript, turns
+
+        transcript, turns = await run_job(svc, job)
+        blocks = speaker_blocks(transcript.words, normalise_speakers(turns))
+        return JSONResponse(
+            {
+                "duration": round(transcript.duration, 3),
+                "language": transcript.language,
+                "speakers_detected": sorted({str(b["speaker"]) for b in blocks}),
+                "segments": blocks,
+                "models": {
+                    "transcription": f"whisperx-{svc.engine.model}",
+                    "diarization": DIARIZATION_MODEL,
+                },
+            }
+        )
+
+    return await guarded(svc, file, validate, work)
+
+
+@router.post(TRANSCRIBE_PATH, response_model=None)
+async def transcriptions(
+    request: Request,
+    file: Annotated[UploadFile | None, File()] = None,
+    model: Annotated[str | None, Form()] = None,
+    language: Annotated[str | None, Form()] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str | None, Form()] = None,
+    temperature: Annotated[str | None, Form()] = None,
+    timestamp_granularities: Annotated[
+        list[str] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
+) -> Response:
+    """OpenAI-compatible; word timings (alignment) only when ``word`` granularity is asked."""
+    parsed: dict[str, Any] = {}
+    del model  # one model per container; the field is accepted for compatibility
+
+    def validate() -> None:
+        parsed["language"] = forms.language(language)
+        fmt = (response_format or "json").strip() or "json"
+        if fmt not in RESPONSE_FORMATS:
+            raise forms.BadRequest(
+                f"Unsupported response_format {fmt[:20]!r}; use one of: "
+                + ", ".join(RESPONSE_FORMATS)
+            )
+        parsed["format"] = fmt
+        forms.temperature(temperature)
+        granularity = forms.granularities(timestamp_granularities)
+        parsed["words"] = fmt == "verbose_json" and "word" in granularity
+
+    async def work(svc: Service, path: Path) -> Response:
+        fmt = parsed["format"]
+        transcript = await run_job(
+            svc,
+            lambda: svc.engine.transcribe(
+                str(path), parsed["language"], words=parsed["words"], prompt=prompt or None
+            ),
+        )
+        body = render(fmt, transcript, f"whisperx-{svc.engine.model}", words=parsed["words"])
+        if isinstance(body, dict):
+            return JSONResponse(body)
+        return Response(body, media_type=CONTENT_TYPES[fmt])
+
+    return await guarded(service_of(request), file, validate, work)
