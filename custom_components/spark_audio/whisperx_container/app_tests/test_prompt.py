@@ -108,7 +108,7 @@ def test_integration_client_prompt_reaches_engine(
         thread.join(timeout=10)
         sock.close()
     assert text  # the stub's text came back through the client
-    assert engine.last_options == {"language": "de", "prompt": PROMPT, "temperature": None}
+    assert (engine.last_options["language"], engine.last_options["prompt"]) == ("de", PROMPT)
 
 
 async def _transcribe(port: int, client_cls: Any, wav_stream: Any) -> str:
