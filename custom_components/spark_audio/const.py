@@ -117,3 +117,9 @@ CONF_HF_TOKEN: Final = "hf_token"  # noqa: S105 (a config key, not a secret)
 CONF_WHISPERX_MODEL: Final = "whisperx_model"
 WHISPERX_MODELS: Final = ("tiny", "base", "small", "medium", "large-v3")
 DEFAULT_WHISPERX_MODEL: Final = "medium"
+
+# Gateway limits (options; the strictest value over all loaded Sparks applies)
+CONF_MAX_UPLOAD_MB: Final = "max_upload_mb"
+CONF_MAX_CONCURRENT_UPLOADS: Final = "max_concurrent_uploads"
+DEFAULT_MAX_UPLOAD_MB: Final = 4096  # MiB
+DEFAULT_MAX_CONCURRENT_UPLOADS: Final = 8

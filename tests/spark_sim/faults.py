@@ -118,6 +118,9 @@ class ServiceState:
     voices: list[str] = field(default_factory=list)
     speakers: int = 2
     max_diarize_s: float = 720.0
+    # False: like an OpenAI-compatible server that renders only json/verbose_json
+    # (a text, srt or vtt request is answered with json).
+    caption_formats: bool = True
     restarts: int = 0
     down_until: float | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -195,6 +198,10 @@ class ServiceState:
                     updates[key] = value
                 case "voices":
                     updates[key] = _voice_list(value)
+                case "caption_formats":
+                    if not isinstance(value, bool):
+                        raise TypeError("caption_formats must be true or false")
+                    updates[key] = value
                 case "speakers":
                     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
                         raise ValueError("speakers must be an integer 1..4")
@@ -216,6 +223,7 @@ class ServiceState:
             "voices": list(self.voices),
             "speakers": self.speakers,
             "max_diarize_s": self.max_diarize_s,
+            "caption_formats": self.caption_formats,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
