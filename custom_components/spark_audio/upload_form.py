@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 
 from .gateway import GatewayError, bad_request
 
@@ -115,10 +115,14 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
             form.fields.setdefault(name, []).append(await _field_text(part, name))
     except GatewayError:
         raise
-    except (ValueError, AssertionError, LookupError, RuntimeError) as err:
-        raise bad_request(f"Malformed multipart body: {err}", code="bad_multipart") from err
-    except (ConnectionError, ClientError, HttpProcessingError) as err:
+    except (ConnectionError, ClientError, PayloadEncodingError) as err:
         raise bad_request(TRUNCATED, code="truncated_upload") from err
+    except (ValueError, AssertionError, LookupError, RuntimeError, BadHttpMessage) as err:
+        # Bad part headers (NUL bytes, bad syntax): say what, never echo a traceback.
+        reason = err.message if isinstance(err, BadHttpMessage) else str(err)
+        raise bad_request(
+            f"Malformed multipart body: {reason.strip()[:200]}", code="bad_multipart"
+        ) from err
 
 
 def _check_part_headers(part: BodyPartReader) -> None:

@@ -94,6 +94,13 @@ def _number(key: str, value: object, minimum: float = 0.0) -> float:
     return float(value)
 
 
+def _typed(key: str, value: object, kind: type) -> object:
+    """Validate a control value's type (``transcript`` a string, flags true/false)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{key} must be a {'string' if kind is str else 'boolean'}")
+    return value
+
+
 def _voice_list(value: object) -> list[str]:
     """Validate Magpie voice names: Model.LOCALE.Speaker[.Emotion]."""
     if not isinstance(value, list):
@@ -192,16 +199,10 @@ class ServiceState:
                     updates[key] = _number(key, value)
                 case "max_diarize_s":
                     updates[key] = _number(key, value, 0.001)
-                case "transcript":
-                    if not isinstance(value, str):
-                        raise TypeError("transcript must be a string")
-                    updates[key] = value
+                case "transcript" | "caption_formats":
+                    updates[key] = _typed(key, value, str if key == "transcript" else bool)
                 case "voices":
                     updates[key] = _voice_list(value)
-                case "caption_formats":
-                    if not isinstance(value, bool):
-                        raise TypeError("caption_formats must be true or false")
-                    updates[key] = value
                 case "speakers":
                     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
                         raise ValueError("speakers must be an integer 1..4")
