@@ -6,7 +6,6 @@ per-test temporary directory so "nothing left behind" is an exact check.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -35,6 +35,7 @@ from tests.integration.gateway_harness import (
 from tests.spark_sim.audio import wav_bytes
 from tests.spark_sim.server import SparkSim
 
+type Client = TestClient[web.Request, web.Application]
 WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
 M = ("model", "parakeet")
@@ -57,9 +58,9 @@ async def gateway(
     socket_enabled: None,
     spool: Path,
     init_integration: MockConfigEntry,
-) -> TestClient:
+) -> Client:
     """HA's HTTP app served with ``handler_cancellation=True``, as HA serves it."""
-    client: TestClient = await aiohttp_client(
+    client: Client = await aiohttp_client(
         hass.http.app,
         server_kwargs={"handler_cancellation": True},
         headers={"Authorization": f"Bearer {hass_access_token}"},
@@ -71,8 +72,12 @@ def field(name: str, value: bytes | str, **headers: str) -> bytes:
     return part(name, value, headers=headers or None)
 
 
-def audio(data: bytes = WAV, filename: str = "a.wav", **headers: str) -> bytes:
-    return part("file", data, filename=filename, headers={"Content-Type": "audio/wav", **headers})
+def audio(
+    data: bytes = WAV, filename: str = "a.wav", headers: dict[str, str] | None = None
+) -> bytes:
+    return part(
+        "file", data, filename=filename, headers={"Content-Type": "audio/wav", **(headers or {})}
+    )
 
 
 T = "audio/transcriptions"
@@ -92,7 +97,7 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
     ("unknown transfer encoding", T,
      body(audio(), field("model", "parakeet", **{"Content-Transfer-Encoding": "x-bogus"})),
      None, 400, "bad_transfer_encoding", None),
-    ("base64 file part", T, body(field(*M), audio(**{"Content-Transfer-Encoding": "base64"})),
+    ("base64 file part", T, body(field(*M), audio(headers={"Content-Transfer-Encoding": "base64"})),
      None, 400, "bad_transfer_encoding", None),
     ("gzip field", T, body(field("model", "parakeet", **{"Content-Encoding": "gzip"}), audio()),
      None, 400, "bad_transfer_encoding", None),
@@ -132,7 +137,8 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
     ("hls playlist", T, body(field(*M), audio(PLAYLIST, "innocent.mp3")), None, 400,
      "playlist_not_allowed", "file"),
     ("playlist content type", T,
-     body(field(*M), part("file", WAV, filename="a.m3u", headers={"Content-Type": "audio/x-mpegurl"})),
+     body(field(*M), part("file", WAV, filename="a.m3u",
+                          headers={"Content-Type": "audio/x-mpegurl"})),
      None, 400, "playlist_not_allowed", "file"),
     ("bad response_format", T, body(field(*M), field("response_format", "xml"), audio()), None,
      400, None, "response_format"),
@@ -160,7 +166,7 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
 )
 async def test_bad_upload(
     hass: HomeAssistant,
-    gateway: TestClient,
+    gateway: Client,
     init_integration: MockConfigEntry,
     spool: Path,
     path: str,
@@ -205,7 +211,7 @@ BAD_SPEECH: list[tuple[str, bytes, int, str | None]] = [
     ids=[case[0] for case in BAD_SPEECH],
 )
 async def test_bad_speech(
-    gateway: TestClient,
+    gateway: Client,
     init_integration: MockConfigEntry,
     data: bytes,
     status: int,
@@ -240,7 +246,7 @@ DISCONNECTS = {
 @pytest.mark.parametrize("point", list(DISCONNECTS))
 async def test_client_disconnect_leaves_nothing(
     hass: HomeAssistant,
-    gateway: TestClient,
+    gateway: Client,
     hass_access_token: str,
     spark_sim: SparkSim,
     init_integration: MockConfigEntry,
@@ -284,7 +290,7 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 @pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])
 async def test_upload_size_cap(
     hass: HomeAssistant,
-    gateway: TestClient,
+    gateway: Client,
     spark_sim: SparkSim,
     init_integration: MockConfigEntry,
     spool: Path,
@@ -313,7 +319,7 @@ async def test_upload_size_cap(
 
 async def test_concurrent_upload_cap(
     hass: HomeAssistant,
-    gateway: TestClient,
+    gateway: Client,
     hass_access_token: str,
     init_integration: MockConfigEntry,
     spool: Path,
@@ -343,7 +349,7 @@ async def test_concurrent_upload_cap(
 
 
 async def test_sdk_style_client_unaffected(
-    gateway: TestClient, init_integration: MockConfigEntry, spool: Path
+    gateway: Client, init_integration: MockConfigEntry, spool: Path
 ) -> None:
     """The limits leave a normal aiohttp form (fields first) working and clean."""
     form = aiohttp.FormData()
