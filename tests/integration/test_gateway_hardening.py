@@ -23,6 +23,7 @@ from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CON
 from custom_components.spark_audio.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
 from tests.integration.gateway_harness import (
     BASE,
+    BOUNDARY,
     assert_openai_error,
     body,
     form_type,
@@ -230,6 +231,10 @@ MIB = 1024 * 1024
 BIG = audio(wav_bytes(bytes(3 * MIB), 16000), "big.wav")
 
 
+def _spooled(spool: Path, size: int) -> Any:
+    return lambda: any(path.stat().st_size == size for path in spool.glob("spark_audio_*.upload"))
+
+
 def _spooling(spool: Path) -> Any:
     return lambda: any(name.startswith("spark_audio_") for name in ours(spool))
 
@@ -238,7 +243,7 @@ DISCONNECTS = {
     "headers only": b"",
     "inside a field": field(*M)[:30],
     "inside the spooled file": BIG[: 2 * MIB],
-    "after the spooled file": BIG + b"--" + b"Hardened",
+    "after the spooled file": BIG + f"--{BOUNDARY}\r\nContent-Disposition: form-da".encode(),
     "inside the streamed file": field(*M) + BIG[: 2 * MIB],
 }
 
@@ -264,6 +269,8 @@ async def test_client_disconnect_leaves_nothing(
     parakeet = spark_sim.states["parakeet"]
     if "spooled" in point:
         await wait_for(_spooling(spool), "the spool file")
+    if point == "after the spooled file":
+        await wait_for(_spooled(spool, 3 * MIB + 44), "the whole file spooled")
     if "streamed" in point:
         await wait_for(parakeet.audio_started.is_set, "the backend to get audio")
     # Uploads under way at the backend now (ours, and maybe a background deep check's).
