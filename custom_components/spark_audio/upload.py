@@ -17,12 +17,14 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import BodyPartReader, ClientError, MultipartReader, web
+from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
+from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from homeassistant.core import HomeAssistant
 
 from .gateway import GatewayError, bad_request
@@ -173,6 +175,47 @@ class SpooledFile:
         await _shielded_unlink(self._hass, self.path)
 
 
+def _boundary(request: web.Request) -> bytes | None:
+    boundary = parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get("boundary")
+    return boundary.encode("latin-1") if boundary else None
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[bytes]:
+    """The current part's body read straight from the connection, without copying.
+
+    aiohttp's part reader copies every chunk twice to find the boundary; here
+    each network chunk is handed on as it came, one chunk late, once it is
+    certain the boundary does not start in it. Used only when nothing after the
+    file part is read (the rest of the body is left unread, as before).
+    """
+    delimiter = b"\r\n--" + boundary
+    overlap = len(delimiter) - 1
+    held = b""
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            raise ValueError("the body ended inside the file part")
+        tail = held[-overlap:]
+        spanning = (tail + chunk[:overlap]).find(delimiter)
+        if 0 <= spanning < len(tail):
+            yield held[: len(held) - len(tail) + spanning]
+            return
+        if (end := chunk.find(delimiter)) >= 0:
+            if held:
+                yield held
+            if end:
+                yield chunk[:end]
+            return
+        if held:
+            yield held
+        held = chunk
+
+
 def _create(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
@@ -228,13 +271,22 @@ class Upload:
         return upload
 
     async def begin(
-        self, reader: MultipartReader, form: UploadForm, needs: tuple[str, ...]
+        self,
+        reader: MultipartReader,
+        form: UploadForm,
+        needs: tuple[str, ...],
+        raw: tuple[StreamReader, bytes] | None = None,
     ) -> None:
         """Stream the file if the fields in ``needs`` came before it; spool it otherwise."""
         if form.file is None:
             raise bad_request("A 'file' part is required", param="file", code="missing_file")
-        first = await self._first_chunk(form.file)
-        parts = self._read_part(form.file, first)
+        if all(form.get(name) is not None for name in needs) and raw is not None:
+            # Nothing after the file is needed: read it straight off the connection.
+            source = part_body(*raw)
+        else:
+            source = _part_chunks(form.file)
+        first = await self._first_chunk(source)
+        parts = self._read_part(source, first)
         if all(form.get(name) is not None for name in needs):
             self._stream = parts
             return
@@ -251,11 +303,11 @@ class Upload:
         """Remove ``spooled`` (a file derived from the upload) when the upload closes."""
         self._owned.append(spooled)
 
-    async def _first_chunk(self, part: BodyPartReader) -> bytes:
+    async def _first_chunk(self, source: AsyncIterator[bytes]) -> bytes:
         """Enough of the file to recognise playlists; an empty file is a 400 at once."""
         head = bytearray()
         while len(head) < SNIFF_BYTES:
-            chunk = await self._guarded_read(part)
+            chunk = await self._guarded(anext(source, b""))
             if not chunk:
                 break
             head += chunk
@@ -265,15 +317,15 @@ class Upload:
         self._count(len(head))
         return bytes(head)
 
-    async def _read_part(self, part: BodyPartReader, first: bytes) -> AsyncIterator[bytes]:
+    async def _read_part(self, source: AsyncIterator[bytes], first: bytes) -> AsyncIterator[bytes]:
         yield first
-        while chunk := await self._guarded_read(part):
+        while chunk := await self._guarded(anext(source, b"")):
             self._count(len(chunk))
             yield chunk
 
-    async def _guarded_read(self, part: BodyPartReader) -> bytes:
+    async def _guarded(self, read: Awaitable[bytes]) -> bytes:
         try:
-            return await part.read_chunk(CHUNK)
+            return await read
         except (ValueError, AssertionError, ConnectionError, ClientError, HttpProcessingError) as e:
             self.error = bad_request(TRUNCATED, code="truncated_upload")
             raise self.error from e
@@ -329,7 +381,9 @@ async def receive_upload(
         upload = Upload(hass, limits)
         try:
             reader, form = await open_form(request)
-            await upload.begin(reader, form, needs)
+            boundary = _boundary(request)
+            raw = None if boundary is None else (request.content, boundary)
+            await upload.begin(reader, form, needs, raw)
             try:
                 yield form, upload
             except Exception as err:

@@ -77,5 +77,5 @@ def test_json_and_text() -> None:
     "data", [{"words": []}, {"text": 5}, {"text": "x", "words": [{"start": "a", "end": 1}]}]
 )
 def test_not_a_transcription(data: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 (one error type for every bad body)
+    with pytest.raises(ValueError):
         render_transcription(data, "srt")
