@@ -124,12 +124,14 @@ class SpeechView(GatewayView):
         hass: HomeAssistant = request.app["hass"]
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             raise GatewayError(413, "The request body is too large", code="body_too_large")
+        raw = bytearray()
         try:
-            raw = await request.content.read(MAX_JSON_BYTES + 1)
+            while chunk := await request.content.read(64 * 1024):
+                raw += chunk
+                if len(raw) > MAX_JSON_BYTES:
+                    raise GatewayError(413, "The request body is too large", code="body_too_large")
         except (ConnectionError, ValueError) as err:
             raise bad_request("The request body was cut off", code="truncated_body") from err
-        if len(raw) > MAX_JSON_BYTES:
-            raise GatewayError(413, "The request body is too large", code="body_too_large")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
