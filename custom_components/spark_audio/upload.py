@@ -29,7 +29,15 @@ from homeassistant.core import HomeAssistant
 
 from .gateway import GatewayError, bad_request
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
-from .upload_form import FILE_FIELD, TRUNCATED, UploadForm, open_form, read_fields
+from .upload_form import (
+    FILE_FIELD,
+    TRUNCATED,
+    UploadForm,
+    open_form,
+    part_body,
+    read_fields,
+    reject_references,
+)
 
 _LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -37,22 +45,6 @@ SPOOL_CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
 SPOOL_PREFIX = "spark_audio_"
 _LEGACY_STALE_S = 3600.0
-# Text that makes ffmpeg (or a backend's ffmpeg) open other files or URLs.
-_REFERENCE_MARKERS = (
-    b"#EXTM3U",
-    b"#EXTINF",
-    b"ffconcat",
-    b"[playlist]",
-    b"<?xml",
-    b"<smil",
-    b"<asx",
-    b"<mpd",
-    b"[reference]",
-    b"file '",
-    b"file:",
-    b"http://",
-    b"https://",
-)
 
 
 def spool_path(suffix: str) -> Path:
@@ -94,18 +86,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def reject_references(head: bytes) -> None:
-    """Playlists, concat lists and other files that point at files are refused."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if any(text.startswith(marker.lower()) for marker in _REFERENCE_MARKERS):
-        raise bad_request(
-            "Playlists, concat lists and other files that refer to other files are not "
-            "accepted; upload the audio itself",
-            param=FILE_FIELD,
-            code="playlist_not_allowed",
-        )
-
-
 async def _shielded_unlink(hass: HomeAssistant, path: Path) -> None:
     """Remove ``path`` even when the caller is being cancelled."""
     await asyncio.shield(hass.async_add_executor_job(path.unlink, True))
@@ -122,10 +102,17 @@ class SpooledFile:
 
     @classmethod
     async def from_chunks(
-        cls, hass: HomeAssistant, chunks: AsyncIterator[bytes], suffix: str = ".upload"
+        cls,
+        hass: HomeAssistant,
+        chunks: AsyncIterator[bytes],
+        suffix: str = ".upload",
+        path: Path | None = None,
     ) -> SpooledFile:
-        """Write ``chunks`` to a new temporary file, overlapping disk writes with reads."""
-        path = spool_path(suffix)
+        """Write ``chunks`` to a new temporary file, overlapping disk writes with reads.
+
+        Whatever fails or is cancelled on the way, the file is gone again.
+        """
+        path = path or spool_path(suffix)
         create = hass.async_add_executor_job(_create, path)
         pending: asyncio.Future[None] | None = None
         size = 0
@@ -148,7 +135,11 @@ class SpooledFile:
         except BaseException:
             await asyncio.shield(_discard(hass, create, pending, path))
             raise
-        await asyncio.shield(hass.async_add_executor_job(os.close, fd))
+        try:
+            await asyncio.shield(hass.async_add_executor_job(os.close, fd))
+        except BaseException:
+            await _shielded_unlink(hass, path)
+            raise
         return cls(hass, path, size)
 
     async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -183,37 +174,6 @@ def _boundary(request: web.Request) -> bytes | None:
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(CHUNK):
         yield chunk
-
-
-async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[bytes]:
-    """The current part's body read straight from the connection, without copying.
-
-    aiohttp's part reader copies every chunk twice to find the boundary; here
-    each network chunk is handed on as it came, one chunk late, once it is
-    certain the boundary does not start in it. Used only when nothing after the
-    file part is read (the rest of the body is left unread, as before).
-    """
-    delimiter = b"\r\n--" + boundary
-    overlap = len(delimiter) - 1
-    held = b""
-    while True:
-        chunk = await content.readany()
-        if not chunk:
-            raise ValueError("the body ended inside the file part")
-        tail = held[-overlap:]
-        spanning = (tail + chunk[:overlap]).find(delimiter)
-        if 0 <= spanning < len(tail):
-            yield held[: len(held) - len(tail) + spanning]
-            return
-        if (end := chunk.find(delimiter)) >= 0:
-            if held:
-                yield held
-            if end:
-                yield chunk[:end]
-            return
-        if held:
-            yield held
-        held = chunk
 
 
 def _create(path: Path) -> int:
@@ -294,10 +254,16 @@ class Upload:
         await read_fields(reader, form, stop_at_file=False)
 
     async def spool(self, chunks: AsyncIterator[bytes], suffix: str = ".upload") -> SpooledFile:
-        """Spool ``chunks`` into a file this upload owns (removed by ``close``)."""
-        spooled = await SpooledFile.from_chunks(self._hass, chunks, suffix)
-        self._owned.append(spooled)
-        return spooled
+        """Spool ``chunks`` into a file this upload owns (removed by ``close``).
+
+        The path is owned before the first byte is written, so no cancellation
+        point between writing and owning can leave the file behind.
+        """
+        owned = SpooledFile(self._hass, spool_path(suffix), 0)
+        self._owned.append(owned)
+        spooled = await SpooledFile.from_chunks(self._hass, chunks, path=owned.path)
+        owned.size = spooled.size
+        return owned
 
     def own(self, spooled: SpooledFile) -> None:
         """Remove ``spooled`` (a file derived from the upload) when the upload closes."""

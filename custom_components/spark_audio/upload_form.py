@@ -1,4 +1,4 @@
-"""The text fields of an OpenAI-style multipart upload: bounded, strict, always a clear 400.
+"""The parts of an OpenAI-style multipart upload: bounded, strict, always a clear 400.
 
 Any HA user can call the gateway, so nothing a client sends may grow memory
 without bound (fields are read up to a cap, their number is capped) or escape
@@ -7,10 +7,12 @@ as a bare 500 (unknown charsets and transfer encodings are refused up front).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
+from aiohttp.streams import StreamReader
 
 from .gateway import GatewayError, bad_request
 
@@ -37,6 +39,22 @@ PLAYLIST_TYPES = frozenset(
     }
 )
 TRUNCATED = "The upload was cut off"
+# Text that makes ffmpeg (or a backend's ffmpeg) open other files or URLs.
+_REFERENCE_MARKERS = (
+    b"#EXTM3U",
+    b"#EXTINF",
+    b"ffconcat",
+    b"[playlist]",
+    b"<?xml",
+    b"<smil",
+    b"<asx",
+    b"<mpd",
+    b"[reference]",
+    b"file '",
+    b"file:",
+    b"http://",
+    b"https://",
+)
 
 
 @dataclass
@@ -189,3 +207,46 @@ async def _field_text(part: BodyPartReader, name: str) -> str:
     if "\x00" in text:
         raise bad_request(f"The field {name!r} contains a NUL character", param=name)
     return text
+
+
+def reject_references(head: bytes) -> None:
+    """Playlists, concat lists and other files that point at files are refused."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if any(text.startswith(marker.lower()) for marker in _REFERENCE_MARKERS):
+        raise bad_request(
+            "Playlists, concat lists and other files that refer to other files are not "
+            "accepted; upload the audio itself",
+            param=FILE_FIELD,
+            code="playlist_not_allowed",
+        )
+
+
+async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[bytes]:
+    """The current part's body read straight from the connection, without copying.
+
+    aiohttp's part reader copies every chunk twice to find the boundary; here
+    each network chunk is handed on as it came, one chunk late, once it is
+    certain the boundary does not start in it. Used only when nothing after the
+    file part is read (the rest of the body is left unread, as before).
+    """
+    delimiter = b"\r\n--" + boundary
+    overlap = len(delimiter) - 1
+    held = b""
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            raise ValueError("the body ended inside the file part")
+        tail = held[-overlap:]
+        spanning = (tail + chunk[:overlap]).find(delimiter)
+        if 0 <= spanning < len(tail):
+            yield held[: len(held) - len(tail) + spanning]
+            return
+        if (end := chunk.find(delimiter)) >= 0:
+            if held:
+                yield held
+            if end:
+                yield chunk[:end]
+            return
+        if held:
+            yield held
+        held = chunk
