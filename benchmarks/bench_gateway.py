@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.browser.conftest import (  # noqa: F401  (fixtures)
     HassServer,
@@ -112,6 +113,7 @@ def add_spark(hass: HassServer, sim: SimulatedSpark) -> None:
     assert result["type"] == "create_entry", result
 
 
+@pytest.mark.timeout(1200)  # both form orders take minutes on a busy machine
 def test_gateway_overhead(hass_server: HassServer, sim_process: SimulatedSpark) -> None:  # noqa: F811
     add_spark(hass_server, sim_process)
     asyncio.run(measure(hass_server, sim_process))
