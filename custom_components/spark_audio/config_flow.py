@@ -25,6 +25,8 @@ from .const import (
     CONF_DEEP_CHECK_INTERVAL,
     CONF_DEFAULT_VOICE,
     CONF_HF_TOKEN,
+    CONF_MAX_CONCURRENT_UPLOADS,
+    CONF_MAX_UPLOAD_MB,
     CONF_REQUEST_TIMEOUT,
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
@@ -39,6 +41,8 @@ from .const import (
     CONF_WHISPERX_MODEL,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
+    DEFAULT_MAX_CONCURRENT_UPLOADS,
+    DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
@@ -351,6 +355,15 @@ class SparkAudioOptionsFlow(OptionsFlow):
                 CONF_RESTART_MAX_PER_HOUR,
                 default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
             ): _count(0, 60),
+            # Gateway limits (the strictest over all Sparks applies)
+            vol.Required(
+                CONF_MAX_UPLOAD_MB,
+                default=options.get(CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB),
+            ): _count(1, 1024 * 1024, "MiB"),
+            vol.Required(
+                CONF_MAX_CONCURRENT_UPLOADS,
+                default=options.get(CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS),
+            ): _count(1, 256),
             vol.Required(
                 CONF_WHISPERX_MODEL,
                 default=options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),

@@ -126,3 +126,9 @@ DEFAULT_WHISPERX_MODEL: Final = "medium"
 
 # At most one state write per this many seconds while an install job logs (recorder churn).
 INSTALL_WRITE_INTERVAL: Final = 10.0
+
+# Gateway limits (options; the strictest value over all loaded Sparks applies)
+CONF_MAX_UPLOAD_MB: Final = "max_upload_mb"
+CONF_MAX_CONCURRENT_UPLOADS: Final = "max_concurrent_uploads"
+DEFAULT_MAX_UPLOAD_MB: Final = 4096  # MiB
+DEFAULT_MAX_CONCURRENT_UPLOADS: Final = 8

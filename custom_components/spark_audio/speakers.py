@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
@@ -21,13 +23,20 @@ from .spark import (
 from .spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
 from .spark.formats import SPEAKER_FORMATS
 from .spark.wav import WavLayout, wav_header, wav_layout
-from .upload import SpooledFile, Upload, UploadForm
+from .upload import SpooledFile, Upload, spool_path
+from .upload_form import UploadForm
 
 _LOGGER = logging.getLogger(__name__)
 SORTFORMER_MAX_S = 720.0
 """Sortformer needs memory in proportion to length: longer audio is diarized in windows."""
 WINDOW_S = 600.0
 OVERLAP_S = 60.0
+# The demuxers ffmpeg may pick for an upload: audio containers only, no playlists
+# (hls, concat, ...) or other formats that open further files or URLs.
+AUDIO_DEMUXERS = (
+    "wav,w64,mp3,ogg,flac,mov,matroska,aac,asf,amr,caf,aiff,au,wv,ape,tta,ac3,eac3,dts,"
+    "mpeg,mpegts,avi,flv"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,28 +85,84 @@ def whisperx_ready(hass: HomeAssistant) -> bool:
     )
 
 
-async def decoded_wav(hass: HomeAssistant, spooled: SpooledFile) -> SpooledFile:
-    """A 16 kHz mono WAV of any upload ffmpeg can read, so long audio can be windowed."""
+async def decoded_wav(hass: HomeAssistant, upload: Upload, spooled: SpooledFile) -> SpooledFile:
+    """A 16 kHz mono WAV of any upload ffmpeg can read, so long audio can be windowed.
+
+    ffmpeg reads only the upload: through a pipe with a ``pipe``-only protocol
+    whitelist and a whitelist of audio demuxers, so playlists and concat lists
+    cannot make it open other files. MP4/M4A need seeking (their index may sit
+    at the end): they are read from the spool path, but with the ``mov``
+    demuxer forced and the ``file`` protocol only. The WAV belongs to
+    ``upload`` from the start, so every failure or cancel path removes it;
+    ffmpeg is killed and reaped whatever happens.
+    """
     binary = get_ffmpeg_manager(hass).binary
-    target = spooled.path.with_suffix(".wav")
+    decoded = SpooledFile(hass, spool_path(".wav"), 0)
+    upload.own(decoded)
+    head = await spooled.read(0, 16)
+    seekable = head[4:8] == b"ftyp"
+    source = (
+        ("-protocol_whitelist", "file", "-f", "mov", "-i", f"file:{spooled.path}")
+        if seekable
+        else ("-protocol_whitelist", "pipe", "-i", "pipe:0")
+    )
     process = await asyncio.create_subprocess_exec(
         binary,
-        *("-hide_banner", "-loglevel", "error", "-y", "-i", str(spooled.path)),
-        *("-ac", "1", "-ar", "16000", "-f", "wav", str(target)),
-        stdin=asyncio.subprocess.DEVNULL,
+        *("-hide_banner", "-nostats", "-loglevel", "error", "-y"),
+        *("-format_whitelist", AUDIO_DEMUXERS, *source),
+        *("-ac", "1", "-ar", "16000", "-f", "wav", str(decoded.path)),
+        stdin=asyncio.subprocess.DEVNULL if seekable else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, stderr = await process.communicate()
+    try:
+        stderr = await _run_ffmpeg(process, None if seekable else spooled)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await asyncio.shield(process.wait())
     if process.returncode != 0:
-        await hass.async_add_executor_job(target.unlink, True)
+        await decoded.remove()
         raise bad_request(
             f"The file is not audio ffmpeg can read: {stderr.decode(errors='replace')[-200:]}",
             param="file",
             code="not_audio",
         )
-    size = (await hass.async_add_executor_job(target.stat)).st_size
-    return SpooledFile(hass, target, size)
+    decoded.size = (await hass.async_add_executor_job(decoded.path.stat)).st_size
+    return decoded
+
+
+async def _run_ffmpeg(process: asyncio.subprocess.Process, feed: SpooledFile | None) -> bytes:
+    """Feed stdin (when reading from the pipe) and collect stderr until ffmpeg exits."""
+    assert process.stderr is not None
+    stderr = process.stderr
+
+    async def feed_stdin() -> None:
+        assert process.stdin is not None
+        assert feed is not None
+        stdin = process.stdin
+        try:
+            async for chunk in feed.chunks():
+                stdin.write(chunk)
+                await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            return  # ffmpeg stopped reading: it says why on stderr
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+    async def tail() -> bytes:
+        kept = b""
+        while chunk := await stderr.read(4096):
+            kept = (kept + chunk)[-4096:]
+        return kept
+
+    async with asyncio.TaskGroup() as group:
+        if feed is not None:
+            group.create_task(feed_stdin())
+        collected = group.create_task(tail())
+    await process.wait()
+    return collected.result()
 
 
 async def transcribe_with_speakers(
@@ -124,12 +189,12 @@ async def transcribe_with_speakers(
             hass, SparkService.WHISPERX, on_whisperx, can_retry=upload.replayable
         )
 
-    spooled = await upload.ensure_spooled(hass)
+    spooled = await upload.ensure_spooled()
     decoded: SpooledFile | None = None
     name, content_type = form.filename, form.content_type
     if await read_layout(spooled) is None:
         # Not PCM WAV: decode once so Sortformer's windows can be cut from it.
-        decoded = spooled = await decoded_wav(hass, spooled)
+        decoded = spooled = await decoded_wav(hass, upload, spooled)
         name, content_type = "audio.wav", "audio/wav"
 
     async def on_parakeet(attempt: Attempt) -> SpeakerTranscript:
@@ -151,9 +216,13 @@ async def parakeet_with_sortformer(
     content_type: str,
     request: SpeakerRequest,
 ) -> SpeakerTranscript:
-    """Transcribe and diarize the same spooled file in parallel, then merge."""
+    """Transcribe and diarize the same spooled file in parallel, then merge.
+
+    When one call fails the other is cancelled at once (not left running on the
+    GPU for a request that has already failed).
+    """
     layout = await read_layout(spooled)
-    transcription, diarization = await asyncio.gather(
+    transcription, diarization = await both(
         client.transcribe(
             spooled.chunks(),
             language=request.language,
@@ -174,6 +243,17 @@ async def parakeet_with_sortformer(
             "diarization": diarization.model or "sortformer",
         },
     )
+
+
+async def both[A, B](first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Run two calls together; the first failure cancels the other and is raised as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            one = group.create_task(first)
+            two = group.create_task(second)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return one.result(), two.result()
 
 
 async def read_layout(spooled: SpooledFile) -> WavLayout | None:

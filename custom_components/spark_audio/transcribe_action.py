@@ -18,7 +18,8 @@ from .spark import Transcription
 from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from .spark.transcription import OpenAITranscriptionClient
 from .speakers import SpeakerRequest, transcribe_with_speakers
-from .upload import SpooledFile, Upload, UploadForm
+from .upload import SpooledFile, Upload
+from .upload_form import UploadForm
 
 SERVICE_TRANSCRIBE = "transcribe"
 EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
@@ -87,7 +88,7 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     try:
         if call.data["speakers"] or call.data["write"]:
             transcript = await transcribe_with_speakers(
-                hass, Upload.from_spool(audio), form, SpeakerRequest.parse(form)
+                hass, Upload.from_spool(hass, audio), form, SpeakerRequest.parse(form)
             )
             result: dict[str, Any] = speaker_json(transcript)
             writers = {

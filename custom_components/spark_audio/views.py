@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +20,22 @@ from .gateway import (
     loaded_entries,
     upload_timeout,
 )
-from .spark.formats import speaker_json, speaker_srt, speaker_vtt
-from .spark.transcription import FormattedTranscription, OpenAITranscriptionClient
+from .spark import SparkResponseError
+from .spark.formats import (
+    TRANSCRIPTION_FORMATS,
+    render_transcription,
+    speaker_json,
+    speaker_srt,
+    speaker_vtt,
+)
+from .spark.transcription import OpenAITranscriptionClient
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .speech import SpeechRequest, open_speech_stream, write_speech
-from .upload import Upload, UploadForm, open_form
+from .upload import receive_upload, remove_stale_spool_files
+from .upload_form import UploadForm
+
+_LOGGER = logging.getLogger(__name__)
+MAX_JSON_BYTES = 1024 * 1024
 
 BASE_URL = "/api/spark_audio/v1"
 PARAKEET_MODEL = "parakeet-tdt-0.6b-v3"
@@ -35,14 +48,14 @@ STT_MODELS: dict[str, SparkService] = {
     WHISPERX_MODEL: SparkService.WHISPERX,
     **dict.fromkeys(OPENAI_STT_MODELS, SparkService.PARAKEET),
 }
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("word", "segment")
 
 
 def async_register_views(hass: HomeAssistant) -> None:
-    """Register the gateway (once per HA start)."""
+    """Register the gateway (once per HA start); drop spool files a crash left behind."""
     for view in (ModelsView, SpeechView, TranscriptionsView, SpeakersView):
         hass.http.register_view(view())
+    hass.async_add_executor_job(remove_stale_spool_files)
 
 
 class GatewayView(HomeAssistantView):
@@ -57,6 +70,12 @@ class GatewayView(HomeAssistantView):
             response: web.StreamResponse = await handler(request)
         except GatewayError as err:
             return err.response()
+        except Exception:
+            # A bug, not the client's fault: logged, but still answered in OpenAI's shape.
+            _LOGGER.exception("Unexpected error in %s", request.path)
+            return GatewayError(
+                500, "Internal error in the gateway", code="internal_error"
+            ).response()
         return response
 
 
@@ -103,9 +122,19 @@ class SpeechView(GatewayView):
 
     async def _speak(self, request: web.Request) -> web.StreamResponse:
         hass: HomeAssistant = request.app["hass"]
+        if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+            raise GatewayError(413, "The request body is too large", code="body_too_large")
+        raw = bytearray()
         try:
-            body = await request.json()
-        except ValueError as err:
+            while chunk := await request.content.read(64 * 1024):
+                raw += chunk
+                if len(raw) > MAX_JSON_BYTES:
+                    raise GatewayError(413, "The request body is too large", code="body_too_large")
+        except (ConnectionError, ValueError) as err:
+            raise bad_request("The request body was cut off", code="truncated_body") from err
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
             raise bad_request("The request body must be a JSON object") from err
         speech = SpeechRequest.parse(body)
         stream = await open_speech_stream(hass, speech)
@@ -124,27 +153,31 @@ class TranscriptionsView(GatewayView):
 
     async def _transcribe(self, request: web.Request) -> web.Response:
         hass: HomeAssistant = request.app["hass"]
-        reader, form = await open_form(request)
-        upload = await Upload.start(hass, reader, form, needs=("model",))
-        try:
+        async with receive_upload(hass, request, needs=("model",)) as (form, upload):
             service = _stt_service(form.get("model"))
             options = _transcription_options(form)
+            response_format = options.pop("response_format")
+            granularities = options.pop("timestamp_granularities")
 
-            async def call(attempt: Attempt) -> FormattedTranscription:
+            async def call(attempt: Attempt) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
                 assert isinstance(client, OpenAITranscriptionClient)
-                return await client.transcribe_formatted(
+                data = await client.transcribe_verbose(
                     upload.chunks(),
                     filename=form.filename,
                     content_type=form.content_type,
                     timeout=upload_timeout(client),
                     **options,
                 )
+                try:
+                    return render_transcription(data, response_format, granularities)
+                except (ValueError, TypeError, KeyError) as err:
+                    raise SparkResponseError(f"not a transcription: {err}", status=200) from err
 
-            result = await call_with_failover(hass, service, call, can_retry=upload.replayable)
-        finally:
-            await upload.close()
-        return web.Response(body=result.body, headers={"Content-Type": result.content_type})
+            content_type, body = await call_with_failover(
+                hass, service, call, can_retry=upload.replayable
+            )
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 class SpeakersView(GatewayView):
@@ -159,13 +192,9 @@ class SpeakersView(GatewayView):
 
     async def _transcribe(self, request: web.Request) -> web.Response:
         hass: HomeAssistant = request.app["hass"]
-        reader, form = await open_form(request)
-        upload = await Upload.start(hass, reader, form, needs=("response_format",))
-        try:
+        async with receive_upload(hass, request, needs=("response_format",)) as (form, upload):
             speakers = SpeakerRequest.parse(form)
             transcript = await transcribe_with_speakers(hass, upload, form, speakers)
-        finally:
-            await upload.close()
         if speakers.response_format == "srt":
             return web.Response(text=speaker_srt(transcript.segments), content_type="text/plain")
         if speakers.response_format == "vtt":
@@ -188,7 +217,7 @@ def _stt_service(model: str | None) -> SparkService:
 
 def _transcription_options(form: UploadForm) -> dict[str, Any]:
     """The optional OpenAI fields, validated."""
-    response_format = form.choice("response_format", RESPONSE_FORMATS, "json")
+    response_format = form.choice("response_format", TRANSCRIPTION_FORMATS, "json")
     temperature: float | None = None
     if (raw := form.get("temperature")) is not None:
         try:

@@ -495,6 +495,8 @@ async def test_options_flow_applies_without_restart(
         "deep_check_interval",
         "restart_min_spacing",
         "restart_max_per_hour",
+        "max_upload_mb",
+        "max_concurrent_uploads",
         "parakeet_container",
         "magpie_container",
         "whisperx_container",

@@ -66,6 +66,8 @@ def test_every_flow_field_has_a_label() -> None:
         "deep_check_interval",
         "restart_min_spacing",
         "restart_max_per_hour",
+        "max_upload_mb",
+        "max_concurrent_uploads",
         *(f"{service}_container" for service in SparkService),
         "whisperx_model",
         "hf_token",

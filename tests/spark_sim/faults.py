@@ -94,6 +94,13 @@ def _number(key: str, value: object, minimum: float = 0.0) -> float:
     return float(value)
 
 
+def _typed(key: str, value: object, kind: type) -> object:
+    """Validate a control value's type (``transcript`` a string, flags true/false)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{key} must be a {'string' if kind is str else 'boolean'}")
+    return value
+
+
 def _voice_list(value: object) -> list[str]:
     """Validate Magpie voice names: Model.LOCALE.Speaker[.Emotion]."""
     if not isinstance(value, list):
@@ -118,6 +125,9 @@ class ServiceState:
     voices: list[str] = field(default_factory=list)
     speakers: int = 2
     max_diarize_s: float = 720.0
+    # False: like an OpenAI-compatible server that renders only json/verbose_json
+    # (a text, srt or vtt request is answered with json).
+    caption_formats: bool = True
     restarts: int = 0
     down_until: float | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -190,10 +200,8 @@ class ServiceState:
                     updates[key] = _number(key, value)
                 case "max_diarize_s":
                     updates[key] = _number(key, value, 0.001)
-                case "transcript":
-                    if not isinstance(value, str):
-                        raise TypeError("transcript must be a string")
-                    updates[key] = value
+                case "transcript" | "caption_formats":
+                    updates[key] = _typed(key, value, str if key == "transcript" else bool)
                 case "voices":
                     updates[key] = _voice_list(value)
                 case "speakers":
@@ -217,6 +225,7 @@ class ServiceState:
             "voices": list(self.voices),
             "speakers": self.speakers,
             "max_diarize_s": self.max_diarize_s,
+            "caption_formats": self.caption_formats,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,

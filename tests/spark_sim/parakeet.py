@@ -82,6 +82,8 @@ async def _transcriptions(request: web.Request) -> web.Response:
     response_format = form.get("response_format") or "json"
     if response_format not in RESPONSE_FORMATS:
         return _bad_request(f"Unsupported response_format '{response_format}'")
+    if not state.caption_formats and response_format in ("text", "srt", "vtt"):
+        response_format = "json"  # a server that only renders json/verbose_json
     temperature = parse_float_field(form, "temperature")
     if isinstance(temperature, web.Response):
         return temperature

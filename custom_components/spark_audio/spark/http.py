@@ -79,7 +79,7 @@ class SparkServiceClient:
     async def _get_json(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
         """GET a JSON object."""
         async with self._request("GET", path, timeout=timeout) as response:
-            return await _read_json(response)
+            return await read_json(response)
 
     async def _post_form(
         self,
@@ -94,7 +94,7 @@ class SparkServiceClient:
         """POST a multipart form (optionally with an audio file) and read JSON."""
         form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
         async with self._request("POST", path, data=form, timeout=timeout) as response:
-            return await _read_json(response)
+            return await read_json(response)
 
 
 def multipart_form(
@@ -120,7 +120,7 @@ def multipart_form(
     return writer
 
 
-async def _read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     """Parse a JSON object body; anything else is a bad response."""
     text = await response.text()
     try:

@@ -2,66 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import SparkResponseError
-from .http import AudioSource, SparkServiceClient, multipart_form
+from .http import AudioSource, SparkServiceClient, multipart_form, read_json
 from .models import Transcription, Word
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 
-@dataclass(frozen=True, slots=True)
-class FormattedTranscription:
-    """A transcription exactly as the backend rendered it (json, text, srt, vtt...)."""
-
-    content_type: str
-    body: bytes
-
-
-class FormattedTranscriptionMixin(SparkServiceClient):
-    """Pass-through transcription for the OpenAI-compatible gateway."""
-
-    async def transcribe_formatted(
-        self,
-        audio: AudioSource,
-        *,
-        response_format: str = "json",
-        language: str | None = None,
-        prompt: str | None = None,
-        temperature: float | None = None,
-        timestamp_granularities: Sequence[str] = (),
-        filename: str = "audio.wav",
-        content_type: str = "application/octet-stream",
-        timeout: float | None = None,
-    ) -> FormattedTranscription:
-        """Transcribe and return the backend's rendering of ``response_format`` untouched."""
-        if language is not None and not language.strip():
-            raise ValueError("language must be a language code or None, not empty")
-        fields: list[tuple[str, str | None]] = [
-            ("response_format", response_format),
-            ("language", language),
-            ("prompt", prompt or None),
-            ("temperature", None if temperature is None else repr(temperature)),
-        ]
-        fields += [("timestamp_granularities[]", g) for g in timestamp_granularities]
-        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
-        async with self._request(
-            "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
-        ) as response:
-            return FormattedTranscription(
-                content_type=response.headers.get("Content-Type", "application/json"),
-                body=await response.read(),
-            )
-
-
-class OpenAITranscriptionClient(FormattedTranscriptionMixin):
+class OpenAITranscriptionClient(SparkServiceClient):
     """A service that speaks OpenAI's transcription API (Parakeet, WhisperX)."""
 
     accepts_prompt: ClassVar[bool] = True
     """Whether the model uses OpenAI's ``prompt`` (vocabulary hints); if not it is not sent."""
+
+    async def transcribe_verbose(
+        self,
+        audio: AudioSource,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        filename: str = "audio.wav",
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The backend's ``verbose_json`` with words and segments, for any rendering.
+
+        Every OpenAI-compatible server renders verbose_json; not all render SRT
+        or WebVTT, so callers render those themselves. ``prompt`` biases
+        Whisper models (WhisperX passes it on); Parakeet ignores it.
+        """
+        if language is not None and not language.strip():
+            raise ValueError("language must be a language code or None, not empty")
+        fields: list[tuple[str, str | None]] = [
+            ("response_format", "verbose_json"),
+            ("timestamp_granularities[]", "word"),
+            ("timestamp_granularities[]", "segment"),
+            ("language", language),
+            ("prompt", (prompt or None) if self.accepts_prompt else None),
+            ("temperature", None if temperature is None else repr(temperature)),
+        ]
+        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
+        async with self._request(
+            "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
+        ) as response:
+            return await read_json(response)
 
     async def transcribe(
         self,

@@ -1,0 +1,252 @@
+"""The parts of an OpenAI-style multipart upload: bounded, strict, always a clear 400.
+
+Any HA user can call the gateway, so nothing a client sends may grow memory
+without bound (fields are read up to a cap, their number is capped) or escape
+as a bare 500 (unknown charsets and transfer encodings are refused up front).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
+from aiohttp.streams import StreamReader
+
+from .gateway import GatewayError, bad_request
+
+FILE_FIELD = "file"
+MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 64
+MAX_FILENAME_CHARS = 255
+_FIELD_CHUNK = 16 * 1024
+# RFC 7578 deprecates Content-Transfer-Encoding; only the identity forms are accepted.
+_IDENTITY_ENCODINGS = frozenset({"", "binary", "7bit", "8bit", "identity"})
+# Playlists announce themselves by type too; they never reach ffmpeg or a backend.
+PLAYLIST_TYPES = frozenset(
+    {
+        "application/vnd.apple.mpegurl",
+        "application/x-mpegurl",
+        "audio/mpegurl",
+        "audio/x-mpegurl",
+        "audio/x-scpls",
+        "application/dash+xml",
+        "video/vnd.mpeg.dash.mpd",
+        "application/smil+xml",
+        "video/x-ms-asf-plugin",
+        "audio/x-ms-asx",
+    }
+)
+TRUNCATED = "The upload was cut off"
+# Text that makes ffmpeg (or a backend's ffmpeg) open other files or URLs.
+_REFERENCE_MARKERS = (
+    b"#EXTM3U",
+    b"#EXTINF",
+    b"ffconcat",
+    b"[playlist]",
+    b"<?xml",
+    b"<smil",
+    b"<asx",
+    b"<mpd",
+    b"[reference]",
+    b"file '",
+    b"file:",
+    b"http://",
+    b"https://",
+)
+
+
+@dataclass
+class UploadForm:
+    """The text fields of a multipart request, and its file part when reached."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    file: BodyPartReader | None = None
+    filename: str = "audio"
+    content_type: str = "application/octet-stream"
+    count: int = 0
+
+    def get(self, name: str) -> str | None:
+        """The last value sent for ``name``."""
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """A field that must be one of ``choices``; a 400 naming it otherwise."""
+        value = self.get(name) or default
+        if value not in choices:
+            raise bad_request(f"{name} must be one of {', '.join(choices)}", param=name)
+        return value
+
+    def language(self) -> str | None:
+        """The optional language code, never empty (backends reject empty ones)."""
+        language = self.get("language")
+        if language is not None and not language.strip():
+            raise bad_request("language must not be empty", param="language")
+        return language.strip() if language else None
+
+
+async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
+    """Read text fields up to the file part (which stays unread)."""
+    if request.content_type != "multipart/form-data":
+        raise bad_request(
+            "Expected a multipart/form-data body (fields and a 'file' part), "
+            f"not {request.content_type or 'no content type'}",
+            code="bad_multipart",
+        )
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError, LookupError) as err:
+        raise bad_request(
+            "Expected a multipart/form-data body with a boundary", code="bad_multipart"
+        ) from err
+    form = UploadForm()
+    await read_fields(reader, form, stop_at_file=True)
+    return reader, form
+
+
+async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
+    """Read parts into ``form``; stop at the file part when ``stop_at_file``."""
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise bad_request("Nested multipart bodies are not supported", code="bad_multipart")
+            _check_part_headers(part)
+            name = part.name
+            if not name:
+                raise bad_request("A multipart part has no name", code="bad_multipart")
+            if "\x00" in name:
+                raise bad_request("A part name contains a NUL character", code="bad_multipart")
+            if name == FILE_FIELD:
+                if form.file is not None:
+                    raise bad_request("Send exactly one 'file' part", param=FILE_FIELD)
+                _take_file(form, part)
+                if stop_at_file:
+                    return
+                continue
+            form.count += 1
+            if form.count > MAX_FIELDS:
+                raise bad_request(
+                    f"At most {MAX_FIELDS} form fields are accepted", code="too_many_fields"
+                )
+            form.fields.setdefault(name, []).append(await _field_text(part, name))
+    except GatewayError:
+        raise
+    except (ConnectionError, ClientError, PayloadEncodingError) as err:
+        raise bad_request(TRUNCATED, code="truncated_upload") from err
+    except (ValueError, AssertionError, LookupError, RuntimeError, BadHttpMessage) as err:
+        # Bad part headers (NUL bytes, bad syntax): say what, never echo a traceback.
+        reason = err.message if isinstance(err, BadHttpMessage) else str(err)
+        raise bad_request(
+            f"Malformed multipart body: {reason.strip()[:200]}", code="bad_multipart"
+        ) from err
+
+
+def _check_part_headers(part: BodyPartReader) -> None:
+    """Encodings aiohttp would decode on the fly (or fail on) are refused."""
+    transfer = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
+    if transfer not in _IDENTITY_ENCODINGS:
+        raise bad_request(
+            f"Content-Transfer-Encoding {transfer!r} is not supported; send the bytes as they are",
+            code="bad_transfer_encoding",
+        )
+    encoding = part.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    if encoding not in _IDENTITY_ENCODINGS:
+        raise bad_request(
+            f"Content-Encoding {encoding!r} is not supported in a multipart part",
+            code="bad_transfer_encoding",
+        )
+
+
+def _take_file(form: UploadForm, part: BodyPartReader) -> None:
+    filename = part.filename or "audio"
+    if len(filename) > MAX_FILENAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        raise bad_request(
+            f"The filename must be at most {MAX_FILENAME_CHARS} characters, without control "
+            "characters",
+            param=FILE_FIELD,
+            code="bad_filename",
+        )
+    content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+    if content_type.split(";")[0].strip().lower() in PLAYLIST_TYPES:
+        raise bad_request(
+            "Playlists are not accepted; upload the audio file itself",
+            param=FILE_FIELD,
+            code="playlist_not_allowed",
+        )
+    form.file = part
+    form.filename = filename
+    form.content_type = content_type
+
+
+async def _field_text(part: BodyPartReader, name: str) -> str:
+    """A text field, read up to ``MAX_FIELD_BYTES`` and decoded strictly."""
+    data = bytearray()
+    while chunk := await part.read_chunk(_FIELD_CHUNK):
+        data += chunk
+        if len(data) > MAX_FIELD_BYTES:
+            raise bad_request(
+                f"The field {name!r} is longer than {MAX_FIELD_BYTES // 1024} KiB",
+                param=name,
+                code="field_too_large",
+            )
+    charset = part.get_charset(default="utf-8")
+    try:
+        text = bytes(data).decode(charset)
+    except LookupError as err:
+        raise bad_request(
+            f"The field {name!r} has an unknown charset {charset!r}",
+            param=name,
+            code="bad_charset",
+        ) from err
+    except UnicodeDecodeError as err:
+        raise bad_request(
+            f"The field {name!r} is not valid {charset}", param=name, code="bad_encoding"
+        ) from err
+    if "\x00" in text:
+        raise bad_request(f"The field {name!r} contains a NUL character", param=name)
+    return text
+
+
+def reject_references(head: bytes) -> None:
+    """Playlists, concat lists and other files that point at files are refused."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if any(text.startswith(marker.lower()) for marker in _REFERENCE_MARKERS):
+        raise bad_request(
+            "Playlists, concat lists and other files that refer to other files are not "
+            "accepted; upload the audio itself",
+            param=FILE_FIELD,
+            code="playlist_not_allowed",
+        )
+
+
+async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[bytes]:
+    """The current part's body read straight from the connection, without copying.
+
+    aiohttp's part reader copies every chunk twice to find the boundary; here
+    each network chunk is handed on as it came, one chunk late, once it is
+    certain the boundary does not start in it. Used only when nothing after the
+    file part is read (the rest of the body is left unread, as before).
+    """
+    delimiter = b"\r\n--" + boundary
+    overlap = len(delimiter) - 1
+    held = b""
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            raise ValueError("the body ended inside the file part")
+        tail = held[-overlap:]
+        spanning = (tail + chunk[:overlap]).find(delimiter)
+        if 0 <= spanning < len(tail):
+            yield held[: len(held) - len(tail) + spanning]
+            return
+        if (end := chunk.find(delimiter)) >= 0:
+            if held:
+                yield held
+            if end:
+                yield chunk[:end]
+            return
+        if held:
+            yield held
+        held = chunk

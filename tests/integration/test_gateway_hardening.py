@@ -1,0 +1,380 @@
+"""Hostile and broken uploads: every one a clear 4xx in OpenAI's shape, nothing left behind.
+
+Runs HA's HTTP app with handler cancellation on (as HA itself does), and a
+per-test temporary directory so "nothing left behind" is an exact check.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CONF_MAX_UPLOAD_MB
+from custom_components.spark_audio.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
+from tests.integration.gateway_harness import (
+    BASE,
+    BOUNDARY,
+    assert_openai_error,
+    body,
+    form_type,
+    open_raw,
+    ours,
+    part,
+    uploads_running,
+    wait_for,
+)
+from tests.spark_sim.audio import wav_bytes
+from tests.spark_sim.server import SparkSim
+
+type Client = TestClient[web.Request, web.Application]
+WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
+PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
+M = ("model", "parakeet")
+
+
+@pytest.fixture
+def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary directory of this test's own, so leftovers are visible exactly."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+async def gateway(
+    hass: HomeAssistant,
+    aiohttp_client: ClientSessionGenerator,
+    hass_access_token: str,
+    socket_enabled: None,
+    spool: Path,
+    init_integration: MockConfigEntry,
+) -> Client:
+    """HA's HTTP app served with ``handler_cancellation=True``, as HA serves it."""
+    client: Client = await aiohttp_client(
+        hass.http.app,
+        server_kwargs={"handler_cancellation": True},
+        headers={"Authorization": f"Bearer {hass_access_token}"},
+    )
+    return client
+
+
+def field(name: str, value: bytes | str, **headers: str) -> bytes:
+    return part(name, value, headers=headers or None)
+
+
+def audio(
+    data: bytes = WAV, filename: str = "a.wav", headers: dict[str, str] | None = None
+) -> bytes:
+    return part(
+        "file", data, filename=filename, headers={"Content-Type": "audio/wav", **(headers or {})}
+    )
+
+
+T = "audio/transcriptions"
+S = "audio/transcribe-with-speakers"
+# (id, path, raw body or None for the default content type, content type, status, code, param)
+BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None]] = [
+    ("part without name", T, body(audio(), part(None, "x")), None, 400, "bad_multipart", None),
+    ("second file", T, body(audio(), field(*M), audio()), None, 400, None, "file"),
+    ("non-utf8 field", T, body(audio(), field("model", b"\xff\xfe")), None, 400, "bad_encoding",
+     "model"),
+    ("unknown charset", T,
+     body(audio(), field("model", "parakeet", **{"Content-Type": "text/plain; charset=bogus-9"})),
+     None, 400, "bad_charset", "model"),
+    ("text transform charset", T,
+     body(field("model", "parakeet", **{"Content-Type": "text/plain; charset=rot13"}), audio()),
+     None, 400, "bad_charset", "model"),
+    ("unknown transfer encoding", T,
+     body(audio(), field("model", "parakeet", **{"Content-Transfer-Encoding": "x-bogus"})),
+     None, 400, "bad_transfer_encoding", None),
+    ("base64 file part", T, body(field(*M), audio(headers={"Content-Transfer-Encoding": "base64"})),
+     None, 400, "bad_transfer_encoding", None),
+    ("gzip field", T, body(field("model", "parakeet", **{"Content-Encoding": "gzip"}), audio()),
+     None, 400, "bad_transfer_encoding", None),
+    ("nul in filename", T, body(field(*M), audio(filename="a\x00.wav")), None, 400,
+     "bad_multipart", None),
+    ("encoded nul in filename", T,
+     body(field(*M), part("file", WAV, headers={"Content-Type": "audio/wav"}, filename=None)
+          .replace(b'name="file"', b"name=\"file\"; filename*=UTF-8''a%00.wav")),
+     None, 400, "bad_filename", "file"),
+    ("nul in field name", T, body(field("mo\x00del", "x"), audio()), None, 400, "bad_multipart",
+     None),
+    ("nul in field value", T, body(field("prompt", "a\x00b"), field(*M), audio()), None, 400,
+     None, "prompt"),
+    ("truncated after file", T, body(audio(), field(*M))[:-40], None, 400, None, None),
+    ("truncated in file", T, body(field(*M), audio())[:200], None, 400, None, None),
+    ("no boundary", T, body(field(*M), audio()), "multipart/form-data", 400, "bad_multipart",
+     None),
+    ("json body", T, b'{"model": "parakeet"}', "application/json", 400, "bad_multipart", None),
+    ("urlencoded body", T, b"model=parakeet", "application/x-www-form-urlencoded", 400,
+     "bad_multipart", None),
+    ("multipart/mixed", T, body(field(*M), audio()),
+     "multipart/mixed; boundary=HardenedBoundary7MA4YWxk", 400, "bad_multipart", None),
+    ("huge field", T, body(field("prompt", "p" * (MAX_FIELD_BYTES + 1)), field(*M), audio()),
+     None, 400, "field_too_large", "prompt"),
+    ("too many fields", T, body(*(field(f"f{i}", "x") for i in range(MAX_FIELDS + 1)), audio()),
+     None, 400, "too_many_fields", None),
+    ("temperature not a number", T, body(field(*M), field("temperature", "hot"), audio()), None,
+     400, None, "temperature"),
+    ("temperature out of range", T, body(field(*M), field("temperature", "7"), audio()), None,
+     400, None, "temperature"),
+    ("temperature nan", T, body(field(*M), field("temperature", "nan"), audio()), None, 400,
+     None, "temperature"),
+    ("unknown model", T, body(field("model", "gpt-9"), audio()), None, 404, "model_not_found",
+     "model"),
+    ("empty file", T, body(field(*M), audio(b"")), None, 400, "empty_file", "file"),
+    ("no file", T, body(field(*M)), None, 400, "missing_file", "file"),
+    ("hls playlist", T, body(field(*M), audio(PLAYLIST, "innocent.mp3")), None, 400,
+     "playlist_not_allowed", "file"),
+    ("playlist content type", T,
+     body(field(*M), part("file", WAV, filename="a.m3u",
+                          headers={"Content-Type": "audio/x-mpegurl"})),
+     None, 400, "playlist_not_allowed", "file"),
+    ("bad response_format", T, body(field(*M), field("response_format", "xml"), audio()), None,
+     400, None, "response_format"),
+    ("speakers: not a number", S, body(field("num_speakers", "two"), audio()), None, 400, None,
+     "num_speakers"),
+    ("speakers: out of range", S, body(field("max_speakers", "99"), audio()), None, 400, None,
+     "max_speakers"),
+    ("speakers: min above max", S,
+     body(field("min_speakers", "3"), field("max_speakers", "2"), audio()), None, 400, None,
+     "min_speakers"),
+    ("speakers: text format", S, body(field("response_format", "text"), audio()), None, 400,
+     None, "response_format"),
+    ("speakers: bad charset after file", S,
+     body(audio(), field("language", "en", **{"Content-Type": "text/plain; charset=nope"})),
+     None, 400, "bad_charset", "language"),
+    ("speakers: concat list", S, body(audio(b"ffconcat version 1.0\nfile '/etc/hosts'\n")), None,
+     400, "playlist_not_allowed", "file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "content_type", "status", "code", "param"),
+    [case[1:] for case in BAD_UPLOADS],
+    ids=[case[0] for case in BAD_UPLOADS],
+)
+async def test_bad_upload(
+    hass: HomeAssistant,
+    gateway: Client,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    path: str,
+    data: bytes,
+    content_type: str | None,
+    status: int,
+    code: str | None,
+    param: str | None,
+) -> None:
+    """Each bad upload: its 4xx in OpenAI's shape, and the temp directory as it was."""
+    before = ours(spool)
+    response = await gateway.post(
+        f"{BASE}/{path}", data=data, headers={"Content-Type": content_type or form_type()}
+    )
+    result = await response.json()
+    assert response.status == status, result
+    assert_openai_error(result, status)
+    if code is not None:
+        assert result["error"]["code"] == code, result
+    if param is not None:
+        assert result["error"]["param"] == param, result
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == before
+
+
+BAD_SPEECH: list[tuple[str, bytes, int, str | None]] = [
+    ("empty input", b'{"input": "   "}', 400, "input"),
+    ("huge input", b'{"input": "' + b"a" * 100_001 + b'"}', 400, "input"),
+    ("unknown voice", b'{"input": "Hi.", "voice": "Magpie-Multilingual.EN-US.Nobody"}', 400,
+     "voice"),
+    ("speed out of range", b'{"input": "Hi.", "speed": 0.1}', 400, "speed"),
+    ("speed a bool", b'{"input": "Hi.", "speed": true}', 400, "speed"),
+    ("json array", b'["Hi."]', 400, None),
+    ("not utf-8", b'{"input": "\xff"}', 400, None),
+    ("body past 1 MiB", b'{"input": "' + b"a" * (1024 * 1024 + 1) + b'"}', 413, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "param"),
+    [case[1:] for case in BAD_SPEECH],
+    ids=[case[0] for case in BAD_SPEECH],
+)
+async def test_bad_speech(
+    gateway: Client,
+    init_integration: MockConfigEntry,
+    data: bytes,
+    status: int,
+    param: str | None,
+) -> None:
+    response = await gateway.post(
+        f"{BASE}/audio/speech", data=data, headers={"Content-Type": "application/json"}
+    )
+    result = await response.json()
+    assert response.status == status, result
+    assert_openai_error(result, status)
+    assert result["error"]["param"] == param
+
+
+MIB = 1024 * 1024
+BIG = audio(wav_bytes(bytes(3 * MIB), 16000), "big.wav")
+
+
+def _spooled(spool: Path, size: int) -> Any:
+    return lambda: any(path.stat().st_size == size for path in spool.glob("spark_audio_*.upload"))
+
+
+def _spooling(spool: Path) -> Any:
+    return lambda: any(name.startswith("spark_audio_") for name in ours(spool))
+
+
+DISCONNECTS = {
+    "headers only": b"",
+    "inside a field": field(*M)[:30],
+    "inside the spooled file": BIG[: 2 * MIB],
+    "after the spooled file": BIG + f"--{BOUNDARY}\r\nContent-Disposition: form-da".encode(),
+    "inside the streamed file": field(*M) + BIG[: 2 * MIB],
+}
+
+
+@pytest.mark.parametrize("point", list(DISCONNECTS))
+async def test_client_disconnect_leaves_nothing(
+    hass: HomeAssistant,
+    gateway: Client,
+    hass_access_token: str,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    point: str,
+) -> None:
+    """A client that hangs up at any point: handler cancelled, files gone, backend call ended."""
+    before = ours(spool)
+    assert gateway.server.host is not None
+    assert gateway.server.port is not None
+    _, writer = await open_raw(
+        gateway.server.host, gateway.server.port, T, hass_access_token, DISCONNECTS[point], 50 * MIB
+    )
+    await wait_for(uploads_running(hass, 1), "the upload to start")
+    parakeet = spark_sim.states["parakeet"]
+    if "spooled" in point:
+        await wait_for(_spooling(spool), "the spool file")
+    if point == "after the spooled file":
+        await wait_for(_spooled(spool, 3 * MIB + 44), "the whole file spooled")
+    if "streamed" in point:
+        await wait_for(parakeet.audio_started.is_set, "the backend to get audio")
+    # Uploads under way at the backend now (ours, and maybe a background deep check's).
+    receiving = [r for r in parakeet.requests if r.finished_at is None]
+    writer.transport.abort()
+    await wait_for(uploads_running(hass, 0), "the handler to end")
+    await wait_for(lambda: ours(spool) == before, "the temp directory to be clean")
+    await wait_for(
+        lambda: all(r.finished_at is not None for r in receiving), "the backend upload to end"
+    )
+
+
+async def _set_options(hass: HomeAssistant, entry: MockConfigEntry, **options: int) -> None:
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
+    await hass.async_block_till_done()
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 256 * 1024):
+        yield data[start : start + 256 * 1024]
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["streamed", "spooled"])
+@pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])
+async def test_upload_size_cap(
+    hass: HomeAssistant,
+    gateway: Client,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    file_first: bool,
+    declared: bool,
+) -> None:
+    """Past the configured maximum: 413, whether the length is declared or not."""
+    await _set_options(hass, init_integration, **{CONF_MAX_UPLOAD_MB: 1})
+    data = body(BIG, field(*M)) if file_first else body(field(*M), BIG)
+    payload: Any = data if declared else _chunks(data)
+    response = await gateway.post(
+        f"{BASE}/{T}", data=payload, headers={"Content-Type": form_type()}
+    )
+    result = await response.json()
+    assert response.status == 413, result
+    assert_openai_error(result, 413)
+    assert result["error"]["code"] == "file_too_large"
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == set()
+    # Under the cap the same gateway still answers.
+    small = await gateway.post(
+        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+    )
+    assert small.status == 200, await small.text()
+
+
+async def test_concurrent_upload_cap(
+    hass: HomeAssistant,
+    gateway: Client,
+    hass_access_token: str,
+    init_integration: MockConfigEntry,
+    spool: Path,
+) -> None:
+    """One upload past the configured number in flight: 429 with Retry-After."""
+    await _set_options(hass, init_integration, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
+    assert gateway.server.host is not None
+    assert gateway.server.port is not None
+    _, writer = await open_raw(
+        gateway.server.host, gateway.server.port, T, hass_access_token, field(*M), 10 * MIB
+    )
+    await wait_for(uploads_running(hass, 1), "the first upload to start")
+    response = await gateway.post(
+        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+    )
+    result = await response.json()
+    assert response.status == 429, result
+    assert_openai_error(result, 429)
+    assert result["error"]["code"] == "too_many_uploads"
+    assert int(response.headers["Retry-After"]) > 0
+    writer.transport.abort()
+    await wait_for(uploads_running(hass, 0), "the first upload to end")
+    again = await gateway.post(
+        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+    )
+    assert again.status == 200, await again.text()
+
+
+async def test_sdk_style_client_unaffected(
+    gateway: Client, init_integration: MockConfigEntry, spool: Path
+) -> None:
+    """The limits leave a normal aiohttp form (fields first) working and clean."""
+    form = aiohttp.FormData()
+    form.add_field("model", "parakeet")
+    form.add_field("file", WAV, filename="a.wav", content_type="audio/wav")
+    response = await gateway.post(f"{BASE}/{T}", data=form)
+    assert response.status == 200, await response.text()
+    assert ours(spool) == set()
+
+
+async def test_speech_body_in_pieces(gateway: Client, init_integration: MockConfigEntry) -> None:
+    """A JSON body that arrives in several pieces is read whole (the 1 MiB cap reads in a loop)."""
+    payload = b'{"input": "Hello there.", "response_format": "pcm", "pad": "' + b" " * 300_000
+    payload += b'"}'
+    response = await gateway.post(
+        f"{BASE}/audio/speech",
+        data=_chunks(payload),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+    assert len(await response.read()) > 0

@@ -1,0 +1,40 @@
+"""The zero-copy file-part reader finds the boundary wherever the network splits it."""
+
+from __future__ import annotations
+
+import asyncio
+from unittest.mock import Mock
+
+import pytest
+from aiohttp.streams import StreamReader
+
+from custom_components.spark_audio.upload_form import part_body
+
+BOUNDARY = b"XyZBoundary"
+
+
+async def read_split(body: bytes, cuts: list[int]) -> bytes:
+    """``body`` arriving in pieces cut at ``cuts``, read back through ``part_body``."""
+    stream = StreamReader(Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    for piece in pieces:
+        if piece:
+            stream.feed_data(piece)
+    stream.feed_eof()
+    return b"".join([chunk async for chunk in part_body(stream, BOUNDARY)])
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"audio \r\n-- not it \r\n--XyZ almost" * 50])
+async def test_every_split_point(data: bytes) -> None:
+    """Cut the stream at every byte around the boundary (and in the data): same bytes out."""
+    body = data + b"\r\n--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="x"\r\n'
+    end = len(data)
+    for cut in range(max(0, end - 20), min(len(body), end + 20)):
+        for second in (cut + 1, cut + 7, len(body)):
+            cuts = sorted({c for c in (cut, second) if 0 < c < len(body)})
+            assert await read_split(body, cuts) == data, (cut, second)
+
+
+async def test_body_ending_inside_the_part_is_an_error() -> None:
+    with pytest.raises(ValueError, match="ended inside the file part"):
+        await read_split(b"audio without any boundary", [5])
