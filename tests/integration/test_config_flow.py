@@ -649,8 +649,9 @@ async def test_reconfigure_adds_ssh_after_confirmation(
     )
     await _setup(hass, entry)
     registry = er.async_get(hass)
-    switch_id = f"{entry.entry_id}_parakeet_container"
-    assert registry.async_get_entity_id("switch", DOMAIN, switch_id) is None
+    # The restart button: an SSH entity that is enabled by default (so it has a state).
+    button_id = f"{entry.entry_id}_parakeet_restart"
+    assert registry.async_get_entity_id("button", DOMAIN, button_id) is None
     typed = user_input(
         spark_sim,
         ssh=ssh_section(
@@ -664,7 +665,7 @@ async def test_reconfigure_adds_ssh_after_confirmation(
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
     assert entry.data["ssh_host_key"].split()[:2] == ssh_host.host_public_key.split()[:2]
-    entity_id = registry.async_get_entity_id("switch", DOMAIN, switch_id)
+    entity_id = registry.async_get_entity_id("button", DOMAIN, button_id)
     assert entity_id is not None
     assert hass.states.get(entity_id) is not None
     await hass.config_entries.async_unload(entry.entry_id)
