@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
 from custom_components.spark_audio.spark.errors import (
     SparkError,
     SparkSSHConnectionError,
@@ -527,6 +528,24 @@ async def test_build_progress_follows_the_cuda_compile(
     # One step of sixteen, but the heaviest: well over a third of the build's range.
     assert compile_share > (high - low) / 3
     assert high - low >= 80  # the build is most of the bar
+
+
+def test_real_dockerfile_tells_the_bar_where_a_spark_build_spends_its_time() -> None:
+    """Our Dockerfile's steps get the weights the progress model expects (no Docker needed).
+
+    If a rename hid the CUDA compile or the locked torch install from the weights, a real
+    build's bar would stall for tens of minutes and jump at the end.
+    """
+    stages = dockerfile_step_weights((WHISPERX_CONTEXT / "Dockerfile").read_text())
+    heaviest = max(w for weights in stages.values() for w in weights)
+    assert max(stages["ct2-spark"]) == heaviest  # CTranslate2's CUDA compile
+    assert stages["ct2-spark"].count(heaviest) == 1
+    runtime = stages["runtime"]
+    assert list(stages)[-1] == "runtime"  # the final stage, always built
+    lock_install = max(runtime)  # the locked torch stack: gigabytes of wheels
+    assert lock_install >= 3 * sorted(runtime)[-2]
+    # Compile and download are most of the bar, as they are most of a cold build's time.
+    assert (heaviest + lock_install) / (sum(stages["ct2-spark"]) + sum(runtime)) > 0.6
 
 
 async def test_run_failure_removes_the_half_created_container(
