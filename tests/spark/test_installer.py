@@ -452,13 +452,9 @@ async def test_build_that_dies_fails_with_its_cause_and_last_lines(
     tail_lines = tail.splitlines()
     assert 0 < len(tail_lines) <= 12
     assert any(last_line in line for line in tail_lines)
-    # The tail is the end of the build's own output, in order.
-    build_lines = job.lines[job.lines.index("==> build") + 1 :]
-    assert tail_lines == [line for line in build_lines if line in tail_lines][-len(tail_lines) :]
-    assert (
-        tail_lines[-1]
-        == build_lines[len(build_lines) - 1 - build_lines[::-1].index(tail_lines[-1])]
-    )
+    # The tail is the end of the build's own output, in order (then the job's last two lines).
+    assert job.lines[-2:] == [f"failed during build: {error}", "==> failed"]
+    assert job.lines[-2 - len(tail_lines) : -2] == tail_lines
     assert job.as_dict()["error"] == error
     assert container_running(ssh_host)
     assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build"]
