@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
 from custom_components.spark_audio.spark.errors import (
     SparkError,
     SparkSSHConnectionError,
@@ -45,6 +46,8 @@ from tests.ssh_host import SSHTestHost
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
 API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
 WHISPERX_CONTEXT = Path(__file__).parents[2] / "whisperx_container"
+# Half of the context sent (the SSH drop / cancel tests act mid-upload).
+UPLOAD_MIDWAY = sum(PHASE_RANGES[Phase.UPLOAD]) / 2
 HAPPY_ORDER = [
     Phase.CONNECT,
     Phase.PREFLIGHT,
@@ -433,6 +436,130 @@ async def test_build_failure_keeps_old_container_and_log(
     assert await again.run() is Phase.DONE
 
 
+@pytest.mark.parametrize(
+    ("failure", "status", "cause", "last_line"),
+    [
+        # The compile step OOM-killed: BuildKit reports 137, docker build exits 1.
+        ("oom", 1, "ran out of memory", "did not complete successfully: exit code: 137"),
+        # The docker client itself killed by the OOM killer.
+        ("killed", 137, "ran out of memory", "'cicc' died due to signal 9"),
+        ("disk", 1, "ran out of disk space", "[Errno 28] No space left on device"),
+    ],
+)
+async def test_build_that_dies_fails_with_its_cause_and_last_lines(
+    ssh_host: SSHTestHost,
+    spark_ssh: SparkSSH,
+    context: Path,
+    failure: str,
+    status: int,
+    cause: str,
+    last_line: str,
+) -> None:
+    """OOM and a full disk end FAILED with a message that says so and shows the build's end."""
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(fail_build=failure)
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    assert await job.run() is Phase.FAILED
+    assert job.failed_phase is Phase.BUILD
+    error = job.error or ""
+    headline, _, tail = error.partition("\nLast build output:\n")
+    assert headline.startswith(f"docker build exited with status {status}: ")
+    assert cause in headline
+    tail_lines = tail.splitlines()
+    assert 0 < len(tail_lines) <= 12
+    assert any(last_line in line for line in tail_lines)
+    # The tail is the end of the build's own output, in order (then the job's last two lines).
+    assert job.lines[-2:] == [f"failed during build: {error}", "==> failed"]
+    assert job.lines[-2 - len(tail_lines) : -2] == tail_lines
+    assert job.as_dict()["error"] == error
+    assert container_running(ssh_host)
+    assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build"]
+    assert_no_secret(ssh_host, job)
+
+
+async def test_silent_build_is_given_up_after_the_idle_limit(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """A build that prints nothing (hung) fails after ``build_idle_timeout``, not hours later."""
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(hang_build_s=60)
+    cfg = config(ssh_host, build_idle_timeout=0.5, build_timeout=50.0)
+    job = InstallJob(spark_ssh, cfg, context, standin_health(ssh_host))
+    started = time.monotonic()
+    assert await job.run() is Phase.FAILED
+    assert time.monotonic() - started < 40
+    assert job.failed_phase is Phase.BUILD
+    error = job.error or ""
+    assert error.startswith("docker build printed nothing for 0.5 s")
+    # The last thing the build said before it went quiet.
+    assert error.endswith("[internal] load build definition from Dockerfile")
+    assert not any("Successfully tagged" in line for line in job.lines)
+    assert container_running(ssh_host)
+
+
+STANDIN_DOCKERFILE = """\
+FROM nvcr.io/nvidia/cuda:13.0.1-devel-ubuntu24.04 AS builder
+RUN apt-get update && apt-get install -y git cmake \\
+        ninja-build
+RUN git clone --depth 1 https://github.com/OpenNMT/CTranslate2
+ENV CT2=1
+RUN cmake -DWITH_CUDA=ON -DWITH_MKL=OFF -GNinja ..
+RUN ninja install
+RUN pip wheel ./python
+
+FROM nvcr.io/nvidia/cuda:13.0.1-runtime-ubuntu24.04 AS runtime
+RUN apt-get update && apt-get install -y ffmpeg python3-pip
+COPY --from=builder /wheels /wheels
+RUN pip install -r requirements.txt
+COPY app /app/app
+"""
+
+
+async def test_build_progress_follows_the_cuda_compile(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The compile (most of a real build) moves the bar by its ninja counter and weight.
+
+    The context's Dockerfile has the stand-in build's stages, as ours has the real ones:
+    it tells the job, before BuildKit announces them, which heavy steps are still to come.
+    """
+    (context / "Dockerfile").write_text(STANDIN_DOCKERFILE)
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    at_line: list[tuple[str, float]] = []
+    job.add_listener(lambda u: at_line.append((u.line, u.percent)) if u.line else None)
+    assert await job.run() is Phase.DONE
+
+    def percent_at(fragment: str) -> float:
+        return next(p for line, p in at_line if fragment in line)
+
+    ninja = [p for line, p in at_line if "Building CUDA object" in line]
+    assert len(ninja) == 3
+    assert ninja == sorted(set(ninja))  # each compiled batch moves the bar
+    compile_share = percent_at("#9 DONE") - percent_at("[builder 5/6]")
+    low, high = PHASE_RANGES[Phase.BUILD]
+    # One step of sixteen, but the heaviest: well over a third of the build's range.
+    assert compile_share > (high - low) / 3
+    assert high - low >= 80  # the build is most of the bar
+
+
+def test_real_dockerfile_tells_the_bar_where_a_spark_build_spends_its_time() -> None:
+    """Our Dockerfile's steps get the weights the progress model expects (no Docker needed).
+
+    If a rename hid the CUDA compile or the locked torch install from the weights, a real
+    build's bar would stall for tens of minutes and jump at the end.
+    """
+    stages = dockerfile_step_weights((WHISPERX_CONTEXT / "Dockerfile").read_text())
+    heaviest = max(w for weights in stages.values() for w in weights)
+    assert max(stages["ct2-spark"]) == heaviest  # CTranslate2's CUDA compile
+    assert stages["ct2-spark"].count(heaviest) == 1
+    runtime = stages["runtime"]
+    assert list(stages)[-1] == "runtime"  # the final stage, always built
+    lock_install = max(runtime)  # the locked torch stack: gigabytes of wheels
+    assert lock_install >= 3 * sorted(runtime)[-2]
+    # Compile and download are most of the bar, as they are most of a cold build's time.
+    assert (heaviest + lock_install) / (sum(stages["ct2-spark"]) + sum(runtime)) > 0.6
+
+
 async def test_run_failure_removes_the_half_created_container(
     ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
 ) -> None:
@@ -492,7 +619,7 @@ async def test_ssh_dropped_mid_upload_fails_cleanly_and_rerun_works(
 
     def on_update(update: InstallUpdate) -> None:
         nonlocal dropped
-        if update.phase is Phase.UPLOAD and update.percent > 6 and not dropped:
+        if update.phase is Phase.UPLOAD and update.percent > UPLOAD_MIDWAY and not dropped:
             dropped = True
             ssh_host.drop_connections()
 
@@ -583,7 +710,7 @@ async def test_cancel_during_upload_then_rerun(
     job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
 
     def on_update(update: InstallUpdate) -> None:
-        if update.phase is Phase.UPLOAD and update.percent > 6:
+        if update.phase is Phase.UPLOAD and update.percent > UPLOAD_MIDWAY:
             job.cancel()
 
     job.add_listener(on_update)

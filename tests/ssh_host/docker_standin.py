@@ -25,8 +25,13 @@ Contract (all files live in `$SPARK_STANDIN_DIR`):
   kill / respawn its process instead;
 - ``standin.json`` holds settings (all optional): ``python`` (interpreter for
   started apps; `SSHTestHost` writes its own), ``fail_build``, ``fail_run``,
-  ``never_healthy``, ``no_nvidia``, ``no_daemon`` (booleans) and
-  ``build_line_delay_s`` (default 0.02);
+  ``never_healthy``, ``no_nvidia``, ``no_daemon`` (booleans),
+  ``build_line_delay_s`` (default 0.02) and ``hang_build_s`` (the build goes
+  silent for that long after its first step, like a stuck build);
+  ``fail_build`` may also name how the build dies: ``"oom"`` (the compile
+  step is OOM-killed: BuildKit's "exit code: 137", docker exits 1), ``"disk"``
+  (pip hits "No space left on device") or ``"killed"`` (the docker client
+  itself is killed: exit 137);
 - ``docker version [--format T]`` prints a client/server version (exit 1 with
   "Cannot connect to the Docker daemon" under ``no_daemon``);
 - ``docker info --format T`` prints ``{"nvidia":{...},"runc":{...}}`` for a
@@ -285,7 +290,7 @@ _BUILD_STEPS = [
 ]
 
 
-def _build(args: list[str]) -> int:  # noqa: PLR0912 - a CLI parser
+def _build(args: list[str]) -> int:
     settings = _settings()
     tag: str | None = None
     build_args: dict[str, str] = {}
@@ -323,19 +328,9 @@ def _build(args: list[str]) -> int:  # noqa: PLR0912 - a CLI parser
         time.sleep(delay)
 
     line('#0 building with "default" instance using docker driver')
-    for number, step in enumerate(_BUILD_STEPS, start=1):
-        line(f"#{number} {step}")
-        if "ninja install" in step:
-            for i in range(1, 4):
-                line(f"#{number} {i * 33}.0 [{i * 100}/300] Building CUDA object ...")
-        if settings.get("fail_build") and "pip install" in step:
-            line(f"#{number} 0.912 ERROR: No matching distribution found for whisperx==9.9")
-            line(
-                f'ERROR: failed to solve: process "/bin/sh -c {step.split("] ", 1)[1]}" '
-                "did not complete successfully: exit code: 1"
-            )
-            return 1
-        line(f"#{number} DONE {0.1 * number:.1f}s")
+    status = _build_steps(settings, line)
+    if status:
+        return status
     digest = hashlib.sha256(json.dumps([tag, str(context)]).encode()).hexdigest()
     line(f"#{len(_BUILD_STEPS)} writing image sha256:{digest} done")
     if tag:
@@ -346,6 +341,49 @@ def _build(args: list[str]) -> int:  # noqa: PLR0912 - a CLI parser
             (_dir() / IMAGES_FILE).write_text(json.dumps(images, indent=2))
         print(f"Successfully tagged {tag}", flush=True)
     return 0
+
+
+def _build_steps(settings: dict[str, Any], line: Any) -> int:
+    """Print the steps; a non-zero return is the failed build's exit status."""
+    failure = settings.get("fail_build")
+    for number, step in enumerate(_BUILD_STEPS, start=1):
+        line(f"#{number} {step}")
+        if number == 1 and settings.get("hang_build_s"):
+            time.sleep(float(settings["hang_build_s"]))
+        if "ninja install" in step:
+            for i in range(1, 4):
+                line(f"#{number} {i * 33}.0 [{i * 100}/300] Building CUDA object ...")
+                if failure in {"oom", "killed"} and i == 2:
+                    return _build_killed(number, step, client=failure == "killed", line=line)
+        if failure == "disk" and "pip install" in step:
+            line(f"#{number} 41.20 Downloading torch-2.11.0-cp312-cp312-manylinux_2_28_aarch64.whl")
+            line(
+                f"#{number} 97.31 ERROR: Could not install packages due to an OSError: "
+                "[Errno 28] No space left on device"
+            )
+            return _solve_failed(step, 1, line)
+        if failure is True and "pip install" in step:
+            line(f"#{number} 0.912 ERROR: No matching distribution found for whisperx==9.9")
+            return _solve_failed(step, 1, line)
+        line(f"#{number} DONE {0.1 * number:.1f}s")
+    return 0
+
+
+def _solve_failed(step: str, code: int, line: Any) -> int:
+    line(
+        f'ERROR: failed to solve: process "/bin/sh -c {step.split("] ", 1)[1]}" '
+        f"did not complete successfully: exit code: {code}"
+    )
+    return 1
+
+
+def _build_killed(number: int, step: str, *, client: bool, line: Any) -> int:
+    """The compile step OOM-killed (BuildKit reports 137), or the docker client itself."""
+    line(f"#{number} 98.1 nvcc error   : 'cicc' died due to signal 9 (Kill signal)")
+    if client:
+        return 137
+    line(f"#{number} ERROR: process did not complete successfully: exit code: 137")
+    return _solve_failed(step, 137, line)
 
 
 def _spawn(name: str, container: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from .build_log import TAIL_LINES, BuildProgress, describe_build_failure, with_last_lines
 from .errors import SparkError, SparkSSHCommandError, SparkSSHError
 from .ssh import SparkSSH, validate_container_name
 from .whisperx import WhisperXClient
@@ -88,7 +89,6 @@ _MEMORY = re.compile(r"[1-9][0-9]*[bkmgBKMG]?")
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 # Hugging Face tokens are "hf_" and letters/digits; older ones use '-' or '.' too.
 _TOKEN = re.compile(r"[A-Za-z0-9_.-]{8,512}")
-_BUILD_STEP = re.compile(r"\[([\w.-]+) (\d+)/(\d+)\]")
 TARGETS: Final = ("spark", "x86_64")
 
 
@@ -118,14 +118,17 @@ class Phase(StrEnum):
 
 
 _TERMINAL = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED})
+# A cold build on a Spark takes tens of minutes (CTranslate2's CUDA compile, the torch
+# download); everything else takes seconds, except the first start, which downloads
+# the models before /health says ready.
 PHASE_RANGES: Final[dict[Phase, tuple[int, int]]] = {
-    Phase.CONNECT: (0, 2),
-    Phase.PREFLIGHT: (2, 5),
-    Phase.UPLOAD: (5, 10),
-    Phase.BUILD: (10, 85),
-    Phase.REPLACE: (85, 87),
-    Phase.RUN: (87, 90),
-    Phase.WAIT_HEALTHY: (90, 99),
+    Phase.CONNECT: (0, 1),
+    Phase.PREFLIGHT: (1, 2),
+    Phase.UPLOAD: (2, 4),
+    Phase.BUILD: (4, 90),
+    Phase.REPLACE: (90, 91),
+    Phase.RUN: (91, 92),
+    Phase.WAIT_HEALTHY: (92, 99),
     Phase.DONE: (100, 100),
     # Terminal failures keep the percent reached; the range is nominal.
     Phase.FAILED: (0, 100),
@@ -177,8 +180,13 @@ class InstallConfig:
     docker: tuple[str, ...] = ("docker",)
     min_free_gib: float = 40.0
     upload_timeout: float = 300.0
+    # Cold builds take tens of minutes; a slow link to the package index can triple that.
     build_timeout: float = 3 * 3600.0
-    health_timeout: float = 600.0
+    # No build output for this long means a hung build (compile steps print per object,
+    # the biggest wheel download is minutes).
+    build_idle_timeout: float = 1800.0
+    # The first start downloads the models (GBs) before /health reports them loaded.
+    health_timeout: float = 1800.0
     health_interval: float = _HEALTH_POLL_S
     require_diarizer: bool | None = None
 
@@ -206,7 +214,13 @@ class InstallConfig:
             raise ValueError("docker must be a non-empty argv prefix, e.g. ('docker',)")
         if self.remote_base_dir is not None:
             _validate_base_dir(self.remote_base_dir)
-        for name in ("upload_timeout", "build_timeout", "health_timeout", "health_interval"):
+        for name in (
+            "upload_timeout",
+            "build_timeout",
+            "build_idle_timeout",
+            "health_timeout",
+            "health_interval",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if self.min_free_gib < 0:
@@ -448,7 +462,9 @@ class InstallJob:
         self._task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
         self._finished = asyncio.Event()
-        self._build_steps: dict[str, tuple[int, int]] = {}
+        self._build_progress = BuildProgress()
+        self._build_tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._last_build_output = 0.0
 
     def __repr__(self) -> str:
         return f"InstallJob({self.id}, {self.ssh.host}, {self.phase}, {self.percent:.0f}%)"
@@ -787,17 +803,11 @@ class InstallJob:
         self.log(f"uploaded {sent:,} bytes")
 
     def _build_line(self, line: str) -> None:
+        self._last_build_output = time.monotonic()
         self.log(line)
-        # BuildKit prints "[stage k/n]": progress is the share of steps started.
-        for match in _BUILD_STEP.finditer(line):
-            stage, step, steps = match.group(1), int(match.group(2)), int(match.group(3))
-            seen = self._build_steps.get(stage, (0, steps))
-            self._build_steps[stage] = (max(seen[0], step), max(seen[1], steps))
-        if self._build_steps:
-            done = sum(s for s, _ in self._build_steps.values())
-            total = sum(n for _, n in self._build_steps.values())
-            # Hold back the last share for steps of stages not announced yet.
-            self._progress(0.95 * done / total)
+        self._build_tail.append(self._redact(line))
+        if (fraction := self._build_progress.feed(line)) is not None:
+            self._progress(fraction)
 
     async def _build(self) -> None:
         assert self.remote_dir is not None
@@ -810,14 +820,43 @@ class InstallJob:
             f"TARGET={self.config.target}",
             self.remote_dir,
         )
-        status = await self.ssh.run_streaming(
-            argv, self._build_line, timeout=self.config.build_timeout
+        dockerfile = await asyncio.to_thread(
+            (self.context_dir / "Dockerfile").read_text, encoding="utf-8", errors="replace"
         )
-        if status != 0:
-            last = next((line for line in reversed(self._log) if "ERROR" in line), None)
+        self._build_progress = BuildProgress(dockerfile)
+        self._last_build_output = time.monotonic()
+        build = asyncio.ensure_future(
+            self.ssh.run_streaming(argv, self._build_line, timeout=self.config.build_timeout)
+        )
+        try:
+            status = await self._await_unless_idle(build)
+        finally:
+            if not build.done():
+                build.cancel()  # closes the channel: a build that writes again stops
+                with contextlib.suppress(asyncio.CancelledError, SparkError):
+                    await build
+        if status is None:
+            idle = self.config.build_idle_timeout
             raise InstallError(
-                f"docker build exited with status {status}" + (f": {last}" if last else "")
+                with_last_lines(
+                    f"docker build printed nothing for {idle:g} s and was given up; "
+                    "look on the Spark for a stuck build, then install again",
+                    self._build_tail,
+                )
             )
+        if status != 0:
+            raise InstallError(describe_build_failure(status, self._build_tail))
+
+    async def _await_unless_idle(self, build: asyncio.Future[int]) -> int | None:
+        """The build's exit status, or None once it has printed nothing for the idle limit."""
+        idle = self.config.build_idle_timeout
+        while True:
+            quiet_for = time.monotonic() - self._last_build_output
+            if quiet_for >= idle:
+                return None
+            done, _ = await asyncio.wait({build}, timeout=idle - quiet_for)
+            if done:
+                return build.result()
 
     async def _rm_container(self) -> None:
         name = self.config.container_name
