@@ -189,9 +189,12 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             async_forget_ssh(self.hass, entry)
         elif data.get(CONF_SSH_HOST_KEY) != entry.data.get(CONF_SSH_HOST_KEY):
             ir.async_delete_issue(self.hass, DOMAIN, host_key_issue_id(entry.entry_id))
+        # A title the user chose names the Spark's devices: keep it. Only the default title
+        # (the host) follows a new host.
+        title = data[CONF_HOST] if entry.title == entry.data.get(CONF_HOST) else entry.title
         # The entry's update listener reloads it, applying the change.
         self.hass.config_entries.async_update_entry(
-            entry, data=data, title=data[CONF_HOST], unique_id=data[CONF_HOST]
+            entry, data=data, title=title, unique_id=data[CONF_HOST]
         )
         return self.async_abort(reason="reconfigure_successful")
 

@@ -478,6 +478,22 @@ async def test_reconfigure_to_new_host(
     assert state.state == "on"
 
 
+async def test_reconfigure_keeps_a_name_the_user_chose(
+    hass: HomeAssistant, second_spark: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """A renamed Spark keeps its name (its devices' names) when its address changes."""
+    hass.config_entries.async_update_entry(init_integration, title="Office Spark")
+    await hass.async_block_till_done()
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], second_input(second_spark)
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.unique_id == "127.0.0.2"
+    assert init_integration.title == "Office Spark"
+
+
 async def test_options_flow_applies_without_restart(
     hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
 ) -> None:
