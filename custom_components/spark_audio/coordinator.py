@@ -115,7 +115,14 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         try:
             status = await fetch_status(self.client)
         except SparkError as err:
-            raise UpdateFailed(str(err) or type(err).__name__) from err
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="update_failed",
+                translation_placeholders={
+                    "service": SERVICE_NAMES[self.service],
+                    "error": str(err) or type(err).__name__,
+                },
+            ) from err
         self._update_device(status.health)
         return status
 

@@ -15,7 +15,22 @@ from .const import DOMAIN, SERVICE_NAMES, SparkService
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
-from .spark import SparkBackendFaultError, SparkError, SparkTimeoutError
+from .spark import (
+    SparkBackendFaultError,
+    SparkConnectionError,
+    SparkError,
+    SparkResponseError,
+    SparkTimeoutError,
+)
+from .spark.errors import (
+    SparkInvalidNameError,
+    SparkSSHAuthError,
+    SparkSSHCommandError,
+    SparkSSHConnectionError,
+    SparkSSHError,
+    SparkSSHHostKeyError,
+    SparkSSHTimeoutError,
+)
 
 
 class SparkAudioEntity(CoordinatorEntity[SparkServiceCoordinator]):
@@ -77,10 +92,32 @@ class SparkRecoveryEntity(CoordinatorEntity[DeepCheckCoordinator]):
             self.async_on_remove(self.data.containers.async_add_listener(self.async_write_ha_state))
 
 
+# Most specific first: the first class the error is an instance of picks the message.
+ERROR_TRANSLATIONS: tuple[tuple[type[SparkError], str], ...] = (
+    (SparkInvalidNameError, "invalid_container_name"),
+    (SparkSSHHostKeyError, "ssh_host_key_changed"),
+    (SparkSSHAuthError, "ssh_login_refused"),
+    (SparkSSHTimeoutError, "ssh_timeout"),
+    (SparkSSHConnectionError, "ssh_unreachable"),
+    (SparkSSHCommandError, "ssh_command_failed"),
+    (SparkSSHError, "ssh_error"),
+    (SparkTimeoutError, "spark_timeout"),
+    (SparkBackendFaultError, "spark_fault"),
+    (SparkResponseError, "spark_bad_response"),
+    (SparkConnectionError, "spark_connection_failed"),
+    (SparkError, "spark_error"),
+)
+
+
+def translation_key_for(err: SparkError) -> str:
+    """The en.json ``exceptions`` key that explains ``err`` to a user."""
+    return next(key for kind, key in ERROR_TRANSLATIONS if isinstance(err, kind))
+
+
 def translate_errors[**P, R](
     func: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Turn Spark/SSH errors raised by an entity action into a translated HA error."""
+    """Turn a Spark error raised by an entity action into a translated HA error of its kind."""
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -89,14 +126,8 @@ def translate_errors[**P, R](
         except SparkError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="ssh_command_failed",
+                translation_key=translation_key_for(err),
                 translation_placeholders={"error": str(err) or type(err).__name__},
-            ) from err
-        except ValueError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_container_name",
-                translation_placeholders={"error": str(err)},
             ) from err
 
     return wrapper

@@ -180,7 +180,7 @@ class ServiceRecovery:
         _LOGGER.warning("Restarting %s (%s): %s", self.container, self.service, reason)
         try:
             await self.docker.restart(self.container)
-        except (SparkError, ValueError) as err:
+        except SparkError as err:
             message = str(err) or type(err).__name__
             self.last_errors.append(f"restart failed: {message}")
             _LOGGER.error("Could not restart %s: %s", self.container, message)
