@@ -14,9 +14,10 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.update_coordinator import UpdateFailed
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.entity import ERROR_TRANSLATIONS
 from custom_components.spark_audio.spark import errors
 from custom_components.spark_audio.spark.ssh import DockerOverSSH
@@ -140,3 +141,24 @@ async def test_changed_host_key(
     err = await turn_on_error(hass)
     assert err.translation_key == "ssh_host_key_changed"
     assert "Repairs" in str(err)
+
+
+async def test_failed_polls_translated(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_host: SSHTestHost, loaded: MockConfigEntry
+) -> None:
+    """A failed health or container poll carries a translated message naming what failed."""
+    health = loaded.runtime_data.coordinators[SparkService.PARAKEET]
+    await spark_sim.stop_service("parakeet")
+    await health.async_refresh()
+    assert isinstance(health.last_exception, UpdateFailed)
+    assert health.last_exception.translation_key == "update_failed"
+    assert str(health.last_exception).startswith("Parakeet did not answer its health check: ")
+
+    containers = loaded.runtime_data.containers
+    assert containers is not None
+    ssh_host.stop()
+    ssh_host.drop_connections()
+    await containers.async_refresh()
+    assert isinstance(containers.last_exception, UpdateFailed)
+    assert containers.last_exception.translation_key == "containers_update_failed"
+    assert str(containers.last_exception).startswith("Could not read the container states on ")
