@@ -9,6 +9,7 @@ from typing import Any
 from homeassistant.const import CONF_HOST
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, SERVICE_NAMES, SparkService
@@ -87,7 +88,9 @@ class SparkRecoveryEntity(CoordinatorEntity[DeepCheckCoordinator]):
     async def async_added_to_hass(self) -> None:
         """Also refresh when recovery or the container poll changes something."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.recovery.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, self.recovery.signal, self.async_write_ha_state)
+        )
         if self.data.containers is not None:
             self.async_on_remove(self.data.containers.async_add_listener(self.async_write_ha_state))
 

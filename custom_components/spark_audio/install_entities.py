@@ -17,12 +17,13 @@ from homeassistant.components.update import UpdateEntity, UpdateEntityFeature
 from homeassistant.const import EntityCategory
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.event import async_call_later
 
 from .const import DOMAIN, INSTALL_WRITE_INTERVAL, SparkService
 from .coordinator import SparkServiceCoordinator
-from .data import SparkAudioConfigEntry
+from .data import SparkAudioConfigEntry, signal_install
 from .entity import translate_errors
 from .spark.installer import InstallJob, Phase
 from .spark.ssh import ContainerState
@@ -65,9 +66,11 @@ class SparkInstallEntity(Entity):
         """Follow the install job, WhisperX's health and the container poll."""
         job = self.installing.job
         self._shown = None if job is None else (job.id, job.phase)
-        listeners = self.installing.listeners
-        listeners.append(self._on_install_update)
-        self.async_on_remove(lambda: listeners.remove(self._on_install_update))
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, signal_install(self.entry.entry_id), self._on_install_update
+            )
+        )
         self.async_on_remove(self._cancel_pending_write)
         if (whisperx := self.whisperx) is not None:
             self._whisperx_up = whisperx.last_update_success
