@@ -99,13 +99,12 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         client: SparkClient,
     ) -> None:
         """Poll ``client`` every HEALTH_CHECK_INTERVAL (a fixed LAN poll, not an option)."""
-        interval = HEALTH_CHECK_INTERVAL
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
             name=f"{SERVICE_NAMES[service]} on {entry.data[CONF_HOST]}",
-            update_interval=timedelta(seconds=interval),
+            update_interval=timedelta(seconds=HEALTH_CHECK_INTERVAL),
         )
         self.service = service
         self.client = client
