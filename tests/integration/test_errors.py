@@ -6,9 +6,8 @@ container switch of a real entry (real sshd on loopback, stand-in docker).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-from unittest.mock import PropertyMock, patch
+from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
@@ -50,15 +49,7 @@ TABLE: list[tuple[errors.SparkError, str]] = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def all_entities_enabled() -> Iterator[None]:
-    """The container switch starts disabled; these tests press it."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
+pytestmark = pytest.mark.usefixtures("all_entities_enabled")
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
-from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -51,15 +49,7 @@ EVENTS = (
 PARAKEET = SparkService.PARAKEET
 
 
-@pytest.fixture(autouse=True)
-def all_entities_enabled() -> Iterator[None]:
-    """Restart counters, container entities and the like start disabled; these tests read them."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
+pytestmark = pytest.mark.usefixtures("all_entities_enabled")
 
 
 @pytest.fixture(autouse=True)
