@@ -349,6 +349,20 @@ async def test_without_ssh_a_wedge_raises_a_repair(
     assert err.value.translation_key == "ssh_not_configured"
 
 
+async def test_joined_probes_reach_recovery_once(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """Refreshes that join one probe in flight tell recovery about it once, not per refresh."""
+    await settle(hass)
+    recovery = init_integration.runtime_data.recovery[PARAKEET]
+    deep = init_integration.runtime_data.deep[PARAKEET]
+    spark_sim.states["parakeet"].fault = Fault.WEDGE
+    before = len(recovery.last_errors)
+    statuses = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
+    assert [s.wedged for s in statuses] == [True, True]
+    assert len(recovery.last_errors) == before + 1
+
+
 async def test_backend_5xx_in_stt_triggers_an_immediate_probe(
     hass: HomeAssistant,
     spark_sim: SparkSim,
