@@ -51,7 +51,11 @@ def test_client_package_never_imports_home_assistant() -> None:
     [("spark/new_client.py", True), ("new_platform.py", False)],
 )
 def test_ruff_bans_home_assistant_in_client_package(module: str, banned: bool) -> None:
-    """Lint catches an HA import in spark/ as it is written (spark/ruff.toml), and only there."""
+    """Lint catches an HA import in spark/ as it is written (spark/ruff.toml), and only there.
+
+    Lint runs in the minimum lane's venv; the newest lane has no ruff, so it skips.
+    """
+    pytest.importorskip("ruff")
     source = (
         '"""A module."""\n\nfrom homeassistant.core import HomeAssistant\n\n'
         '__all__ = ["HomeAssistant"]\n'
