@@ -1,4 +1,4 @@
-"""Buttons: restart a service's container, run a deep check now."""
+"""Buttons: restart a service's container, run a deep check now, install WhisperX."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
-from .entity import SparkRecoveryEntity, translate_errors
-from .install_entities import InstallWhisperXButton
+from .entity import SparkInstallEntity, SparkRecoveryEntity, translate_errors
+from .whisperx_install import async_start_install
 
 PARALLEL_UPDATES = 1
 
@@ -87,3 +87,19 @@ class SparkButton(SparkRecoveryEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Run the action."""
         await self.entity_description.press_fn(self)
+
+
+class InstallWhisperXButton(SparkInstallEntity, ButtonEntity):
+    """Starts building and running WhisperX on the Spark (a background job)."""
+
+    _attr_translation_key = "install_whisperx"
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, entry: SparkAudioConfigEntry) -> None:
+        """One per Spark with SSH."""
+        super().__init__(entry, "install_whisperx")
+
+    @translate_errors
+    async def async_press(self) -> None:
+        """Start the install; progress shows on the status sensor."""
+        await async_start_install(self.hass, self.entry)

@@ -12,7 +12,13 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry
 from .repairs import async_raise_host_key_changed
-from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .spark.errors import (
+    SparkError,
+    SparkInvalidNameError,
+    SparkSSHAuthError,
+    SparkSSHError,
+    SparkSSHHostKeyError,
+)
 from .spark.ssh import ContainerState, DockerOverSSH
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +67,17 @@ class ContainerCoordinator(DataUpdateCoordinator[dict[SparkService, ContainerSta
             ) from err
         except SparkSSHHostKeyError as err:
             async_raise_host_key_changed(self.hass, self.config_entry, err)
-            raise UpdateFailed(str(err)) from err
-        except SparkSSHError as err:
-            raise UpdateFailed(str(err) or type(err).__name__) from err
+            raise self._failed(err) from err
+        except (SparkSSHError, SparkInvalidNameError) as err:
+            raise self._failed(err) from err
+
+    def _failed(self, err: SparkError) -> UpdateFailed:
+        """A translated poll failure (logged once by the base class, shown in diagnostics)."""
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="containers_update_failed",
+            translation_placeholders={
+                "host": self.config_entry.runtime_data.host,
+                "error": str(err) or type(err).__name__,
+            },
+        )

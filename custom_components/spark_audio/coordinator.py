@@ -103,13 +103,12 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         client: SparkClient,
     ) -> None:
         """Poll ``client`` every HEALTH_CHECK_INTERVAL (a fixed LAN poll, not an option)."""
-        interval = HEALTH_CHECK_INTERVAL
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
             name=f"{SERVICE_NAMES[service]} on {entry.data[CONF_HOST]}",
-            update_interval=timedelta(seconds=interval),
+            update_interval=timedelta(seconds=HEALTH_CHECK_INTERVAL),
         )
         self.service = service
         self.client = client
@@ -119,7 +118,14 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         try:
             status = await fetch_status(self.client)
         except SparkError as err:
-            raise UpdateFailed(str(err) or type(err).__name__) from err
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="update_failed",
+                translation_placeholders={
+                    "service": SERVICE_NAMES[self.service],
+                    "error": str(err) or type(err).__name__,
+                },
+            ) from err
         self._update_device(status.health)
         return status
 

@@ -6,17 +6,35 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.util.signal_type import SignalType
 
-from .const import SparkService
+from .const import DOMAIN, SparkService
 
 if TYPE_CHECKING:
     from .containers import ContainerCoordinator
     from .coordinator import SparkServiceCoordinator
-    from .deep_check import DeepCheckCoordinator, RoundTripCoordinator
+    from .deep_check import DeepCheckCoordinator, DeepCheckStatus, RoundTripCoordinator
     from .recovery import ServiceRecovery
     from .spark.ssh import DockerOverSSH, SparkSSH
 
 type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
+
+
+# Per-entry dispatcher signals (as unifiprotect's): whoever changes the state sends,
+# entities and recovery subscribe with async_dispatcher_connect.
+def signal_deep_check(entry_id: str, service: SparkService) -> SignalType[DeepCheckStatus]:
+    """Sent once per finished deep probe of ``service``, with its outcome."""
+    return SignalType(f"{DOMAIN}_{entry_id}_{service}_deep_check")
+
+
+def signal_recovery(entry_id: str, service: SparkService) -> SignalType[()]:
+    """Sent when ``service``'s recovery state (wedged, restarting, restarts) changes."""
+    return SignalType(f"{DOMAIN}_{entry_id}_{service}_recovery")
+
+
+def signal_install(entry_id: str) -> SignalType[()]:
+    """Sent when the entry's WhisperX install job starts, progresses or ends."""
+    return SignalType(f"{DOMAIN}_{entry_id}_install")
 
 
 @dataclass

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL, SERVICE_NAMES
 from .coordinator import SparkServiceCoordinator, fetch_status
-from .data import SparkAudioConfigEntry
+from .data import SparkAudioConfigEntry, signal_deep_check
 from .spark import SparkError
 from .spark.probes import ProbeResult, RoundTripResult
 
@@ -74,7 +75,6 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
         self.health = health
         self._probe = probe
         self._in_flight: asyncio.Future[DeepCheckStatus] | None = None
-        self.on_status: Callable[[DeepCheckStatus], None] | None = None
 
     async def async_probe_now(self) -> DeepCheckStatus:
         """Probe now (or join the probe already running) and publish the result."""
@@ -89,8 +89,10 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
 
     async def _run_probe(self) -> DeepCheckStatus:
         status = await self._probe_once()
-        if self.on_status is not None:
-            self.on_status(status)
+        # Once per probe, however many refreshes joined it (recovery counts wedges).
+        async_dispatcher_send(
+            self.hass, signal_deep_check(self.config_entry.entry_id, self.service), status
+        )
         return status
 
     async def _probe_once(self) -> DeepCheckStatus:

@@ -28,6 +28,7 @@ from .const import (
     conf_port,
 )
 from .coordinator import enabled_services
+from .spark.ssh import check_private_key
 
 _PORT = selector.NumberSelector(
     selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
@@ -90,11 +91,20 @@ def validate_form(data: dict[str, Any]) -> dict[str, str]:
         key = data.get(CONF_SSH_KEY)
         if not key and not data.get(CONF_SSH_PASSWORD):
             errors["base"] = "ssh_credentials_missing"
-        elif key and "PRIVATE KEY-----" not in key:
+        elif key and not _usable_private_key(key):
             errors["base"] = "invalid_ssh_key"
     elif data.get(CONF_SSH_KEY) or data.get(CONF_SSH_PASSWORD):
         errors["base"] = "ssh_user_missing"
     return errors
+
+
+def _usable_private_key(key: str) -> bool:
+    """Whether asyncssh can load the key as it will at connect time (no passphrase)."""
+    try:
+        check_private_key(key)
+    except ValueError:
+        return False
+    return True
 
 
 def as_input(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ import logging
 from collections import deque
 from datetime import datetime
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
@@ -27,7 +28,7 @@ from .const import (
     SERVICE_NAMES,
     SparkService,
 )
-from .data import SparkAudioConfigEntry
+from .data import SparkAudioConfigEntry, signal_deep_check, signal_recovery
 from .deep_check import DeepCheckCoordinator, DeepCheckStatus
 from .repairs import async_raise_host_key_changed
 from .restart_history import RestartHistoryStore
@@ -77,14 +78,12 @@ class ServiceRecovery:
         self.restarting = False
         self.last_errors: deque[str] = deque(maxlen=_KEPT_ERRORS)
         self.healthy_since: datetime | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
-        deep.on_status = self.handle_status
-
-    @callback
-    def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``update`` whenever the recovery state changes; returns the remover."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
+        self.signal = signal_recovery(entry.entry_id, self.service)
+        entry.async_on_unload(
+            async_dispatcher_connect(
+                hass, signal_deep_check(entry.entry_id, self.service), self.handle_status
+            )
+        )
 
     def restarts_since(self, since: datetime) -> int:
         """Restarts (automatic or manual) since ``since``."""
@@ -180,7 +179,7 @@ class ServiceRecovery:
         _LOGGER.warning("Restarting %s (%s): %s", self.container, self.service, reason)
         try:
             await self.docker.restart(self.container)
-        except (SparkError, ValueError) as err:
+        except SparkError as err:
             message = str(err) or type(err).__name__
             self.last_errors.append(f"restart failed: {message}")
             _LOGGER.error("Could not restart %s: %s", self.container, message)
@@ -272,5 +271,4 @@ class ServiceRecovery:
         )
 
     def _notify(self) -> None:
-        for update in list(self._listeners):
-            update()
+        async_dispatcher_send(self.hass, self.signal)

@@ -16,6 +16,7 @@ from .const import CONF_SSH_HOST_KEY, CONF_SSH_PORT, DEFAULT_SSH_PORT, DOMAIN
 from .data import SparkAudioConfigEntry
 from .spark.errors import SparkSSHError, SparkSSHHostKeyError
 from .spark.ssh import HostKey, fetch_host_key
+from .whisperx_install import async_start_install
 
 
 def host_key_issue_id(entry_id: str) -> str:
@@ -104,8 +105,6 @@ class InstallWhisperXRepairFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
         """Explain, then start the install job."""
-        from .whisperx_install import async_start_install
-
         entry: SparkAudioConfigEntry | None = self.hass.config_entries.async_get_entry(
             self._entry_id
         )

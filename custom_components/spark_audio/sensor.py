@@ -24,12 +24,14 @@ from homeassistant.util import dt as dt_util
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
-from .entity import SparkRecoveryEntity
-from .install_entities import WhisperXInstallSensor
+from .entity import SparkInstallEntity, SparkRecoveryEntity
+from .spark.installer import Phase
 from .spark.probes import RoundTripResult
 from .spark.ssh import ContainerState
 
 PARALLEL_UPDATES = 0
+LOG_TAIL = 10
+INSTALL_STATES = ["not_installed", "installing", "installed", "failed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,3 +213,52 @@ class RoundTripSensor(CoordinatorEntity[RoundTripCoordinator], SensorEntity):
         """The last round trip's figure; unknown when it failed."""
         result = self.coordinator.data
         return None if result is None else self.entity_description.value_fn(result)
+
+
+class WhisperXInstallSensor(SparkInstallEntity, SensorEntity):
+    """not_installed / installing / installed / failed, with phase, percent and log tail."""
+
+    _attr_translation_key = "whisperx_install"
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_options = INSTALL_STATES
+    # They change with every write during a build: the recorder keeps phase and error only.
+    _unrecorded_attributes = frozenset({"log", "elapsed", "percent"})
+
+    def __init__(self, entry: SparkAudioConfigEntry) -> None:
+        """One per Spark with SSH."""
+        super().__init__(entry, "whisperx_install")
+
+    def _on_job_done(self) -> None:
+        self._refresh_containers()
+
+    @property
+    def native_value(self) -> str:
+        """The install state; the container's existence wins over what HA last did."""
+        job = self.installing.job
+        if self.job_running:
+            return "installing"
+        if job is not None and job.phase in (Phase.FAILED, Phase.CANCELLED):
+            return "failed"
+        containers = self.entry.runtime_data.containers
+        if containers is not None and containers.last_update_success and containers.data:
+            state = containers.data.get(SparkService.WHISPERX, ContainerState.MISSING)
+            return "not_installed" if state is ContainerState.MISSING else "installed"
+        whisperx = self.whisperx
+        if whisperx is not None and whisperx.last_update_success:
+            return "installed"
+        return "not_installed"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Phase, percent, elapsed seconds, the last log lines and any error."""
+        job = self.installing.job
+        if job is None:
+            return {}
+        return {
+            "job_id": job.id,
+            "phase": str(job.phase),
+            "percent": round(job.percent, 1),
+            "elapsed": round(job.elapsed, 1),
+            "error": job.error,
+            "log": job.lines[-LOG_TAIL:],
+        }

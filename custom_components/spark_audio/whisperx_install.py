@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util.hass_dict import HassKey
 
 from .const import (
@@ -26,7 +26,7 @@ from .const import (
     conf_enabled,
     conf_port,
 )
-from .data import SparkAudioConfigEntry
+from .data import SparkAudioConfigEntry, signal_install
 from .probing import container_names
 from .spark.installer import (
     InstallConfig,
@@ -64,13 +64,12 @@ class EntryInstallState:
     """The install job of one Spark entry, surviving entry reloads."""
 
     job: InstallJob | None = None
-    listeners: list[Any] = field(default_factory=list)
 
-    @callback
-    def notify(self) -> None:
-        """Tell the entities something changed."""
-        for listener in list(self.listeners):
-            listener()
+
+@callback
+def async_notify_install(hass: HomeAssistant, entry_id: str) -> None:
+    """Tell the entry's install entities that its job changed."""
+    async_dispatcher_send(hass, signal_install(entry_id))
 
 
 def install_state(hass: HomeAssistant, entry_id: str) -> EntryInstallState:
@@ -173,12 +172,12 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
         now = time.monotonic()
         if update.line is None or update.final or now - last_notified >= 1.0:
             last_notified = now
-            state.notify()
+            async_notify_install(hass, entry_id)
         if update.final:
             _finished(hass, entry_id, update, port, api_key)
 
     job.add_listener(on_update)
-    state.notify()
+    async_notify_install(hass, entry_id)
     return job
 
 

@@ -307,6 +307,15 @@ async def test_probe_errors_are_field_level(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+# Both look like keys to a substring test; asyncssh's parser, as used at connect time, refuses them.
+GARBLED_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64\n-----END OPENSSH PRIVATE KEY-----\n"
+ENCRYPTED_KEY = (
+    asyncssh.generate_private_key("ssh-ed25519")
+    .export_private_key(passphrase="pw", rounds=1)
+    .decode()
+)
+
+
 @pytest.mark.parametrize(
     ("overrides", "errors"),
     [
@@ -319,6 +328,14 @@ async def test_probe_errors_are_field_level(
         ({"ssh": {"ssh_user": "spark", "ssh_port": 22}}, {"base": "ssh_credentials_missing"}),
         (
             {"ssh": {"ssh_user": "spark", "ssh_port": 22, "ssh_private_key": "hunter2"}},
+            {"base": "invalid_ssh_key"},
+        ),
+        (
+            {"ssh": {"ssh_user": "spark", "ssh_port": 22, "ssh_private_key": GARBLED_KEY}},
+            {"base": "invalid_ssh_key"},
+        ),
+        (
+            {"ssh": {"ssh_user": "spark", "ssh_port": 22, "ssh_private_key": ENCRYPTED_KEY}},
             {"base": "invalid_ssh_key"},
         ),
         ({"ssh": {"ssh_port": 22, "ssh_password": "hunter2"}}, {"base": "ssh_user_missing"}),

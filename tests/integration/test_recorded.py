@@ -88,12 +88,12 @@ async def test_build_progress_is_throttled_and_unrecorded(
     state = whisperx_install.install_state(hass, entry.entry_id)
     state.job = job
     job.phase = Phase.BUILD
-    state.notify()
+    whisperx_install.async_notify_install(hass, entry.entry_id)
     assert [w["phase"] for w in writes] == ["build"]  # a phase change shows at once
 
     for step in range(300):
         job.percent = 10 + step * 0.25
-        state.notify()
+        whisperx_install.async_notify_install(hass, entry.entry_id)
         await hass.async_block_till_done()
     assert len(writes) == 1  # progress alone waits for the interval
 
@@ -103,9 +103,9 @@ async def test_build_progress_is_throttled_and_unrecorded(
     assert writes[-1]["percent"] == round(job.percent, 1)
 
     job.percent = 86
-    state.notify()
+    whisperx_install.async_notify_install(hass, entry.entry_id)
     job.phase = Phase.REPLACE
-    state.notify()
+    whisperx_install.async_notify_install(hass, entry.entry_id)
     assert [w["phase"] for w in writes] == ["build", "build", "replace"]
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3 * INSTALL_WRITE_INTERVAL))
     await hass.async_block_till_done()

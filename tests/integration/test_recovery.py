@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
-from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -51,15 +49,7 @@ EVENTS = (
 PARAKEET = SparkService.PARAKEET
 
 
-@pytest.fixture(autouse=True)
-def all_entities_enabled() -> Iterator[None]:
-    """Restart counters, container entities and the like start disabled; these tests read them."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
+pytestmark = pytest.mark.usefixtures("all_entities_enabled")
 
 
 @pytest.fixture(autouse=True)
@@ -357,6 +347,29 @@ async def test_without_ssh_a_wedge_raises_a_repair(
             blocking=True,
         )
     assert err.value.translation_key == "ssh_not_configured"
+
+
+async def test_joined_probes_reach_recovery_once(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
+) -> None:
+    """Recovery hears of each probe once, however many refreshes joined it.
+
+    Whether the two refreshes share one probe depends on the HA version's
+    coordinator, so the test counts the probes the simulator really received.
+    """
+    await settle(hass)
+    recovery = init_integration.runtime_data.recovery[PARAKEET]
+    deep = init_integration.runtime_data.deep[PARAKEET]
+    parakeet = spark_sim.states["parakeet"]
+    parakeet.fault = Fault.WEDGE
+    errors_before, requests_before = len(recovery.last_errors), len(parakeet.requests)
+    statuses = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
+    await settle(hass)
+    assert [s.wedged for s in statuses] == [True, True]
+    probes = [
+        r for r in parakeet.requests[requests_before:] if r.path == "/v1/audio/transcriptions"
+    ]
+    assert len(recovery.last_errors) - errors_before == len(probes)
 
 
 async def test_backend_5xx_in_stt_triggers_an_immediate_probe(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,6 +44,40 @@ def test_client_package_never_imports_home_assistant() -> None:
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "homeassistant"]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("module", "banned"),
+    [("spark/new_client.py", True), ("new_platform.py", False)],
+)
+def test_ruff_bans_home_assistant_in_client_package(module: str, banned: bool) -> None:
+    """Lint catches an HA import in spark/ as it is written (spark/ruff.toml), and only there.
+
+    Lint runs in the minimum lane's venv; the newest lane has no ruff, so it skips.
+    """
+    pytest.importorskip("ruff")
+    source = (
+        '"""A module."""\n\nfrom homeassistant.core import HomeAssistant\n\n'
+        '__all__ = ["HomeAssistant"]\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--stdin-filename",
+            str(SPARK_PACKAGE.parent / module),
+            "-",
+        ],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=SPARK_PACKAGE.parents[2],
+    )
+    assert ("TID251" in result.stdout) is banned, result.stdout + result.stderr
+    assert result.returncode == (1 if banned else 0), result.stdout + result.stderr
 
 
 def clients(

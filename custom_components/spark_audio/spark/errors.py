@@ -77,3 +77,11 @@ class SparkSSHCommandError(SparkSSHError):
         super().__init__(message)
         self.exit_status = exit_status
         self.stderr = stderr
+
+
+class SparkInvalidNameError(SparkError, ValueError):
+    """A container or volume name Docker would reject, or that could smuggle shell syntax.
+
+    Raised where the name is first used, before anything reaches SSH. Also a
+    ValueError, because it is bad input, so form validation can treat it as such.
+    """

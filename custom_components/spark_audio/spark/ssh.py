@@ -32,6 +32,7 @@ import asyncssh
 from asyncssh.public_key import get_default_public_key_algs
 
 from .errors import (
+    SparkInvalidNameError,
     SparkSSHAuthError,
     SparkSSHCommandError,
     SparkSSHConnectionError,
@@ -693,17 +694,19 @@ class DockerOverSSH:
 
 
 def validate_container_name(name: str) -> str:
-    """Return ``name`` if Docker would accept it as a container name, else ValueError.
+    """Return ``name`` if Docker would accept it as a container name, else SparkInvalidNameError.
 
     Docker's rule is ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``; this also keeps
     shell syntax, spaces, quotes and option-looking names (leading ``-``) out.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("container name must be a non-empty string")
+        raise SparkInvalidNameError("container name must be a non-empty string")
     if len(name) > _CONTAINER_NAME_MAX:
-        raise ValueError(f"container name is longer than {_CONTAINER_NAME_MAX} characters")
+        raise SparkInvalidNameError(
+            f"container name is longer than {_CONTAINER_NAME_MAX} characters"
+        )
     if not _CONTAINER_NAME.fullmatch(name):
-        raise ValueError(
+        raise SparkInvalidNameError(
             f"invalid container name {name!r}: use letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
