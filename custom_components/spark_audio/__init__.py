@@ -155,7 +155,7 @@ def _register_devices(
     Devices of services turned off are dropped.
     """
     registry = dr.async_get(hass)
-    registry.async_get_or_create(
+    hub = registry.async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},
         name=spark_name(entry),
@@ -165,10 +165,11 @@ def _register_devices(
     for coordinator in coordinators:
         service = coordinator.service
         health = coordinator.data.health if coordinator.data else None
-        registry.async_get_or_create(
+        # via_device_id through an update: async_get_or_create's via_device is deprecated from
+        # HA 2026 and its via_device_id does not exist in 2025.4.
+        device = registry.async_get_or_create(
             config_entry_id=entry.entry_id,
             identifiers={coordinator.device_identifier},
-            via_device=(DOMAIN, entry.entry_id),
             name=service_device_name(entry, service),
             manufacturer=SERVICE_MANUFACTURERS[service],
             model=(health and health.model) or SERVICE_DEFAULT_MODELS[service],
@@ -176,6 +177,8 @@ def _register_devices(
             entry_type=dr.DeviceEntryType.SERVICE,
             configuration_url=coordinator.client.base_url,
         )
+        if device.via_device_id != hub.id:
+            registry.async_update_device(device.id, via_device_id=hub.id)
     current = {c.device_identifier for c in coordinators} | {(DOMAIN, entry.entry_id)}
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:

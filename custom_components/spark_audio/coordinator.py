@@ -26,7 +26,7 @@ from .const import (
     conf_enabled,
     conf_port,
 )
-from .data import SparkAudioConfigEntry
+from .data import SparkAudioConfigEntry, async_entry_device
 from .spark import (
     MagpieClient,
     ParakeetClient,
@@ -132,7 +132,7 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
     def _update_device(self, health: ServiceHealth) -> None:
         """Keep the device's model and version in step with what the backend reports."""
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={self.device_identifier})
+        device = async_entry_device(self.hass, self.config_entry.entry_id, self.device_identifier)
         model = health.model or SERVICE_DEFAULT_MODELS[self.service]
         if device is not None and (device.model, device.sw_version) != (model, health.version):
             registry.async_update_device(device.id, model=model, sw_version=health.version)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util.signal_type import SignalType
 
 from .const import DOMAIN, SparkService
@@ -61,3 +63,19 @@ class SparkAudioData:
             deep.config_entry.async_create_background_task(
                 deep.hass, deep.async_probe_now(), f"spark_audio probe {service}"
             )
+
+
+@callback
+def async_entry_device(
+    hass: HomeAssistant, entry_id: str, identifier: tuple[str, str]
+) -> dr.DeviceEntry | None:
+    """The device of this entry with ``identifier``, or None.
+
+    ``DeviceRegistry.async_get_device(identifiers=...)`` is deprecated from HA 2026 (identifiers
+    are no longer unique across entries) and its replacements do not exist in 2025.4: looking
+    among the entry's own devices works on both.
+    """
+    for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry_id):
+        if identifier in device.identifiers:
+            return device
+    return None

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
@@ -28,7 +27,12 @@ from .const import (
     SERVICE_NAMES,
     SparkService,
 )
-from .data import SparkAudioConfigEntry, signal_deep_check, signal_recovery
+from .data import (
+    SparkAudioConfigEntry,
+    async_entry_device,
+    signal_deep_check,
+    signal_recovery,
+)
 from .deep_check import DeepCheckCoordinator, DeepCheckStatus
 from .repairs import async_raise_host_key_changed
 from .restart_history import RestartHistoryStore
@@ -256,8 +260,8 @@ class ServiceRecovery:
 
     def _fire(self, event: str, reason: str) -> None:
         """Fire ``event``; its ``device_id`` drives device triggers and the logbook."""
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={self.deep.health.device_identifier}
+        device = async_entry_device(
+            self.hass, self.entry.entry_id, self.deep.health.device_identifier
         )
         self.hass.bus.async_fire(
             event,

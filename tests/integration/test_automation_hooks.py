@@ -6,7 +6,6 @@ from typing import Any
 
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -16,6 +15,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.spark_audio.const import DOMAIN, SparkService
+from custom_components.spark_audio.data import async_entry_device
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 
@@ -24,7 +24,7 @@ TRIGGER_TYPES = {"wedge_detected", "service_restarted", "restart_failed", "servi
 
 def device_id(hass: HomeAssistant, entry: MockConfigEntry, service: SparkService | None) -> str:
     key = entry.entry_id if service is None else f"{entry.entry_id}_{service}"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, key)})
+    device = async_entry_device(hass, entry.entry_id, (DOMAIN, key))
     assert device is not None
     return device.id
 

@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.data import async_entry_device
 from tests.integration.conftest import entry_data
 from tests.spark_sim.server import SparkSim
 
@@ -146,7 +147,7 @@ async def test_two_sparks_side_by_side(
 
         for entry, slug in ((office, "office_spark"), (lab, "lab")):
             devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
-            hub = device_registry.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+            hub = async_entry_device(hass, entry.entry_id, (DOMAIN, entry.entry_id))
             assert hub is not None
             assert hub.name == entry.title
             services = [d for d in devices if d.id != hub.id]
@@ -166,16 +167,20 @@ async def test_two_sparks_side_by_side(
         assert hass.states.get("stt.lab_parakeet_speech_to_text") is not None
         assert hass.states.get("sensor.office_spark_whisperx_install") is not None
         assert hass.states.get("binary_sensor.lab_magpie_connectivity") is not None
-        names = [d.name for d in device_registry.devices.values()]
+        names = [
+            d.name
+            for e in (office, lab)
+            for d in dr.async_entries_for_config_entry(device_registry, e.entry_id)
+        ]
         assert len(names) == len(set(names))
 
         # Renaming the entry (HA's UI) renames its devices; entity ids stay put.
         hass.config_entries.async_update_entry(lab, title="Garage")
         await hass.async_block_till_done(wait_background_tasks=True)
-        hub = device_registry.async_get_device(identifiers={(DOMAIN, lab.entry_id)})
+        hub = async_entry_device(hass, lab.entry_id, (DOMAIN, lab.entry_id))
         assert hub is not None
         assert hub.name == "Garage"
-        parakeet = device_registry.async_get_device(identifiers={(DOMAIN, "01LAB_parakeet")})
+        parakeet = async_entry_device(hass, lab.entry_id, (DOMAIN, "01LAB_parakeet"))
         assert parakeet is not None
         assert parakeet.name == "Garage Parakeet"
         assert hass.states.get("stt.lab_parakeet_speech_to_text") is not None

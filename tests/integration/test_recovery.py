@@ -18,7 +18,6 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -33,6 +32,7 @@ from custom_components.spark_audio.const import (
     EVENT_WEDGE_DETECTED,
     SparkService,
 )
+from custom_components.spark_audio.data import async_entry_device
 from custom_components.spark_audio.spark.ssh import HostKey
 from tests.integration.conftest import standin_containers
 from tests.spark_sim import faults as sim_faults
@@ -121,9 +121,9 @@ async def test_wedge_detected_restarted_recovered(
     assert [e.data for e in events[EVENT_WEDGE_DETECTED]] == [
         {
             "entry_id": ssh_entry.entry_id,
-            "device_id": dr.async_get(hass)
-            .async_get_device(identifiers={(DOMAIN, f"{ssh_entry.entry_id}_parakeet")})
-            .id,  # type: ignore[union-attr]
+            "device_id": async_entry_device(  # type: ignore[union-attr]
+                hass, ssh_entry.entry_id, (DOMAIN, f"{ssh_entry.entry_id}_parakeet")
+            ).id,
             "service": "parakeet",
             "container": "parakeet",
             "reason": status.error,
