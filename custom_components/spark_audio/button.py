@@ -16,7 +16,12 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
-from .entity import SparkInstallEntity, SparkRecoveryEntity, translate_errors
+from .entity import (
+    SparkInstallEntity,
+    SparkRecoveryEntity,
+    async_require_admin,
+    translate_errors,
+)
 from .whisperx_install import async_start_install
 
 PARALLEL_UPDATES = 1
@@ -28,6 +33,7 @@ class SparkButtonDescription(ButtonEntityDescription):
 
     press_fn: Callable[[SparkRecoveryEntity], Awaitable[object]]
     needs_ssh: bool = False
+    admin_only: bool = False
 
 
 BUTTONS: tuple[SparkButtonDescription, ...] = (
@@ -36,6 +42,7 @@ BUTTONS: tuple[SparkButtonDescription, ...] = (
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
         needs_ssh=True,
+        admin_only=True,
         press_fn=lambda e: e.recovery.async_restart(),
     ),
     SparkButtonDescription(
@@ -86,6 +93,8 @@ class SparkButton(SparkRecoveryEntity, ButtonEntity):
     @translate_errors
     async def async_press(self) -> None:
         """Run the action."""
+        if self.entity_description.admin_only:
+            await async_require_admin(self)
         await self.entity_description.press_fn(self)
 
 
@@ -102,4 +111,5 @@ class InstallWhisperXButton(SparkInstallEntity, ButtonEntity):
     @translate_errors
     async def async_press(self) -> None:
         """Start the install; progress shows on the status sensor."""
+        await async_require_admin(self)
         await async_start_install(self.hass, self.entry)

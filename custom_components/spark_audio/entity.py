@@ -7,9 +7,10 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
+from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.const import CONF_HOST
 from homeassistant.core import CALLBACK_TYPE, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, Unauthorized
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
@@ -251,3 +252,17 @@ def spark_name(entry: SparkAudioConfigEntry) -> str:
 def service_device_name(entry: SparkAudioConfigEntry, service: SparkService) -> str:
     """A service device's name, e.g. "Office Spark Parakeet": unique across Sparks."""
     return f"{spark_name(entry)} {SERVICE_NAMES[service]}"
+
+
+async def async_require_admin(entity: Entity) -> None:
+    """Refuse a non-administrator's press, switch or install: it changes the Spark's containers.
+
+    The same rule as the admin-only actions. Automations and scripts run without a user
+    (an administrator set them up) and are allowed.
+    """
+    context = entity._context  # HA sets it for the service call being handled
+    if context is None or context.user_id is None:
+        return
+    user = await entity.hass.auth.async_get_user(context.user_id)
+    if user is None or not user.is_admin:
+        raise Unauthorized(context=context, entity_id=entity.entity_id, permission=POLICY_CONTROL)

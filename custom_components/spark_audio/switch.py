@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
-from .entity import SparkRecoveryEntity, translate_errors
+from .entity import SparkRecoveryEntity, async_require_admin, translate_errors
 from .spark.ssh import ContainerState
 
 PARALLEL_UPDATES = 1
@@ -59,6 +59,7 @@ class SparkContainerSwitch(SparkRecoveryEntity, SwitchEntity):
     @translate_errors
     async def async_turn_on(self, **kwargs: Any) -> None:
         """``docker start``."""
+        await async_require_admin(self)
         assert self.data.docker is not None
         assert self.data.containers is not None
         await self.data.docker.start(self.recovery.container)
@@ -67,6 +68,7 @@ class SparkContainerSwitch(SparkRecoveryEntity, SwitchEntity):
     @translate_errors
     async def async_turn_off(self, **kwargs: Any) -> None:
         """``docker stop``."""
+        await async_require_admin(self)
         assert self.data.docker is not None
         assert self.data.containers is not None
         await self.data.docker.stop(self.recovery.container)

@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry
-from .entity import SparkInstallEntity, translate_errors
+from .entity import SparkInstallEntity, async_require_admin, translate_errors
 from .whisperx_install import async_start_install, bundled_version
 
 PARALLEL_UPDATES = 1
@@ -72,4 +72,5 @@ class WhisperXUpdate(SparkInstallEntity, UpdateEntity):
     @translate_errors
     async def async_install(self, version: str | None, backup: bool, **kwargs: Any) -> None:
         """Rebuild and replace the container with the bundled version."""
+        await async_require_admin(self)
         await async_start_install(self.hass, self.entry)

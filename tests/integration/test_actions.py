@@ -58,6 +58,57 @@ async def test_restart_is_refused_to_a_non_admin(
     await hass.config_entries.async_unload(ssh_entry.entry_id)
 
 
+@pytest.mark.usefixtures("all_entities_enabled")
+async def test_container_entities_are_for_admins(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    hass_read_only_user: User,
+    hass_admin_user: User,
+) -> None:
+    """Restart button, container switch, install button and update: refused to non-admins.
+
+    The same rule as the admin-only action; an automation (no user) and an administrator
+    may. Nothing reaches docker on the refused calls.
+    """
+    ssh_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(ssh_entry.entry_id)
+    await hass.async_block_till_done()
+    calls = [
+        ("button", "press", "button.127_0_0_1_parakeet_restart"),
+        ("switch", "turn_off", "switch.127_0_0_1_parakeet_container_running"),
+        ("button", "press", "button.127_0_0_1_install_whisperx"),
+    ]
+    for domain, service, entity_id in calls:
+        assert hass.states.get(entity_id) is not None, entity_id
+        with pytest.raises(Unauthorized):
+            await hass.services.async_call(
+                domain,
+                service,
+                {"entity_id": entity_id},
+                blocking=True,
+                context=Context(user_id=hass_read_only_user.id),
+            )
+    await hass.async_block_till_done()
+    assert [c for c in ssh_host.docker_calls() if c[1] in ("restart", "stop", "build")] == []
+
+    for service, context in (
+        ("parakeet", Context(user_id=hass_admin_user.id)),  # an administrator
+        ("magpie", Context()),  # an automation or script
+    ):
+        await hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": f"button.127_0_0_1_{service}_restart"},
+            blocking=True,
+            context=context,
+        )
+    await hass.async_block_till_done()
+    assert len([c for c in ssh_host.docker_calls() if c[1] == "restart"]) == 2
+    await hass.config_entries.async_unload(ssh_entry.entry_id)
+
+
 async def test_transcribe_takes_what_the_media_selector_gives(
     hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry, tmp_path: Path
 ) -> None:
