@@ -395,3 +395,15 @@ async def test_whisperx_without_key_sends_no_header(spark_sim: SparkSim, clip: b
         assert (await WhisperXClient(session, "127.0.0.1", port).transcribe(clip)).text
         await WhisperXClient(session, "127.0.0.1", port, api_key="k-1").health()
     assert sent == [None, "Bearer k-1"]
+
+
+def test_client_and_container_agree_on_whisper_languages() -> None:
+    """The integration's list (what STT offers) is the container's (what it accepts).
+
+    Two copies because the container is its own program, built on the Spark from
+    its folder; this test keeps them from drifting apart.
+    """
+    from custom_components.spark_audio.spark.whisperx import LANGUAGES as CLIENT_LANGUAGES
+    from custom_components.spark_audio.whisperx_container.app.languages import VENDORED
+
+    assert sorted(CLIENT_LANGUAGES) == sorted(VENDORED)
