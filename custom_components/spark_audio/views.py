@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
 from .const import SparkService
+from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
 from .gateway import (
     Attempt,
     GatewayError,
@@ -42,11 +43,11 @@ PARAKEET_MODEL = "parakeet-tdt-0.6b-v3"
 WHISPERX_MODEL = "whisperx"
 # OpenAI's own STT model names: clients often cannot change them, so they mean "the default".
 OPENAI_STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-STT_MODELS: dict[str, SparkService] = {
-    PARAKEET_MODEL: SparkService.PARAKEET,
-    "parakeet": SparkService.PARAKEET,
-    WHISPERX_MODEL: SparkService.WHISPERX,
-    **dict.fromkeys(OPENAI_STT_MODELS, SparkService.PARAKEET),
+STT_MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
+    PARAKEET_MODEL: PARAKEET_SLOT,
+    "parakeet": PARAKEET_SLOT,
+    WHISPERX_MODEL: WHISPERX_SLOT,
+    **dict.fromkeys(OPENAI_STT_MODELS, PARAKEET_SLOT),
 }
 GRANULARITIES = ("word", "segment")
 
@@ -159,9 +160,8 @@ class TranscriptionsView(GatewayView):
             response_format = options.pop("response_format")
             granularities = options.pop("timestamp_granularities")
 
-            async def call(attempt: Attempt) -> tuple[str, bytes]:
+            async def call(attempt: Attempt[OpenAITranscriptionClient]) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
-                assert isinstance(client, OpenAITranscriptionClient)
                 data = await client.transcribe_verbose(
                     upload.chunks(),
                     filename=form.filename,
@@ -202,7 +202,7 @@ class SpeakersView(GatewayView):
         return self.json(speaker_json(transcript))
 
 
-def _stt_service(model: str | None) -> SparkService:
+def _stt_service(model: str | None) -> ServiceSlot[OpenAITranscriptionClient]:
     if not model:
         raise bad_request("You must provide a model parameter", param="model")
     if (service := STT_MODELS.get(model)) is None:

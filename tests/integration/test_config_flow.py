@@ -898,12 +898,12 @@ async def test_an_unexpected_probe_error_is_unknown(
 
     Faked: the probe is patched to raise, since no real service makes our code fail so.
     """
-    from custom_components.spark_audio import config_flow
+    from custom_components.spark_audio.spark import SparkServiceClient
 
     async def broken(client: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(config_flow, "fetch_status", broken)
+    monkeypatch.setattr(SparkServiceClient, "fetch_status", broken)
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, user_input(spark_sim))
     assert result["errors"] == {

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from custom_components.spark_audio.spark import (
     MagpieClient,
     ParakeetClient,
+    ServiceNotReadyError,
+    ServiceStatus,
     SparkBackendFaultError,
     SparkConnectionError,
     SparkError,
@@ -71,6 +74,48 @@ async def test_health_and_metadata(spark_sim: SparkSim, session: aiohttp.ClientS
     assert wx.ready
     assert wx.details["diarizer_loaded"] is True
     assert wx.model == "whisperx-medium"
+
+
+async def test_every_client_answers_one_status(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """One ``fetch_status()`` for every client, so callers never ask which one they hold.
+
+    Magpie folds its readiness and its voice list into the same model.
+    """
+    parakeet, magpie, whisperx = [await c.fetch_status() for c in clients(spark_sim, session)]
+    assert all(isinstance(s, ServiceStatus) for s in (parakeet, magpie, whisperx))
+    assert (parakeet.health.model, parakeet.voices) == ("nvidia/parakeet-tdt-0.6b-v3", None)
+    assert (whisperx.health.model, whisperx.voices) == ("whisperx-medium", None)
+    assert magpie.health.version == "1.3.0"
+    assert magpie.voices is not None
+    assert magpie.voices.get("Magpie-Multilingual.EN-US.Mia") is not None
+
+
+async def test_a_loading_service_is_not_ready(
+    session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    """A service that answers but is still loading its model raises ServiceNotReadyError.
+
+    The loading WhisperX is a tiny real HTTP server answering WhisperX's /health
+    the way the app does while the model loads (the simulator is always loaded).
+    """
+
+    async def loading(_: web.Request) -> web.Response:
+        return web.json_response({"status": "loading", "whisper_loaded": False})
+
+    app = web.Application()
+    app.router.add_get("/health", loading)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        client = WhisperXClient(session, "127.0.0.1", runner.addresses[0][1])
+        assert not (await client.status()).health.ready
+        with pytest.raises(ServiceNotReadyError):
+            await client.fetch_status()
+    finally:
+        await runner.cleanup()
 
 
 async def test_transcribe_streams_and_parses_words(
