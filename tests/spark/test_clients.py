@@ -9,7 +9,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from custom_components.spark_audio.spark import (
     MagpieClient,
@@ -26,6 +25,7 @@ from custom_components.spark_audio.spark import (
 from custom_components.spark_audio.spark.wav import read_wav, wav_header, wav_stream
 from tests.spark_sim.audio import speak
 from tests.spark_sim.faults import Fault
+from tests.spark_sim.loading import loading_whisperx
 from tests.spark_sim.server import SparkSim
 
 SPARK_PACKAGE = Path(__file__).parents[2] / "custom_components" / "spark_audio" / "spark"
@@ -93,29 +93,14 @@ async def test_every_client_answers_one_status(
 
 
 async def test_a_loading_service_is_not_ready(
-    session: aiohttp.ClientSession, socket_enabled: None
+    session: aiohttp.ClientSession,
 ) -> None:
-    """A service that answers but is still loading its model raises ServiceNotReadyError.
-
-    The loading WhisperX is a tiny real HTTP server answering WhisperX's /health
-    the way the app does while the model loads (the simulator is always loaded).
-    """
-
-    async def loading(_: web.Request) -> web.Response:
-        return web.json_response({"status": "loading", "whisper_loaded": False})
-
-    app = web.Application()
-    app.router.add_get("/health", loading)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        client = WhisperXClient(session, "127.0.0.1", runner.addresses[0][1])
+    """A service that answers but is still loading its model raises ServiceNotReadyError."""
+    async with loading_whisperx() as port:
+        client = WhisperXClient(session, "127.0.0.1", port)
         assert not (await client.status()).health.ready
         with pytest.raises(ServiceNotReadyError):
             await client.fetch_status()
-    finally:
-        await runner.cleanup()
 
 
 async def test_transcribe_streams_and_parses_words(
