@@ -28,6 +28,7 @@ from .coordinator import SparkServiceCoordinator, add_coordinators
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
 from .entity import service_device_name, spark_name
+from .gateway import async_register_views
 from .install_views import async_register_install_views
 from .probing import container_names, make_probes, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
@@ -36,7 +37,6 @@ from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
 from .spark.ssh import DockerOverSSH
-from .views import async_register_views
 from .whisperx_install import async_update_install_issue
 
 PLATFORMS: list[Platform] = [

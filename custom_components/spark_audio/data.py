@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.core import HomeAssistant
 
-from .const import SparkService
+from .const import DOMAIN, SparkService
 
 if TYPE_CHECKING:
     from .containers import ContainerCoordinator
@@ -74,3 +75,12 @@ MAGPIE_SLOT: ServiceSlot[MagpieClient] = ServiceSlot(SparkService.MAGPIE, lambda
 WHISPERX_SLOT: ServiceSlot[WhisperXClient] = ServiceSlot(
     SparkService.WHISPERX, lambda data: data.whisperx
 )
+
+
+def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
+    """Every loaded Spark entry, in the order they were added."""
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]

@@ -14,13 +14,13 @@ from aiohttp import web
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_DEFAULT_VOICE, DEFAULT_VOICE
-from .data import MAGPIE_SLOT
-from .gateway import Attempt, GatewayError, bad_request, call_with_failover, map_spark_error
-from .spark import MagpieClient, SparkError, VoiceCatalog
-from .spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
-from .spark.text import split_sentences
-from .spark.wav import wav_header
+from ..const import CONF_DEFAULT_VOICE, DEFAULT_VOICE
+from ..data import MAGPIE_SLOT
+from ..spark import MagpieClient, SparkError, VoiceCatalog
+from ..spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
+from ..spark.text import split_sentences
+from ..spark.wav import wav_header
+from .routing import Attempt, GatewayError, bad_request, call_with_failover, map_spark_error
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,17 +12,17 @@ from typing import Any
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
-from .data import PARAKEET_SLOT, WHISPERX_SLOT
-from .gateway import Attempt, bad_request, call_with_failover, offering, upload_timeout
-from .spark import (
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT
+from ..spark import (
     Diarization,
     ParakeetClient,
     SpeakerTranscript,
     WhisperXClient,
 )
-from .spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
-from .spark.formats import SPEAKER_FORMATS
-from .spark.wav import WavLayout, wav_header, wav_layout
+from ..spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
+from ..spark.formats import SPEAKER_FORMATS
+from ..spark.wav import WavLayout, wav_header, wav_layout
+from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
 from .upload import SpooledFile, Upload, spool_path
 from .upload_form import UploadForm
 

@@ -12,12 +12,12 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
-from .const import DOMAIN
-from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
-from .gateway import Attempt, GatewayError, call_with_failover, upload_timeout
-from .spark import Transcription
-from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
-from .spark.transcription import OpenAITranscriptionClient
+from ..const import DOMAIN
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
+from ..spark import Transcription
+from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
+from ..spark.transcription import OpenAITranscriptionClient
+from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .upload import SpooledFile, Upload
 from .upload_form import UploadForm

@@ -7,20 +7,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .const import DOMAIN, SERVICE_NAMES
-from .coordinator import SparkServiceCoordinator
-from .data import ServiceSlot, SparkAudioConfigEntry
-from .spark import (
+from ..const import SERVICE_NAMES
+from ..coordinator import SparkServiceCoordinator
+from ..data import ServiceSlot, loaded_entries
+from ..spark import (
     SparkBackendFaultError,
     SparkConnectionError,
     SparkError,
     SparkResponseError,
     SparkTimeoutError,
 )
-from .spark.http import SparkServiceClient
+from ..spark.http import SparkServiceClient
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_AFTER_S = 60
@@ -74,15 +73,6 @@ class GatewayError(Exception):
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:
     """A 400 in OpenAI's shape."""
     return GatewayError(400, message, param=param, code=code)
-
-
-def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
-    """Every loaded Spark entry, in the order they were added."""
-    return [
-        entry
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED
-    ]
 
 
 def offering[ClientT: SparkServiceClient](

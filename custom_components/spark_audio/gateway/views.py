@@ -11,25 +11,24 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
-from .const import SparkService
-from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
-from .gateway import (
-    Attempt,
-    GatewayError,
-    bad_request,
-    call_with_failover,
-    loaded_entries,
-    upload_timeout,
-)
-from .spark import SparkResponseError
-from .spark.formats import (
+from ..const import SparkService
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, loaded_entries
+from ..spark import SparkResponseError
+from ..spark.formats import (
     TRANSCRIPTION_FORMATS,
     render_transcription,
     speaker_json,
     speaker_srt,
     speaker_vtt,
 )
-from .spark.transcription import OpenAITranscriptionClient
+from ..spark.transcription import OpenAITranscriptionClient
+from .routing import (
+    Attempt,
+    GatewayError,
+    bad_request,
+    call_with_failover,
+    upload_timeout,
+)
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .speech import SpeechRequest, open_speech_stream, write_speech
 from .upload import receive_upload, remove_stale_spool_files
