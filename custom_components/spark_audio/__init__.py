@@ -17,7 +17,6 @@ from homeassistant.helpers.typing import ConfigType
 from .const import (
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
-    CONF_WHISPERX_API_KEY,
     DEFAULT_RESTART_MAX_PER_HOUR,
     DEFAULT_RESTART_MIN_SPACING,
     DOMAIN,
@@ -25,25 +24,19 @@ from .const import (
     SERVICE_MANUFACTURERS,
 )
 from .containers import ContainerCoordinator
-from .coordinator import (
-    SparkServiceCoordinator,
-    build_client,
-    enabled_services,
-    request_timeout,
-    service_port,
-)
+from .coordinator import SparkServiceCoordinator, add_coordinators
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
 from .entity import service_device_name, spark_name
+from .gateway import async_register_views
 from .install_views import async_register_install_views
-from .probing import container_names, make_probe, make_round_trip, ssh_from_entry
+from .probing import container_names, make_probes, make_round_trip, ssh_from_entry
 from .recovery import ServiceRecovery, ssh_missing_issue_id
 from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
 from .spark.ssh import DockerOverSSH
-from .views import async_register_views
 from .whisperx_install import async_update_install_issue
 
 PLATFORMS: list[Platform] = [
@@ -72,16 +65,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     session = async_get_clientsession(hass)
     data = SparkAudioData(host=host)
     entry.runtime_data = data
-    for service in enabled_services(entry.data):
-        client = build_client(
-            service,
-            session,
-            host,
-            service_port(entry.data, service),
-            request_timeout(entry),
-            whisperx_api_key=entry.data.get(CONF_WHISPERX_API_KEY),
-        )
-        data.coordinators[service] = SparkServiceCoordinator(hass, entry, service, client)
+    add_coordinators(hass, entry, session)
 
     coordinators = list(data.coordinators.values())
     await asyncio.gather(*(c.async_refresh() for c in coordinators))
@@ -106,8 +90,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     names = container_names(entry)
     history = RestartHistoryStore(hass, entry.entry_id)
     stored = await history.async_load()
+    probes = make_probes(entry, clip)
     for service, health in data.coordinators.items():
-        deep = DeepCheckCoordinator(hass, entry, health, make_probe(entry, health, clip))
+        deep = DeepCheckCoordinator(hass, entry, health, probes[service])
         data.deep[service] = deep
         data.recovery[service] = ServiceRecovery(
             hass,

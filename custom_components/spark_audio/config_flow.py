@@ -57,13 +57,7 @@ from .const import (
     conf_container,
     conf_port,
 )
-from .coordinator import (
-    ServiceNotReadyError,
-    build_client,
-    enabled_services,
-    fetch_status,
-    service_port,
-)
+from .coordinator import build_client, enabled_services, service_port
 from .data import SparkAudioConfigEntry
 from .flow_forms import (
     as_input,
@@ -74,7 +68,13 @@ from .flow_forms import (
     validate_form,
 )
 from .repairs import host_key_issue_id
-from .spark import SparkConnectionError, SparkError, SparkTimeoutError, parakeet
+from .spark import (
+    ServiceNotReadyError,
+    SparkConnectionError,
+    SparkError,
+    SparkTimeoutError,
+    parakeet,
+)
 from .spark.errors import SparkSSHError
 from .spark.installer import validate_hf_token
 from .spark.ssh import HostKey, fetch_host_key, validate_container_name
@@ -253,7 +253,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         services = enabled_services(data)
         results = await asyncio.gather(
             *(
-                fetch_status(build_client(s, session, data[CONF_HOST], service_port(data, s)))
+                build_client(s, session, data[CONF_HOST], service_port(data, s)).fetch_status()
                 for s in services
             ),
             return_exceptions=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .const import (
     CONF_REQUEST_TIMEOUT,
+    CONF_WHISPERX_API_KEY,
     DEFAULT_REQUEST_TIMEOUT,
     DOMAIN,
     HEALTH_CHECK_INTERVAL,
@@ -26,37 +26,18 @@ from .const import (
     conf_enabled,
     conf_port,
 )
-from .data import SparkAudioConfigEntry, async_entry_device
+from .data import SparkAudioConfigEntry, SparkAudioData, async_entry_device
 from .spark import (
     MagpieClient,
     ParakeetClient,
     ServiceHealth,
+    ServiceStatus,
     SparkError,
-    VoiceCatalog,
+    SparkServiceClient,
     WhisperXClient,
 )
 
 _LOGGER = logging.getLogger(__name__)
-
-type SparkClient = ParakeetClient | MagpieClient | WhisperXClient
-
-_CLIENT_TYPES: dict[SparkService, type[SparkClient]] = {
-    SparkService.PARAKEET: ParakeetClient,
-    SparkService.MAGPIE: MagpieClient,
-    SparkService.WHISPERX: WhisperXClient,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceStatus:
-    """One poll of a service: its health, and Magpie's voices."""
-
-    health: ServiceHealth
-    voices: VoiceCatalog | None = None
-
-
-class ServiceNotReadyError(SparkError):
-    """The service answered but says it cannot serve yet (models loading)."""
 
 
 def build_client(
@@ -67,27 +48,24 @@ def build_client(
     timeout: float = DEFAULT_REQUEST_TIMEOUT,
     *,
     whisperx_api_key: str | None = None,
-) -> SparkClient:
+) -> SparkServiceClient:
     """The client for ``service`` at ``host:port`` (WhisperX with its key, if any)."""
     if service is SparkService.WHISPERX:
         return WhisperXClient(session, host, port, timeout=timeout, api_key=whisperx_api_key)
-    return _CLIENT_TYPES[service](session, host, port, timeout=timeout)
+    if service is SparkService.MAGPIE:
+        return MagpieClient(session, host, port, timeout=timeout)
+    return ParakeetClient(session, host, port, timeout=timeout)
 
 
-async def fetch_status(client: SparkClient) -> ServiceStatus:
-    """Poll one service; raises SparkError when it is down or not a valid API."""
-    if isinstance(client, MagpieClient):
-        health = await client.ready()
-        status = ServiceStatus(health, await client.list_voices())
-    else:
-        status = ServiceStatus(await client.health())
-    if not status.health.ready:
-        raise ServiceNotReadyError("the service reports it is not ready")
-    return status
-
-
-class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
+class SparkServiceCoordinator[ClientT: SparkServiceClient = SparkServiceClient](
+    DataUpdateCoordinator[ServiceStatus]
+):
     """Polls one service's health; its entities follow its availability.
+
+    Generic in its client, like homewizard's coordinator: it calls the one
+    ``status()`` every client has, and code that needs Magpie's or Parakeet's
+    own calls holds a ``SparkServiceCoordinator[MagpieClient]`` (etc.), so no
+    module ever asks which client it holds.
 
     The base class logs once when a poll starts failing and once when it
     recovers, which is exactly the log behaviour users want from a LAN service.
@@ -100,7 +78,7 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         hass: HomeAssistant,
         entry: SparkAudioConfigEntry,
         service: SparkService,
-        client: SparkClient,
+        client: ClientT,
     ) -> None:
         """Poll ``client`` every HEALTH_CHECK_INTERVAL (a fixed LAN poll, not an option)."""
         super().__init__(
@@ -111,12 +89,17 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
             update_interval=timedelta(seconds=HEALTH_CHECK_INTERVAL),
         )
         self.service = service
-        self.client = client
+        self._client = client
         self.device_identifier = (DOMAIN, f"{entry.entry_id}_{service}")
+
+    @property
+    def client(self) -> ClientT:
+        """The service's client (read-only, so a coordinator of a subclass fits a wider type)."""
+        return self._client
 
     async def _async_update_data(self) -> ServiceStatus:
         try:
-            status = await fetch_status(self.client)
+            status = await self.client.fetch_status()
         except SparkError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -136,6 +119,34 @@ class SparkServiceCoordinator(DataUpdateCoordinator[ServiceStatus]):
         model = health.model or SERVICE_DEFAULT_MODELS[self.service]
         if device is not None and (device.model, device.sw_version) != (model, health.version):
             registry.async_update_device(device.id, model=model, sw_version=health.version)
+
+
+def add_coordinators(
+    hass: HomeAssistant, entry: SparkAudioConfigEntry, session: aiohttp.ClientSession
+) -> None:
+    """One coordinator per enabled service, each typed with its own client."""
+    data: SparkAudioData = entry.runtime_data
+    services = enabled_services(entry.data)
+    timeout = request_timeout(entry)
+
+    def port(service: SparkService) -> int:
+        return service_port(entry.data, service)
+
+    if SparkService.PARAKEET in services:
+        parakeet = ParakeetClient(session, data.host, port(SparkService.PARAKEET), timeout=timeout)
+        data.parakeet = SparkServiceCoordinator(hass, entry, SparkService.PARAKEET, parakeet)
+    if SparkService.MAGPIE in services:
+        magpie = MagpieClient(session, data.host, port(SparkService.MAGPIE), timeout=timeout)
+        data.magpie = SparkServiceCoordinator(hass, entry, SparkService.MAGPIE, magpie)
+    if SparkService.WHISPERX in services:
+        whisperx = WhisperXClient(
+            session,
+            data.host,
+            port(SparkService.WHISPERX),
+            timeout=timeout,
+            api_key=entry.data.get(CONF_WHISPERX_API_KEY),
+        )
+        data.whisperx = SparkServiceCoordinator(hass, entry, SparkService.WHISPERX, whisperx)
 
 
 def enabled_services(config: Mapping[str, Any]) -> list[SparkService]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util.signal_type import SignalType
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .coordinator import SparkServiceCoordinator
     from .deep_check import DeepCheckCoordinator, DeepCheckStatus, RoundTripCoordinator
     from .recovery import ServiceRecovery
+    from .spark import MagpieClient, ParakeetClient, SparkServiceClient, WhisperXClient
     from .spark.ssh import DockerOverSSH, SparkSSH
 
 type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
@@ -44,7 +46,9 @@ class SparkAudioData:
     """Clients, coordinators and recovery state of one Spark."""
 
     host: str
-    coordinators: dict[SparkService, SparkServiceCoordinator] = field(default_factory=dict)
+    parakeet: SparkServiceCoordinator[ParakeetClient] | None = None
+    magpie: SparkServiceCoordinator[MagpieClient] | None = None
+    whisperx: SparkServiceCoordinator[WhisperXClient] | None = None
     deep: dict[SparkService, DeepCheckCoordinator] = field(default_factory=dict)
     recovery: dict[SparkService, ServiceRecovery] = field(default_factory=dict)
     round_trip: RoundTripCoordinator | None = None
@@ -53,9 +57,14 @@ class SparkAudioData:
     containers: ContainerCoordinator | None = None
 
     @property
-    def magpie(self) -> SparkServiceCoordinator | None:
-        """Magpie's coordinator, if Magpie is used."""
-        return self.coordinators.get(SparkService.MAGPIE)
+    def coordinators(self) -> dict[SparkService, SparkServiceCoordinator]:
+        """The health coordinator of every service in use, for code that treats all alike."""
+        used = {
+            SparkService.PARAKEET: self.parakeet,
+            SparkService.MAGPIE: self.magpie,
+            SparkService.WHISPERX: self.whisperx,
+        }
+        return {service: c for service, c in used.items() if c is not None}
 
     def report_backend_fault(self, service: SparkService) -> None:
         """A request saw a 5xx: deep-check that service now instead of at the next interval."""
@@ -79,3 +88,34 @@ def async_entry_device(
         if identifier in device.identifiers:
             return device
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSlot[ClientT: SparkServiceClient]:
+    """A service and where SparkAudioData keeps its coordinator, typed with its client.
+
+    Code that needs one service's own calls (synthesis, diarization) looks it up
+    through its slot, so the type says which client it gets and nothing checks
+    a client's class at run time.
+    """
+
+    service: SparkService
+    get: Callable[[SparkAudioData], SparkServiceCoordinator[ClientT] | None]
+
+
+PARAKEET_SLOT: ServiceSlot[ParakeetClient] = ServiceSlot(
+    SparkService.PARAKEET, lambda data: data.parakeet
+)
+MAGPIE_SLOT: ServiceSlot[MagpieClient] = ServiceSlot(SparkService.MAGPIE, lambda data: data.magpie)
+WHISPERX_SLOT: ServiceSlot[WhisperXClient] = ServiceSlot(
+    SparkService.WHISPERX, lambda data: data.whisperx
+)
+
+
+def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
+    """Every loaded Spark entry, in the order they were added."""
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]

@@ -14,7 +14,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL, SERVICE_NAMES
-from .coordinator import SparkServiceCoordinator, fetch_status
+from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, signal_deep_check
 from .spark import SparkError
 from .spark.probes import ProbeResult, RoundTripResult
@@ -116,7 +116,7 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
     async def _service_answers(self) -> bool:
         """Ask the health endpoint right now; a stale poll could be minutes old."""
         try:
-            await fetch_status(self.health.client)
+            await self.health.client.fetch_status()
         except SparkError:
             return False
         return True

@@ -37,16 +37,19 @@ from .spark.errors import (
     SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
+from .spark.http import SparkServiceClient
 from .spark.installer import Phase
 from .whisperx_install import EntryInstallState, install_state
 
 
-class SparkAudioEntity(CoordinatorEntity[SparkServiceCoordinator]):
+class SparkAudioEntity[ClientT: SparkServiceClient = SparkServiceClient](
+    CoordinatorEntity[SparkServiceCoordinator[ClientT]]
+):
     """An entity of one Spark service's device."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: SparkServiceCoordinator, key: str) -> None:
+    def __init__(self, coordinator: SparkServiceCoordinator[ClientT], key: str) -> None:
         """Attach to the service's device; ``key`` makes the unique id."""
         super().__init__(coordinator)
         self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{coordinator.service}_{key}"

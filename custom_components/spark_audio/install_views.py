@@ -12,8 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.http import HomeAssistantView
 
 from .const import SparkService
-from .data import SparkAudioConfigEntry
-from .gateway import loaded_entries
+from .data import SparkAudioConfigEntry, loaded_entries
 from .spark.installer import InstallJob
 from .whisperx_install import async_start_install, install_state, manager
 

@@ -63,7 +63,7 @@ def ssh_client(data: Mapping[str, Any], host_key: str) -> SparkSSH:
     return SparkSSH(data[CONF_HOST], credentials, pinned_host_key=host_key)
 
 
-def probe_voice(entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator) -> str:
+def probe_voice(entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator[MagpieClient]) -> str:
     """The configured default voice if Magpie offers it, else its first voice."""
     wanted = entry.options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
     catalog = magpie.data.voices if magpie.data else None
@@ -72,14 +72,29 @@ def probe_voice(entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator) -
     return catalog.voices[0].name
 
 
-def make_probe(entry: SparkAudioConfigEntry, health: SparkServiceCoordinator, clip: bytes) -> Probe:
-    """The deep probe for ``health``'s service: real inference, small input."""
-    client = health.client
+def make_probes(entry: SparkAudioConfigEntry, clip: bytes) -> dict[SparkService, Probe]:
+    """Each service's deep probe: real inference, small input."""
+    data = entry.runtime_data
+    probes: dict[SparkService, Probe] = {}
+    if (magpie := data.magpie) is not None:
+        probes[magpie.service] = _synthesis_probe(entry, magpie)
+    for stt in (data.parakeet, data.whisperx):
+        if stt is not None:
+            probes[stt.service] = _transcription_probe(stt.client, clip)
+    return probes
 
+
+def _synthesis_probe(
+    entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator[MagpieClient]
+) -> Probe:
     async def probe() -> ProbeResult:
-        if isinstance(client, MagpieClient):
-            return await probe_synthesis(client, voice=probe_voice(entry, health))
-        assert isinstance(client, OpenAITranscriptionClient)
+        return await probe_synthesis(magpie.client, voice=probe_voice(entry, magpie))
+
+    return probe
+
+
+def _transcription_probe(client: OpenAITranscriptionClient, clip: bytes) -> Probe:
+    async def probe() -> ProbeResult:
         return await probe_transcription(client, clip)
 
     return probe
@@ -90,15 +105,11 @@ def make_round_trip(
 ) -> RoundTripCoordinator | None:
     """Magpie -> Parakeet round trip, when the Spark runs both."""
     data = entry.runtime_data
-    magpie = data.coordinators.get(SparkService.MAGPIE)
-    parakeet = data.coordinators.get(SparkService.PARAKEET)
+    magpie, parakeet = data.magpie, data.parakeet
     if magpie is None or parakeet is None:
         return None
-    magpie_client, stt_client = magpie.client, parakeet.client
-    assert isinstance(magpie_client, MagpieClient)
-    assert isinstance(stt_client, OpenAITranscriptionClient)
 
     async def run() -> RoundTripResult:
-        return await round_trip(magpie_client, stt_client, voice=probe_voice(entry, magpie))
+        return await round_trip(magpie.client, parakeet.client, voice=probe_voice(entry, magpie))
 
     return RoundTripCoordinator(hass, entry, run)

@@ -19,9 +19,9 @@ from .const import (
 )
 from .data import SparkAudioConfigEntry
 from .entity import translate_errors
+from .gateway.transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
+from .gateway.transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 from .recovery import ServiceRecovery
-from .transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
-from .transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 
 _SCHEMA = vol.Schema(
     {

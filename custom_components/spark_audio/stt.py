@@ -55,8 +55,8 @@ async def async_setup_entry(
     vocabulary = entry.options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY)
     async_add_entities(
         SparkSpeechToTextEntity(coordinator, default_language, vocabulary=vocabulary)
-        for service, coordinator in entry.runtime_data.coordinators.items()
-        if service in STT_LANGUAGES
+        for coordinator in (entry.runtime_data.parakeet, entry.runtime_data.whisperx)
+        if coordinator is not None
     )
 
 
@@ -68,14 +68,14 @@ def backend_language(requested: str, supported: tuple[str, ...], default: str) -
     return default if default in supported else supported[0]
 
 
-class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
+class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], SpeechToTextEntity):
     """Assist STT backed by one Spark transcription service."""
 
     _attr_translation_key = "stt"
 
     def __init__(
         self,
-        coordinator: SparkServiceCoordinator,
+        coordinator: SparkServiceCoordinator[OpenAITranscriptionClient],
         default_language: str,
         *,
         vocabulary: bool = DEFAULT_STT_VOCABULARY,
@@ -87,9 +87,8 @@ class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
         super().__init__(coordinator, "stt")
         self._languages = STT_LANGUAGES[coordinator.service]
         self._default_language = default_language
-        client = coordinator.client
         self.vocabulary: AssistVocabulary | None = None
-        if vocabulary and isinstance(client, OpenAITranscriptionClient) and client.accepts_prompt:
+        if vocabulary and coordinator.client.accepts_prompt:
             self.vocabulary = AssistVocabulary(coordinator.hass)
 
     async def async_added_to_hass(self) -> None:
@@ -133,7 +132,6 @@ class SparkSpeechToTextEntity(SparkAudioEntity, SpeechToTextEntity):
     ) -> SpeechResult:
         """Upload the speech while it is still being spoken, then read the text."""
         client = self.coordinator.client
-        assert isinstance(client, OpenAITranscriptionClient)
         language = backend_language(metadata.language, self._languages, self._default_language)
         audio = wav_stream(
             stream,

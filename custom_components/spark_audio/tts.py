@@ -35,22 +35,22 @@ async def async_setup_entry(
         async_add_entities([MagpieTextToSpeechEntity(coordinator, default_voice)])
 
 
-class MagpieTextToSpeechEntity(SparkAudioEntity, TextToSpeechEntity):
+class MagpieTextToSpeechEntity(SparkAudioEntity[MagpieClient], TextToSpeechEntity):
     """Assist TTS backed by the Magpie NIM; languages and voices come from the NIM."""
 
     _attr_translation_key = "tts"
     _attr_supported_options = [ATTR_VOICE]  # noqa: RUF012 (HA declares it an instance attribute)
 
-    def __init__(self, coordinator: SparkServiceCoordinator, default_voice: str) -> None:
+    def __init__(
+        self, coordinator: SparkServiceCoordinator[MagpieClient], default_voice: str
+    ) -> None:
         """Speak with ``default_voice`` unless a request names another."""
         super().__init__(coordinator, "tts")
         self._default_voice = default_voice
 
     @property
     def _client(self) -> MagpieClient:
-        client = self.coordinator.client
-        assert isinstance(client, MagpieClient)
-        return client
+        return self.coordinator.client
 
     @property
     def _catalog(self) -> VoiceCatalog:

@@ -15,7 +15,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
-from custom_components.spark_audio.limits import active_uploads
+from custom_components.spark_audio.gateway.limits import active_uploads
 
 BOUNDARY = "HardenedBoundary7MA4YWxk"
 BASE = "/api/spark_audio/v1"

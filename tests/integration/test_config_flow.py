@@ -9,7 +9,6 @@ import asyncssh
 import pytest
 import pytest_socket
 import voluptuous as vol
-from aiohttp import web
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
@@ -25,6 +24,7 @@ from custom_components.spark_audio.spark import http as spark_http
 from custom_components.spark_audio.ssh_access import ssh_issue_ids, ssh_unique_ids
 from tests.spark.test_ssh import free_port
 from tests.spark_sim.faults import Fault
+from tests.spark_sim.loading import loading_whisperx
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.impostor import ImpostorSSH
 from tests.ssh_host.server import SSHTestHost
@@ -895,23 +895,8 @@ async def test_options_refuse_an_invalid_hf_token(
 async def test_a_loading_service_is_accepted(
     hass: HomeAssistant, spark_sim: SparkSim, socket_enabled: None
 ) -> None:
-    """WhisperX that answers but is still loading its model is reachable: no error.
-
-    The loading WhisperX is a tiny real HTTP server answering WhisperX's /health
-    the way the app does while the model loads (the simulator is always loaded).
-    """
-
-    async def loading(_: web.Request) -> web.Response:
-        return web.json_response({"status": "loading", "whisper_loaded": False})
-
-    app = web.Application()
-    app.router.add_get("/health", loading)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    """WhisperX that answers but is still loading its model is reachable: no error."""
+    async with loading_whisperx() as port:
         flow_id = await _start(hass)
         result = await hass.config_entries.flow.async_configure(
             flow_id, user_input(spark_sim, whisperx_port=port)
@@ -920,8 +905,6 @@ async def test_a_loading_service_is_accepted(
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"]["whisperx_port"] == port
         await hass.config_entries.async_unload(result["result"].entry_id)
-    finally:
-        await runner.cleanup()
 
 
 async def test_an_unexpected_probe_error_is_unknown(
@@ -931,12 +914,12 @@ async def test_an_unexpected_probe_error_is_unknown(
 
     Faked: the probe is patched to raise, since no real service makes our code fail so.
     """
-    from custom_components.spark_audio import config_flow
+    from custom_components.spark_audio.spark import SparkServiceClient
 
     async def broken(client: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(config_flow, "fetch_status", broken)
+    monkeypatch.setattr(SparkServiceClient, "fetch_status", broken)
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, user_input(spark_sim))
     assert result["errors"] == {

@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio import gateway
+from custom_components.spark_audio.gateway import routing
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
@@ -382,7 +382,7 @@ async def test_transcription_faults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Backend failures map to 503 + Retry-After, 504, 502; a wedge also starts a deep check."""
-    monkeypatch.setattr(gateway, "LONG_AUDIO_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(routing, "LONG_AUDIO_TIMEOUT_S", 0.5)
     init_integration.runtime_data.coordinators["parakeet"].client.timeout = 0.5
     spark_sim.states["parakeet"].fault = fault
     form = multipart(("model", "parakeet"), ("file", clip))

@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CONF_MAX_UPLOAD_MB
-from custom_components.spark_audio.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
+from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
 from tests.integration.gateway_harness import (
     BASE,
     BOUNDARY,

@@ -8,7 +8,7 @@ from unittest.mock import Mock
 import pytest
 from aiohttp.streams import StreamReader
 
-from custom_components.spark_audio.upload_form import part_body
+from custom_components.spark_audio.gateway.upload_form import part_body
 
 BOUNDARY = b"XyZBoundary"
 

@@ -16,9 +16,13 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio.gateway import GatewayError
-from custom_components.spark_audio.speakers import decoded_wav
-from custom_components.spark_audio.upload import SpooledFile, Upload, remove_stale_spool_files
+from custom_components.spark_audio.gateway.routing import GatewayError
+from custom_components.spark_audio.gateway.speakers import decoded_wav
+from custom_components.spark_audio.gateway.upload import (
+    SpooledFile,
+    Upload,
+    remove_stale_spool_files,
+)
 from tests.integration.gateway_harness import BASE, child_processes, ours, wait_for
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim

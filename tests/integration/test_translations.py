@@ -13,7 +13,9 @@ EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
 
 
 def source() -> str:
-    return "\n".join(p.read_text() for p in COMPONENT.glob("*.py"))
+    """The HA side's code: the top-level modules and its subpackages (gateway/)."""
+    paths = [p for p in COMPONENT.rglob("*.py") if p.parts[len(COMPONENT.parts)] != "spark"]
+    return "\n".join(p.read_text() for p in paths if "whisperx_container" not in p.parts)
 
 
 def test_exception_and_issue_keys_translated() -> None:

@@ -15,6 +15,8 @@ import pytest
 from custom_components.spark_audio.spark import (
     MagpieClient,
     ParakeetClient,
+    ServiceNotReadyError,
+    ServiceStatus,
     SparkBackendFaultError,
     SparkConnectionError,
     SparkError,
@@ -25,6 +27,7 @@ from custom_components.spark_audio.spark import (
 from custom_components.spark_audio.spark.wav import read_wav, wav_header, wav_stream
 from tests.spark_sim.audio import speak
 from tests.spark_sim.faults import Fault
+from tests.spark_sim.loading import loading_whisperx
 from tests.spark_sim.server import SparkSim
 
 SPARK_PACKAGE = Path(__file__).parents[2] / "custom_components" / "spark_audio" / "spark"
@@ -107,6 +110,33 @@ async def test_health_and_metadata(spark_sim: SparkSim, session: aiohttp.ClientS
     assert wx.ready
     assert wx.details["diarizer_loaded"] is True
     assert wx.model == "whisperx-medium"
+
+
+async def test_every_client_answers_one_status(
+    spark_sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """One ``fetch_status()`` for every client, so callers never ask which one they hold.
+
+    Magpie folds its readiness and its voice list into the same model.
+    """
+    parakeet, magpie, whisperx = [await c.fetch_status() for c in clients(spark_sim, session)]
+    assert all(isinstance(s, ServiceStatus) for s in (parakeet, magpie, whisperx))
+    assert (parakeet.health.model, parakeet.voices) == ("nvidia/parakeet-tdt-0.6b-v3", None)
+    assert (whisperx.health.model, whisperx.voices) == ("whisperx-medium", None)
+    assert magpie.health.version == "1.3.0"
+    assert magpie.voices is not None
+    assert magpie.voices.get("Magpie-Multilingual.EN-US.Mia") is not None
+
+
+async def test_a_loading_service_is_not_ready(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A service that answers but is still loading its model raises ServiceNotReadyError."""
+    async with loading_whisperx() as port:
+        client = WhisperXClient(session, "127.0.0.1", port)
+        assert not (await client.status()).health.ready
+        with pytest.raises(ServiceNotReadyError):
+            await client.fetch_status()
 
 
 async def test_transcribe_streams_and_parses_words(

@@ -6,17 +6,20 @@ tested (and reused) on their own.
 """
 
 from .errors import (
+    ServiceNotReadyError,
     SparkBackendFaultError,
     SparkConnectionError,
     SparkError,
     SparkResponseError,
     SparkTimeoutError,
 )
+from .http import SparkServiceClient
 from .magpie import MagpieClient
 from .models import (
     Diarization,
     DiarizationSegment,
     ServiceHealth,
+    ServiceStatus,
     SpeakerSegment,
     SpeakerTranscript,
     Transcription,
@@ -33,10 +36,13 @@ __all__ = [
     "MagpieClient",
     "ParakeetClient",
     "ServiceHealth",
+    "ServiceNotReadyError",
+    "ServiceStatus",
     "SparkBackendFaultError",
     "SparkConnectionError",
     "SparkError",
     "SparkResponseError",
+    "SparkServiceClient",
     "SparkTimeoutError",
     "SpeakerSegment",
     "SpeakerTranscript",

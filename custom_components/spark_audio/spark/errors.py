@@ -34,6 +34,10 @@ class SparkBackendFaultError(SparkResponseError):
     """
 
 
+class ServiceNotReadyError(SparkError):
+    """The service answered but says it cannot serve yet (models loading)."""
+
+
 class SparkSSHError(SparkError):
     """SSH access to the Spark host failed (restarts and installs go over SSH)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 import aiohttp
 
 from .errors import (
+    ServiceNotReadyError,
     SparkBackendFaultError,
     SparkConnectionError,
     SparkResponseError,
     SparkTimeoutError,
 )
+from .models import ServiceStatus
 
 type AudioSource = bytes | AsyncIterable[bytes]
 """Audio to upload: whole bytes, or an async stream sent with chunked encoding."""
@@ -25,7 +28,7 @@ CONNECT_TIMEOUT = 10.0
 _DETAIL_LIMIT = 300
 
 
-class SparkServiceClient:
+class SparkServiceClient(ABC):
     """Base of the per-service clients: one base URL, one injected session."""
 
     def __init__(
@@ -41,6 +44,21 @@ class SparkServiceClient:
         self._session = session
         self.base_url = f"{scheme}://{_format_host(host)}:{port}"
         self.timeout = timeout
+
+    @abstractmethod
+    async def status(self) -> ServiceStatus:
+        """What the service says about itself; every client answers the same shape.
+
+        One method for all clients, so callers poll any service without asking
+        which one it is (as python-homewizard-energy's clients do behind one base).
+        """
+
+    async def fetch_status(self) -> ServiceStatus:
+        """``status()``, raising ServiceNotReadyError while the service is still loading."""
+        status = await self.status()
+        if not status.health.ready:
+            raise ServiceNotReadyError("the service reports it is not ready")
+        return status
 
     @asynccontextmanager
     async def _request(

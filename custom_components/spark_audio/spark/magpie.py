@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import SparkError, SparkResponseError
 from .http import HEALTH_TIMEOUT, SparkServiceClient, multipart_form
-from .models import ServiceHealth, Voice, VoiceCatalog
+from .models import ServiceHealth, ServiceStatus, Voice, VoiceCatalog
 
 DEFAULT_PORT = 9000
 DEFAULT_SAMPLE_RATE = 22050
@@ -21,6 +21,10 @@ _STREAM_CHUNK = 8192
 
 class MagpieClient(SparkServiceClient):
     """Talks to one Magpie NIM."""
+
+    async def status(self) -> ServiceStatus:
+        """Readiness and the voice list together: TTS entities need both on every poll."""
+        return ServiceStatus(await self.ready(), await self.list_voices())
 
     async def ready(self) -> ServiceHealth:
         """``GET /v1/health/ready``, plus the NIM's version when it publishes one."""

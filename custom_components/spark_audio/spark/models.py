@@ -127,3 +127,11 @@ class VoiceCatalog:
     def get(self, name: str) -> Voice | None:
         """The voice called ``name``, if offered."""
         return next((v for v in self.voices if v.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One poll of a service, the same shape for every client: health, and Magpie's voices."""
+
+    health: ServiceHealth
+    voices: VoiceCatalog | None = None

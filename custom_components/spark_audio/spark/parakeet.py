@@ -6,7 +6,7 @@ from typing import Any
 
 from .errors import SparkResponseError
 from .http import HEALTH_TIMEOUT, AudioSource
-from .models import Diarization, DiarizationSegment, ServiceHealth
+from .models import Diarization, DiarizationSegment, ServiceHealth, ServiceStatus
 from .transcription import OpenAITranscriptionClient
 
 DEFAULT_PORT = 8000
@@ -25,6 +25,10 @@ class ParakeetClient(OpenAITranscriptionClient):
     accepts_prompt = False
     """NeMo's parakeet-tdt has no prompt input: ``transcribe(prompt=...)`` is accepted
     and ignored (nothing is sent) until the service gains one; then flip this."""
+
+    async def status(self) -> ServiceStatus:
+        """The health endpoint's answer; this service has nothing else to report."""
+        return ServiceStatus(await self.health())
 
     async def health(self) -> ServiceHealth:
         """``GET /health``; the model names come back in the details."""

@@ -10,7 +10,7 @@ import aiohttp
 
 from .errors import SparkResponseError
 from .http import DEFAULT_TIMEOUT, HEALTH_TIMEOUT, AudioSource
-from .models import ServiceHealth, SpeakerSegment, SpeakerTranscript
+from .models import ServiceHealth, ServiceStatus, SpeakerSegment, SpeakerTranscript
 from .transcription import OpenAITranscriptionClient
 
 DEFAULT_PORT = 8002
@@ -63,6 +63,10 @@ class WhisperXClient(OpenAITranscriptionClient):
 
     accepts_prompt = True
     """The container hands ``prompt`` to faster-whisper as ``initial_prompt``."""
+
+    async def status(self) -> ServiceStatus:
+        """The health endpoint's answer; this service has nothing else to report."""
+        return ServiceStatus(await self.health())
 
     async def health(self) -> ServiceHealth:
         """``GET /health``: ready once the Whisper model is loaded."""

@@ -14,12 +14,13 @@ from aiohttp import web
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_DEFAULT_VOICE, DEFAULT_VOICE, SparkService
-from .gateway import Attempt, GatewayError, bad_request, call_with_failover, map_spark_error
-from .spark import MagpieClient, SparkError, VoiceCatalog
-from .spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
-from .spark.text import split_sentences
-from .spark.wav import wav_header
+from ..const import CONF_DEFAULT_VOICE, DEFAULT_VOICE
+from ..data import MAGPIE_SLOT
+from ..spark import MagpieClient, SparkError, VoiceCatalog
+from ..spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
+from ..spark.text import split_sentences
+from ..spark.wav import wav_header
+from .routing import Attempt, GatewayError, bad_request, call_with_failover, map_spark_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class SpeechStream:
 
     first: bytes
     rest: AsyncIterator[bytes]
-    attempt: Attempt
+    attempt: Attempt[MagpieClient]
 
 
 def pick_voice(speech: SpeechRequest, catalog: VoiceCatalog, default: str) -> str:
@@ -129,9 +130,8 @@ async def open_speech_stream(hass: HomeAssistant, speech: SpeechRequest) -> Spee
     """
     await check_encoder(hass, speech.response_format)
 
-    async def start(attempt: Attempt) -> SpeechStream:
+    async def start(attempt: Attempt[MagpieClient]) -> SpeechStream:
         client = attempt.coordinator.client
-        assert isinstance(client, MagpieClient)
         status = attempt.coordinator.data
         catalog = status.voices if status and status.voices else VoiceCatalog((), ())
         if speech.model and speech.model not in OPENAI_TTS_MODELS and not catalog.get(speech.model):
@@ -150,7 +150,7 @@ async def open_speech_stream(hass: HomeAssistant, speech: SpeechRequest) -> Spee
             raise GatewayError(502, "Magpie returned no audio", code="bad_backend_reply") from err
         return SpeechStream(first, rest, attempt)
 
-    return await call_with_failover(hass, SparkService.MAGPIE, start)
+    return await call_with_failover(hass, MAGPIE_SLOT, start)
 
 
 async def _pcm(client: MagpieClient, speech: SpeechRequest, voice: str) -> AsyncIterator[bytes]:

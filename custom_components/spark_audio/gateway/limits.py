@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
-from .const import (
+from ..const import (
     CONF_MAX_CONCURRENT_UPLOADS,
     CONF_MAX_UPLOAD_MB,
     DEFAULT_MAX_CONCURRENT_UPLOADS,
     DEFAULT_MAX_UPLOAD_MB,
 )
-from .gateway import GatewayError, loaded_entries
+from ..data import loaded_entries
+from .routing import GatewayError
 
 MIB = 1024 * 1024
 BUSY_RETRY_AFTER_S = 10

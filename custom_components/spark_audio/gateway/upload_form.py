@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.streams import StreamReader
 
-from .gateway import GatewayError, bad_request
+from .routing import GatewayError, bad_request
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024

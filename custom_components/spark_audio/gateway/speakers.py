@@ -12,17 +12,17 @@ from typing import Any
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
-from .const import SparkService
-from .gateway import Attempt, bad_request, call_with_failover, offering, upload_timeout
-from .spark import (
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT
+from ..spark import (
     Diarization,
     ParakeetClient,
     SpeakerTranscript,
     WhisperXClient,
 )
-from .spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
-from .spark.formats import SPEAKER_FORMATS
-from .spark.wav import WavLayout, wav_header, wav_layout
+from ..spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
+from ..spark.formats import SPEAKER_FORMATS
+from ..spark.wav import WavLayout, wav_header, wav_layout
+from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
 from .upload import SpooledFile, Upload, spool_path
 from .upload_form import UploadForm
 
@@ -81,7 +81,7 @@ def whisperx_ready(hass: HomeAssistant) -> bool:
     """A healthy WhisperX with its diarizer loaded is configured somewhere."""
     return any(
         c.last_update_success and c.data and c.data.health.details.get("diarizer_loaded")
-        for c in offering(hass, SparkService.WHISPERX)
+        for c in offering(hass, WHISPERX_SLOT)
     )
 
 
@@ -171,9 +171,8 @@ async def transcribe_with_speakers(
     """WhisperX when it is ready (one pipeline, handles long audio); else the fallback."""
     if whisperx_ready(hass):
 
-        async def on_whisperx(attempt: Attempt) -> SpeakerTranscript:
+        async def on_whisperx(attempt: Attempt[WhisperXClient]) -> SpeakerTranscript:
             client = attempt.coordinator.client
-            assert isinstance(client, WhisperXClient)
             return await client.transcribe_with_speakers(
                 upload.chunks(),
                 language=request.language,
@@ -186,7 +185,7 @@ async def transcribe_with_speakers(
             )
 
         return await call_with_failover(
-            hass, SparkService.WHISPERX, on_whisperx, can_retry=upload.replayable
+            hass, WHISPERX_SLOT, on_whisperx, can_retry=upload.replayable
         )
 
     spooled = await upload.ensure_spooled()
@@ -197,13 +196,12 @@ async def transcribe_with_speakers(
         decoded = spooled = await decoded_wav(hass, upload, spooled)
         name, content_type = "audio.wav", "audio/wav"
 
-    async def on_parakeet(attempt: Attempt) -> SpeakerTranscript:
+    async def on_parakeet(attempt: Attempt[ParakeetClient]) -> SpeakerTranscript:
         client = attempt.coordinator.client
-        assert isinstance(client, ParakeetClient)
         return await parakeet_with_sortformer(client, spooled, name, content_type, request)
 
     try:
-        return await call_with_failover(hass, SparkService.PARAKEET, on_parakeet)
+        return await call_with_failover(hass, PARAKEET_SLOT, on_parakeet)
     finally:
         if decoded is not None:
             await decoded.remove()

@@ -12,18 +12,22 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
-from .const import DOMAIN, SparkService
-from .gateway import Attempt, GatewayError, call_with_failover, upload_timeout
-from .spark import Transcription
-from .spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
-from .spark.transcription import OpenAITranscriptionClient
+from ..const import DOMAIN
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
+from ..spark import Transcription
+from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
+from ..spark.transcription import OpenAITranscriptionClient
+from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .upload import SpooledFile, Upload
 from .upload_form import UploadForm
 
 SERVICE_TRANSCRIBE = "transcribe"
 EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
-MODELS = {"parakeet": SparkService.PARAKEET, "whisperx": SparkService.WHISPERX}
+MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
+    "parakeet": PARAKEET_SLOT,
+    "whisperx": WHISPERX_SLOT,
+}
 
 
 def _media_id(value: Any) -> str:
@@ -120,13 +124,15 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
 
 
 async def _plain(
-    hass: HomeAssistant, service: SparkService, audio: SpooledFile, language: str | None
+    hass: HomeAssistant,
+    slot: ServiceSlot[OpenAITranscriptionClient],
+    audio: SpooledFile,
+    language: str | None,
 ) -> Transcription:
-    async def call(attempt: Attempt) -> Transcription:
+    async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
         client = attempt.coordinator.client
-        assert isinstance(client, OpenAITranscriptionClient)
         return await client.transcribe(
             audio.chunks(), language=language, filename="audio", timeout=upload_timeout(client)
         )
 
-    return await call_with_failover(hass, service, call)
+    return await call_with_failover(hass, slot, call)

@@ -27,8 +27,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from homeassistant.core import HomeAssistant
 
-from .gateway import GatewayError, bad_request
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
+from .routing import GatewayError, bad_request
 from .upload_form import (
     FILE_FIELD,
     TRUNCATED,

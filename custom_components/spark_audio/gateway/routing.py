@@ -7,20 +7,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .const import DOMAIN, SERVICE_NAMES, SparkService
-from .coordinator import SparkServiceCoordinator
-from .data import SparkAudioConfigEntry
-from .spark import (
+from ..const import SERVICE_NAMES
+from ..coordinator import SparkServiceCoordinator
+from ..data import ServiceSlot, loaded_entries
+from ..spark import (
     SparkBackendFaultError,
     SparkConnectionError,
     SparkError,
     SparkResponseError,
     SparkTimeoutError,
 )
-from .spark.http import SparkServiceClient
+from ..spark.http import SparkServiceClient
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_AFTER_S = 60
@@ -76,37 +75,30 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return GatewayError(400, message, param=param, code=code)
 
 
-def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
-    """Every loaded Spark entry, in the order they were added."""
-    return [
-        entry
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED
-    ]
-
-
-def offering(hass: HomeAssistant, service: SparkService) -> list[SparkServiceCoordinator]:
-    """The coordinators of ``service`` on every loaded Spark, healthy ones first."""
+def offering[ClientT: SparkServiceClient](
+    hass: HomeAssistant, slot: ServiceSlot[ClientT]
+) -> list[SparkServiceCoordinator[ClientT]]:
+    """The coordinators of ``slot``'s service on every loaded Spark, healthy ones first."""
     found = [
         coordinator
         for entry in loaded_entries(hass)
-        if (coordinator := entry.runtime_data.coordinators.get(service)) is not None
+        if (coordinator := slot.get(entry.runtime_data)) is not None
     ]
     return sorted(found, key=lambda c: not c.last_update_success)
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt[ClientT: SparkServiceClient]:
     """Which Spark a call went to, and whether it was the failover try."""
 
-    coordinator: SparkServiceCoordinator
+    coordinator: SparkServiceCoordinator[ClientT]
     failover: bool
 
 
-async def call_with_failover[T](
+async def call_with_failover[ClientT: SparkServiceClient, T](
     hass: HomeAssistant,
-    service: SparkService,
-    call: Callable[[Attempt], Awaitable[T]],
+    slot: ServiceSlot[ClientT],
+    call: Callable[[Attempt[ClientT]], Awaitable[T]],
     *,
     can_retry: Callable[[], bool] = lambda: True,
 ) -> T:
@@ -115,9 +107,10 @@ async def call_with_failover[T](
     ``can_retry`` says whether the request can still be replayed (an upload
     streamed from the client cannot, once bytes have gone out).
     """
-    candidates = [c for c in offering(hass, service) if c.last_update_success]
+    service = slot.service
+    candidates = [c for c in offering(hass, slot) if c.last_update_success]
     if not candidates:
-        if not offering(hass, service):
+        if not offering(hass, slot):
             raise GatewayError(
                 404, f"No configured Spark offers {SERVICE_NAMES[service]}", code="model_not_found"
             )

@@ -11,24 +11,24 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
-from .const import SparkService
-from .gateway import (
-    Attempt,
-    GatewayError,
-    bad_request,
-    call_with_failover,
-    loaded_entries,
-    upload_timeout,
-)
-from .spark import SparkResponseError
-from .spark.formats import (
+from ..const import SparkService
+from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, loaded_entries
+from ..spark import SparkResponseError
+from ..spark.formats import (
     TRANSCRIPTION_FORMATS,
     render_transcription,
     speaker_json,
     speaker_srt,
     speaker_vtt,
 )
-from .spark.transcription import OpenAITranscriptionClient
+from ..spark.transcription import OpenAITranscriptionClient
+from .routing import (
+    Attempt,
+    GatewayError,
+    bad_request,
+    call_with_failover,
+    upload_timeout,
+)
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .speech import SpeechRequest, open_speech_stream, write_speech
 from .upload import receive_upload, remove_stale_spool_files
@@ -42,11 +42,11 @@ PARAKEET_MODEL = "parakeet-tdt-0.6b-v3"
 WHISPERX_MODEL = "whisperx"
 # OpenAI's own STT model names: clients often cannot change them, so they mean "the default".
 OPENAI_STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-STT_MODELS: dict[str, SparkService] = {
-    PARAKEET_MODEL: SparkService.PARAKEET,
-    "parakeet": SparkService.PARAKEET,
-    WHISPERX_MODEL: SparkService.WHISPERX,
-    **dict.fromkeys(OPENAI_STT_MODELS, SparkService.PARAKEET),
+STT_MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
+    PARAKEET_MODEL: PARAKEET_SLOT,
+    "parakeet": PARAKEET_SLOT,
+    WHISPERX_MODEL: WHISPERX_SLOT,
+    **dict.fromkeys(OPENAI_STT_MODELS, PARAKEET_SLOT),
 }
 GRANULARITIES = ("word", "segment")
 
@@ -159,9 +159,8 @@ class TranscriptionsView(GatewayView):
             response_format = options.pop("response_format")
             granularities = options.pop("timestamp_granularities")
 
-            async def call(attempt: Attempt) -> tuple[str, bytes]:
+            async def call(attempt: Attempt[OpenAITranscriptionClient]) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
-                assert isinstance(client, OpenAITranscriptionClient)
                 data = await client.transcribe_verbose(
                     upload.chunks(),
                     filename=form.filename,
@@ -202,7 +201,7 @@ class SpeakersView(GatewayView):
         return self.json(speaker_json(transcript))
 
 
-def _stt_service(model: str | None) -> SparkService:
+def _stt_service(model: str | None) -> ServiceSlot[OpenAITranscriptionClient]:
     if not model:
         raise bad_request("You must provide a model parameter", param="model")
     if (service := STT_MODELS.get(model)) is None:
