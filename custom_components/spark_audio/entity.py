@@ -29,6 +29,7 @@ from .spark import (
     SparkTimeoutError,
 )
 from .spark.errors import (
+    ServiceNotReadyError,
     SparkInvalidNameError,
     SparkSSHAuthError,
     SparkSSHCommandError,
@@ -219,6 +220,7 @@ ERROR_TRANSLATIONS: tuple[tuple[type[SparkError], str], ...] = (
     (SparkBackendFaultError, "spark_fault"),
     (SparkResponseError, "spark_bad_response"),
     (SparkConnectionError, "spark_connection_failed"),
+    (ServiceNotReadyError, "spark_not_ready"),
     (SparkError, "spark_error"),
 )
 

@@ -45,6 +45,7 @@ TABLE: list[tuple[errors.SparkError, str]] = [
     (errors.SparkBackendFaultError("500", status=500), "spark_fault"),
     (errors.SparkResponseError("garbled", status=200), "spark_bad_response"),
     (errors.SparkConnectionError("reset"), "spark_connection_failed"),
+    (errors.ServiceNotReadyError("loading"), "spark_not_ready"),
     (errors.SparkError("other"), "spark_error"),
 ]
 
