@@ -14,6 +14,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import SparkService
 from .gateway import Attempt, bad_request, call_with_failover, offering, upload_timeout
+from .progress import report_progress
 from .spark import (
     Diarization,
     ParakeetClient,
@@ -281,6 +282,7 @@ async def _diarize(
         )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
     per_window = []
+    report_progress(0.0, "diarizing")
     for window in windows:  # one at a time: Sortformer's memory is the limit
         result = await client.diarize(
             _window_wav(spooled, layout, window.start_s, window.end_s),
@@ -289,6 +291,7 @@ async def _diarize(
             timeout=upload_timeout(client),
         )
         per_window.append(result.segments)
+        report_progress(len(per_window) / len(windows), "diarizing")
     reconciled = reconcile_windows(windows, per_window)
     if reconciled.uncertain:
         _LOGGER.info(
