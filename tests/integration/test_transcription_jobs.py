@@ -9,6 +9,7 @@ through Parakeet + Sortformer, whose ~14 windows give the progress steps.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
             }
         },
     )
+    spark_sim.states["parakeet"].transcript = " ".join(f"sentence {n}." for n in range(200))
     sensor = _sensor(hass, entry)
     states: list[State] = []
 
@@ -158,9 +160,12 @@ async def test_two_hour_job_reports_progress_and_writes_files(
     assert event["device_id"] == hub.id
     assert event["duration"] == pytest.approx(HOURS_2, abs=1)
     assert event["speakers"]
-    assert event["text"] and len(event["text"]) <= 500
     files = [Path(name) for name in event["files"]]
     assert files == [recording.with_suffix(".json"), recording.with_suffix(".srt")]
+    written = json.loads(await hass.async_add_executor_job(files[0].read_text))
+    assert event["speakers"] == written["speakers_detected"]
+    assert event["text"] == " ".join(s["text"] for s in written["segments"])[:500]
+    assert len(event["text"]) == 500  # two hours of speech: the text is cut
     assert all(await hass.async_add_executor_job(lambda: [f.stat().st_size > 0 for f in files]))
     assert not list(recording.parent.glob("*.part"))
 
