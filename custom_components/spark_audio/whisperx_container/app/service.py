@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from .engine import AudioDecodeError, DiarizationUnavailable, Engine, is_cuda_fa
 from .forms import BadRequest
 from .forms import filename as check_filename
 from .gate import GpuGate, QueueFull
+from .progress import JobRegistry
 from .uploads import EmptyUpload, spooled
 
 _LOGGER = logging.getLogger("whisperx_app")
@@ -44,6 +45,7 @@ class Service:
     exit_fn: ExitFn
     faulted: bool = False
     last_gpu_ok: bool | None = None
+    jobs: JobRegistry = field(default_factory=JobRegistry)
 
 
 def service_of(request: Request) -> Service:
