@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import SparkService
 from .gateway import Attempt, bad_request, call_with_failover, offering, upload_timeout
-from .progress import report_progress
+from .progress import report_progress, with_whisperx_progress
 from .spark import (
     Diarization,
     ParakeetClient,
@@ -175,15 +175,19 @@ async def transcribe_with_speakers(
         async def on_whisperx(attempt: Attempt) -> SpeakerTranscript:
             client = attempt.coordinator.client
             assert isinstance(client, WhisperXClient)
-            return await client.transcribe_with_speakers(
-                upload.chunks(),
-                language=request.language,
-                num_speakers=request.num_speakers,
-                min_speakers=request.min_speakers,
-                max_speakers=request.max_speakers,
-                filename=form.filename,
-                content_type=form.content_type,
-                timeout=upload_timeout(client),
+            return await with_whisperx_progress(
+                client,
+                lambda job_id: client.transcribe_with_speakers(
+                    upload.chunks(),
+                    language=request.language,
+                    num_speakers=request.num_speakers,
+                    min_speakers=request.min_speakers,
+                    max_speakers=request.max_speakers,
+                    filename=form.filename,
+                    content_type=form.content_type,
+                    timeout=upload_timeout(client),
+                    job_id=job_id,
+                ),
             )
 
         return await call_with_failover(

@@ -8,9 +8,7 @@ through Parakeet + Sortformer, whose ~14 windows give the progress steps.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +17,28 @@ from homeassistant.auth.models import User
 from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State
 from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
-from custom_components.spark_audio.spark.wav import wav_header, wav_layout
 from custom_components.spark_audio.transcription_jobs import INTERRUPTED
 from tests.integration.conftest import entry_data
-from tests.spark_sim.audio import speak
+from tests.integration.long_audio import (
+    HOURS_2,
+    collect_events,
+    diarize_calls,
+    make_recording,
+    transcription_sensor,
+    wait_until,
+)
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
-
-RATE = 8000
-HOURS_2 = 2 * 3600
-CAP_S = 300  # generous cap on waiting for a condition; never a timing assertion
-
-
-def _write_long_wav(target: Path, clip: bytes, seconds: int) -> None:
-    """Stream a WAV of ``seconds``: ``clip``'s samples first, then silence (never all in memory)."""
-    layout = wav_layout(clip, len(clip))
-    speech = clip[layout.data_offset : layout.data_offset + layout.data_size]
-    total = seconds * RATE * 2
-    block = bytes(1 << 20)
-    with target.open("wb") as out:
-        out.write(wav_header(RATE, channels=1, sample_width=2, data_size=total))
-        out.write(speech)
-        left = total - len(speech)
-        while left > 0:
-            out.write(block[: min(left, len(block))])
-            left -= len(block)
 
 
 @pytest.fixture
 async def recording(hass: HomeAssistant, tmp_path: Path) -> Path:
     """A two-hour recording in a media folder HA may read."""
-    media = tmp_path / "media"
-    await hass.async_add_executor_job(media.mkdir)
-    hass.config.media_dirs = {"local": str(media)}
-    hass.config.allowlist_external_dirs = {str(media)}
-    clip = await speak("good morning everyone", "en-US", RATE)
-    target = media / "meeting.wav"
-    await hass.async_add_executor_job(_write_long_wav, target, clip, HOURS_2)
-    return target
+    return await make_recording(hass, tmp_path)
 
 
 @pytest.fixture
@@ -79,32 +56,6 @@ async def entry(hass: HomeAssistant, spark_sim: SparkSim) -> MockConfigEntry:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
-
-
-def _sensor(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, f"{entry.entry_id}_transcription"
-    )
-    assert entity_id is not None
-    return entity_id
-
-
-def _events(hass: HomeAssistant, event_type: str) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    hass.bus.async_listen(event_type, lambda event: seen.append(dict(event.data)))
-    return seen
-
-
-async def _until(hass: HomeAssistant, condition: Callable[[], bool]) -> None:
-    """Wait for a condition (events, sensor states, simulator records) under a generous cap."""
-    async with asyncio.timeout(CAP_S):
-        while not condition():
-            await asyncio.sleep(0.05)
-    await hass.async_block_till_done()
-
-
-def _diarize_calls(sim: SparkSim) -> int:
-    return sum(1 for r in sim.states["parakeet"].requests if r.path == "/v1/audio/diarize")
 
 
 async def test_two_hour_job_reports_progress_and_writes_files(
@@ -133,7 +84,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
         },
     )
     spark_sim.states["parakeet"].transcript = " ".join(f"sentence {n}." for n in range(200))
-    sensor = _sensor(hass, entry)
+    sensor = transcription_sensor(hass, entry)
     states: list[State] = []
 
     def on_state(event: Event[Any]) -> None:
@@ -141,8 +92,8 @@ async def test_two_hour_job_reports_progress_and_writes_files(
             states.append(event.data["new_state"])
 
     hass.bus.async_listen("state_changed", on_state)
-    done = _events(hass, "spark_audio_transcription_done")
-    failed = _events(hass, "spark_audio_transcription_failed")
+    done = collect_events(hass, "spark_audio_transcription_done")
+    failed = collect_events(hass, "spark_audio_transcription_failed")
 
     response: Any = await hass.services.async_call(
         DOMAIN,
@@ -152,7 +103,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
         return_response=True,
     )
     assert set(response) == {"job_id"}
-    await _until(hass, lambda: bool(done or failed))
+    await wait_until(hass, lambda: bool(done or failed))
     assert failed == []
     assert len(done) == 1
     event = done[0]
@@ -174,7 +125,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
     assert percents == sorted(percents)
     assert percents[-1] == 100
     assert len(set(percents)) >= 10  # one step per Sortformer window (14 for two hours)
-    assert _diarize_calls(spark_sim) >= 13
+    assert diarize_calls(spark_sim) >= 13
     assert running[0].attributes["media"] == str(recording)
     assert running[0].attributes["model"] == "parakeet"
     assert any(s.attributes["eta"] is not None for s in running)
@@ -199,9 +150,9 @@ async def test_cancel_stops_the_backend_and_leaves_no_files(
     The simulated Parakeet is made slow (an hour per answer) so the first job is
     provably in flight at its first window when it is cancelled.
     """
-    sensor = _sensor(hass, entry)
-    failed = _events(hass, "spark_audio_transcription_failed")
-    done = _events(hass, "spark_audio_transcription_done")
+    sensor = transcription_sensor(hass, entry)
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    done = collect_events(hass, "spark_audio_transcription_done")
     parakeet = spark_sim.states["parakeet"]
     parakeet.slow_seconds = 3600
     parakeet.fault = Fault.SLOW
@@ -213,7 +164,7 @@ async def test_cancel_stops_the_backend_and_leaves_no_files(
     second: Any = await hass.services.async_call(
         DOMAIN, "transcribe", request, blocking=True, return_response=True
     )
-    await _until(hass, lambda: _diarize_calls(spark_sim) == 1)
+    await wait_until(hass, lambda: diarize_calls(spark_sim) == 1)
     state = hass.states.get(sensor)
     assert state is not None
     assert state.state == "running"
@@ -242,7 +193,7 @@ async def test_cancel_stops_the_backend_and_leaves_no_files(
         (first["job_id"], "Cancelled"),
     ]
     assert done == []
-    assert _diarize_calls(spark_sim) == 1  # the first window only; the queued job never ran
+    assert diarize_calls(spark_sim) == 1  # the first window only; the queued job never ran
     assert sorted(p.name for p in recording.parent.iterdir()) == ["meeting.wav"]
     state = hass.states.get(sensor)
     assert state is not None
@@ -275,7 +226,7 @@ async def test_a_job_cut_short_by_a_restart_is_reported_failed(
             ]
         },
     }
-    failed = _events(hass, "spark_audio_transcription_failed")
+    failed = collect_events(hass, "spark_audio_transcription_failed")
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
     assert [(e["job_id"], e["media"], e["error"]) for e in failed] == [
