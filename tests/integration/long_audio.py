@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -45,8 +45,14 @@ def transcription_sensor(hass: HomeAssistant, entry: MockConfigEntry) -> str:
 
 
 def collect_events(hass: HomeAssistant, event_type: str) -> list[dict[str, Any]]:
+    """Every ``event_type`` event's data, in order (a callback: run on the loop, not a thread)."""
     seen: list[dict[str, Any]] = []
-    hass.bus.async_listen(event_type, lambda event: seen.append(dict(event.data)))
+
+    @callback
+    def record(event: Event[Any]) -> None:
+        seen.append(dict(event.data))
+
+    hass.bus.async_listen(event_type, record)
     return seen
 
 

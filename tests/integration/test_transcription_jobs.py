@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from homeassistant.auth.models import User
-from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State
+from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
 from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
@@ -87,6 +87,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
     sensor = transcription_sensor(hass, entry)
     states: list[State] = []
 
+    @callback
     def on_state(event: Event[Any]) -> None:
         if event.data["entity_id"] == sensor and event.data["new_state"] is not None:
             states.append(event.data["new_state"])

@@ -17,7 +17,7 @@ from unittest.mock import patch
 
 import pytest
 import uvicorn
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled, conf_port
@@ -108,6 +108,7 @@ async def test_two_hour_job_through_the_container_reports_its_phases(
     sensor = transcription_sensor(hass, entry)
     seen: list[dict[str, Any]] = []
 
+    @callback
     def on_state(event: Event[Any]) -> None:
         new = event.data["new_state"]
         if event.data["entity_id"] == sensor and new is not None and new.state == "running":
