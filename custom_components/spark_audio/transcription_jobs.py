@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -98,17 +99,34 @@ class TranscriptionJobs:
         self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.jobs")
 
     async def async_load(self) -> None:
-        """Report jobs a restart interrupted as failed and remove their unfinished files."""
+        """Remove the unfinished files of jobs a restart interrupted; report them once started.
+
+        Reported when Home Assistant has started, so automations listening for
+        the failed event (or the device trigger) are already attached.
+        """
         stored = await self._store.async_load() or {}
-        for raw in stored.get("jobs", []):
-            path = Path(raw["path"])
-            job = Job(
-                raw["job_id"], raw["entry_id"], SparkService(raw["backend"]), path, raw["options"]
+        interrupted = [
+            Job(
+                raw["job_id"],
+                raw["entry_id"],
+                SparkService(raw["backend"]),
+                Path(raw["path"]),
+                raw["options"],
             )
+            for raw in stored.get("jobs", [])
+        ]
+        if not interrupted:
+            return
+        for job in interrupted:
             await self.hass.async_add_executor_job(remove_parts, job.targets)
-            self._fire_failed(job, INTERRUPTED)
-        if stored.get("jobs"):
-            await self._store.async_save({"jobs": []})
+        await self._store.async_save({"jobs": []})
+
+        @callback
+        def report(hass: HomeAssistant) -> None:
+            for job in interrupted:
+                self._fire_failed(job, INTERRUPTED)
+
+        async_at_started(self.hass, report)
 
     def for_entry(self, entry_id: str) -> list[Job]:
         """The jobs of one Spark, running first, then in queue order."""
