@@ -43,7 +43,8 @@ async def with_whisperx_progress[T](
     """Run ``call`` (given a job id to send); inside a job, poll the container's progress.
 
     Outside a job there is no one to tell: ``call`` gets no id and nothing polls.
-    A failed poll only skips that report; the poller ends with the call.
+    A failed poll only skips that report; the poller ends with the call. A
+    cancelled job is cancelled in the container too.
     """
     if current_progress.get() is None:
         return await call(None)
@@ -62,6 +63,11 @@ async def with_whisperx_progress[T](
     poller = asyncio.create_task(poll())
     try:
         return await call(job_id)
+    except asyncio.CancelledError:
+        # Closing the request does not stop a GPU job: ask the container to.
+        with contextlib.suppress(SparkError):
+            await asyncio.shield(client.cancel_job(job_id))
+        raise
     finally:
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):

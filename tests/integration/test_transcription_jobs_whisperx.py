@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled, conf_port
 from custom_components.spark_audio.whisperx_container.app.config import Settings
 from custom_components.spark_audio.whisperx_container.app.main import create_app
+from custom_components.spark_audio.whisperx_container.app.progress import JobState, current_job
 from custom_components.spark_audio.whisperx_container.app.stub_engine import StubEngine
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
@@ -48,12 +49,14 @@ class HeldStub(StubEngine):
     def __init__(self) -> None:
         super().__init__("medium", hf_token="stub-token")
         self.gate: threading.Event | None = None
-        self.holding = threading.Event()
+        self.held: list[JobState] = []
 
     def _work(self, job: str) -> None:
         gate = self.gate
         if gate is not None and job == "transcribe":
-            self.holding.set()
+            tracked = current_job.get()
+            assert tracked is not None  # the client sent its job id
+            self.held.append(tracked[1])
             gate.wait(CAP_S)
         super()._work(job)
 
@@ -97,14 +100,7 @@ async def test_two_hour_job_through_the_container_reports_its_phases(
 ) -> None:
     """The container's phases reach the sensor; percent rises to 100; files written once."""
     engine, port = container
-    data = entry_data(
-        spark_sim,
-        **{conf_enabled(SparkService.WHISPERX): True, conf_port(SparkService.WHISPERX): port},
-    )
-    entry = MockConfigEntry(domain=DOMAIN, title="127.0.0.1", data=data, entry_id="01SPARKWX")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)  # first deep checks done
+    entry = await _setup(hass, spark_sim, port)
     sensor = transcription_sensor(hass, entry)
     seen: list[dict[str, Any]] = []
 
@@ -142,5 +138,58 @@ async def test_two_hour_job_through_the_container_reports_its_phases(
     vtt = recording.with_suffix(".vtt")
     assert (await hass.async_add_executor_job(vtt.read_text)).startswith("WEBVTT")
     assert engine.jobs[jobs_before:] == ["transcribe", "diarize"]  # one job, not repeated
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _setup(hass: HomeAssistant, spark_sim: SparkSim, port: int) -> MockConfigEntry:
+    """An entry whose WhisperX is the container app; its first deep checks done."""
+    data = entry_data(
+        spark_sim,
+        **{conf_enabled(SparkService.WHISPERX): True, conf_port(SparkService.WHISPERX): port},
+    )
+    entry = MockConfigEntry(domain=DOMAIN, title="127.0.0.1", data=data, entry_id="01SPARKWX")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+async def test_cancel_stops_the_container_job_and_leaves_no_files(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    container: tuple[HeldStub, int],
+    recording: Path,
+) -> None:
+    """Cancelled while the container transcribes: it never diarizes; no caption files."""
+    engine, port = container
+    entry = await _setup(hass, spark_sim, port)
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    jobs_before = len(engine.jobs)
+    engine.gate = threading.Event()
+    response: Any = await hass.services.async_call(
+        DOMAIN,
+        "transcribe",
+        {"media": str(recording), "speakers": True, "write": ["srt", "json"], "wait": False},
+        blocking=True,
+        return_response=True,
+    )
+    await wait_until(hass, lambda: bool(engine.held))
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": response["job_id"]}, blocking=True
+    )
+    held = engine.held[0]
+    assert held.cancelled  # the integration told the container
+    engine.gate.set()  # the engine goes on to its next report, and stops there
+    await wait_until(hass, lambda: held.phase == "cancelled")
+    assert engine.jobs[jobs_before:] == ["transcribe"]  # never went on to diarize
+    assert [(e["job_id"], e["error"]) for e in failed] == [(response["job_id"], "Cancelled")]
+    media = recording.parent
+    assert sorted(
+        p.name for p in await hass.async_add_executor_job(lambda: list(media.iterdir()))
+    ) == ["meeting.wav"]
+    state = hass.states.get(transcription_sensor(hass, entry))
+    assert state is not None
+    assert state.state == "idle"
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

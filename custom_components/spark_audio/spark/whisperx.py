@@ -130,6 +130,18 @@ class WhisperXClient(OpenAITranscriptionClient):
             phase=str(data.get("phase") or ""), percent=float(data.get("percent") or 0)
         )
 
+    async def cancel_job(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}``: the container stops the job at its next progress report.
+
+        A job it no longer knows (finished, or a container without jobs) is fine.
+        """
+        try:
+            async with self._request("DELETE", f"/v1/jobs/{job_id}", timeout=HEALTH_TIMEOUT):
+                pass
+        except SparkResponseError as err:
+            if err.status != HTTPStatus.NOT_FOUND:
+                raise
+
 
 JOB_HEADER = "X-Job-Id"
 

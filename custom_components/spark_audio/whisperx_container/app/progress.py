@@ -2,7 +2,8 @@
 
 A long recording takes minutes; the client (Home Assistant) shows how far it is.
 The engine reports phases (loading audio, transcribing with a percent by audio
-time processed, aligning, diarizing) through ``report`` from its worker thread;
+time processed, aligning, diarizing) through ``report`` from its worker thread,
+and stops at the next report after ``DELETE /v1/jobs/{id}``;
 a context variable routes them to the request's job (``asyncio.to_thread``
 copies the context into the thread). The overall percent weighs the phases by
 their usual share of the work. Finished jobs stay readable for a while.
@@ -31,7 +32,13 @@ PHASES: dict[str, tuple[float, float]] = {
     "diarizing": (80.0, 99.0),
     "done": (100.0, 100.0),
     "failed": (0.0, 0.0),
+    "cancelled": (0.0, 0.0),
 }
+_FINAL = frozenset({"failed", "cancelled"})
+
+
+class JobCancelled(Exception):
+    """The client cancelled the job: the engine stops at its next progress report."""
 
 
 @dataclass
@@ -42,6 +49,7 @@ class JobState:
     phase: str = "queued"
     phase_percent: float | None = None
     percent: float = 0.0
+    cancelled: bool = False
     updated: float = field(default_factory=time.monotonic)
 
     def as_json(self) -> dict[str, object]:
@@ -74,6 +82,14 @@ class JobRegistry:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def cancel(self, job_id: str) -> JobState | None:
+        """Mark the job cancelled (None when unknown); its engine stops at the next report."""
+        with self._lock:
+            state = self._jobs.get(job_id)
+            if state is not None:
+                state.cancelled = True
+            return state
+
     def update(self, state: JobState, phase: str, phase_percent: float | None) -> None:
         """Move the job on; the overall percent never goes back."""
         low, high = PHASES.get(phase, (state.percent, state.percent))
@@ -81,7 +97,7 @@ class JobRegistry:
         with self._lock:
             state.phase = phase
             state.phase_percent = None if phase_percent is None else round(phase_percent, 1)
-            if phase != "failed":
+            if phase not in _FINAL:
                 state.percent = max(state.percent, low + (high - low) * share)
             state.updated = time.monotonic()
 
@@ -92,8 +108,14 @@ current_job: ContextVar[tuple[JobRegistry, JobState] | None] = ContextVar(
 
 
 def report(phase: str, phase_percent: float | None = None) -> None:
-    """Called by the engine: the current request's job is in ``phase``."""
+    """Called by the engine: the current request's job is in ``phase``.
+
+    Raises JobCancelled when the client cancelled the job, which ends the
+    engine's work there (a GPU job cannot be interrupted from outside).
+    """
     if (job := current_job.get()) is not None:
+        if job[1].cancelled:
+            raise JobCancelled(job[1].job_id)
         job[0].update(job[1], phase, phase_percent)
 
 
@@ -107,6 +129,9 @@ def tracked(registry: JobRegistry, job_id: str | None) -> Iterator[None]:
     token = current_job.set((registry, state))
     try:
         yield
+    except JobCancelled:
+        registry.update(state, "cancelled", None)
+        raise
     except BaseException:
         registry.update(state, "failed", None)
         raise

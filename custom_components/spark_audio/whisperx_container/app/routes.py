@@ -125,6 +125,15 @@ async def job_progress(request: Request, job_id: str) -> Response:
     return JSONResponse(state.as_json())
 
 
+@router.delete("/v1/jobs/{job_id}", response_model=None)
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """Cancel a job: it stops at its next progress report and answers 409 (404 when unknown)."""
+    state = service_of(request).jobs.cancel(job_id)
+    if state is None:
+        return JSONResponse({"detail": "No such job (or it finished long ago)"}, status_code=404)
+    return JSONResponse(state.as_json() | {"cancelled": True})
+
+
 def _job_id(request: Request) -> str | None:
     try:
         return job_id_of(request.headers.get(JOB_HEADER))

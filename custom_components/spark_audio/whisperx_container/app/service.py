@@ -25,7 +25,7 @@ from .engine import AudioDecodeError, DiarizationUnavailable, Engine, is_cuda_fa
 from .forms import BadRequest
 from .forms import filename as check_filename
 from .gate import GpuGate, QueueFull
-from .progress import JobRegistry
+from .progress import JobCancelled, JobRegistry
 from .uploads import EmptyUpload, spooled
 
 _LOGGER = logging.getLogger("whisperx_app")
@@ -126,6 +126,8 @@ async def guarded(
         return queue_full_response(svc.settings.retry_after_s)
     except DiarizationUnavailable as err:
         return error(503, f"Diarization is off: {err}")
+    except JobCancelled:
+        return error(409, "Cancelled by the client")
     except Exception as err:
         if is_cuda_fault(err):
             return fatal(svc, err)

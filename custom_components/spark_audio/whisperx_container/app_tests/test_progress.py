@@ -100,3 +100,22 @@ def test_the_stub_engine_reports_every_phase_in_order(tmp_path: Any) -> None:
 def test_report_outside_a_job_does_nothing() -> None:
     report("transcribing", 50)  # no job in this context: nothing to update, no error
     assert current_job.get() is None
+
+
+def test_a_cancelled_job_stops_at_its_next_report(make_client: Any) -> None:
+    """DELETE while held: the engine stops before diarizing; the request answers 409."""
+    hold = threading.Event()
+    engine = StubEngine(hf_token="x", hold=hold)
+    client = make_client(engine)
+    results: list[Any] = []
+    thread = _post(client, "meeting-2", results)
+    try:
+        assert engine.started.wait(10)
+        assert client.delete("/v1/jobs/meeting-2").json()["cancelled"] is True
+    finally:
+        hold.set()
+        thread.join(30)
+    assert results[0].status_code == 409
+    assert engine.jobs == ["transcribe"]  # never diarized
+    assert client.get("/v1/jobs/meeting-2").json()["phase"] == "cancelled"
+    assert client.delete("/v1/jobs/unknown").status_code == 404
