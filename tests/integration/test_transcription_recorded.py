@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from homeassistant.components.recorder.core import Recorder
 from homeassistant.components.recorder.history import get_significant_states
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -83,7 +83,7 @@ async def test_done_and_failed_in_the_logbook_and_churn_unrecorded(
     history = await hass.async_add_executor_job(
         get_significant_states, hass, start, None, [sensor], None, True, False
     )
-    recorded = history[sensor]
+    recorded = [state for state in history[sensor] if isinstance(state, State)]
     assert any(state.state == "running" for state in recorded)
     for state in recorded:
         assert not CHURN & set(state.attributes)
