@@ -37,6 +37,7 @@ from .restart_policy import RestartPolicy
 from .services import async_register_services
 from .spark.probes import load_probe_clip
 from .spark.ssh import DockerOverSSH
+from .transcription_jobs import JOBS_KEY, TranscriptionJobs
 from .whisperx_install import async_update_install_issue
 
 PLATFORMS: list[Platform] = [
@@ -53,6 +54,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions and HTTP views once per HA start."""
+    hass.data[JOBS_KEY] = jobs = TranscriptionJobs(hass)
+    await jobs.async_load()
     async_register_services(hass)
     async_register_views(hass)
     async_register_install_views(hass)

@@ -1,4 +1,4 @@
-"""Device triggers on a Spark service's device: wedged, restarted, restart failed, recovered.
+"""Device triggers: wedged, restarted, restart failed, recovered; transcription done / failed.
 
 They wrap the recovery events (which carry the service device's id), so the
 automation editor offers them on the device instead of raw event triggers.
@@ -28,6 +28,8 @@ from .const import (
     EVENT_RESTART_FAILED,
     EVENT_SERVICE_RECOVERED,
     EVENT_SERVICE_RESTARTED,
+    EVENT_TRANSCRIPTION_DONE,
+    EVENT_TRANSCRIPTION_FAILED,
     EVENT_WEDGE_DETECTED,
     SparkService,
 )
@@ -38,8 +40,13 @@ TRIGGER_EVENTS: dict[str, str] = {
     "restart_failed": EVENT_RESTART_FAILED,
     "service_recovered": EVENT_SERVICE_RECOVERED,
 }
+# Background transcriptions belong to a Spark, not to one service: on the hub device.
+HUB_TRIGGER_EVENTS: dict[str, str] = {
+    "transcription_done": EVENT_TRANSCRIPTION_DONE,
+    "transcription_failed": EVENT_TRANSCRIPTION_FAILED,
+}
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
-    {vol.Required(CONF_TYPE): vol.In(TRIGGER_EVENTS)}
+    {vol.Required(CONF_TYPE): vol.In(TRIGGER_EVENTS | HUB_TRIGGER_EVENTS)}
 )
 
 
@@ -52,13 +59,14 @@ def _is_service_device(device: dr.DeviceEntry) -> bool:
 
 
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
-    """The four recovery triggers, for a Spark service device."""
+    """The four recovery triggers on a service device; transcription ones on the hub."""
     device = dr.async_get(hass).async_get(device_id)
-    if device is None or not _is_service_device(device):
+    if device is None or not any(domain == DOMAIN for domain, _ in device.identifiers):
         return []
+    kinds = TRIGGER_EVENTS if _is_service_device(device) else HUB_TRIGGER_EVENTS
     return [
         {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
-        for kind in TRIGGER_EVENTS
+        for kind in kinds
     ]
 
 
@@ -72,7 +80,7 @@ async def async_attach_trigger(
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
             CONF_PLATFORM: "event",
-            event_trigger.CONF_EVENT_TYPE: TRIGGER_EVENTS[config[CONF_TYPE]],
+            event_trigger.CONF_EVENT_TYPE: (TRIGGER_EVENTS | HUB_TRIGGER_EVENTS)[config[CONF_TYPE]],
             CONF_EVENT_DATA: {CONF_DEVICE_ID: config[CONF_DEVICE_ID]},
         }
     )

@@ -1,4 +1,4 @@
-"""Logbook entries for the recovery events, named after the service's device."""
+"""Logbook entries for the recovery and transcription events, named after their device."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from .const import (
     EVENT_RESTART_FAILED,
     EVENT_SERVICE_RECOVERED,
     EVENT_SERVICE_RESTARTED,
+    EVENT_TRANSCRIPTION_DONE,
+    EVENT_TRANSCRIPTION_FAILED,
     EVENT_WEDGE_DETECTED,
     SERVICE_NAMES,
     SparkService,
@@ -24,6 +26,8 @@ _MESSAGES: dict[str, str] = {
     EVENT_SERVICE_RESTARTED: "was restarted ({reason})",
     EVENT_RESTART_FAILED: "could not be restarted: {reason}",
     EVENT_SERVICE_RECOVERED: "works again",
+    EVENT_TRANSCRIPTION_DONE: "transcribed {media}",
+    EVENT_TRANSCRIPTION_FAILED: "could not transcribe {media}: {error}",
 }
 
 
@@ -51,7 +55,9 @@ def async_describe_events(
         return {
             LOGBOOK_ENTRY_NAME: name or "Spark audio service",
             LOGBOOK_ENTRY_MESSAGE: _MESSAGES[str(event.event_type)].format(
-                reason=data.get("reason") or "unknown"
+                reason=data.get("reason") or "unknown",
+                media=data.get("media") or "a recording",
+                error=data.get("error") or "unknown",
             ),
         }
 

@@ -16,18 +16,20 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
-from .const import SparkService
+from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
 from .entity import SparkInstallEntity, SparkRecoveryEntity
 from .spark.installer import Phase
 from .spark.probes import RoundTripResult
 from .spark.ssh import ContainerState
+from .transcription_jobs import JOBS_KEY, jobs_signal
 
 PARALLEL_UPDATES = 0
 LOG_TAIL = 10
@@ -150,6 +152,7 @@ async def async_setup_entry(
     ]
     if data.ssh is not None:
         entities.append(WhisperXInstallSensor(entry))
+    entities.append(TranscriptionSensor(entry))
     if data.round_trip is not None:
         entities += [
             RoundTripSensor(data, data.round_trip, description)
@@ -262,3 +265,64 @@ class WhisperXInstallSensor(SparkInstallEntity, SensorEntity):
             "error": job.error,
             "log": job.lines[-LOG_TAIL:],
         }
+
+
+class TranscriptionSensor(SensorEntity):
+    """The Spark's background transcriptions: idle or running, with the running job's progress.
+
+    Written only when a job starts, ends, changes phase or passes a whole
+    percent (the jobs module decides), never on a timer.
+    """
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _attr_translation_key = "transcription"
+    _attr_device_class = SensorDeviceClass.ENUM
+    _unrecorded_attributes = frozenset(
+        {"job_id", "media", "model", "phase", "percent", "elapsed", "eta", "queue"}
+    )
+
+    def __init__(self, entry: SparkAudioConfigEntry) -> None:
+        """Attach to the Spark's hub device."""
+        self._entry_id = entry.entry_id
+        self._attr_options = ["idle", "running"]
+        self._attr_unique_id = f"{entry.entry_id}_transcription"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
+
+    async def async_added_to_hass(self) -> None:
+        """Rewrite the state whenever this Spark's jobs change."""
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, jobs_signal(self._entry_id), self.async_write_ha_state
+            )
+        )
+
+    @property
+    def native_value(self) -> str:
+        """Running while a job of this Spark runs."""
+        jobs = self.hass.data[JOBS_KEY].for_entry(self._entry_id)
+        return "running" if any(job.started_at for job in jobs) else "idle"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The queue, and the running job's media, model, phase, percent, elapsed and ETA."""
+        jobs = self.hass.data[JOBS_KEY].for_entry(self._entry_id)
+        queued = [job for job in jobs if job.started_at is None]
+        attributes: dict[str, Any] = {
+            "queued": len(queued),
+            "queue": [{"job_id": job.job_id, "media": job.media} for job in queued],
+        }
+        running = next((job for job in jobs if job.started_at is not None), None)
+        if running is not None and running.started_at is not None:
+            elapsed = (dt_util.utcnow() - running.started_at).total_seconds()
+            percent = running.percent
+            attributes |= {
+                "job_id": running.job_id,
+                "media": running.media,
+                "model": str(running.backend),
+                "phase": running.phase,
+                "percent": percent,
+                "elapsed": round(elapsed),
+                "eta": round(elapsed * (100 - percent) / percent) if percent > 0 else None,
+            }
+        return attributes

@@ -13,6 +13,7 @@ from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_SERVICE,
     DOMAIN,
+    SERVICE_CANCEL_TRANSCRIPTION,
     SERVICE_DEEP_CHECK,
     SERVICE_RESTART,
     SparkService,
@@ -22,6 +23,7 @@ from .entity import translate_errors
 from .gateway.transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
 from .gateway.transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 from .recovery import ServiceRecovery
+from .transcription_jobs import JOBS_KEY
 
 _SCHEMA = vol.Schema(
     {
@@ -78,10 +80,23 @@ def async_register_services(hass: HomeAssistant) -> None:
         }
 
     async def transcribe(call: ServiceCall) -> ServiceResponse:
+        if not call.data["wait"]:
+            return await hass.data[JOBS_KEY].async_submit(call)
         return await async_transcribe(hass, call)
+
+    async def cancel_transcription(call: ServiceCall) -> None:
+        await hass.data[JOBS_KEY].async_cancel(call.data["job_id"])
 
     # Restarting a container acts on the Spark itself: administrators only.
     async_register_admin_service(hass, DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
+    # Cancelling stops work someone else may have started: administrators only.
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_CANCEL_TRANSCRIPTION,
+        cancel_transcription,
+        schema=vol.Schema({vol.Required("job_id"): cv.string}),
+    )
     hass.services.async_register(
         DOMAIN,
         SERVICE_TRANSCRIBE,

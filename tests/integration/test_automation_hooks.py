@@ -32,7 +32,7 @@ def device_id(hass: HomeAssistant, entry: MockConfigEntry, service: SparkService
 async def test_triggers_offered_on_service_devices(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """Each service device offers the four recovery triggers; the Spark's hub device none."""
+    """Each service device offers the four recovery triggers; the hub the transcription ones."""
     for service in SparkService:
         triggers = await async_get_device_automations(
             hass, DeviceAutomationType.TRIGGER, device_id(hass, init_integration, service)
@@ -43,7 +43,10 @@ async def test_triggers_offered_on_service_devices(
     hub = await async_get_device_automations(
         hass, DeviceAutomationType.TRIGGER, device_id(hass, init_integration, None)
     )
-    assert [t for t in hub if t["domain"] == DOMAIN] == []
+    assert {t["type"] for t in hub if t["domain"] == DOMAIN} == {
+        "transcription_done",
+        "transcription_failed",
+    }
 
 
 async def test_wedge_and_recovery_fire_the_device_automation(

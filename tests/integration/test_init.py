@@ -144,6 +144,7 @@ async def test_unique_ids_stable(
         "magpie_tts",
         "round_trip_latency",
         "round_trip_rtf",
+        "transcription",
     ]
     assert sorted(e.unique_id for e in entities) == sorted(
         f"{init_integration.entry_id}_{key}" for key in expected

@@ -83,7 +83,7 @@ def test_actions_translated() -> None:
     from homeassistant.util.yaml import load_yaml_dict
 
     actions = load_yaml_dict(str(COMPONENT / "services.yaml"))
-    assert set(actions) == {"restart_service", "deep_check", "transcribe"}
+    assert set(actions) == {"restart_service", "deep_check", "transcribe", "cancel_transcription"}
     for action, spec in actions.items():
         assert EN["services"][action]["name"]
         assert set(EN["services"][action]["fields"]) == set(spec["fields"])

@@ -13,6 +13,7 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT
+from ..progress import report_progress, with_whisperx_progress
 from ..spark import (
     Diarization,
     ParakeetClient,
@@ -173,15 +174,19 @@ async def transcribe_with_speakers(
 
         async def on_whisperx(attempt: Attempt[WhisperXClient]) -> SpeakerTranscript:
             client = attempt.coordinator.client
-            return await client.transcribe_with_speakers(
-                upload.chunks(),
-                language=request.language,
-                num_speakers=request.num_speakers,
-                min_speakers=request.min_speakers,
-                max_speakers=request.max_speakers,
-                filename=form.filename,
-                content_type=form.content_type,
-                timeout=upload_timeout(client),
+            return await with_whisperx_progress(
+                client,
+                lambda job_id: client.transcribe_with_speakers(
+                    upload.chunks(),
+                    language=request.language,
+                    num_speakers=request.num_speakers,
+                    min_speakers=request.min_speakers,
+                    max_speakers=request.max_speakers,
+                    filename=form.filename,
+                    content_type=form.content_type,
+                    timeout=upload_timeout(client),
+                    job_id=job_id,
+                ),
             )
 
         return await call_with_failover(
@@ -279,6 +284,7 @@ async def _diarize(
         )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
     per_window = []
+    report_progress(0.0, "diarizing")
     for window in windows:  # one at a time: Sortformer's memory is the limit
         result = await client.diarize(
             _window_wav(spooled, layout, window.start_s, window.end_s),
@@ -287,6 +293,7 @@ async def _diarize(
             timeout=upload_timeout(client),
         )
         per_window.append(result.segments)
+        report_progress(len(per_window) / len(windows), "diarizing")
     reconciled = reconcile_windows(windows, per_window)
     if reconciled.uncertain:
         _LOGGER.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
-from ..const import DOMAIN
+from ..const import DOMAIN, EVENT_TRANSCRIPTION_DONE
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
+from ..progress import report_progress
 from ..spark import Transcription
 from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from ..spark.transcription import OpenAITranscriptionClient
@@ -23,7 +25,6 @@ from .upload import SpooledFile, Upload
 from .upload_form import UploadForm
 
 SERVICE_TRANSCRIBE = "transcribe"
-EVENT_TRANSCRIPTION_DONE = "spark_audio_transcription_done"
 MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
     "parakeet": PARAKEET_SLOT,
     "whisperx": WHISPERX_SLOT,
@@ -47,6 +48,8 @@ SCHEMA = vol.Schema(
         vol.Optional("min_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
         vol.Optional("max_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
         vol.Optional("write", default=[]): vol.All(cv.ensure_list, [vol.In(SPEAKER_FORMATS)]),
+        # False: queue a background job and answer {"job_id": ...} at once.
+        vol.Optional("wait", default=True): cv.boolean,
     }
 )
 
@@ -83,14 +86,45 @@ def _invalid(key: str, media: str) -> ServiceValidationError:
 async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     """Transcribe the media file; write the asked caption files next to it."""
     path = await resolve_media_path(hass, call.data["media"])
+    result = await run_transcription(hass, call.data, path)
+    hass.bus.async_fire(EVENT_TRANSCRIPTION_DONE, done_event_data(call.data["media"], path, result))
+    return result
+
+
+def done_event_data(
+    media: str, path: Path, result: dict[str, Any], job_id: str | None = None
+) -> dict[str, Any]:
+    """What the done event carries: enough for a notification without reading the files."""
+    text = result.get("text") or " ".join(
+        str(segment.get("text", "")) for segment in result.get("segments", [])
+    )
+    return {
+        "job_id": job_id,
+        "media": media,
+        "path": str(path),
+        "files": result["files"],
+        "duration": result.get("duration"),
+        "speakers": result.get("speakers_detected", []),
+        "text": text[:500],
+    }
+
+
+async def run_transcription(
+    hass: HomeAssistant, data: Mapping[str, Any], path: Path
+) -> dict[str, Any]:
+    """Transcribe ``path`` with the action's options; write the caption files asked for.
+
+    Captions are written as ``.part`` files first and renamed only when all are
+    written, so a failure, cancel or restart never leaves half a caption set.
+    """
     size = (await hass.async_add_executor_job(path.stat)).st_size
     audio = SpooledFile(hass, path, size)  # read in place; never removed
     form = UploadForm(filename=path.name, content_type="application/octet-stream")
     for name in ("language", "num_speakers", "min_speakers", "max_speakers"):
-        if name in call.data:
-            form.fields[name] = [str(call.data[name])]
+        if name in data:
+            form.fields[name] = [str(data[name])]
     try:
-        if call.data["speakers"] or call.data["write"]:
+        if data["speakers"] or data["write"]:
             transcript = await transcribe_with_speakers(
                 hass, Upload.from_spool(hass, audio), form, SpeakerRequest.parse(form)
             )
@@ -101,7 +135,7 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
                 "vtt": lambda: speaker_vtt(transcript.segments),
             }
         else:
-            text = await _plain(hass, MODELS[call.data["model"]], audio, call.data.get("language"))
+            text = await _plain(hass, MODELS[data["model"]], audio, data.get("language"))
             result = {"text": text.text, "language": text.language, "duration": text.duration}
             writers = {}
     except GatewayError as err:
@@ -110,17 +144,29 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             translation_key="transcription_failed",
             translation_placeholders={"error": err.message},
         ) from err
-    written = []
-    for fmt in call.data["write"]:
-        target = path.with_suffix(f".{fmt}")
-        await hass.async_add_executor_job(target.write_text, writers[fmt](), "utf-8")
-        written.append(str(target))
-    result["files"] = written
-    hass.bus.async_fire(
-        EVENT_TRANSCRIPTION_DONE,
-        {"media": call.data["media"], "path": str(path), "files": written},
-    )
+    report_progress(None, "writing")
+    targets = [path.with_suffix(f".{fmt}") for fmt in data["write"]]
+    try:
+        for fmt, target in zip(data["write"], targets, strict=True):
+            await hass.async_add_executor_job(part_path(target).write_text, writers[fmt](), "utf-8")
+    except BaseException:
+        await hass.async_add_executor_job(remove_parts, targets)
+        raise
+    for target in targets:
+        await hass.async_add_executor_job(part_path(target).replace, target)
+    result["files"] = [str(target) for target in targets]
     return result
+
+
+def part_path(target: Path) -> Path:
+    """Where a caption file is written before it is complete."""
+    return target.with_name(target.name + ".part")
+
+
+def remove_parts(targets: list[Path]) -> None:
+    """Remove the unfinished caption files of ``targets`` (blocking: run in the executor)."""
+    for target in targets:
+        part_path(target).unlink(missing_ok=True)
 
 
 async def _plain(

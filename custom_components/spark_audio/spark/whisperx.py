@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
 
 from .errors import SparkResponseError
-from .http import DEFAULT_TIMEOUT, HEALTH_TIMEOUT, AudioSource
+from .http import DEFAULT_TIMEOUT, HEALTH_TIMEOUT, AudioSource, multipart_form, read_json
 from .models import ServiceHealth, ServiceStatus, SpeakerSegment, SpeakerTranscript
 from .transcription import OpenAITranscriptionClient
 
@@ -93,23 +95,67 @@ class WhisperXClient(OpenAITranscriptionClient):
         filename: str = "audio.wav",
         content_type: str = "audio/wav",
         timeout: float | None = None,
+        job_id: str | None = None,
     ) -> SpeakerTranscript:
-        """``POST /v1/audio/transcribe-with-speakers``: words grouped by speaker."""
+        """``POST /v1/audio/transcribe-with-speakers``: words grouped by speaker.
+
+        With ``job_id`` the container tracks the job's progress under that id
+        (``job_progress``).
+        """
         fields = {
             "language": language,
             "num_speakers": _opt(num_speakers),
             "min_speakers": _opt(min_speakers),
             "max_speakers": _opt(max_speakers),
         }
-        data = await self._post_form(
+        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
+        async with self._request(
+            "POST",
             "/v1/audio/transcribe-with-speakers",
-            fields,
-            audio=audio,
-            filename=filename,
-            content_type=content_type,
+            data=form,
             timeout=timeout,
-        )
+            headers={JOB_HEADER: job_id} if job_id else None,
+        ) as response:
+            data = await read_json(response)
         return parse_speaker_transcript(data)
+
+    async def job_progress(self, job_id: str) -> JobProgress | None:
+        """``GET /v1/jobs/{id}``: the phase and percent of a job; None when not known.
+
+        Containers from before progress existed answer 404: no progress then.
+        """
+        try:
+            data = await self._get_json(f"/v1/jobs/{job_id}", timeout=HEALTH_TIMEOUT)
+        except SparkResponseError as err:
+            if err.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        return JobProgress(
+            phase=str(data.get("phase") or ""), percent=float(data.get("percent") or 0)
+        )
+
+    async def cancel_job(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}``: the container stops the job at its next progress report.
+
+        A job it no longer knows (finished, or a container without jobs) is fine.
+        """
+        try:
+            async with self._request("DELETE", f"/v1/jobs/{job_id}", timeout=HEALTH_TIMEOUT):
+                pass
+        except SparkResponseError as err:
+            if err.status != HTTPStatus.NOT_FOUND:
+                raise
+
+
+JOB_HEADER = "X-Job-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """How far a WhisperX job is: its phase and overall percent."""
+
+    phase: str
+    percent: float
 
 
 def _opt(value: int | None) -> str | None:

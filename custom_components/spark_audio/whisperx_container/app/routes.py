@@ -1,4 +1,4 @@
-"""The two job endpoints: diarized transcription and OpenAI-style transcription."""
+"""The job endpoints: diarized and OpenAI-style transcription, and a job's progress."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .admission import SPEAKERS_PATH, TRANSCRIBE_PATH
 from .engine import DIARIZATION_MODEL, DiarizationUnavailable, Transcript
 from .formats import CONTENT_TYPES, RESPONSE_FORMATS, render
 from .merge import normalise_speakers, speaker_blocks
+from .progress import JOB_HEADER, job_id_of, tracked
 from .service import Service, guarded, run_job, service_of
 
 router = APIRouter()
@@ -32,6 +33,7 @@ async def transcribe_with_speakers(
     svc = service_of(request)
 
     def validate() -> None:
+        parsed["job_id"] = _job_id(request)
         parsed["language"] = forms.language(language)
         parsed["num"] = forms.optional_int("num_speakers", num_speakers)
         low = parsed["min"] = forms.optional_int("min_speakers", min_speakers)
@@ -47,7 +49,8 @@ async def transcribe_with_speakers(
             turns = svc.engine.diarize(str(path), parsed["num"], parsed["min"], parsed["max"])
             return transcript, turns
 
-        transcript, turns = await run_job(svc, job)
+        with tracked(svc.jobs, parsed["job_id"]):
+            transcript, turns = await run_job(svc, job)
         blocks = speaker_blocks(transcript.words, normalise_speakers(turns))
         return JSONResponse(
             {
@@ -83,6 +86,7 @@ async def transcriptions(
     del model  # one model per container; the field is accepted for compatibility
 
     def validate() -> None:
+        parsed["job_id"] = _job_id(request)
         parsed["language"] = forms.language(language)
         fmt = (response_format or "json").strip() or "json"
         if fmt not in RESPONSE_FORMATS:
@@ -97,15 +101,41 @@ async def transcriptions(
 
     async def work(svc: Service, path: Path) -> Response:
         fmt = parsed["format"]
-        transcript = await run_job(
-            svc,
-            lambda: svc.engine.transcribe(
-                str(path), parsed["language"], words=parsed["words"], prompt=prompt or None
-            ),
-        )
+        with tracked(svc.jobs, parsed["job_id"]):
+            transcript = await run_job(
+                svc,
+                lambda: svc.engine.transcribe(
+                    str(path), parsed["language"], words=parsed["words"], prompt=prompt or None
+                ),
+            )
         body = render(fmt, transcript, f"whisperx-{svc.engine.model}", words=parsed["words"])
         if isinstance(body, dict):
             return JSONResponse(body)
         return Response(body, media_type=CONTENT_TYPES[fmt])
 
     return await guarded(service_of(request), file, validate, work)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=None)
+async def job_progress(request: Request, job_id: str) -> Response:
+    """Progress of a job the client started with an ``X-Job-Id`` header (404 when unknown)."""
+    state = service_of(request).jobs.get(job_id)
+    if state is None:
+        return JSONResponse({"detail": "No such job (or it finished long ago)"}, status_code=404)
+    return JSONResponse(state.as_json())
+
+
+@router.delete("/v1/jobs/{job_id}", response_model=None)
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """Cancel a job: it stops at its next progress report and answers 409 (404 when unknown)."""
+    state = service_of(request).jobs.cancel(job_id)
+    if state is None:
+        return JSONResponse({"detail": "No such job (or it finished long ago)"}, status_code=404)
+    return JSONResponse(state.as_json() | {"cancelled": True})
+
+
+def _job_id(request: Request) -> str | None:
+    try:
+        return job_id_of(request.headers.get(JOB_HEADER))
+    except ValueError as err:
+        raise forms.BadRequest(str(err)) from err

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from .engine import AudioDecodeError, DiarizationUnavailable, Engine, is_cuda_fa
 from .forms import BadRequest
 from .forms import filename as check_filename
 from .gate import GpuGate, QueueFull
+from .progress import JobCancelled, JobRegistry
 from .uploads import EmptyUpload, spooled
 
 _LOGGER = logging.getLogger("whisperx_app")
@@ -44,6 +45,7 @@ class Service:
     exit_fn: ExitFn
     faulted: bool = False
     last_gpu_ok: bool | None = None
+    jobs: JobRegistry = field(default_factory=JobRegistry)
 
 
 def service_of(request: Request) -> Service:
@@ -124,6 +126,8 @@ async def guarded(
         return queue_full_response(svc.settings.retry_after_s)
     except DiarizationUnavailable as err:
         return error(503, f"Diarization is off: {err}")
+    except JobCancelled:
+        return error(409, "Cancelled by the client")
     except Exception as err:
         if is_cuda_fault(err):
             return fatal(svc, err)

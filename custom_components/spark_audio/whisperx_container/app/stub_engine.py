@@ -10,6 +10,9 @@ seconds. Env knobs (read when the engine is built):
 - ``WHISPERX_STUB_GPU_OK=0``: the health GPU check fails.
 - ``WHISPERX_STUB_SPEAKERS``: speakers it hears when not told (default 2).
 
+It reports the real engine's phases (``progress.report``), transcription in
+ten steps of "audio processed".
+
 Diarization is on only with ``HF_TOKEN`` set, like the real engine.
 """
 
@@ -32,12 +35,14 @@ from .engine import (
     Turn,
     Word,
 )
+from .progress import report
 
 DEFAULT_TEXT = (
     "Good morning everyone. Thanks for joining the call today. "
     "Let us start with the weather report. It will be sunny this afternoon."
 )
 TURN_SECONDS = 3.0
+PROGRESS_STEPS = 10
 _SENTENCE_END = re.compile(r"[.!?]$")
 
 
@@ -148,9 +153,12 @@ class StubEngine:
         prompt: str | None = None,
     ) -> Transcript:
         """Spread the fixed text over the WAV's duration."""
+        report("loading_audio")
         duration = wav_duration(path)
         self.last_options = {"language": language, "prompt": prompt, "words": words}
         self._work("transcribe")
+        for step in range(1, PROGRESS_STEPS + 1):  # "audio processed", like the real engine
+            report("transcribing", 100 * step / PROGRESS_STEPS)
         tokens = self.text.split()
         span = duration / len(tokens)
         spread = tuple(
@@ -166,6 +174,8 @@ class StubEngine:
                 current = []
         if current:
             segments.append(_segment(current))
+        if words:
+            report("aligning", 100)
         return Transcript(
             language=language or "en",
             duration=duration,
@@ -184,6 +194,7 @@ class StubEngine:
         if not self.diarizer_loaded:
             raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
         duration = wav_duration(path)
+        report("diarizing")
         self._work("diarize")
         count = num_speakers or max(min_speakers or 1, min(max_speakers or 99, self.speakers))
         turns: list[Turn] = []
@@ -192,6 +203,7 @@ class StubEngine:
             end = min(duration, start + TURN_SECONDS)
             turns.append(Turn(start, end, f"SPEAKER_{index % count:02d}"))
             start, index = end, index + 1
+        report("diarizing", 100)
         return turns
 
     def gpu_check(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ from .engine import (
     Turn,
     Word,
 )
+from .progress import report
 
 _LOGGER = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
@@ -155,22 +157,28 @@ class WhisperXEngine:
         """
         if self._whisper is None:
             raise RuntimeError("Whisper model is not loaded")
+        report("loading_audio")
         audio = self._audio(path)
         duration = float(len(audio)) / SAMPLE_RATE
+        report("transcribing", 0)
+        extra = _progress_kwargs(self._whisper.transcribe)
         with self._options_lock:
             saved = self._whisper.options
             if prompt:
                 self._whisper.options = replace(saved, initial_prompt=prompt)
             try:
                 result = self._whisper.transcribe(
-                    audio, batch_size=self._batch_size, language=language
+                    audio, batch_size=self._batch_size, language=language, **extra
                 )
             finally:
                 self._whisper.options = saved
         lang = str(result.get("language") or language or "en")
         raw_segments: list[dict[str, Any]] = list(result.get("segments") or [])
+        report("transcribing", 100)
         if words and raw_segments:
+            report("aligning")
             raw_segments = self._aligned(raw_segments, lang, audio)
+            report("aligning", 100)
         segments = tuple(_segment(s) for s in raw_segments)
         all_words = tuple(w for s in segments for w in s.words) if words else ()
         return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
@@ -215,8 +223,10 @@ class WhisperXEngine:
         """Pyannote turns (labels as pyannote gives them)."""
         if self._diarizer is None:
             raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
+        audio = self._audio(path)
+        report("diarizing")
         frame = self._diarizer(
-            self._audio(path),
+            audio,
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
@@ -266,3 +276,17 @@ def _segment(raw: dict[str, Any]) -> Segment:
         span = (end - start) / len(tokens)
         words = [Word(start + i * span, start + (i + 1) * span, t) for i, t in enumerate(tokens)]
     return Segment(start, end, text, tuple(words))
+
+
+def _progress_kwargs(transcribe: Any) -> dict[str, Any]:
+    """``progress_callback`` where this whisperX's pipeline takes one (percent of audio done).
+
+    Releases without it report only the phase boundaries.
+    """
+    try:
+        parameters = inspect.signature(transcribe).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "progress_callback" not in parameters:
+        return {}
+    return {"progress_callback": lambda percent: report("transcribing", float(percent))}

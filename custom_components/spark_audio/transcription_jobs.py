@@ -1,0 +1,253 @@
+"""Background transcription jobs: a queue per Spark and backend, progress, events, a Store.
+
+``spark_audio.transcribe`` with ``wait: false`` lands here. A job is an HA
+background task (not the caller's), so it outlives the browser or automation
+that started it. One job runs per Spark and backend at a time: the GPU is the
+limit, and a second long file would only slow the first. Queued and running
+jobs are kept in a ``Store``: a job that an HA restart cut short is reported
+failed after the restart, and its unfinished caption files are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .const import DOMAIN, EVENT_TRANSCRIPTION_DONE, EVENT_TRANSCRIPTION_FAILED, SparkService
+from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
+from .gateway.routing import offering
+from .gateway.speakers import whisperx_ready
+from .gateway.transcribe_action import (
+    MODELS,
+    done_event_data,
+    remove_parts,
+    resolve_media_path,
+    run_transcription,
+)
+from .progress import current_progress
+from .spark.transcription import OpenAITranscriptionClient
+
+_LOGGER = logging.getLogger(__name__)
+JOBS_KEY: HassKey[TranscriptionJobs] = HassKey(f"{DOMAIN}_transcription_jobs")
+STORAGE_VERSION = 1
+SAVE_DELAY_S = 1.0
+INTERRUPTED = "Interrupted by a restart of Home Assistant"
+CANCELLED = "Cancelled"
+
+
+def jobs_signal(entry_id: str) -> str:
+    """Dispatcher signal: the jobs of this Spark changed (the sensor rewrites its state)."""
+    return f"{DOMAIN}_transcription_jobs_{entry_id}"
+
+
+@dataclass
+class Job:
+    """One queued or running transcription."""
+
+    job_id: str
+    entry_id: str
+    backend: SparkService
+    path: Path
+    options: dict[str, Any]
+    queued_at: datetime = field(default_factory=dt_util.utcnow)
+    started_at: datetime | None = None
+    phase: str = "queued"
+    percent: float = 0.0
+    cancelled: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def media(self) -> str:
+        """The media as the caller named it (a path or a media-source id)."""
+        return str(self.options["media"])
+
+    @property
+    def targets(self) -> list[Path]:
+        """The caption files this job writes."""
+        return [self.path.with_suffix(f".{fmt}") for fmt in self.options["write"]]
+
+    def stored(self) -> dict[str, Any]:
+        """What the Store keeps: enough to report and clean up after a restart."""
+        return {
+            "job_id": self.job_id,
+            "entry_id": self.entry_id,
+            "backend": str(self.backend),
+            "path": str(self.path),
+            "options": self.options,
+        }
+
+
+class TranscriptionJobs:
+    """Every job of this HA instance, queued per (Spark, backend)."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Empty until ``async_load`` reports what a restart interrupted."""
+        self.hass = hass
+        self.jobs: dict[str, Job] = {}
+        self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.jobs")
+
+    async def async_load(self) -> None:
+        """Remove the unfinished files of jobs a restart interrupted; report them once started.
+
+        Reported when Home Assistant has started, so automations listening for
+        the failed event (or the device trigger) are already attached.
+        """
+        stored = await self._store.async_load() or {}
+        interrupted = [
+            Job(
+                raw["job_id"],
+                raw["entry_id"],
+                SparkService(raw["backend"]),
+                Path(raw["path"]),
+                raw["options"],
+            )
+            for raw in stored.get("jobs", [])
+        ]
+        if not interrupted:
+            return
+        for job in interrupted:
+            await self.hass.async_add_executor_job(remove_parts, job.targets)
+        await self._store.async_save({"jobs": []})
+
+        @callback
+        def report(hass: HomeAssistant) -> None:
+            for job in interrupted:
+                self._fire_failed(job, INTERRUPTED)
+
+        async_at_started(self.hass, report)
+
+    def for_entry(self, entry_id: str) -> list[Job]:
+        """The jobs of one Spark, running first, then in queue order."""
+        found = [job for job in self.jobs.values() if job.entry_id == entry_id]
+        return sorted(found, key=lambda job: job.started_at is None)
+
+    async def async_submit(self, call: ServiceCall) -> ServiceResponse:
+        """Queue the call's transcription; answer its job id at once."""
+        path = await resolve_media_path(self.hass, call.data["media"])
+        slot = self._backend(call.data)
+        backend = slot.service
+        coordinators = offering(self.hass, slot)
+        if not coordinators:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="transcription_no_spark",
+                translation_placeholders={"service": str(backend)},
+            )
+        options = {key: value for key, value in call.data.items() if key != "wait"}
+        options["media"] = call.data["media"]
+        entry_id = coordinators[0].config_entry.entry_id
+        job = Job(uuid4().hex, entry_id, backend, path, options)
+        self.jobs[job.job_id] = job
+        self._save()
+        self._start_next(entry_id, backend)
+        self._changed(job)
+        return {"job_id": job.job_id}
+
+    async def async_cancel(self, job_id: str) -> None:
+        """Stop a queued or running job; returns once its backend calls and files are gone."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_job",
+                translation_placeholders={"job_id": job_id},
+            )
+        job.cancelled = True
+        if job.task is None:  # still queued
+            self._finish(job)
+            self._fire_failed(job, CANCELLED)
+            return
+        job.task.cancel()
+        await asyncio.wait([job.task])
+
+    def _backend(self, data: Any) -> ServiceSlot[OpenAITranscriptionClient]:
+        """The backend the call will use: speakers go to WhisperX when it is ready."""
+        if data["speakers"] or data["write"]:
+            return WHISPERX_SLOT if whisperx_ready(self.hass) else PARAKEET_SLOT
+        return MODELS[data["model"]]
+
+    def _start_next(self, entry_id: str, backend: SparkService) -> None:
+        """Start the oldest queued job of this Spark and backend, unless one runs."""
+        mine = [j for j in self.jobs.values() if (j.entry_id, j.backend) == (entry_id, backend)]
+        if not mine or any(job.task is not None for job in mine):
+            return
+        job = mine[0]
+        job.started_at = dt_util.utcnow()
+        job.phase = "transcribing"
+        job.task = self.hass.async_create_background_task(
+            self._run(job), f"spark_audio transcription {job.job_id}"
+        )
+
+    async def _run(self, job: Job) -> None:
+        """Run the job; report done or failed; start the next one."""
+        current_progress.set(lambda fraction, phase: self._progress(job, fraction, phase))
+        try:
+            result = await run_transcription(self.hass, job.options, job.path)
+        except asyncio.CancelledError:
+            await self.hass.async_add_executor_job(remove_parts, job.targets)
+            if not job.cancelled:
+                raise  # HA is stopping: the Store keeps the job; reported after the restart
+            self._fire_failed(job, CANCELLED)
+        except HomeAssistantError as err:
+            self._fire_failed(job, str(err))
+        except Exception as err:
+            _LOGGER.exception("Transcription job %s failed", job.job_id)
+            self._fire_failed(job, repr(err))
+        else:
+            job.percent, job.phase = 100.0, "done"
+            self._changed(job)
+            event = done_event_data(job.media, job.path, result, job.job_id)
+            self._fire(EVENT_TRANSCRIPTION_DONE, job, event)
+        self._finish(job)
+
+    def _progress(self, job: Job, fraction: float | None, phase: str | None) -> None:
+        """Take progress from the backend; write the sensor on a new whole percent or phase."""
+        before = (int(job.percent), job.phase)
+        if fraction is not None:
+            job.percent = max(job.percent, round(min(fraction, 1.0) * 100, 1))
+        if phase is not None:
+            job.phase = phase
+        if (int(job.percent), job.phase) != before:
+            self._changed(job)
+
+    def _finish(self, job: Job) -> None:
+        """Forget the job and start the next one of its queue."""
+        self.jobs.pop(job.job_id, None)
+        self._save()
+        self._changed(job)
+        self._start_next(job.entry_id, job.backend)
+
+    def _changed(self, job: Job) -> None:
+        async_dispatcher_send(self.hass, jobs_signal(job.entry_id))
+
+    def _save(self) -> None:
+        jobs = [job.stored() for job in self.jobs.values()]
+        self._store.async_delay_save(lambda: {"jobs": jobs}, SAVE_DELAY_S)
+
+    def _fire_failed(self, job: Job, error: str) -> None:
+        self._fire(
+            EVENT_TRANSCRIPTION_FAILED,
+            job,
+            {"job_id": job.job_id, "media": job.media, "error": error},
+        )
+
+    def _fire(self, event_type: str, job: Job, data: dict[str, Any]) -> None:
+        """Fire with the Spark's hub device id, which the device triggers match."""
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, job.entry_id)})
+        data["device_id"] = device.id if device is not None else None
+        data["entry_id"] = job.entry_id
+        self.hass.bus.async_fire(event_type, data)

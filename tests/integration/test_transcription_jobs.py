@@ -1,0 +1,250 @@
+"""Background transcriptions (``wait: false``): queue, progress, events, cancel, restart.
+
+Everything runs against the simulated Spark with a generated two-hour recording
+(8 kHz mono WAV: half the bytes of 16 kHz, which both backends accept; a spoken
+sentence, then silence). WhisperX is left out of the entry so speakers go
+through Parakeet + Sortformer, whose ~14 windows give the progress steps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.auth.models import User
+from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
+from homeassistant.exceptions import Unauthorized
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+
+from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
+from custom_components.spark_audio.transcription_jobs import INTERRUPTED
+from tests.integration.conftest import entry_data
+from tests.integration.long_audio import (
+    HOURS_2,
+    collect_events,
+    diarize_calls,
+    make_recording,
+    transcription_sensor,
+    wait_until,
+)
+from tests.spark_sim.faults import Fault
+from tests.spark_sim.server import SparkSim
+
+
+@pytest.fixture
+async def recording(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A two-hour recording in a media folder HA may read."""
+    return await make_recording(hass, tmp_path)
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant, spark_sim: SparkSim) -> MockConfigEntry:
+    """The simulated Spark without WhisperX (speakers go to Parakeet + Sortformer), fast GPU."""
+    spark_sim.states["parakeet"].rtf = 0.0
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data=entry_data(spark_sim, **{conf_enabled(SparkService.WHISPERX): False}),
+        entry_id="01SPARKENTRY",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def test_two_hour_job_reports_progress_and_writes_files(
+    hass: HomeAssistant, spark_sim: SparkSim, entry: MockConfigEntry, recording: Path
+) -> None:
+    """Answered at once; progress from Sortformer's windows rises to 100; one done event."""
+    hub = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert hub is not None
+    calls: list[ServiceCall] = async_mock_service(hass, "test", "automation")
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "trigger": {
+                    "platform": "device",
+                    "domain": DOMAIN,
+                    "device_id": hub.id,
+                    "type": "transcription_done",
+                },
+                "action": {
+                    "service": "test.automation",
+                    "data_template": {"text": "{{ trigger.event.data.text }}"},
+                },
+            }
+        },
+    )
+    spark_sim.states["parakeet"].transcript = " ".join(f"sentence {n}." for n in range(200))
+    sensor = transcription_sensor(hass, entry)
+    states: list[State] = []
+
+    @callback
+    def on_state(event: Event[Any]) -> None:
+        if event.data["entity_id"] == sensor and event.data["new_state"] is not None:
+            states.append(event.data["new_state"])
+
+    hass.bus.async_listen("state_changed", on_state)
+    done = collect_events(hass, "spark_audio_transcription_done")
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+
+    response: Any = await hass.services.async_call(
+        DOMAIN,
+        "transcribe",
+        {"media": str(recording), "speakers": True, "write": ["json", "srt"], "wait": False},
+        blocking=True,
+        return_response=True,
+    )
+    assert set(response) == {"job_id"}
+    await wait_until(hass, lambda: bool(done or failed))
+    assert failed == []
+    assert len(done) == 1
+    event = done[0]
+    assert event["job_id"] == response["job_id"]
+    assert event["device_id"] == hub.id
+    assert event["duration"] == pytest.approx(HOURS_2, abs=1)
+    assert event["speakers"]
+    files = [Path(name) for name in event["files"]]
+    assert files == [recording.with_suffix(".json"), recording.with_suffix(".srt")]
+    written = json.loads(await hass.async_add_executor_job(files[0].read_text))
+    assert event["speakers"] == written["speakers_detected"]
+    assert event["text"] == " ".join(s["text"] for s in written["segments"])[:500]
+    assert len(event["text"]) == 500  # two hours of speech: the text is cut
+    assert all(await hass.async_add_executor_job(lambda: [f.stat().st_size > 0 for f in files]))
+    assert not list(recording.parent.glob("*.part"))
+
+    running = [s for s in states if s.state == "running"]
+    percents = [s.attributes["percent"] for s in running]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100
+    assert len(set(percents)) >= 10  # one step per Sortformer window (14 for two hours)
+    assert diarize_calls(spark_sim) >= 13
+    assert running[0].attributes["media"] == str(recording)
+    assert running[0].attributes["model"] == "parakeet"
+    assert any(s.attributes["eta"] is not None for s in running)
+    final = hass.states.get(sensor)
+    assert final is not None
+    assert final.state == "idle"
+    assert final.attributes["queued"] == 0
+    assert [c.data["text"] for c in calls] == [event["text"]]
+    await hass.async_block_till_done()
+    assert len(done) == 1
+
+
+async def test_cancel_stops_the_backend_and_leaves_no_files(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    entry: MockConfigEntry,
+    recording: Path,
+    hass_read_only_user: User,
+) -> None:
+    """One job runs per backend, the next waits; both cancel cleanly (admins only).
+
+    The simulated Parakeet is made slow (an hour per answer) so the first job is
+    provably in flight at its first window when it is cancelled.
+    """
+    sensor = transcription_sensor(hass, entry)
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    done = collect_events(hass, "spark_audio_transcription_done")
+    parakeet = spark_sim.states["parakeet"]
+    parakeet.slow_seconds = 3600
+    parakeet.fault = Fault.SLOW
+    parakeet.requests.clear()
+    request = {"media": str(recording), "speakers": True, "write": ["vtt"], "wait": False}
+    first: Any = await hass.services.async_call(
+        DOMAIN, "transcribe", request, blocking=True, return_response=True
+    )
+    second: Any = await hass.services.async_call(
+        DOMAIN, "transcribe", request, blocking=True, return_response=True
+    )
+    await wait_until(hass, lambda: diarize_calls(spark_sim) == 1)
+    state = hass.states.get(sensor)
+    assert state is not None
+    assert state.state == "running"
+    assert state.attributes["job_id"] == first["job_id"]
+    assert state.attributes["queued"] == 1
+    assert state.attributes["queue"] == [{"job_id": second["job_id"], "media": str(recording)}]
+
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            "cancel_transcription",
+            {"job_id": first["job_id"]},
+            blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": second["job_id"]}, blocking=True
+    )
+    assert [e["job_id"] for e in failed] == [second["job_id"]]
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": first["job_id"]}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert [(e["job_id"], e["error"]) for e in failed] == [
+        (second["job_id"], "Cancelled"),
+        (first["job_id"], "Cancelled"),
+    ]
+    assert done == []
+    assert diarize_calls(spark_sim) == 1  # the first window only; the queued job never ran
+    assert sorted(p.name for p in recording.parent.iterdir()) == ["meeting.wav"]
+    state = hass.states.get(sensor)
+    assert state is not None
+    assert (state.state, state.attributes["queued"]) == ("idle", 0)
+    parakeet.fault = Fault.NONE
+
+
+async def test_a_job_cut_short_by_a_restart_is_reported_failed(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    hass_storage: dict[str, Any],
+    recording: Path,
+) -> None:
+    """The Store still holds a running job at start: a failed event, its partial file removed."""
+    partial = recording.with_suffix(".srt.part")
+    await hass.async_add_executor_job(partial.write_text, "1\n00:00:00,000 --> ")
+    options = {"media": str(recording), "speakers": True, "write": ["srt"], "model": "parakeet"}
+    hass_storage[f"{DOMAIN}.jobs"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.jobs",
+        "data": {
+            "jobs": [
+                {
+                    "job_id": "cut-short",
+                    "entry_id": "01SPARKENTRY",
+                    "backend": "parakeet",
+                    "path": str(recording),
+                    "options": options,
+                }
+            ]
+        },
+    }
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert [(e["job_id"], e["media"], e["error"]) for e in failed] == [
+        ("cut-short", str(recording), INTERRUPTED)
+    ]
+    assert not await hass.async_add_executor_job(partial.exists)
+    assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}
+
+
+async def test_cancel_of_an_unknown_job_is_a_clear_error(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """No traceback: a translated validation error naming the job id."""
+    from homeassistant.exceptions import ServiceValidationError
+
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN, "cancel_transcription", {"job_id": "nope"}, blocking=True
+        )
+    assert raised.value.translation_key == "unknown_job"
