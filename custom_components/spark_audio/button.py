@@ -48,8 +48,9 @@ BUTTONS: tuple[SparkButtonDescription, ...] = (
     SparkButtonDescription(
         key="deep_check",
         translation_key="deep_check",
+        # On by default: a button writes no state on its own (no recorder churn), and it is
+        # how a user checks a service after fixing it by hand.
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         press_fn=lambda e: e.coordinator.async_probe_now(),
     ),
 )
