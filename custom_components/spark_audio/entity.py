@@ -39,7 +39,7 @@ from .spark.errors import (
     SparkSSHTimeoutError,
 )
 from .spark.http import SparkServiceClient
-from .spark.installer import Phase
+from .spark.install_progress import Phase
 from .whisperx_install import EntryInstallState, install_state
 
 

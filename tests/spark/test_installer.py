@@ -21,22 +21,23 @@ import aiohttp
 import pytest
 
 from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
+from custom_components.spark_audio.spark.buildcontext import build_context_tar, tar_size
 from custom_components.spark_audio.spark.errors import (
+    InstallInProgressError,
     SparkError,
     SparkSSHConnectionError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.installer import (
+from custom_components.spark_audio.spark.install_config import InstallConfig
+from custom_components.spark_audio.spark.install_manager import InstallManager
+from custom_components.spark_audio.spark.install_progress import (
     PHASE_RANGES,
-    HealthCheck,
-    InstallConfig,
-    InstallInProgressError,
-    InstallJob,
-    InstallManager,
     InstallUpdate,
     Phase,
-    build_context_tar,
-    tar_size,
+)
+from custom_components.spark_audio.spark.installer import (
+    HealthCheck,
+    InstallJob,
     whisperx_health_check,
 )
 from custom_components.spark_audio.spark.ssh import SparkSSH, SSHCredentials

@@ -21,6 +21,11 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from custom_components.spark_audio.spark.docker import (
+    ContainerState,
+    DockerOverSSH,
+    validate_container_name,
+)
 from custom_components.spark_audio.spark.errors import (
     SparkError,
     SparkSSHAuthError,
@@ -32,15 +37,12 @@ from custom_components.spark_audio.spark.errors import (
 )
 from custom_components.spark_audio.spark.ssh import (
     CommandResult,
-    ContainerState,
-    DockerOverSSH,
     HostKey,
     SparkSSH,
     SSHCredentials,
     check_private_key,
     fetch_host_key,
     host_key_fingerprint,
-    validate_container_name,
 )
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim

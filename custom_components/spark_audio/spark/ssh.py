@@ -19,12 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shlex
 from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
 from types import TracebackType
 from typing import Self
 
@@ -32,7 +29,6 @@ import asyncssh
 from asyncssh.public_key import get_default_public_key_algs
 
 from .errors import (
-    SparkInvalidNameError,
     SparkSSHAuthError,
     SparkSSHCommandError,
     SparkSSHConnectionError,
@@ -44,8 +40,6 @@ from .errors import (
 __all__ = [
     "UNKNOWN_FINGERPRINT",
     "CommandResult",
-    "ContainerState",
-    "DockerOverSSH",
     "HostKey",
     "SSHCredentials",
     "SparkSSH",
@@ -58,7 +52,6 @@ __all__ = [
     "check_private_key",
     "fetch_host_key",
     "host_key_fingerprint",
-    "validate_container_name",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,11 +64,6 @@ _CLOSE_GRACE_S = 1.0
 _KEEPALIVE_INTERVAL_S = 30.0
 _KEEPALIVE_COUNT_MAX = 3
 _SSH_CONNECTION_CLOSED = "SSH connection closed"
-# Docker's own rule for container names.
-_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-_CONTAINER_NAME_MAX = 128
-_NO_SUCH_CONTAINER = ("No such object", "No such container")
-_DOCKER_NEVER_STARTED_YEAR = 1
 UNKNOWN_FINGERPRINT = "unknown"
 
 
@@ -118,16 +106,6 @@ class CommandResult:
     exit_status: int
     stdout: str
     stderr: str
-
-
-class ContainerState(StrEnum):
-    """The states recovery cares about; Docker's others are OTHER."""
-
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    EXITED = "exited"
-    MISSING = "missing"
-    OTHER = "other"
 
 
 def host_key_fingerprint(openssh: str) -> str:
@@ -617,97 +595,3 @@ class SparkSSH:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-class DockerOverSSH:
-    """Docker lifecycle commands on the Spark, run through `SparkSSH`.
-
-    Every method validates the container name before any SSH traffic, so a
-    name from config or a service call can never become shell syntax.
-    ``docker`` is the command prefix, e.g. ``("sudo", "-n", "docker")`` where
-    the login is not in the docker group.
-    """
-
-    def __init__(
-        self,
-        ssh: SparkSSH,
-        *,
-        docker: Sequence[str] = ("docker",),
-        timeout: float | None = None,
-    ) -> None:
-        """Use `ssh` for transport; ``timeout`` overrides its command timeout."""
-        if isinstance(docker, str) or not docker:
-            raise ValueError("docker must be a non-empty argv prefix, e.g. ('docker',)")
-        self._ssh = ssh
-        self._docker = tuple(docker)
-        self._timeout = timeout
-
-    async def _docker_run(self, *args: str, check: bool = True) -> CommandResult:
-        return await self._ssh.run([*self._docker, *args], timeout=self._timeout, check=check)
-
-    async def restart(self, name: str) -> None:
-        """``docker restart NAME``: the cure for a CUDA wedge."""
-        await self._docker_run("restart", validate_container_name(name))
-
-    async def start(self, name: str) -> None:
-        """``docker start NAME``."""
-        await self._docker_run("start", validate_container_name(name))
-
-    async def stop(self, name: str) -> None:
-        """``docker stop NAME``."""
-        await self._docker_run("stop", validate_container_name(name))
-
-    async def _inspect(self, name: str, template: str) -> str | None:
-        """One inspect field; None when the container does not exist."""
-        result = await self._docker_run(
-            "container", "inspect", "--format", template, validate_container_name(name), check=False
-        )
-        if result.exit_status != 0:
-            if any(marker in result.stderr for marker in _NO_SUCH_CONTAINER):
-                return None
-            _checked(result, self._docker[0], self._ssh.host)
-        return result.stdout.strip()
-
-    async def inspect_state(self, name: str) -> ContainerState:
-        """The container's ``.State.Status``; MISSING when Docker does not know it."""
-        status = await self._inspect(name, "{{.State.Status}}")
-        if status is None:
-            return ContainerState.MISSING
-        try:
-            return ContainerState(status)
-        except ValueError:
-            return ContainerState.OTHER
-
-    async def started_at(self, name: str) -> datetime | None:
-        """When the container last started (UTC); None if never or missing.
-
-        Recovery uses it to tell whether a restart really happened.
-        """
-        value = await self._inspect(name, "{{.State.StartedAt}}")
-        if not value:
-            return None
-        try:
-            started = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return None if started.year == _DOCKER_NEVER_STARTED_YEAR else started
-
-
-def validate_container_name(name: str) -> str:
-    """Return ``name`` if Docker would accept it as a container name, else SparkInvalidNameError.
-
-    Docker's rule is ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``; this also keeps
-    shell syntax, spaces, quotes and option-looking names (leading ``-``) out.
-    """
-    if not isinstance(name, str) or not name:
-        raise SparkInvalidNameError("container name must be a non-empty string")
-    if len(name) > _CONTAINER_NAME_MAX:
-        raise SparkInvalidNameError(
-            f"container name is longer than {_CONTAINER_NAME_MAX} characters"
-        )
-    if not _CONTAINER_NAME.fullmatch(name):
-        raise SparkInvalidNameError(
-            f"invalid container name {name!r}: use letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
