@@ -33,7 +33,8 @@ from .spark.errors import InstallInProgressError
 from .spark.install_config import InstallConfig, validate_hf_token
 from .spark.install_manager import InstallManager
 from .spark.install_progress import InstallUpdate, Phase
-from .spark.installer import InstallJob, whisperx_health_check
+from .spark.installer import InstallJob
+from .spark.whisperx import whisperx_health_check
 
 _LOGGER = logging.getLogger(__name__)
 CONTEXT_DIR = Path(__file__).parent / "whisperx_container"

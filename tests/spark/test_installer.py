@@ -35,13 +35,10 @@ from custom_components.spark_audio.spark.install_progress import (
     InstallUpdate,
     Phase,
 )
-from custom_components.spark_audio.spark.installer import (
-    HealthCheck,
-    InstallJob,
-    whisperx_health_check,
-)
+from custom_components.spark_audio.spark.installer import InstallJob
 from custom_components.spark_audio.spark.ssh import SparkSSH, SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
+from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"

@@ -117,6 +117,20 @@ class InstallConfig:
             return bool(self.hf_token)
         return self.require_diarizer
 
+    @property
+    def secrets(self) -> dict[str, str]:
+        """Environment variables the container gets from stdin, never from argv."""
+        found = {"HF_TOKEN": self.hf_token, "WHISPERX_API_KEY": self.api_key}
+        return {name: value for name, value in found.items() if value}
+
+    def run_options(self) -> tuple[str, ...]:
+        """``docker run`` options between the name and the secrets: GPUs, limits, port, cache."""
+        return (
+            *("--gpus", "all", "--restart", "unless-stopped", "--memory", self.memory),
+            *("-p", f"{self.host_port}:{self.app_port}", "-v", f"{self.cache_volume}:/cache"),
+            *("-e", f"WHISPERX_MODEL={self.model}"),
+        )
+
 
 def validate_hf_token(token: str) -> str:
     """``token`` when it can be a Hugging Face token; ValueError (never quoting it) otherwise.

@@ -14,8 +14,9 @@ from typing import Any
 from .errors import InstallInProgressError
 from .install_config import InstallConfig
 from .install_progress import Phase
-from .installer import HealthCheck, InstallJob
+from .installer import InstallJob
 from .ssh import SparkSSH
+from .whisperx import HealthCheck
 
 __all__ = ["InstallManager"]
 

@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -41,34 +41,16 @@ from .errors import InstallError, SparkError, SparkSSHCommandError, SparkSSHErro
 from .install_config import InstallConfig, validate_base_dir, validate_image_tag
 from .install_progress import CONTAINER_PHASES, Cancelled, InstallProgress, Phase
 from .ssh import SparkSSH
-from .whisperx import WhisperXClient
+from .whisperx import HealthCheck
 
-__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "HealthCheck", "InstallJob", "whisperx_health_check"]
+__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "InstallJob"]
 
 _LOGGER = logging.getLogger(__name__)
-
-type HealthCheck = Callable[[], Awaitable[bool]]
-"""``async () -> bool``: True once the new service reports its models loaded."""
 
 BUILD_DIR_NAME: Final = "spark-audio-whisperx-build"
 LOG_LINES: Final = 2000
 _CLEANUP_TIMEOUT_S = 30.0
 _GIB = 1024**3
-
-
-def whisperx_health_check(
-    session: aiohttp.ClientSession, host: str, port: int, *, require_diarizer: bool
-) -> HealthCheck:
-    """The default readiness test: WhisperX ``/health`` says whisper (and diarizer) loaded."""
-    client = WhisperXClient(session, host, port)
-
-    async def check() -> bool:
-        health = await client.health()
-        if not health.ready:
-            return False
-        return not require_diarizer or bool(health.details.get("diarizer_loaded"))
-
-    return check
 
 
 class InstallJob(InstallProgress):
@@ -352,28 +334,17 @@ class InstallJob(InstallProgress):
         else:
             self.log(f"no container {name} to remove")
 
-    def _secrets(self) -> dict[str, str]:
-        """Environment variables the container gets from stdin, never from argv."""
-        config = self.config
-        found = {"HF_TOKEN": config.hf_token, "WHISPERX_API_KEY": config.api_key}
-        return {name: value for name, value in found.items() if value}
-
     def run_argv(self) -> list[str]:
         """The ``docker run`` argv (no secret in it: secrets come from the environment)."""
         config = self.config
-        options = (
-            *("--gpus", "all", "--restart", "unless-stopped", "--memory", config.memory),
-            *("-p", f"{config.host_port}:{config.app_port}", "-v", f"{config.cache_volume}:/cache"),
-            *("-e", f"WHISPERX_MODEL={config.model}"),
-        )
         return self.docker.run_argv(
-            config.container_name, self.image_tag, options, list(self._secrets())
+            config.container_name, self.image_tag, config.run_options(), list(config.secrets)
         )
 
     async def _docker_run(self) -> None:
         argv = self.run_argv()
         self.log("$ " + " ".join(argv))
-        result = await self.docker.run_detached(argv, self._secrets())
+        result = await self.docker.run_detached(argv, self.config.secrets)
         for line in (result.stdout + result.stderr).splitlines():
             self.log(line)
         if result.exit_status != 0:
