@@ -36,7 +36,8 @@ from custom_components.spark_audio.spark.install_progress import (
     Phase,
 )
 from custom_components.spark_audio.spark.installer import InstallJob
-from custom_components.spark_audio.spark.ssh import SparkSSH, SSHCredentials
+from custom_components.spark_audio.spark.ssh import SparkSSH
+from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost

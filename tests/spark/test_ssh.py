@@ -35,10 +35,9 @@ from custom_components.spark_audio.spark.errors import (
     SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.ssh import (
-    CommandResult,
+from custom_components.spark_audio.spark.ssh import CommandResult, SparkSSH
+from custom_components.spark_audio.spark.ssh_login import (
     HostKey,
-    SparkSSH,
     SSHCredentials,
     check_private_key,
     fetch_host_key,
