@@ -29,6 +29,8 @@ from .spark import (
     SparkTimeoutError,
 )
 from .spark.errors import (
+    InstallError,
+    InstallInProgressError,
     ServiceNotReadyError,
     SparkInvalidNameError,
     SparkSSHAuthError,
@@ -221,6 +223,8 @@ ERROR_TRANSLATIONS: tuple[tuple[type[SparkError], str], ...] = (
     (SparkResponseError, "spark_bad_response"),
     (SparkConnectionError, "spark_connection_failed"),
     (ServiceNotReadyError, "spark_not_ready"),
+    (InstallInProgressError, "install_busy"),
+    (InstallError, "install_failed"),
     (SparkError, "spark_error"),
 )
 

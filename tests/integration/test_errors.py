@@ -46,6 +46,8 @@ TABLE: list[tuple[errors.SparkError, str]] = [
     (errors.SparkResponseError("garbled", status=200), "spark_bad_response"),
     (errors.SparkConnectionError("reset"), "spark_connection_failed"),
     (errors.ServiceNotReadyError("loading"), "spark_not_ready"),
+    (errors.InstallInProgressError("busy", job_id="j1"), "install_busy"),
+    (errors.InstallError("no NVIDIA runtime"), "install_failed"),
     (errors.SparkError("other"), "spark_error"),
 ]
 
