@@ -45,48 +45,21 @@ from .spark import parakeet
 def options_schema(options: Mapping[str, Any], voice: selector.Selector[Any]) -> vol.Schema:
     """The options form; the HF token field is always empty (the token is never shown back)."""
     fields: dict[Any, Any] = {
-        vol.Required(
-            CONF_DEFAULT_VOICE,
-            default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE),
-        ): voice,
-        vol.Required(
-            CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
-        ): selector.LanguageSelector(
+        _current(options, CONF_DEFAULT_VOICE, DEFAULT_VOICE): voice,
+        _current(options, CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE): selector.LanguageSelector(
             selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
         ),
-        vol.Required(
-            CONF_STT_VOCABULARY,
-            default=options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY),
-        ): selector.BooleanSelector(),
-        vol.Required(
-            CONF_REQUEST_TIMEOUT,
-            default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-        ): _count(5, 3600, "s"),
-        vol.Required(
-            CONF_DEEP_CHECK_INTERVAL,
-            default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
-        ): _minutes(1, 1440),
-        vol.Required(
-            CONF_RESTART_MIN_SPACING,
-            default=options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING),
-        ): _minutes(1, 1440),
-        vol.Required(
-            CONF_RESTART_MAX_PER_HOUR,
-            default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
-        ): _count(0, 60),
+        _current(options, CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY): selector.BooleanSelector(),
+        _current(options, CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT): _count(5, 3600, "s"),
+        _current(options, CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL): _minutes(1, 1440),
+        _current(options, CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING): _minutes(1, 1440),
+        _current(options, CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR): _count(0, 60),
         # Gateway limits (the strictest over all Sparks applies)
-        vol.Required(
-            CONF_MAX_UPLOAD_MB,
-            default=options.get(CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB),
-        ): _count(1, 1024 * 1024, "MiB"),
-        vol.Required(
-            CONF_MAX_CONCURRENT_UPLOADS,
-            default=options.get(CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS),
-        ): _count(1, 256),
-        vol.Required(
-            CONF_WHISPERX_MODEL,
-            default=options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
-        ): selector.SelectSelector(
+        _current(options, CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB): _count(1, 1024 * 1024, "MiB"),
+        _current(options, CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS): _count(
+            1, 256
+        ),
+        _current(options, CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL): selector.SelectSelector(
             selector.SelectSelectorConfig(
                 options=list(WHISPERX_MODELS), mode=selector.SelectSelectorMode.DROPDOWN
             )
@@ -95,14 +68,18 @@ def options_schema(options: Mapping[str, Any], voice: selector.Selector[Any]) ->
             selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
         ),
         **{
-            vol.Required(
-                conf_container(service),
-                default=options.get(conf_container(service), DEFAULT_CONTAINERS[service]),
+            _current(
+                options, conf_container(service), DEFAULT_CONTAINERS[service]
             ): selector.TextSelector()
             for service in SparkService
         },
     }
     return vol.Schema(fields)
+
+
+def _current(options: Mapping[str, Any], key: str, default: Any) -> vol.Required:
+    """A required field whose default is the stored option, else the integration's default."""
+    return vol.Required(key, default=options.get(key, default))
 
 
 def _minutes(low: int, high: int) -> selector.NumberSelector:
