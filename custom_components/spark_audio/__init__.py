@@ -35,8 +35,8 @@ from .recovery import ServiceRecovery, ssh_missing_issue_id
 from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
 from .services import async_register_services
+from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
-from .spark.ssh import DockerOverSSH
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
 from .whisperx_install import async_update_install_issue
 

@@ -22,37 +22,17 @@ from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import (
-    CONF_DEEP_CHECK_INTERVAL,
     CONF_DEFAULT_VOICE,
     CONF_HF_TOKEN,
-    CONF_MAX_CONCURRENT_UPLOADS,
-    CONF_MAX_UPLOAD_MB,
-    CONF_REQUEST_TIMEOUT,
-    CONF_RESTART_MAX_PER_HOUR,
-    CONF_RESTART_MIN_SPACING,
     CONF_SSH,
     CONF_SSH_HOST_KEY,
     CONF_SSH_KEY,
     CONF_SSH_PASSWORD,
     CONF_SSH_PORT,
     CONF_SSH_USER,
-    CONF_STT_LANGUAGE,
-    CONF_STT_VOCABULARY,
-    CONF_WHISPERX_MODEL,
-    DEFAULT_CONTAINERS,
-    DEFAULT_DEEP_CHECK_INTERVAL,
-    DEFAULT_MAX_CONCURRENT_UPLOADS,
-    DEFAULT_MAX_UPLOAD_MB,
-    DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_RESTART_MAX_PER_HOUR,
-    DEFAULT_RESTART_MIN_SPACING,
     DEFAULT_SSH_PORT,
-    DEFAULT_STT_LANGUAGE,
-    DEFAULT_STT_VOCABULARY,
     DEFAULT_VOICE,
-    DEFAULT_WHISPERX_MODEL,
     DOMAIN,
-    WHISPERX_MODELS,
     SparkService,
     conf_container,
     conf_port,
@@ -67,17 +47,18 @@ from .flow_forms import (
     public_ssh,
     validate_form,
 )
+from .options_form import options_schema
 from .repairs import host_key_issue_id
 from .spark import (
     ServiceNotReadyError,
     SparkConnectionError,
     SparkError,
     SparkTimeoutError,
-    parakeet,
 )
+from .spark.docker import validate_container_name
 from .spark.errors import SparkSSHError
-from .spark.installer import validate_hf_token
-from .spark.ssh import HostKey, fetch_host_key, validate_container_name
+from .spark.install_config import validate_hf_token
+from .spark.ssh_login import HostKey, fetch_host_key
 from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
 _LOGGER = logging.getLogger(__name__)
@@ -286,20 +267,6 @@ def _probe_error(service: SparkService, err: BaseException) -> str | None:
     return "unknown"
 
 
-def _minutes(low: int, high: int) -> selector.NumberSelector:
-    return _count(low, high, "min")
-
-
-def _count(low: int, high: int, unit: str | None = None) -> selector.NumberSelector:
-    """A whole-number box from ``low`` to ``high``, optionally with a unit."""
-    config = selector.NumberSelectorConfig(
-        min=low, max=high, step=1, mode=selector.NumberSelectorMode.BOX
-    )
-    if unit is not None:
-        config["unit_of_measurement"] = unit
-    return selector.NumberSelector(config)
-
-
 class SparkAudioOptionsFlow(OptionsFlow):
     """Options that apply on the fly (the entry reloads when they change)."""
 
@@ -328,65 +295,7 @@ class SparkAudioOptionsFlow(OptionsFlow):
             user_input.pop(CONF_HF_TOKEN, None)  # never sent back to the browser
         entry: SparkAudioConfigEntry = self.config_entry
         options = entry.options
-        fields: dict[Any, Any] = {
-            vol.Required(
-                CONF_DEFAULT_VOICE,
-                default=options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE),
-            ): self._voice_selector(),
-            vol.Required(
-                CONF_STT_LANGUAGE, default=options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
-            ): selector.LanguageSelector(
-                selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
-            ),
-            vol.Required(
-                CONF_STT_VOCABULARY,
-                default=options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY),
-            ): selector.BooleanSelector(),
-            vol.Required(
-                CONF_REQUEST_TIMEOUT,
-                default=options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
-            ): _count(5, 3600, "s"),
-            vol.Required(
-                CONF_DEEP_CHECK_INTERVAL,
-                default=options.get(CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL),
-            ): _minutes(1, 1440),
-            vol.Required(
-                CONF_RESTART_MIN_SPACING,
-                default=options.get(CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING),
-            ): _minutes(1, 1440),
-            vol.Required(
-                CONF_RESTART_MAX_PER_HOUR,
-                default=options.get(CONF_RESTART_MAX_PER_HOUR, DEFAULT_RESTART_MAX_PER_HOUR),
-            ): _count(0, 60),
-            # Gateway limits (the strictest over all Sparks applies)
-            vol.Required(
-                CONF_MAX_UPLOAD_MB,
-                default=options.get(CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB),
-            ): _count(1, 1024 * 1024, "MiB"),
-            vol.Required(
-                CONF_MAX_CONCURRENT_UPLOADS,
-                default=options.get(CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS),
-            ): _count(1, 256),
-            vol.Required(
-                CONF_WHISPERX_MODEL,
-                default=options.get(CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL),
-            ): selector.SelectSelector(
-                selector.SelectSelectorConfig(
-                    options=list(WHISPERX_MODELS), mode=selector.SelectSelectorMode.DROPDOWN
-                )
-            ),
-            vol.Optional(CONF_HF_TOKEN): selector.TextSelector(
-                selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
-            ),
-            **{
-                vol.Required(
-                    conf_container(service),
-                    default=options.get(conf_container(service), DEFAULT_CONTAINERS[service]),
-                ): selector.TextSelector()
-                for service in SparkService
-            },
-        }
-        schema = vol.Schema(fields)
+        schema = options_schema(options, self._voice_selector())
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -12,6 +12,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry
 from .repairs import async_raise_host_key_changed
+from .spark.docker import ContainerState, DockerOverSSH
 from .spark.errors import (
     SparkError,
     SparkInvalidNameError,
@@ -19,7 +20,6 @@ from .spark.errors import (
     SparkSSHError,
     SparkSSHHostKeyError,
 )
-from .spark.ssh import ContainerState, DockerOverSSH
 
 _LOGGER = logging.getLogger(__name__)
 # As often as the health polls: WhisperX started or removed outside HA shows within one interval.

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .deep_check import DeepCheckCoordinator, DeepCheckStatus, RoundTripCoordinator
     from .recovery import ServiceRecovery
     from .spark import MagpieClient, ParakeetClient, SparkServiceClient, WhisperXClient
-    from .spark.ssh import DockerOverSSH, SparkSSH
+    from .spark.docker import DockerOverSSH
+    from .spark.ssh import SparkSSH
 
 type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
 

@@ -29,6 +29,8 @@ from .spark import (
     SparkTimeoutError,
 )
 from .spark.errors import (
+    InstallError,
+    InstallInProgressError,
     ServiceNotReadyError,
     SparkInvalidNameError,
     SparkSSHAuthError,
@@ -39,7 +41,7 @@ from .spark.errors import (
     SparkSSHTimeoutError,
 )
 from .spark.http import SparkServiceClient
-from .spark.installer import Phase
+from .spark.install_progress import Phase
 from .whisperx_install import EntryInstallState, install_state
 
 
@@ -221,6 +223,8 @@ ERROR_TRANSLATIONS: tuple[tuple[type[SparkError], str], ...] = (
     (SparkResponseError, "spark_bad_response"),
     (SparkConnectionError, "spark_connection_failed"),
     (ServiceNotReadyError, "spark_not_ready"),
+    (InstallInProgressError, "install_busy"),
+    (InstallError, "install_failed"),
     (SparkError, "spark_error"),
 )
 

@@ -32,7 +32,8 @@ from .spark.probes import (
     probe_transcription,
     round_trip,
 )
-from .spark.ssh import SparkSSH, SSHCredentials
+from .spark.ssh import SparkSSH
+from .spark.ssh_login import SSHCredentials
 from .spark.transcription import OpenAITranscriptionClient
 
 

@@ -26,9 +26,9 @@ from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
 from .entity import SparkInstallEntity, SparkRecoveryEntity
-from .spark.installer import Phase
+from .spark.docker import ContainerState
+from .spark.install_progress import Phase
 from .spark.probes import RoundTripResult
-from .spark.ssh import ContainerState
 from .transcription_jobs import JOBS_KEY, jobs_signal
 
 PARALLEL_UPDATES = 0

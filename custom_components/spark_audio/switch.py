@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .entity import SparkRecoveryEntity, async_require_admin, translate_errors
-from .spark.ssh import ContainerState
+from .spark.docker import ContainerState
 
 PARALLEL_UPDATES = 1
 

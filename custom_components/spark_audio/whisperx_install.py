@@ -28,17 +28,13 @@ from .const import (
 )
 from .data import SparkAudioConfigEntry, signal_install
 from .probing import container_names
-from .spark.installer import (
-    InstallConfig,
-    InstallInProgressError,
-    InstallJob,
-    InstallManager,
-    InstallUpdate,
-    Phase,
-    read_context_version,
-    validate_hf_token,
-    whisperx_health_check,
-)
+from .spark.buildcontext import read_context_version
+from .spark.errors import InstallInProgressError
+from .spark.install_config import InstallConfig, validate_hf_token
+from .spark.install_manager import InstallManager
+from .spark.install_progress import InstallUpdate, Phase
+from .spark.installer import InstallJob
+from .spark.whisperx import whisperx_health_check
 
 _LOGGER = logging.getLogger(__name__)
 CONTEXT_DIR = Path(__file__).parent / "whisperx_container"

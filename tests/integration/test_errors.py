@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.entity import ERROR_TRANSLATIONS
 from custom_components.spark_audio.spark import errors
-from custom_components.spark_audio.spark.ssh import DockerOverSSH
+from custom_components.spark_audio.spark.docker import DockerOverSSH
 from tests.integration.conftest import standin_containers
 from tests.integration.test_translations import EN
 from tests.spark_sim.server import SparkSim
@@ -46,6 +46,8 @@ TABLE: list[tuple[errors.SparkError, str]] = [
     (errors.SparkResponseError("garbled", status=200), "spark_bad_response"),
     (errors.SparkConnectionError("reset"), "spark_connection_failed"),
     (errors.ServiceNotReadyError("loading"), "spark_not_ready"),
+    (errors.InstallInProgressError("busy", job_id="j1"), "install_busy"),
+    (errors.InstallError("no NVIDIA runtime"), "install_failed"),
     (errors.SparkError("other"), "spark_error"),
 ]
 

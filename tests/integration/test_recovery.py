@@ -33,7 +33,7 @@ from custom_components.spark_audio.const import (
     SparkService,
 )
 from custom_components.spark_audio.data import async_entry_device
-from custom_components.spark_audio.spark.ssh import HostKey
+from custom_components.spark_audio.spark.ssh_login import HostKey
 from tests.integration.conftest import standin_containers
 from tests.spark_sim import faults as sim_faults
 from tests.spark_sim.faults import Fault

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from custom_components.spark_audio.spark.diarization import (
     UNKNOWN_SPEAKER,
+    merge_words_with_speakers,
+)
+from custom_components.spark_audio.spark.diarization_windows import (
     ReconciledDiarization,
     Window,
-    merge_words_with_speakers,
     plan_windows,
     reconcile_windows,
 )

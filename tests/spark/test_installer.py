@@ -21,26 +21,25 @@ import aiohttp
 import pytest
 
 from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
+from custom_components.spark_audio.spark.buildcontext import build_context_tar, tar_size
 from custom_components.spark_audio.spark.errors import (
+    InstallInProgressError,
     SparkError,
     SparkSSHConnectionError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.installer import (
+from custom_components.spark_audio.spark.install_config import InstallConfig
+from custom_components.spark_audio.spark.install_manager import InstallManager
+from custom_components.spark_audio.spark.install_progress import (
     PHASE_RANGES,
-    HealthCheck,
-    InstallConfig,
-    InstallInProgressError,
-    InstallJob,
-    InstallManager,
     InstallUpdate,
     Phase,
-    build_context_tar,
-    tar_size,
-    whisperx_health_check,
 )
-from custom_components.spark_audio.spark.ssh import SparkSSH, SSHCredentials
+from custom_components.spark_audio.spark.installer import InstallJob
+from custom_components.spark_audio.spark.ssh import SparkSSH
+from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
+from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"

@@ -21,6 +21,11 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from custom_components.spark_audio.spark.docker import (
+    ContainerState,
+    DockerOverSSH,
+    validate_container_name,
+)
 from custom_components.spark_audio.spark.errors import (
     SparkError,
     SparkSSHAuthError,
@@ -30,17 +35,13 @@ from custom_components.spark_audio.spark.errors import (
     SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.ssh import (
-    CommandResult,
-    ContainerState,
-    DockerOverSSH,
+from custom_components.spark_audio.spark.ssh import CommandResult, SparkSSH
+from custom_components.spark_audio.spark.ssh_login import (
     HostKey,
-    SparkSSH,
     SSHCredentials,
     check_private_key,
     fetch_host_key,
     host_key_fingerprint,
-    validate_container_name,
 )
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim

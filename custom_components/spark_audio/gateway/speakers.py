@@ -20,7 +20,8 @@ from ..spark import (
     SpeakerTranscript,
     WhisperXClient,
 )
-from ..spark.diarization import merge_words_with_speakers, plan_windows, reconcile_windows
+from ..spark.diarization import merge_words_with_speakers
+from ..spark.diarization_windows import plan_windows, reconcile_windows
 from ..spark.formats import SPEAKER_FORMATS
 from ..spark.wav import WavLayout, wav_header, wav_layout
 from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout

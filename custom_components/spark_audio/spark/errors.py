@@ -89,3 +89,15 @@ class SparkInvalidNameError(SparkError, ValueError):
     Raised where the name is first used, before anything reaches SSH. Also a
     ValueError, because it is bad input, so form validation can treat it as such.
     """
+
+
+class InstallError(SparkError):
+    """The install could not go on (preflight refused, build or run failed, never healthy)."""
+
+
+class InstallInProgressError(SparkError):
+    """An install is already running on that Spark; ``job_id`` names it."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

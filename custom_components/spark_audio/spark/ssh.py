@@ -1,13 +1,10 @@
-"""SSH access to a Spark host: pinned host key, one reused connection, docker, tar upload.
+"""SSH access to a Spark host: one reused connection, commands, streamed output, tar upload.
 
 Restarting a CUDA-wedged container and installing WhisperX need a shell on the
 Spark. This module gives exactly that and nothing more:
 
-- the server must present the host key pinned at setup (trust on first use by
-  the config flow via `fetch_host_key`); anything else is refused before a
-  single command is sent;
-- no ambient configuration leaks in: no ``~/.ssh/config``, no agent, no
-  default keys or known_hosts of the HA host;
+- logins go through `PinnedLogin` (`ssh_login`): the pinned host key only, no
+  ambient configuration of the HA host;
 - commands are argv lists joined with `shlex.join` (the remote login shell is
   POSIX), so user input is never spliced into a shell line;
 - secrets live only in `SSHCredentials` (hidden from its repr) and never reach
@@ -19,47 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shlex
 from collections.abc import AsyncIterable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 import asyncssh
-from asyncssh.public_key import get_default_public_key_algs
 
 from .errors import (
-    SparkInvalidNameError,
-    SparkSSHAuthError,
     SparkSSHCommandError,
     SparkSSHConnectionError,
     SparkSSHError,
-    SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
+from .ssh_login import HostKey, PinnedLogin, SSHCredentials
 
-__all__ = [
-    "UNKNOWN_FINGERPRINT",
-    "CommandResult",
-    "ContainerState",
-    "DockerOverSSH",
-    "HostKey",
-    "SSHCredentials",
-    "SparkSSH",
-    "SparkSSHAuthError",
-    "SparkSSHCommandError",
-    "SparkSSHConnectionError",
-    "SparkSSHError",
-    "SparkSSHHostKeyError",
-    "SparkSSHTimeoutError",
-    "check_private_key",
-    "fetch_host_key",
-    "host_key_fingerprint",
-    "validate_container_name",
-]
+__all__ = ["CommandResult", "SparkSSH"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,47 +41,7 @@ _LOGGER = logging.getLogger(__name__)
 _MAX_SESSIONS = 8
 _STDERR_TAIL_CHARS = 500
 _CLOSE_GRACE_S = 1.0
-_KEEPALIVE_INTERVAL_S = 30.0
-_KEEPALIVE_COUNT_MAX = 3
 _SSH_CONNECTION_CLOSED = "SSH connection closed"
-# Docker's own rule for container names.
-_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-_CONTAINER_NAME_MAX = 128
-_NO_SUCH_CONTAINER = ("No such object", "No such container")
-_DOCKER_NEVER_STARTED_YEAR = 1
-UNKNOWN_FINGERPRINT = "unknown"
-
-
-@dataclass(frozen=True)
-class SSHCredentials:
-    """Login for the Spark's SSH server; the secrets never show in repr()."""
-
-    username: str
-    private_key: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    port: int = 22
-
-    def __post_init__(self) -> None:
-        if not self.username:
-            raise ValueError("SSH username must not be empty")
-        if not self.private_key and not self.password:
-            raise ValueError("SSH credentials need a private key or a password")
-        if not 0 < self.port < 65536:
-            raise ValueError(f"SSH port must be 1..65535, got {self.port}")
-
-
-@dataclass(frozen=True)
-class HostKey:
-    """A server host key: the openssh line to pin and its SHA256 fingerprint."""
-
-    openssh: str
-    fingerprint: str
-
-    @classmethod
-    def from_openssh(cls, line: str) -> HostKey:
-        """Parse ``"ssh-ed25519 AAAA... [comment]"``; ValueError when it is not a key."""
-        key = _import_public_key(line)
-        return cls(openssh=_openssh_line(key), fingerprint=key.get_fingerprint("sha256"))
 
 
 @dataclass(frozen=True)
@@ -118,52 +51,6 @@ class CommandResult:
     exit_status: int
     stdout: str
     stderr: str
-
-
-class ContainerState(StrEnum):
-    """The states recovery cares about; Docker's others are OTHER."""
-
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    EXITED = "exited"
-    MISSING = "missing"
-    OTHER = "other"
-
-
-def host_key_fingerprint(openssh: str) -> str:
-    """SHA256 fingerprint of an openssh public key line, as ``ssh-keygen -lf`` prints it."""
-    return HostKey.from_openssh(openssh).fingerprint
-
-
-def check_private_key(text: str) -> None:
-    """ValueError unless ``text`` is an unencrypted private key asyncssh can use.
-
-    For forms: the message never quotes the key material.
-    """
-    _load_private_key(text)
-
-
-def _load_private_key(text: str) -> asyncssh.SSHKey:
-    try:
-        return asyncssh.import_private_key(text)
-    except (asyncssh.KeyImportError, ValueError):
-        # Raised without the parser's error, which could quote the key.
-        raise ValueError(
-            "not a usable SSH private key (unsupported format or protected by a passphrase)"
-        ) from None
-
-
-def _import_public_key(line: str) -> asyncssh.SSHKey:
-    try:
-        return asyncssh.import_public_key(line.strip())
-    except (asyncssh.KeyImportError, ValueError) as err:
-        raise ValueError(f"not an OpenSSH public key: {err}") from None
-
-
-def _openssh_line(key: asyncssh.SSHKey) -> str:
-    """``"<algorithm> <base64>"`` without a comment, so it compares stably."""
-    algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
-    return f"{algorithm} {blob}"
 
 
 def _decode(data: bytes | str | None) -> str:
@@ -192,34 +79,6 @@ def _checked(result: CommandResult, program: str, host: str) -> CommandResult:
     return result
 
 
-async def fetch_host_key(host: str, port: int = 22, *, timeout: float = 10.0) -> HostKey:
-    """The key a server presents, for the user to confirm and pin (trust on first use)."""
-    try:
-        async with asyncio.timeout(timeout):
-            key = await asyncssh.get_server_host_key(host, port, config=None)
-    except TimeoutError as err:
-        raise SparkSSHTimeoutError(f"SSH server {host}:{port} did not answer in time") from err
-    except (OSError, asyncssh.Error) as err:
-        raise SparkSSHConnectionError(f"cannot reach SSH server {host}:{port}: {err}") from err
-    if key is None:
-        raise SparkSSHError(f"SSH server {host}:{port} presented no host key")
-    return HostKey(openssh=_openssh_line(key), fingerprint=key.get_fingerprint("sha256"))
-
-
-class _PinnedHostClient(asyncssh.SSHClient):
-    """Remembers the key a server offered when it was not the pinned one."""
-
-    def __init__(self) -> None:
-        self.offered_key: asyncssh.SSHKey | None = None
-
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        # Only called for keys that are not the pinned one: record and refuse.
-        self.offered_key = key
-        return False
-
-
 class SparkSSH:
     """Commands on one Spark over one lazily opened, reused SSH connection.
 
@@ -240,19 +99,7 @@ class SparkSSH:
         """Nothing connects until the first command; a malformed pin raises ValueError."""
         self.host = host
         self._credentials = credentials
-        self._pinned_key = _import_public_key(pinned_host_key)
-        self._pinned = HostKey(
-            openssh=_openssh_line(self._pinned_key),
-            fingerprint=self._pinned_key.get_fingerprint("sha256"),
-        )
-        # The pinned key's type first, then every other: a server that lost that
-        # key type still shows its key, so the mismatch is reported as one.
-        pinned_algs = list(self._pinned_key.sig_algorithms)
-        self._host_key_algs = [
-            alg.decode("ascii")
-            for alg in pinned_algs
-            + [a for a in get_default_public_key_algs() if a not in pinned_algs]
-        ]
+        self._login = PinnedLogin(host, credentials, pinned_host_key, timeout=connect_timeout)
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -267,7 +114,7 @@ class SparkSSH:
     @property
     def pinned_host_key(self) -> HostKey:
         """The only host key this instance accepts."""
-        return self._pinned
+        return self._login.pinned
 
     @property
     def connected(self) -> bool:
@@ -290,83 +137,13 @@ class SparkSSH:
             if self._connect_failures != failures_before and self._last_error is not None:
                 raise self._last_error
             try:
-                self._conn = await self._connect()
+                self._conn = await self._login.connect()
             except SparkSSHError as err:
                 self._connect_failures += 1
                 self._last_error = err
                 raise
             self._last_error = None
             return self._conn, False
-
-    def _client_keys(self) -> list[asyncssh.SSHKey] | None:
-        if not self._credentials.private_key:
-            return None
-        try:
-            return [_load_private_key(self._credentials.private_key)]
-        except ValueError as err:
-            raise SparkSSHAuthError(str(err)) from None
-
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        client = _PinnedHostClient()
-        target = f"{self._credentials.username}@{self.host}:{self._credentials.port}"
-        preferred_auth = []
-        if self._credentials.private_key:
-            preferred_auth.append("publickey")
-        if self._credentials.password:
-            preferred_auth += ["keyboard-interactive", "password"]
-        client_keys = self._client_keys()
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                conn = await asyncssh.connect(
-                    self.host,
-                    self._credentials.port,
-                    client_factory=lambda: client,
-                    config=None,
-                    username=self._credentials.username,
-                    client_keys=client_keys,
-                    password=self._credentials.password,
-                    passphrase=None,
-                    agent_path=None,
-                    known_hosts=([self._pinned_key], [], []),
-                    server_host_key_algs=self._host_key_algs,
-                    x509_trusted_certs=None,
-                    gss_host=None,
-                    preferred_auth=preferred_auth,
-                    connect_timeout=self._connect_timeout,
-                    login_timeout=self._connect_timeout,
-                    keepalive_interval=_KEEPALIVE_INTERVAL_S,
-                    keepalive_count_max=_KEEPALIVE_COUNT_MAX,
-                )
-        except asyncssh.HostKeyNotVerifiable as err:
-            offered = client.offered_key
-            if offered is not None:
-                actual = offered.get_fingerprint("sha256")
-            else:
-                actual = await self._fetch_fingerprint()
-            raise SparkSSHHostKeyError(
-                f"SSH host key of {self.host}:{self._credentials.port} is {actual}, "
-                f"expected the pinned {self._pinned.fingerprint}",
-                expected_fingerprint=self._pinned.fingerprint,
-                actual_fingerprint=actual,
-            ) from err
-        except asyncssh.PermissionDenied as err:
-            raise SparkSSHAuthError(f"SSH login {target} was refused") from err
-        except TimeoutError as err:
-            raise SparkSSHTimeoutError(f"SSH connection to {target} timed out") from err
-        except (OSError, asyncssh.Error) as err:
-            raise SparkSSHConnectionError(f"SSH connection to {target} failed: {err}") from err
-        _LOGGER.debug("SSH connected to %s", target)
-        return conn
-
-    async def _fetch_fingerprint(self) -> str:
-        """The server's plain key, when the refused one was e.g. a certificate."""
-        try:
-            key = await fetch_host_key(
-                self.host, self._credentials.port, timeout=self._connect_timeout
-            )
-        except SparkSSHError:
-            return UNKNOWN_FINGERPRINT
-        return key.fingerprint
 
     async def _discard(self, conn: asyncssh.SSHClientConnection) -> None:
         async with self._lock:
@@ -617,97 +394,3 @@ class SparkSSH:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-class DockerOverSSH:
-    """Docker lifecycle commands on the Spark, run through `SparkSSH`.
-
-    Every method validates the container name before any SSH traffic, so a
-    name from config or a service call can never become shell syntax.
-    ``docker`` is the command prefix, e.g. ``("sudo", "-n", "docker")`` where
-    the login is not in the docker group.
-    """
-
-    def __init__(
-        self,
-        ssh: SparkSSH,
-        *,
-        docker: Sequence[str] = ("docker",),
-        timeout: float | None = None,
-    ) -> None:
-        """Use `ssh` for transport; ``timeout`` overrides its command timeout."""
-        if isinstance(docker, str) or not docker:
-            raise ValueError("docker must be a non-empty argv prefix, e.g. ('docker',)")
-        self._ssh = ssh
-        self._docker = tuple(docker)
-        self._timeout = timeout
-
-    async def _docker_run(self, *args: str, check: bool = True) -> CommandResult:
-        return await self._ssh.run([*self._docker, *args], timeout=self._timeout, check=check)
-
-    async def restart(self, name: str) -> None:
-        """``docker restart NAME``: the cure for a CUDA wedge."""
-        await self._docker_run("restart", validate_container_name(name))
-
-    async def start(self, name: str) -> None:
-        """``docker start NAME``."""
-        await self._docker_run("start", validate_container_name(name))
-
-    async def stop(self, name: str) -> None:
-        """``docker stop NAME``."""
-        await self._docker_run("stop", validate_container_name(name))
-
-    async def _inspect(self, name: str, template: str) -> str | None:
-        """One inspect field; None when the container does not exist."""
-        result = await self._docker_run(
-            "container", "inspect", "--format", template, validate_container_name(name), check=False
-        )
-        if result.exit_status != 0:
-            if any(marker in result.stderr for marker in _NO_SUCH_CONTAINER):
-                return None
-            _checked(result, self._docker[0], self._ssh.host)
-        return result.stdout.strip()
-
-    async def inspect_state(self, name: str) -> ContainerState:
-        """The container's ``.State.Status``; MISSING when Docker does not know it."""
-        status = await self._inspect(name, "{{.State.Status}}")
-        if status is None:
-            return ContainerState.MISSING
-        try:
-            return ContainerState(status)
-        except ValueError:
-            return ContainerState.OTHER
-
-    async def started_at(self, name: str) -> datetime | None:
-        """When the container last started (UTC); None if never or missing.
-
-        Recovery uses it to tell whether a restart really happened.
-        """
-        value = await self._inspect(name, "{{.State.StartedAt}}")
-        if not value:
-            return None
-        try:
-            started = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return None if started.year == _DOCKER_NEVER_STARTED_YEAR else started
-
-
-def validate_container_name(name: str) -> str:
-    """Return ``name`` if Docker would accept it as a container name, else SparkInvalidNameError.
-
-    Docker's rule is ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``; this also keeps
-    shell syntax, spaces, quotes and option-looking names (leading ``-``) out.
-    """
-    if not isinstance(name, str) or not name:
-        raise SparkInvalidNameError("container name must be a non-empty string")
-    if len(name) > _CONTAINER_NAME_MAX:
-        raise SparkInvalidNameError(
-            f"container name is longer than {_CONTAINER_NAME_MAX} characters"
-        )
-    if not _CONTAINER_NAME.fullmatch(name):
-        raise SparkInvalidNameError(
-            f"invalid container name {name!r}: use letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
-    return name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -186,3 +186,22 @@ def parse_speaker_transcript(data: dict[str, Any]) -> SpeakerTranscript:
         segments=segments,
         models={str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {},
     )
+
+
+type HealthCheck = Callable[[], Awaitable[bool]]
+"""``async () -> bool``: True once a (new) service reports its models loaded."""
+
+
+def whisperx_health_check(
+    session: aiohttp.ClientSession, host: str, port: int, *, require_diarizer: bool
+) -> HealthCheck:
+    """The default readiness test: WhisperX ``/health`` says whisper (and diarizer) loaded."""
+    client = WhisperXClient(session, host, port)
+
+    async def check() -> bool:
+        health = await client.health()
+        if not health.ready:
+            return False
+        return not require_diarizer or bool(health.details.get("diarizer_loaded"))
+
+    return check

@@ -1,0 +1,104 @@
+"""One WhisperX install per Spark at a time; finished jobs stay queryable by id.
+
+HA's side (`whisperx_install`) holds one manager: it refuses a second install
+on a host while one runs, prunes old jobs and cancels all on unload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InstallInProgressError
+from .install_config import InstallConfig
+from .install_progress import Phase
+from .installer import InstallJob
+from .ssh import SparkSSH
+from .whisperx import HealthCheck
+
+__all__ = ["InstallManager"]
+
+_KEEP_FINISHED = 20
+
+
+class InstallManager:
+    """One install per Spark host at a time; finished jobs stay queryable by id.
+
+    ``create_task`` lets HA run jobs as its own background tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        create_task: Callable[[Coroutine[Any, Any, Phase], str], asyncio.Task[Phase]] | None = None,
+        keep_finished: int = _KEEP_FINISHED,
+    ) -> None:
+        """Jobs live here until `keep_finished` newer ones have ended."""
+        self._create_task = create_task or (lambda coro, name: asyncio.create_task(coro, name=name))
+        self._keep = keep_finished
+        self._jobs: dict[str, InstallJob] = {}
+        self._active: dict[str, InstallJob] = {}
+        self._tasks: dict[str, asyncio.Task[Phase]] = {}
+
+    def start(
+        self,
+        ssh: SparkSSH,
+        config: InstallConfig,
+        context_dir: Path,
+        health_check: HealthCheck,
+        *,
+        host_key: str | None = None,
+    ) -> InstallJob:
+        """Create and start a job; InstallInProgressError if that host has one running.
+
+        ``host_key`` identifies the Spark (default: the SSH host name).
+        """
+        key = host_key or ssh.host
+        running = self._active.get(key)
+        if running is not None and not running.done:
+            raise InstallInProgressError(
+                f"a WhisperX install is already running on {key} (job {running.id})",
+                job_id=running.id,
+            )
+        job = InstallJob(ssh, config, context_dir, health_check)
+        self._jobs[job.id] = job
+        self._active[key] = job
+        task = self._create_task(job.run(), f"spark_audio whisperx install {job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._finished(key, job))
+        self._prune()
+        return job
+
+    def _finished(self, key: str, job: InstallJob) -> None:
+        self._tasks.pop(job.id, None)
+        if self._active.get(key) is job:
+            del self._active[key]
+
+    def _prune(self) -> None:
+        finished = [job for job in self._jobs.values() if job.done]
+        for job in finished[: max(len(finished) - self._keep, 0)]:
+            del self._jobs[job.id]
+
+    def get(self, job_id: str) -> InstallJob | None:
+        """A job by id, running or finished (until pruned)."""
+        return self._jobs.get(job_id)
+
+    def active(self, host_key: str) -> InstallJob | None:
+        """The job running for that host, if any."""
+        job = self._active.get(host_key)
+        return job if job is not None and not job.done else None
+
+    @property
+    def jobs(self) -> Sequence[InstallJob]:
+        """Every known job, oldest first."""
+        return list(self._jobs.values())
+
+    async def shutdown(self) -> None:
+        """Cancel every running job and wait until each has cleaned up."""
+        tasks = list(self._tasks.values())
+        for job in self._active.values():
+            job.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
