@@ -6,7 +6,6 @@ per-test temporary directory so "nothing left behind" is an exact check.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -40,15 +39,6 @@ type Client = TestClient[web.Request, web.Application]
 WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
 M = ("model", "parakeet")
-
-
-@pytest.fixture
-def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary directory of this test's own, so leftovers are visible exactly."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 @pytest.fixture

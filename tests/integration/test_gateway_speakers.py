@@ -42,20 +42,6 @@ async def post_speakers(
     return response
 
 
-@pytest.fixture
-async def without_whisperx(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
-) -> AsyncIterator[MockConfigEntry]:
-    """The simulated Spark loaded without WhisperX: the Parakeet + Sortformer fallback."""
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    yield mock_config_entry
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
-
-
 async def test_whisperx_preferred(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,29 +25,6 @@ from custom_components.spark_audio.gateway.upload import (
 from tests.integration.gateway_harness import BASE, child_processes, ours, wait_for
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim
-
-
-@pytest.fixture
-def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary directory of this test's own, so leftovers are visible exactly."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-@pytest.fixture
-async def without_whisperx(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
-) -> AsyncIterator[MockConfigEntry]:
-    """The simulated Spark loaded without WhisperX: the Parakeet + Sortformer fallback."""
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, "whisperx_enabled": False}
-    )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    yield mock_config_entry
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 @pytest.fixture
