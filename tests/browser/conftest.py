@@ -180,18 +180,21 @@ def sim_process(
     loopback: None, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[SimulatedSpark]:
     """`python -m tests.spark_sim` on free loopback ports, as scripts/develop runs it."""
-    ports = {service: _free_port() for service in SERVICES}
+    # Port 0 and a ports file: the simulator binds what the OS gives it, so no other process
+    # can take a port between our picking it and the simulator binding it.
+    ports_file = tmp_path / "spark_sim_ports.json"
     log = tmp_path / "spark_sim.log"
     request.node.stash.setdefault(ARTIFACTS, []).append(log)
     command = [sys.executable, "-m", "tests.spark_sim", "--host", "127.0.0.1"]
-    for service, port in ports.items():
-        command += [f"--{service}-port", str(port)]
+    for service in SERVICES:
+        command += [f"--{service}-port", "0"]
+    command += ["--ports-file", str(ports_file)]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_until(
-            lambda: all(_listening(p) for p in ports.values()), proc, 30, "the simulated Spark"
-        )
+        _wait_until(ports_file.exists, proc, 30, "the simulated Spark")
+        ports = {s: int(p) for s, p in json.loads(ports_file.read_text()).items()}
+        assert all(_listening(p) for p in ports.values())
         yield SimulatedSpark(host="127.0.0.1", ports=ports)
     finally:
         _stop(proc)

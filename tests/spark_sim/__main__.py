@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
+from pathlib import Path
 
 from .server import SparkSim
 
@@ -19,6 +21,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--whisperx-port", type=int, default=8002)
     parser.add_argument(
         "--no-whisperx", action="store_true", help="simulate a Spark without WhisperX"
+    )
+    parser.add_argument(
+        "--ports-file",
+        type=Path,
+        help="write the ports listened on as JSON once listening (use with port 0: no race "
+        "between picking a free port and binding it)",
     )
     return parser.parse_args()
 
@@ -39,6 +47,10 @@ async def _serve(args: argparse.Namespace) -> None:
     async with sim:
         for name, url in sim.urls.items():
             logging.getLogger("spark_sim").info("%s listening on %s", name, url)
+        if args.ports_file is not None:
+            partial = args.ports_file.with_name(args.ports_file.name + ".part")
+            partial.write_text(json.dumps(sim.ports))
+            partial.replace(args.ports_file)  # appears whole, or not at all
         await stop.wait()
 
 
