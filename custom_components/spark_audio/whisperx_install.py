@@ -20,6 +20,7 @@ from .const import (
     CONF_HF_TOKEN,
     CONF_WHISPERX_API_KEY,
     CONF_WHISPERX_MODEL,
+    DEFAULT_PORTS,
     DEFAULT_WHISPERX_MODEL,
     DOMAIN,
     SparkService,
@@ -124,7 +125,9 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="ssh_not_configured")
     context = await hass.async_add_executor_job(bundled_context)
     version = await hass.async_add_executor_job(read_context_version, context)
-    port = int(entry.data.get(conf_port(SparkService.WHISPERX), 8002))
+    port = int(
+        entry.data.get(conf_port(SparkService.WHISPERX), DEFAULT_PORTS[SparkService.WHISPERX])
+    )
     token = entry.options.get(CONF_HF_TOKEN)
     if token is not None:
         try:

@@ -14,6 +14,7 @@ from typing import Final
 
 from .buildcontext import IMAGE_VERSION
 from .docker import validate_container_name
+from .whisperx import DEFAULT_PORT as WHISPERX_PORT
 
 __all__ = [
     "APP_PORT",
@@ -51,7 +52,7 @@ class InstallConfig:
 
     container_name: str = "whisperx-asr"
     image_tag: str | None = None
-    host_port: int = 8002
+    host_port: int = WHISPERX_PORT
     app_port: int = APP_PORT
     memory: str = "40g"
     cache_volume: str = "whisperx-cache"

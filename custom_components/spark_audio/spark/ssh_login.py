@@ -42,6 +42,7 @@ _LOGGER = logging.getLogger(__name__)
 _KEEPALIVE_INTERVAL_S = 30.0
 _KEEPALIVE_COUNT_MAX = 3
 UNKNOWN_FINGERPRINT = "unknown"
+SSH_PORT = 22  # the standard sshd port, the default everywhere
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class SSHCredentials:
     username: str
     private_key: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
-    port: int = 22
+    port: int = SSH_PORT
 
     def __post_init__(self) -> None:
         if not self.username:
@@ -113,7 +114,7 @@ def _openssh_line(key: asyncssh.SSHKey) -> str:
     return f"{algorithm} {blob}"
 
 
-async def fetch_host_key(host: str, port: int = 22, *, timeout: float = 10.0) -> HostKey:
+async def fetch_host_key(host: str, port: int = SSH_PORT, *, timeout: float = 10.0) -> HostKey:
     """The key a server presents, for the user to confirm and pin (trust on first use)."""
     try:
         async with asyncio.timeout(timeout):
