@@ -20,7 +20,6 @@ from uuid import uuid4
 
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
@@ -28,7 +27,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, EVENT_TRANSCRIPTION_DONE, EVENT_TRANSCRIPTION_FAILED, SparkService
-from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
+from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, async_entry_device
 from .gateway.routing import offering
 from .gateway.speakers import whisperx_ready
 from .gateway.transcribe_action import (
@@ -247,7 +246,7 @@ class TranscriptionJobs:
 
     def _fire(self, event_type: str, job: Job, data: dict[str, Any]) -> None:
         """Fire with the Spark's hub device id, which the device triggers match."""
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, job.entry_id)})
+        device = async_entry_device(self.hass, job.entry_id, (DOMAIN, job.entry_id))
         data["device_id"] = device.id if device is not None else None
         data["entry_id"] = job.entry_id
         self.hass.bus.async_fire(event_type, data)

@@ -163,7 +163,13 @@ def async_collect_words(hass: HomeAssistant) -> list[VocabularyWord]:
         generated = entry is not None and not entry.name
         words.append(VocabularyWord(state.name, tier, generated=generated))
         if entry is not None:
-            words.extend(VocabularyWord(alias, Tier.ALIAS) for alias in entry.aliases)
+            # From HA 2026 an alias may be a sentinel standing for the computed name (already
+            # added above): only the aliases a user typed are words.
+            words.extend(
+                VocabularyWord(alias, Tier.ALIAS)
+                for alias in entry.aliases
+                if isinstance(alias, str)
+            )
     return words
 
 

@@ -152,8 +152,10 @@ async def _add_spark(
     newer_frontend = bool(await name_and_assign.count())
     if newer_frontend:
         names = dialog.get_by_role("textbox", name="Device name")
-        await expect(names).to_have_count(len(devices), timeout=UI_TIMEOUT_MS)
-        assert sorted([await box.input_value() for box in await names.all()]) == sorted(devices)
+        # It also lists the Spark's own (hub) device, named after the entry.
+        await expect(names).to_have_count(len(devices) + 1, timeout=UI_TIMEOUT_MS)
+        named = sorted([await box.input_value() for box in await names.all()])
+        assert named == sorted([sim.host, *devices])
     else:
         await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
         for device in devices:

@@ -16,11 +16,11 @@ import pytest
 from homeassistant.auth.models import User
 from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
 from homeassistant.exceptions import Unauthorized
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
+from custom_components.spark_audio.data import async_entry_device
 from custom_components.spark_audio.transcription_jobs import INTERRUPTED
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
@@ -62,7 +62,7 @@ async def test_two_hour_job_reports_progress_and_writes_files(
     hass: HomeAssistant, spark_sim: SparkSim, entry: MockConfigEntry, recording: Path
 ) -> None:
     """Answered at once; progress from Sortformer's windows rises to 100; one done event."""
-    hub = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    hub = async_entry_device(hass, entry.entry_id, (DOMAIN, entry.entry_id))
     assert hub is not None
     calls: list[ServiceCall] = async_mock_service(hass, "test", "automation")
     assert await async_setup_component(
