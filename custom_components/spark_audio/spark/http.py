@@ -39,11 +39,17 @@ class SparkServiceClient(ABC):
         *,
         timeout: float = DEFAULT_TIMEOUT,
         scheme: str = "http",
+        api_key: str | None = None,
     ) -> None:
-        """Remember where the service is; the session belongs to the caller."""
+        """Remember where the service is; the session belongs to the caller.
+
+        ``api_key`` goes out as ``Authorization: Bearer`` on every request (never logged or
+        shown); without one no header is sent.
+        """
         self._session = session
         self.base_url = f"{scheme}://{_format_host(host)}:{port}"
         self.timeout = timeout
+        self._auth = {aiohttp.hdrs.AUTHORIZATION: f"Bearer {api_key}"} if api_key else {}
 
     @abstractmethod
     async def status(self) -> ServiceStatus:
@@ -82,6 +88,8 @@ class SparkServiceClient(ABC):
             else aiohttp.ClientTimeout(total=seconds, sock_connect=CONNECT_TIMEOUT)
         )
         url = f"{self.base_url}{path}"
+        if self._auth:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), **self._auth}
         try:
             async with self._session.request(
                 method, url, timeout=client_timeout, **kwargs

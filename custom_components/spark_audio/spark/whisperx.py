@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from .errors import SparkResponseError
-from .http import DEFAULT_TIMEOUT, HEALTH_TIMEOUT, AudioSource, multipart_form, read_json
+from .http import HEALTH_TIMEOUT, AudioSource, multipart_form, read_json
 from .models import ServiceHealth, ServiceStatus, SpeakerSegment, SpeakerTranscript
 from .transcription import OpenAITranscriptionClient
 
@@ -36,32 +35,6 @@ class WhisperXClient(OpenAITranscriptionClient):
     ``api_key`` goes out as ``Authorization: Bearer`` on every request. Without
     one no header is sent: containers installed before keys existed run open.
     """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        host: str,
-        port: int,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        scheme: str = "http",
-        api_key: str | None = None,
-    ) -> None:
-        """Remember where the service is and its key (never logged or shown)."""
-        super().__init__(session, host, port, timeout=timeout, scheme=scheme)
-        self._api_key = api_key or None
-
-    @asynccontextmanager
-    async def _request(
-        self, method: str, path: str, **kwargs: Any
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Every request, with the key when there is one."""
-        if self._api_key is not None:
-            headers = dict(kwargs.pop("headers", None) or {})
-            headers[aiohttp.hdrs.AUTHORIZATION] = f"Bearer {self._api_key}"
-            kwargs["headers"] = headers
-        async with super()._request(method, path, **kwargs) as response:
-            yield response
 
     accepts_prompt = True
     """The container hands ``prompt`` to faster-whisper as ``initial_prompt``."""
