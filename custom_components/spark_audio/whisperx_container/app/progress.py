@@ -113,10 +113,18 @@ def report(phase: str, phase_percent: float | None = None) -> None:
     Raises JobCancelled when the client cancelled the job, which ends the
     engine's work there (a GPU job cannot be interrupted from outside).
     """
+    raise_if_cancelled()
     if (job := current_job.get()) is not None:
-        if job[1].cancelled:
-            raise JobCancelled(job[1].job_id)
         job[0].update(job[1], phase, phase_percent)
+
+
+def raise_if_cancelled() -> None:
+    """JobCancelled when the client cancelled the current request's job.
+
+    For an engine step that has no progress to report but must still stop there.
+    """
+    if (job := current_job.get()) is not None and job[1].cancelled:
+        raise JobCancelled(job[1].job_id)
 
 
 @contextmanager

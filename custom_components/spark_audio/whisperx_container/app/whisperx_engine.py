@@ -12,12 +12,14 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
 from .aligners import AlignerCache
+from .audio_progress import AudioProgress
 from .engine import (
     DIARIZATION_MODEL,
     NO_TOKEN_REASON,
@@ -161,17 +163,7 @@ class WhisperXEngine:
         audio = self._audio(path)
         duration = float(len(audio)) / SAMPLE_RATE
         report("transcribing", 0)
-        extra = _progress_kwargs(self._whisper.transcribe)
-        with self._options_lock:
-            saved = self._whisper.options
-            if prompt:
-                self._whisper.options = replace(saved, initial_prompt=prompt)
-            try:
-                result = self._whisper.transcribe(
-                    audio, batch_size=self._batch_size, language=language, **extra
-                )
-            finally:
-                self._whisper.options = saved
+        result = self._whisper_result(audio, duration, language, prompt)
         lang = str(result.get("language") or language or "en")
         raw_segments: list[dict[str, Any]] = list(result.get("segments") or [])
         report("transcribing", 100)
@@ -182,6 +174,28 @@ class WhisperXEngine:
         segments = tuple(_segment(s) for s in raw_segments)
         all_words = tuple(w for s in segments for w in s.words) if words else ()
         return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
+
+    def _whisper_result(
+        self, audio: Any, duration: float, language: str | None, prompt: str | None
+    ) -> dict[str, Any]:
+        """Run whisperX with the prompt, reporting its percent by audio time.
+
+        The options and the VAD's ``merge_chunks`` are swapped for this call under
+        the lock, so concurrent requests never see each other's.
+        """
+        progress = AudioProgress(duration)
+        extra = _progress_kwargs(self._whisper.transcribe, progress)
+        with self._options_lock, _chunks_seen(self._whisper, progress):
+            saved = self._whisper.options
+            if prompt:
+                self._whisper.options = replace(saved, initial_prompt=prompt)
+            try:
+                result: dict[str, Any] = self._whisper.transcribe(
+                    audio, batch_size=self._batch_size, language=language, **extra
+                )
+            finally:
+                self._whisper.options = saved
+        return result
 
     def _has_aligner(self, language: str) -> bool:
         alignment = _module("whisperx.alignment")
@@ -278,8 +292,8 @@ def _segment(raw: dict[str, Any]) -> Segment:
     return Segment(start, end, text, tuple(words))
 
 
-def _progress_kwargs(transcribe: Any) -> dict[str, Any]:
-    """``progress_callback`` where this whisperX's pipeline takes one (percent of audio done).
+def _progress_kwargs(transcribe: Any, progress: AudioProgress) -> dict[str, Any]:
+    """``progress_callback`` where this whisperX's pipeline takes one.
 
     Releases without it report only the phase boundaries.
     """
@@ -289,4 +303,28 @@ def _progress_kwargs(transcribe: Any) -> dict[str, Any]:
         return {}
     if "progress_callback" not in parameters:
         return {}
-    return {"progress_callback": lambda percent: report("transcribing", float(percent))}
+    return {"progress_callback": progress}
+
+
+@contextmanager
+def _chunks_seen(pipeline: Any, progress: AudioProgress) -> Iterator[None]:
+    """Let `progress` see the merged VAD chunks: shadow the VAD's ``merge_chunks`` for a call.
+
+    whisperX 3.8 looks it up on the VAD instance (``self.vad_model.merge_chunks``);
+    a release that does not simply leaves the percent out.
+    """
+    vad: Any = getattr(pipeline, "vad_model", None)
+    merge = getattr(vad, "merge_chunks", None)
+    own = "merge_chunks" in getattr(vad, "__dict__", {})
+    shadowed = False
+    if callable(merge):
+        with suppress(AttributeError, TypeError):
+            vad.merge_chunks = progress.capture(merge)
+            shadowed = True
+    try:
+        yield
+    finally:
+        if shadowed and own:
+            vad.merge_chunks = merge
+        elif shadowed:
+            del vad.merge_chunks
