@@ -225,28 +225,41 @@ async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[byt
     """The current part's body read straight from the connection, without copying.
 
     aiohttp's part reader copies every chunk twice to find the boundary; here
-    each network chunk is handed on as it came, one chunk late, once it is
-    certain the boundary does not start in it. Used only when nothing after the
-    file part is read (the rest of the body is left unread, as before).
+    each network chunk is handed on as it came, the moment it came. Only a
+    chunk whose last bytes could begin the closing delimiter keeps them back
+    until the next chunk tells. Used only when nothing after the file part is
+    read (the rest of the body is left unread).
     """
     delimiter = b"\r\n--" + boundary
-    overlap = len(delimiter) - 1
     held = b""
     while True:
         chunk = await content.readany()
         if not chunk:
             raise ValueError("the body ended inside the file part")
-        tail = held[-overlap:]
-        spanning = (tail + chunk[:overlap]).find(delimiter)
-        if 0 <= spanning < len(tail):
-            yield held[: len(held) - len(tail) + spanning]
-            return
+        if held:
+            spanning = (held + chunk[: len(delimiter)]).find(delimiter)
+            if 0 <= spanning < len(held):
+                if spanning:
+                    yield held[:spanning]
+                return
+            yield held
         if (end := chunk.find(delimiter)) >= 0:
-            if held:
-                yield held
             if end:
                 yield chunk[:end]
             return
-        if held:
-            yield held
-        held = chunk
+        keep = _delimiter_start(chunk, delimiter)
+        held = chunk[keep:]
+        if keep == len(chunk):
+            yield chunk
+        elif keep:
+            yield chunk[:keep]
+
+
+def _delimiter_start(chunk: bytes, delimiter: bytes) -> int:
+    """Where the longest tail of ``chunk`` that begins ``delimiter`` starts (len: none)."""
+    start = max(0, len(chunk) - len(delimiter) + 1)
+    while (start := chunk.find(delimiter[:1], start)) >= 0:
+        if delimiter.startswith(chunk[start:]):
+            return start
+        start += 1
+    return len(chunk)

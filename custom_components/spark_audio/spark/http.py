@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,9 +18,7 @@ from .errors import (
     SparkTimeoutError,
 )
 from .models import ServiceStatus
-
-type AudioSource = bytes | AsyncIterable[bytes]
-"""Audio to upload: whole bytes, or an async stream sent with chunked encoding."""
+from .multipart import AudioSource, FormFields, multipart_form
 
 DEFAULT_TIMEOUT = 60.0
 HEALTH_TIMEOUT = 10.0
@@ -110,7 +108,7 @@ class SparkServiceClient(ABC):
     async def _post_form(
         self,
         path: str,
-        fields: Mapping[str, str | None],
+        fields: FormFields,
         *,
         audio: AudioSource | None = None,
         filename: str = "audio.wav",
@@ -121,29 +119,6 @@ class SparkServiceClient(ABC):
         form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
         async with self._request("POST", path, data=form, timeout=timeout) as response:
             return await read_json(response)
-
-
-def multipart_form(
-    fields: Mapping[str, str | None] | Sequence[tuple[str, str | None]],
-    *,
-    audio: AudioSource | None = None,
-    filename: str = "audio.wav",
-    content_type: str = "audio/wav",
-) -> aiohttp.MultipartWriter:
-    """Build a multipart/form-data body; an async audio stream is sent as it arrives.
-
-    Text fields go first so a server can read them before the (possibly long)
-    file part. ``None`` fields are left out; empty strings are sent as given.
-    """
-    writer = aiohttp.MultipartWriter("form-data")
-    pairs = fields.items() if isinstance(fields, Mapping) else fields
-    for name, value in pairs:
-        if value is not None:
-            writer.append(value).set_content_disposition("form-data", name=name)
-    if audio is not None:
-        part = writer.append(audio, {aiohttp.hdrs.CONTENT_TYPE: content_type})
-        part.set_content_disposition("form-data", name="file", filename=filename)
-    return writer
 
 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:

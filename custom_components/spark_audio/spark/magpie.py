@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .errors import SparkError, SparkResponseError
-from .http import HEALTH_TIMEOUT, SparkServiceClient, multipart_form
+from .http import HEALTH_TIMEOUT, SparkServiceClient
 from .models import ServiceHealth, ServiceStatus, Voice, VoiceCatalog
+from .multipart import multipart_form
 
 DEFAULT_PORT = 9000
 DEFAULT_SAMPLE_RATE = 22050

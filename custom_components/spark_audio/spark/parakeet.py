@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import SparkResponseError
-from .http import HEALTH_TIMEOUT, AudioSource
+from .http import HEALTH_TIMEOUT
 from .models import Diarization, DiarizationSegment, ServiceHealth, ServiceStatus
+from .multipart import AudioSource
 from .transcription import OpenAITranscriptionClient
 
 DEFAULT_PORT = 8000

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 
 from .errors import SparkResponseError
-from .http import HEALTH_TIMEOUT, AudioSource, multipart_form, read_json
+from .http import HEALTH_TIMEOUT, read_json
 from .models import ServiceHealth, ServiceStatus, SpeakerSegment, SpeakerTranscript
+from .multipart import AudioSource, multipart_form
 from .transcription import OpenAITranscriptionClient
 
 DEFAULT_PORT = 8002
