@@ -13,6 +13,7 @@ from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.spark_audio.const import (
@@ -22,6 +23,7 @@ from custom_components.spark_audio.const import (
     conf_enabled,
     conf_port,
 )
+from tests.integration.gateway_harness import Client
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -172,3 +174,21 @@ async def without_whisperx(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     yield mock_config_entry
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+@pytest.fixture
+async def gateway(
+    hass: HomeAssistant,
+    aiohttp_client: ClientSessionGenerator,
+    hass_access_token: str,
+    socket_enabled: None,
+    spool: Path,
+    init_integration: MockConfigEntry,
+) -> Client:
+    """HA's HTTP app served with ``handler_cancellation=True``, as HA serves it."""
+    client: Client = await aiohttp_client(
+        hass.http.app,
+        server_kwargs={"handler_cancellation": True},
+        headers={"Authorization": f"Bearer {hass_access_token}"},
+    )
+    return client

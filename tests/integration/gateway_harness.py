@@ -13,10 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 
 from custom_components.spark_audio.gateway.limits import active_uploads
 
+type Client = TestClient[web.Request, web.Application]
+"""A test client of HA's own HTTP app (the ``gateway`` fixture)."""
 BOUNDARY = "HardenedBoundary7MA4YWxk"
 BASE = "/api/spark_audio/v1"
 WAIT_S = 60.0

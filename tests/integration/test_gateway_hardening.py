@@ -12,17 +12,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CONF_MAX_UPLOAD_MB
 from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
 from tests.integration.gateway_harness import (
     BASE,
     BOUNDARY,
+    Client,
     assert_openai_error,
     body,
     form_type,
@@ -35,28 +33,9 @@ from tests.integration.gateway_harness import (
 from tests.spark_sim.audio import wav_bytes
 from tests.spark_sim.server import SparkSim
 
-type Client = TestClient[web.Request, web.Application]
 WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
 M = ("model", "parakeet")
-
-
-@pytest.fixture
-async def gateway(
-    hass: HomeAssistant,
-    aiohttp_client: ClientSessionGenerator,
-    hass_access_token: str,
-    socket_enabled: None,
-    spool: Path,
-    init_integration: MockConfigEntry,
-) -> Client:
-    """HA's HTTP app served with ``handler_cancellation=True``, as HA serves it."""
-    client: Client = await aiohttp_client(
-        hass.http.app,
-        server_kwargs={"handler_cancellation": True},
-        headers={"Authorization": f"Bearer {hass_access_token}"},
-    )
-    return client
 
 
 def field(name: str, value: bytes | str, **headers: str) -> bytes:
@@ -133,6 +112,18 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
      None, 400, "playlist_not_allowed", "file"),
     ("bad response_format", T, body(field(*M), field("response_format", "xml"), audio()), None,
      400, None, "response_format"),
+    ("no model (file first)", T, body(audio()), None, 400, None, "model"),
+    ("unknown model after file", T, body(audio(), field("model", "gpt-9")), None, 404,
+     "model_not_found", "model"),
+    ("temperature after file", T, body(audio(), field(*M), field("temperature", "hot")), None,
+     400, None, "temperature"),
+    ("bad format after file", T, body(field(*M), audio(), field("response_format", "xml")),
+     None, 400, None, "response_format"),
+    ("huge field after file", T, body(audio(), field(*M), field("prompt", "p" * 5_000_000)),
+     None, 400, "field_too_large", None),
+    ("many fields after file", T,
+     body(audio(), *(field(f"f{i}", "x") for i in range(MAX_FIELDS + 1))), None, 400,
+     "too_many_fields", None),
     ("speakers: not a number", S, body(field("num_speakers", "two"), audio()), None, 400, None,
      "num_speakers"),
     ("speakers: out of range", S, body(field("max_speakers", "99"), audio()), None, 400, None,

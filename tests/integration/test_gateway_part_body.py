@@ -38,3 +38,20 @@ async def test_every_split_point(data: bytes) -> None:
 async def test_body_ending_inside_the_part_is_an_error() -> None:
     with pytest.raises(ValueError, match="ended inside the file part"):
         await read_split(b"audio without any boundary", [5])
+
+
+async def test_a_chunk_is_handed_on_as_it_arrives() -> None:
+    """The backend gets each network chunk before the next one exists, and the same object.
+
+    Nothing more is fed (no boundary, no EOF): a reader that held a chunk back until
+    the next one came would never answer, and the wait below would fail the test.
+    """
+    stream = StreamReader(Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    first = b"RIFF audio bytes " * 1000
+    stream.feed_data(first)
+    body = part_body(stream, BOUNDARY)
+    assert await asyncio.wait_for(anext(body), 30) is first
+    stream.feed_data(b"more audio\r\n-")  # the tail could begin the delimiter: kept back
+    assert await asyncio.wait_for(anext(body), 30) == b"more audio"
+    stream.feed_data(b"-" + BOUNDARY + b"\r\n")
+    assert [chunk async for chunk in body] == []

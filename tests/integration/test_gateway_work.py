@@ -17,11 +17,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.gateway.routing import GatewayError
 from custom_components.spark_audio.gateway.speakers import decoded_wav
-from custom_components.spark_audio.gateway.upload import (
-    SpooledFile,
-    Upload,
-    remove_stale_spool_files,
-)
+from custom_components.spark_audio.gateway.spool import SpooledFile, remove_stale_spool_files
+from custom_components.spark_audio.gateway.upload import Upload
 from tests.integration.gateway_harness import BASE, child_processes, ours, wait_for
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim

@@ -129,6 +129,8 @@ async def _read_multipart(request: web.Request, form: Form, file_field: str) -> 
         is_file = name == file_field or filename is not None
         async for chunk in stream.body():
             if is_file and not chunks:
+                if record is not None:
+                    record.file_name = filename  # known while the file still arrives
                 state.mark_audio_bytes(record)
             chunks.append(chunk)
         data = b"".join(chunks)

@@ -25,7 +25,8 @@ from ..spark.diarization_windows import plan_windows, reconcile_windows
 from ..spark.formats import SPEAKER_FORMATS
 from ..spark.wav import WavLayout, wav_header, wav_layout
 from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
-from .upload import SpooledFile, Upload, spool_path
+from .spool import SpooledFile, spool_path
+from .upload import Upload
 from .upload_form import UploadForm
 
 _LOGGER = logging.getLogger(__name__)

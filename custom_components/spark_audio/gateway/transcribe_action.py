@@ -21,7 +21,8 @@ from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_
 from ..spark.transcription import OpenAITranscriptionClient
 from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
-from .upload import SpooledFile, Upload
+from .spool import SpooledFile
+from .upload import Upload
 from .upload_form import UploadForm
 
 SERVICE_TRANSCRIBE = "transcribe"

@@ -4,8 +4,7 @@ The file part is streamed straight to the backend when the client sent the
 other fields first (the OpenAI SDK does); otherwise, or when two backends need
 the same audio, it is spooled to a temporary file and read back in chunks.
 ``receive_upload`` owns every file it creates: whatever fails or is cancelled,
-they are gone when it exits. Spool names carry HA's PID so a restart can tell
-a crashed run's leftovers from another process's live files.
+they are gone when it exits.
 """
 
 from __future__ import annotations
@@ -13,13 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
 from aiohttp.helpers import parse_mimetype
@@ -29,6 +23,7 @@ from homeassistant.core import HomeAssistant
 
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
 from .routing import GatewayError, bad_request
+from .spool import SpooledFile, SpoolWriter, spool_path
 from .upload_form import (
     FILE_FIELD,
     TRUNCATED,
@@ -36,134 +31,17 @@ from .upload_form import (
     open_form,
     part_body,
     read_fields,
+    read_fields_after,
     reject_references,
 )
 
 _LOGGER = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-SPOOL_CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
-SPOOL_PREFIX = "spark_audio_"
-_LEGACY_STALE_S = 3600.0
 
 
-def spool_path(suffix: str) -> Path:
-    """A fresh temporary path whose name says which process owns it."""
-    token = secrets.token_hex(8)
-    return Path(tempfile.gettempdir(), f"{SPOOL_PREFIX}{os.getpid()}_{token}{suffix}")
-
-
-def remove_stale_spool_files(directory: Path | None = None) -> int:
-    """Delete spool files left by a crashed run (blocking; run in the executor).
-
-    A file is stale when the process named in it is gone or is this one (at
-    startup this process has no uploads yet); unnamed legacy files when old.
-    """
-    folder = directory or Path(tempfile.gettempdir())
-    removed = 0
-    for path in folder.glob(f"{SPOOL_PREFIX}*"):
-        owner = path.name.removeprefix(SPOOL_PREFIX).split("_", 1)[0]
-        try:
-            if owner.isdigit():
-                if int(owner) != os.getpid() and _alive(int(owner)):
-                    continue
-            elif time.time() - path.stat().st_mtime < _LEGACY_STALE_S:
-                continue
-            path.unlink()
-        except OSError:
-            continue
-        removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def _shielded_unlink(hass: HomeAssistant, path: Path) -> None:
-    """Remove ``path`` even when the caller is being cancelled."""
-    await asyncio.shield(hass.async_add_executor_job(path.unlink, True))
-
-
-class SpooledFile:
-    """An upload written to a temporary file, readable any number of times."""
-
-    def __init__(self, hass: HomeAssistant, path: Path, size: int) -> None:
-        """Wrap the spooled file at ``path`` (``size`` bytes)."""
-        self._hass = hass
-        self.path = path
-        self.size = size
-
-    @classmethod
-    async def from_chunks(
-        cls,
-        hass: HomeAssistant,
-        chunks: AsyncIterator[bytes],
-        suffix: str = ".upload",
-        path: Path | None = None,
-    ) -> SpooledFile:
-        """Write ``chunks`` to a new temporary file, overlapping disk writes with reads.
-
-        Whatever fails or is cancelled on the way, the file is gone again.
-        """
-        path = path or spool_path(suffix)
-        create = hass.async_add_executor_job(_create, path)
-        pending: asyncio.Future[None] | None = None
-        size = 0
-        buffer = bytearray()
-        try:
-            fd = await asyncio.shield(create)
-            async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= SPOOL_CHUNK:
-                    if pending is not None:
-                        await pending
-                    pending = hass.async_add_executor_job(_write_all, fd, bytes(buffer))
-                    size += len(buffer)
-                    buffer.clear()
-            if pending is not None:
-                await pending
-            if buffer:
-                await hass.async_add_executor_job(_write_all, fd, bytes(buffer))
-                size += len(buffer)
-        except BaseException:
-            await asyncio.shield(_discard(hass, create, pending, path))
-            raise
-        try:
-            await asyncio.shield(hass.async_add_executor_job(os.close, fd))
-        except BaseException:
-            await _shielded_unlink(hass, path)
-            raise
-        return cls(hass, path, size)
-
-    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Read back ``length`` bytes from ``start`` (all by default) in 1 MiB pieces."""
-        handle = await self._hass.async_add_executor_job(self.path.open, "rb")
-        try:
-            await self._hass.async_add_executor_job(handle.seek, start)
-            left = self.size - start if length is None else length
-            while left > 0:
-                data = await self._hass.async_add_executor_job(handle.read, min(SPOOL_CHUNK, left))
-                if not data:
-                    break
-                left -= len(data)
-                yield data
-        finally:
-            await asyncio.shield(self._hass.async_add_executor_job(handle.close))
-
-    async def read(self, start: int, length: int) -> bytes:
-        """A small slice (headers)."""
-        return b"".join([chunk async for chunk in self.chunks(start, length)])
-
-    async def remove(self) -> None:
-        """Delete the file, even while being cancelled."""
-        await _shielded_unlink(self._hass, self.path)
+def _form_type(boundary: bytes) -> str:
+    return f'multipart/form-data; boundary="{boundary.decode("latin-1")}"'
 
 
 def _boundary(request: web.Request) -> bytes | None:
@@ -176,39 +54,6 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _create(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-async def _discard(
-    hass: HomeAssistant,
-    create: asyncio.Future[int],
-    pending: asyncio.Future[None] | None,
-    path: Path,
-) -> None:
-    """Close and delete a half-written spool, after its last write has landed."""
-    with contextlib.suppress(Exception):
-        if pending is not None:
-            await pending
-    fd: int | None = None
-    with contextlib.suppress(Exception):
-        fd = await create
-    await hass.async_add_executor_job(_close_and_unlink, fd, path)
-
-
-def _close_and_unlink(fd: int | None, path: Path) -> None:
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    path.unlink(missing_ok=True)
-
-
 class Upload:
     """The uploaded file: streamed once when possible, else spooled to disk."""
 
@@ -216,12 +61,15 @@ class Upload:
         """An upload not yet received; ``limits`` None means a local file (no cap)."""
         self._hass = hass
         self._limits = limits
-        self._stream: AsyncIterator[bytes] | None = None
+        self._stream: AsyncGenerator[bytes] | None = None
         self.spooled: SpooledFile | None = None
         self._owned: list[SpooledFile] = []
         self._started = False
         self.received = 0
         self.error: GatewayError | None = None
+        self.fields_pending = False
+        self.after_fields: Callable[[], None] | None = None
+        self._teeing = False
 
     @classmethod
     def from_spool(cls, hass: HomeAssistant, spooled: SpooledFile) -> Upload:
@@ -236,22 +84,68 @@ class Upload:
         form: UploadForm,
         needs: tuple[str, ...],
         raw: tuple[StreamReader, bytes] | None = None,
+        *,
+        forward_early: bool = False,
     ) -> None:
-        """Stream the file if the fields in ``needs`` came before it; spool it otherwise."""
+        """Stream the file if the fields in ``needs`` came before it; spool it otherwise.
+
+        With ``forward_early`` the file is streamed even when fields follow it:
+        the caller picks its backend before they arrive, the file is spooled on
+        the way (for a replay), and the fields after it are read when it ends
+        (``fields_pending`` until then; ``after_fields`` runs then).
+        """
         if form.file is None:
             raise bad_request("A 'file' part is required", param="file", code="missing_file")
-        if all(form.get(name) is not None for name in needs) and raw is not None:
-            # Nothing after the file is needed: read it straight off the connection.
-            source = part_body(*raw)
-        else:
-            source = _part_chunks(form.file)
+        after = bytearray()
+        source = _part_chunks(form.file) if raw is None else part_body(*raw, after)
         first = await self._first_chunk(source)
         parts = self._read_part(source, first)
-        if all(form.get(name) is not None for name in needs):
+
+        async def read_rest() -> None:
+            if raw is None:
+                await read_fields(reader, form, stop_at_file=False)
+            else:
+                await read_fields_after(raw[0], bytes(after), _form_type(raw[1]), form)
+
+        ahead = all(form.get(name) is not None for name in needs)
+        if forward_early and raw is not None:
+            self.fields_pending = True
+            self._teeing = not ahead
+            self._stream = self._then_fields(parts if ahead else self._teed(parts), read_rest)
+        elif ahead:
             self._stream = parts
-            return
-        self.spooled = await self.spool(parts)
-        await read_fields(reader, form, stop_at_file=False)
+        else:
+            self.spooled = await self.spool(parts)
+            await read_rest()
+
+    async def _teed(self, parts: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+        """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end."""
+        owned = self._own_new(".upload")
+        writer = SpoolWriter(self._hass, owned.path)
+        try:
+            async for chunk in parts:
+                await writer.write(chunk)
+                yield chunk
+            owned.size = await writer.close()
+        except BaseException:
+            await writer.discard()
+            raise
+        self.spooled = owned
+
+    async def _then_fields(
+        self, parts: AsyncIterator[bytes], read_rest: Callable[[], Awaitable[None]]
+    ) -> AsyncGenerator[bytes]:
+        """The file's bytes, then (before the stream ends) the fields that follow it."""
+        async for chunk in parts:
+            yield chunk
+        try:
+            await read_rest()
+            self.fields_pending = False
+            if self.after_fields is not None:
+                self.after_fields()
+        except GatewayError as err:
+            self.error = err
+            raise
 
     async def spool(self, chunks: AsyncIterator[bytes], suffix: str = ".upload") -> SpooledFile:
         """Spool ``chunks`` into a file this upload owns (removed by ``close``).
@@ -259,10 +153,14 @@ class Upload:
         The path is owned before the first byte is written, so no cancellation
         point between writing and owning can leave the file behind.
         """
-        owned = SpooledFile(self._hass, spool_path(suffix), 0)
-        self._owned.append(owned)
+        owned = self._own_new(suffix)
         spooled = await SpooledFile.from_chunks(self._hass, chunks, path=owned.path)
         owned.size = spooled.size
+        return owned
+
+    def _own_new(self, suffix: str) -> SpooledFile:
+        owned = SpooledFile(self._hass, spool_path(suffix), 0)
+        self._owned.append(owned)
         return owned
 
     def own(self, spooled: SpooledFile) -> None:
@@ -283,7 +181,7 @@ class Upload:
         self._count(len(head))
         return bytes(head)
 
-    async def _read_part(self, source: AsyncIterator[bytes], first: bytes) -> AsyncIterator[bytes]:
+    async def _read_part(self, source: AsyncIterator[bytes], first: bytes) -> AsyncGenerator[bytes]:
         yield first
         while chunk := await self._guarded(anext(source, b"")):
             self._count(len(chunk))
@@ -304,11 +202,13 @@ class Upload:
 
     def replayable(self) -> bool:
         """Whether a failed attempt can be retried with the same bytes."""
-        return self.spooled is not None or not self._started
+        if self.error is not None:
+            return False
+        return (self.spooled is not None and not self.fields_pending) or not self._started
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes (a fresh read of the spool, or the one-shot stream)."""
-        if self.spooled is not None:
+        if self.spooled is not None and not self.fields_pending:
             return self.spooled.chunks()
         assert self._stream is not None
         return self._once(self._stream)
@@ -322,21 +222,34 @@ class Upload:
 
     async def ensure_spooled(self) -> SpooledFile:
         """Spool a streamed upload (when two backends need the same bytes)."""
-        if self.spooled is None:
+        if self._teeing and self.fields_pending:
+            async for _ in self.chunks():
+                pass  # the stream spools itself on the way
+        elif self.spooled is None:
             self.spooled = await self.spool(self.chunks())
+        assert self.spooled is not None
         return self.spooled
 
     async def close(self) -> None:
         """Remove every file this upload created, even while being cancelled."""
+        if self._stream is not None:
+            with contextlib.suppress(RuntimeError):  # still running in a cancelled writer
+                await asyncio.shield(self._stream.aclose())
         while self._owned:
             await self._owned.pop().remove()
 
 
 @asynccontextmanager
 async def receive_upload(
-    hass: HomeAssistant, request: web.Request, *, needs: tuple[str, ...]
+    hass: HomeAssistant,
+    request: web.Request,
+    *,
+    needs: tuple[str, ...],
+    forward_early: bool = False,
 ) -> AsyncIterator[tuple[UploadForm, Upload]]:
     """A slot, the form and its file; everything released and removed on exit.
+
+    ``forward_early``: see ``Upload.begin``.
 
     A failure while the file was being read (too large, cut off) is what the
     client hears, rather than the backend error it caused.
@@ -349,7 +262,7 @@ async def receive_upload(
             reader, form = await open_form(request)
             boundary = _boundary(request)
             raw = None if boundary is None else (request.content, boundary)
-            await upload.begin(reader, form, needs, raw)
+            await upload.begin(reader, form, needs, raw, forward_early=forward_early)
             try:
                 yield form, upload
             except Exception as err:

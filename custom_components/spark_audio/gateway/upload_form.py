@@ -7,10 +7,12 @@ as a bare 500 (unknown charsets and transfer encodings are refused up front).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.streams import StreamReader
 
@@ -20,6 +22,8 @@ FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
 MAX_FILENAME_CHARS = 255
+# Every field allowed, each at its cap, with room for its part headers.
+MAX_FIELDS_AFTER_FILE_BYTES = MAX_FIELDS * (MAX_FIELD_BYTES + 1024)
 _FIELD_CHUNK = 16 * 1024
 # RFC 7578 deprecates Content-Transfer-Encoding; only the identity forms are accepted.
 _IDENTITY_ENCODINGS = frozenset({"", "binary", "7bit", "8bit", "identity"})
@@ -221,14 +225,17 @@ def reject_references(head: bytes) -> None:
         )
 
 
-async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[bytes]:
+async def part_body(
+    content: StreamReader, boundary: bytes, after: bytearray | None = None
+) -> AsyncIterator[bytes]:
     """The current part's body read straight from the connection, without copying.
 
     aiohttp's part reader copies every chunk twice to find the boundary; here
     each network chunk is handed on as it came, the moment it came. Only a
     chunk whose last bytes could begin the closing delimiter keeps them back
-    until the next chunk tells. Used only when nothing after the file part is
-    read (the rest of the body is left unread).
+    until the next chunk tells. What was read past the part (from its
+    delimiter's ``--boundary`` on) goes into ``after``; the rest of the body
+    stays unread.
     """
     delimiter = b"\r\n--" + boundary
     held = b""
@@ -237,15 +244,18 @@ async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[byt
         if not chunk:
             raise ValueError("the body ended inside the file part")
         if held:
-            spanning = (held + chunk[: len(delimiter)]).find(delimiter)
+            joined = held + chunk[: len(delimiter)]
+            spanning = joined.find(delimiter)
             if 0 <= spanning < len(held):
                 if spanning:
                     yield held[:spanning]
+                _keep_after(after, joined[spanning + 2 :] + chunk[len(delimiter) :])
                 return
             yield held
         if (end := chunk.find(delimiter)) >= 0:
             if end:
                 yield chunk[:end]
+            _keep_after(after, chunk[end + 2 :])
             return
         keep = _delimiter_start(chunk, delimiter)
         held = chunk[keep:]
@@ -253,6 +263,35 @@ async def part_body(content: StreamReader, boundary: bytes) -> AsyncIterator[byt
             yield chunk
         elif keep:
             yield chunk[:keep]
+
+
+def _keep_after(after: bytearray | None, rest: bytes) -> None:
+    if after is not None:
+        after[:] = rest
+
+
+async def read_fields_after(
+    content: StreamReader, after: bytes, content_type: str, form: UploadForm
+) -> None:
+    """The fields a client sent after the file part, bounded as the ones before it."""
+    rest = bytearray(after)
+    try:
+        while chunk := await content.readany():
+            rest += chunk
+            if len(rest) > MAX_FIELDS_AFTER_FILE_BYTES:
+                raise bad_request(
+                    f"The fields after the file are longer than "
+                    f"{MAX_FIELDS_AFTER_FILE_BYTES // 1024} KiB",
+                    code="field_too_large",
+                )
+    except (ConnectionError, ClientError, ValueError) as err:
+        raise bad_request(TRUNCATED, code="truncated_upload") from err
+    loop = asyncio.get_running_loop()
+    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+    stream.feed_data(bytes(rest))
+    stream.feed_eof()
+    reader = MultipartReader({hdrs.CONTENT_TYPE: content_type}, stream)
+    await read_fields(reader, form, stop_at_file=False)
 
 
 def _delimiter_start(chunk: bytes, delimiter: bytes) -> int:

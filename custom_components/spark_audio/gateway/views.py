@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import Any
 
 from aiohttp import web
@@ -21,17 +22,19 @@ from ..spark.formats import (
     speaker_srt,
     speaker_vtt,
 )
-from ..spark.transcription import OpenAITranscriptionClient
+from ..spark.transcription import OpenAITranscriptionClient, TranscriptionOptions
 from .routing import (
     Attempt,
     GatewayError,
     bad_request,
     call_with_failover,
+    offering,
     upload_timeout,
 )
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .speech import SpeechRequest, open_speech_stream, write_speech
-from .upload import receive_upload, remove_stale_spool_files
+from .spool import remove_stale_spool_files
+from .upload import Upload, receive_upload
 from .upload_form import UploadForm
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ STT_MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
     **dict.fromkeys(OPENAI_STT_MODELS, PARAKEET_SLOT),
 }
 GRANULARITIES = ("word", "segment")
+# The service a file is streamed to while the model field is still to come: Parakeet serves
+# the default model and every OpenAI model name.
+GUESSES = (PARAKEET_SLOT, WHISPERX_SLOT)
 
 
 def async_register_views(hass: HomeAssistant) -> None:
@@ -153,29 +159,46 @@ class TranscriptionsView(GatewayView):
 
     async def _transcribe(self, request: web.Request) -> web.Response:
         hass: HomeAssistant = request.app["hass"]
-        async with receive_upload(hass, request, needs=("model",)) as (form, upload):
-            service = _stt_service(form.get("model"))
-            options = _transcription_options(form)
-            response_format = options.pop("response_format")
-            granularities = options.pop("timestamp_granularities")
+        async with receive_upload(hass, request, needs=("model",), forward_early=True) as (
+            form,
+            upload,
+        ):
+            service = await _routed_service(hass, form, upload)
 
             async def call(attempt: Attempt[OpenAITranscriptionClient]) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
+                known = _backend_options(form)
                 data = await client.transcribe_verbose(
                     upload.chunks(),
                     filename=form.filename,
                     content_type=form.content_type,
                     timeout=upload_timeout(client),
-                    **options,
+                    language=known.language,
+                    prompt=known.prompt,
+                    temperature=known.temperature,
+                    late_options=(lambda: _changed(known, _backend_options(form)))
+                    if upload.fields_pending
+                    else None,
                 )
+                options = _transcription_options(form)
                 try:
-                    return render_transcription(data, response_format, granularities)
+                    return render_transcription(
+                        data, options["response_format"], options["timestamp_granularities"]
+                    )
                 except (ValueError, TypeError, KeyError) as err:
                     raise SparkResponseError(f"not a transcription: {err}", status=200) from err
 
-            content_type, body = await call_with_failover(
-                hass, service, call, can_retry=upload.replayable
-            )
+            try:
+                content_type, body = await call_with_failover(
+                    hass, service, call, can_retry=upload.replayable
+                )
+            except GatewayError:
+                if not isinstance(rerouted := upload.error, Rerouted):
+                    raise
+                upload.error = None  # the whole file is spooled now: replay it where it belongs
+                content_type, body = await call_with_failover(
+                    hass, rerouted.service, call, can_retry=upload.replayable
+                )
         return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -212,6 +235,58 @@ def _stt_service(model: str | None) -> ServiceSlot[OpenAITranscriptionClient]:
             code="model_not_found",
         )
     return service
+
+
+class Rerouted(GatewayError):
+    """The fields after the file named another service than the one it was streamed to."""
+
+    def __init__(self, service: ServiceSlot[OpenAITranscriptionClient]) -> None:
+        """Remember where the upload belongs."""
+        super().__init__(409, "The request was routed again", code="rerouted")
+        self.service = service
+
+
+async def _routed_service(
+    hass: HomeAssistant, form: UploadForm, upload: Upload
+) -> ServiceSlot[OpenAITranscriptionClient]:
+    """Where the upload goes; checked again once the fields after the file are read.
+
+    When the model comes after the file (curl's usual order), the file is
+    streamed to the likeliest service while it arrives, the way it would be
+    with the model first; a request meant for another is replayed from the
+    spool, a bad one answered as it would have been.
+    """
+    if upload.fields_pending and form.get("model") is None:
+        chosen = next((slot for slot in GUESSES if offering(hass, slot)), None)
+        if chosen is None:  # nothing to stream to: let the fields decide
+            await upload.ensure_spooled()
+            if upload.error is not None:
+                raise upload.error
+    else:
+        _transcription_options(form)  # a bad field is a 400 before any backend is asked
+        chosen = None
+    service = chosen or _stt_service(form.get("model"))
+
+    def check() -> None:
+        actual = _stt_service(form.get("model"))
+        _transcription_options(form)
+        if actual is not service:
+            raise Rerouted(actual)
+
+    upload.after_fields = check
+    return service
+
+
+def _backend_options(form: UploadForm) -> TranscriptionOptions:
+    options = _transcription_options(form)
+    return TranscriptionOptions(options["language"], options["prompt"], options["temperature"])
+
+
+def _changed(sent: TranscriptionOptions, now: TranscriptionOptions) -> TranscriptionOptions:
+    """The options that arrived (or changed) after the file: only they still need sending."""
+    return TranscriptionOptions(
+        *(new if new != old else None for old, new in zip(astuple(sent), astuple(now), strict=True))
+    )
 
 
 def _transcription_options(form: UploadForm) -> dict[str, Any]:

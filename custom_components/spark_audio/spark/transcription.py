@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import SparkResponseError
-from .http import AudioSource, SparkServiceClient, multipart_form, read_json
+from .http import SparkServiceClient, read_json
 from .models import Transcription, Word
+from .multipart import AudioSource, multipart_form
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    """The OpenAI options a transcription request passes on to the model (None: not sent)."""
+
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
 
 
 class OpenAITranscriptionClient(SparkServiceClient):
@@ -27,28 +39,42 @@ class OpenAITranscriptionClient(SparkServiceClient):
         filename: str = "audio.wav",
         content_type: str = "application/octet-stream",
         timeout: float | None = None,
+        late_options: Callable[[], TranscriptionOptions] | None = None,
     ) -> dict[str, Any]:
         """The backend's ``verbose_json`` with words and segments, for any rendering.
 
         Every OpenAI-compatible server renders verbose_json; not all render SRT
         or WebVTT, so callers render those themselves. ``prompt`` biases
         Whisper models (WhisperX passes it on); Parakeet ignores it.
+        ``late_options`` is asked once the audio has gone out, for options that
+        were not known when it started (sent after the file part).
         """
-        if language is not None and not language.strip():
-            raise ValueError("language must be a language code or None, not empty")
-        fields: list[tuple[str, str | None]] = [
+        leading = [
             ("response_format", "verbose_json"),
             ("timestamp_granularities[]", "word"),
             ("timestamp_granularities[]", "segment"),
-            ("language", language),
-            ("prompt", (prompt or None) if self.accepts_prompt else None),
-            ("temperature", None if temperature is None else repr(temperature)),
+            *self._option_fields(
+                TranscriptionOptions(language=language, prompt=prompt, temperature=temperature)
+            ),
         ]
-        form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
+        trailing = None if late_options is None else lambda: self._option_fields(late_options())
+        form = multipart_form(
+            leading, audio=audio, filename=filename, content_type=content_type, trailing=trailing
+        )
         async with self._request(
             "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
         ) as response:
             return await read_json(response)
+
+    def _option_fields(self, options: TranscriptionOptions) -> list[tuple[str, str | None]]:
+        language, prompt, temperature = options.language, options.prompt, options.temperature
+        if language is not None and not language.strip():
+            raise ValueError("language must be a language code or None, not empty")
+        return [
+            ("language", language),
+            ("prompt", (prompt or None) if self.accepts_prompt else None),
+            ("temperature", None if temperature is None else repr(temperature)),
+        ]
 
     async def transcribe(
         self,
