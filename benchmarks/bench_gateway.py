@@ -6,7 +6,9 @@ then measures, each against the same request sent straight to the simulated
 Parakeet in the same run, and each with the file part last in the form (the
 OpenAI SDK's order: streamed) and first (curl's usual order: spooled to disk):
 
-(a) added p50 latency of a 1 MB upload, instant backend (target <= 1 ms)
+(a) added p50 latency of a 1 MB upload, instant backend (target <= 1 ms), beside the same
+    figure for a bare aiohttp relay (benchmarks/bare_relay.py: no auth, no parsing) as the
+    floor of any Python relay on this machine, and the CPU each process spends per request
 (b) throughput of one 200 MB upload (target >= 0.8x direct)
 (c) peak RSS growth of the HA process while it takes a 300 MB upload (target < 32 MB)
 (d) wall time of 8 concurrent 50 MB uploads (target <= 1.3x direct)
@@ -20,11 +22,14 @@ Run: .venv/bin/python -m pytest benchmarks/bench_gateway.py -s -q -p no:cachepro
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import struct
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +93,17 @@ def form(size: int, file_first: bool, *, direct: bool = False) -> aiohttp.Multip
 
 
 async def post(
-    session: aiohttp.ClientSession, url: str, size: int, token: str | None, file_first: bool
+    session: aiohttp.ClientSession,
+    url: str,
+    size: int,
+    token: str | None,
+    file_first: bool,
+    *,
+    direct_fields: bool = False,
 ) -> float:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     start = time.perf_counter()
-    data = form(size, file_first, direct=token is None)
+    data = form(size, file_first, direct=token is None or direct_fields)
     async with session.post(url, data=data, headers=headers) as response:
         await response.read()
         assert response.status == 200, response.status
@@ -125,16 +136,47 @@ def add_spark(hass: HassServer, sim: SimulatedSpark) -> None:
     assert result["type"] == "create_entry", result
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time the process at ``pid`` has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def bare_relay(sim_process: SimulatedSpark, tmp_path: Path) -> Iterator[tuple[str, int]]:  # noqa: F811
+    """benchmarks/bare_relay.py in front of the simulated Parakeet: its URL and PID."""
+    port_file = tmp_path / "relay_port"
+    backend = f"http://{sim_process.host}:{sim_process.ports['parakeet']}/v1/audio/transcriptions"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bare_relay", backend, str(port_file)],
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text():
+            assert proc.poll() is None, "the bare relay exited"
+            assert time.monotonic() < deadline, "the bare relay did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text()}/relay", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.mark.timeout(1200)  # both form orders take minutes on a busy machine
-def test_gateway_overhead(hass_server: HassServer, sim_process: SimulatedSpark) -> None:  # noqa: F811
+def test_gateway_overhead(
+    hass_server: HassServer,  # noqa: F811
+    sim_process: SimulatedSpark,  # noqa: F811
+    bare_relay: tuple[str, int],
+) -> None:
     add_spark(hass_server, sim_process)
-    asyncio.run(measure(hass_server, sim_process))
+    asyncio.run(measure(hass_server, sim_process, bare_relay))
 
 
 ORDERS = (("file last", False), ("file first", True))
 
 
-async def measure(hass: HassServer, sim: SimulatedSpark) -> None:
+async def measure(hass: HassServer, sim: SimulatedSpark, relay: tuple[str, int]) -> None:
     gateway = f"{hass.url}/api/spark_audio/v1/audio/transcriptions"
     direct = f"http://{sim.host}:{sim.ports['parakeet']}/v1/audio/transcriptions"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
@@ -150,25 +192,40 @@ async def measure(hass: HassServer, sim: SimulatedSpark) -> None:
             return await post(session, direct, size, None, first)
 
         print()
+
+        async def relayed(size: int, first: bool) -> float:
+            return await post(session, relay[0], size, None, first, direct_fields=True)
+
         for order, first in ORDERS:
-            # (a) interleaved, so drift hits both alike.
+            # (a) interleaved, so drift hits all three alike.
             for _ in range(3):
                 await via(MB, first)
+                await relayed(MB, first)
                 await straight(MB, first)
-            gw, dt = [], []
+            gw, rl, dt = [], [], []
+            ha_cpu = relay_cpu = 0.0
             for _ in range(21):
+                before = cpu_ms(hass.pid)
                 gw.append(await via(MB, first))
+                ha_cpu += cpu_ms(hass.pid) - before
+                before = cpu_ms(relay[1])
+                rl.append(await relayed(MB, first))
+                relay_cpu += cpu_ms(relay[1]) - before
                 dt.append(await straight(MB, first))
-            added = (statistics.median(gw) - statistics.median(dt)) * 1000
+            direct_p50 = statistics.median(dt)
+            added = (statistics.median(gw) - direct_p50) * 1000
+            bare = (statistics.median(rl) - direct_p50) * 1000
             print(
                 f"(a) {order}: 1 MB p50 gateway {statistics.median(gw) * 1000:.1f} ms, direct "
-                f"{statistics.median(dt) * 1000:.1f} ms, added {added:+.2f} ms (target <= 1 ms)"
+                f"{direct_p50 * 1000:.1f} ms, added {added:+.2f} ms (target <= 1 ms); bare "
+                f"aiohttp relay added {bare:+.2f} ms; CPU per request: HA {ha_cpu / 21:.1f} ms, "
+                f"bare relay {relay_cpu / 21:.1f} ms"
             )
 
         for order, first in ORDERS:
             size = 200 * MB
-            t_via = min([await via(size, first) for _ in range(2)])
-            t_direct = min([await straight(size, first) for _ in range(2)])
+            t_via = min([await via(size, first) for _ in range(3)])
+            t_direct = min([await straight(size, first) for _ in range(3)])
             print(
                 f"(b) {order}: 200 MB gateway {size / MB / t_via:.0f} MB/s, direct "
                 f"{size / MB / t_direct:.0f} MB/s, ratio {t_direct / t_via:.2f} (target >= 0.8)"

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -84,7 +85,9 @@ async def test_file_first_reaches_the_backend_before_the_model_is_sent(
         len(head) + len(rest),
     )  # fmt: skip
     try:
-        await wait_for(receiving_audio(spark_sim, "early.wav"), "Parakeet to get audio before the model field")
+        await wait_for(
+            receiving_audio(spark_sim, "early.wav"), "Parakeet to get audio before the model field"
+        )
         writer.write(head[split:] + rest)
         await writer.drain()
         status, payload = await read_response(reader)
@@ -158,5 +161,72 @@ async def test_fields_after_the_file_reach_the_backend(
     (parakeet,) = uploads_named(spark_sim, "parakeet", "late.wav")
     assert parakeet.fields.get("language") == "fr"
     assert parakeet.fields.get("response_format") == "verbose_json"
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == set()
+
+
+async def _without_whisperx(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    hass.config_entries.async_update_entry(entry, data={**entry.data, "whisperx_enabled": False})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("whisperx", [True, False], ids=["both services", "parakeet only"])
+async def test_a_copy_is_kept_only_where_a_replay_may_be_needed(
+    hass: HomeAssistant,
+    gateway: Client,
+    hass_access_token: str,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    whisperx: bool,
+) -> None:
+    """With WhisperX too, the model may send the file there: it is spooled while it streams.
+
+    With Parakeet alone on one Spark no replay can ever happen, and nothing touches the disk.
+    """
+    if not whisperx:
+        await _without_whisperx(hass, init_integration)
+    spark_sim.states["parakeet"].transcript = "copied or not"
+    head = audio(wav_bytes(b"\x00\x01" * (4 * MIB), 16000), "copy.wav")
+    rest = body(part("model", "parakeet"))
+    assert gateway.server.host is not None
+    assert gateway.server.port is not None
+    reader, writer = await open_raw(
+        gateway.server.host, gateway.server.port, T, hass_access_token, head[: 2 * MIB],
+        len(head) + len(rest),
+    )  # fmt: skip
+    try:
+        await wait_for(receiving_audio(spark_sim, "copy.wav"), "Parakeet to get audio")
+        assert bool(ours(spool)) is whisperx
+        writer.write(head[2 * MIB :] + rest)
+        await writer.drain()
+        status, payload = await read_response(reader)
+    finally:
+        writer.close()
+    assert (status, payload) == (200, b'{"text": "copied or not"}')
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == set()
+
+
+async def test_model_after_the_file_for_a_service_not_offered(
+    hass: HomeAssistant,
+    gateway: Client,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    spool: Path,
+) -> None:
+    """``model=whisperx`` after the file, WhisperX off: the 404 a model-first request gets."""
+    await _without_whisperx(hass, init_integration)
+    response = await gateway.post(
+        f"{BASE}/{T}",
+        data=body(audio(wav_bytes(b"\x00\x01" * 32000, 16000), "nowhere.wav"),
+                  part("model", "whisperx")),
+        headers={"Content-Type": form_type()},
+    )  # fmt: skip
+    result = await response.json()
+    assert response.status == 404, result
+    assert result["error"]["code"] == "model_not_found"
+    assert "WhisperX" in result["error"]["message"]
     await wait_for(uploads_running(hass, 0), "the upload to finish")
     assert ours(spool) == set()

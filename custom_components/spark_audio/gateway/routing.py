@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from homeassistant.core import HomeAssistant
@@ -87,6 +88,13 @@ def offering[ClientT: SparkServiceClient](
     return sorted(found, key=lambda c: not c.last_update_success)
 
 
+def not_offered(slot: ServiceSlot[Any]) -> GatewayError:
+    """The 404 for a service no configured Spark offers."""
+    return GatewayError(
+        404, f"No configured Spark offers {SERVICE_NAMES[slot.service]}", code="model_not_found"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt[ClientT: SparkServiceClient]:
     """Which Spark a call went to, and whether it was the failover try."""
@@ -111,9 +119,7 @@ async def call_with_failover[ClientT: SparkServiceClient, T](
     candidates = [c for c in offering(hass, slot) if c.last_update_success]
     if not candidates:
         if not offering(hass, slot):
-            raise GatewayError(
-                404, f"No configured Spark offers {SERVICE_NAMES[service]}", code="model_not_found"
-            )
+            raise not_offered(slot)
         raise GatewayError(
             502, f"{SERVICE_NAMES[service]} is unreachable on every Spark", code="backend_down"
         )

@@ -69,7 +69,9 @@ class Upload:
         self.error: GatewayError | None = None
         self.fields_pending = False
         self.after_fields: Callable[[], None] | None = None
+        """Run once the fields after the file are read; a GatewayError it raises ends the upload."""
         self._teeing = False
+        self.keep_copy = True
 
     @classmethod
     def from_spool(cls, hass: HomeAssistant, spooled: SpooledFile) -> Upload:
@@ -119,7 +121,14 @@ class Upload:
             await read_rest()
 
     async def _teed(self, parts: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
-        """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end."""
+        """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end.
+
+        Without ``keep_copy`` (the caller knows no replay can be needed) nothing is spooled.
+        """
+        if not self.keep_copy:
+            async for chunk in parts:
+                yield chunk
+            return
         owned = self._own_new(".upload")
         writer = SpoolWriter(self._hass, owned.path)
         try:

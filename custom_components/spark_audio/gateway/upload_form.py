@@ -8,6 +8,7 @@ as a bare 500 (unknown charsets and transfer encodings are refused up front).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -43,6 +44,10 @@ PLAYLIST_TYPES = frozenset(
     }
 )
 TRUNCATED = "The upload was cut off"
+# ``form-data`` with quoted name / filename holding no quote, backslash, control character or
+# semicolon: what every client sends. Anything else goes to aiohttp's full parser.
+_PLAIN_DISPOSITION = re.compile(r'form-data(?:;[ ]?(?:name|filename)="[^"\\\x00-\x1f\x7f;]*")+')
+_PLAIN_PARAM = re.compile(r'(name|filename)="([^"]*)"')
 # Text that makes ffmpeg (or a backend's ffmpeg) open other files or URLs.
 _REFERENCE_MARKERS = (
     b"#EXTM3U",
@@ -117,7 +122,7 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
             if not isinstance(part, BodyPartReader):
                 raise bad_request("Nested multipart bodies are not supported", code="bad_multipart")
             _check_part_headers(part)
-            name = part.name
+            name, filename = disposition(part)
             if not name:
                 raise bad_request("A multipart part has no name", code="bad_multipart")
             if "\x00" in name:
@@ -125,7 +130,7 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
             if name == FILE_FIELD:
                 if form.file is not None:
                     raise bad_request("Send exactly one 'file' part", param=FILE_FIELD)
-                _take_file(form, part)
+                _take_file(form, part, filename)
                 if stop_at_file:
                     return
                 continue
@@ -147,6 +152,22 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
         ) from err
 
 
+def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
+    """A part's name and filename: plain headers read here, any other by aiohttp.
+
+    aiohttp's parser rebuilds a 128-character regex escape table on every call
+    (a fifth of a gateway request's CPU); the plain ``form-data; name="..."``
+    every client sends needs none of it. Values come out exactly as aiohttp's.
+    """
+    header = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    if _PLAIN_DISPOSITION.fullmatch(header):
+        found = _PLAIN_PARAM.findall(header)
+        params = {key: value.lstrip("\\/") for key, value in found}
+        if len(params) == len(found):
+            return params.get("name"), params.get("filename")
+    return part.name, part.filename
+
+
 def _check_part_headers(part: BodyPartReader) -> None:
     """Encodings aiohttp would decode on the fly (or fail on) are refused."""
     transfer = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
@@ -163,8 +184,8 @@ def _check_part_headers(part: BodyPartReader) -> None:
         )
 
 
-def _take_file(form: UploadForm, part: BodyPartReader) -> None:
-    filename = part.filename or "audio"
+def _take_file(form: UploadForm, part: BodyPartReader, filename: str | None) -> None:
+    filename = filename or "audio"
     if len(filename) > MAX_FILENAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in filename):
         raise bad_request(
             f"The filename must be at most {MAX_FILENAME_CHARS} characters, without control "

@@ -28,6 +28,7 @@ from .routing import (
     GatewayError,
     bad_request,
     call_with_failover,
+    not_offered,
     offering,
     upload_timeout,
 )
@@ -262,6 +263,8 @@ async def _routed_service(
             await upload.ensure_spooled()
             if upload.error is not None:
                 raise upload.error
+        else:
+            upload.keep_copy = _may_replay(hass, chosen)
     else:
         _transcription_options(form)  # a bad field is a 400 before any backend is asked
         chosen = None
@@ -271,10 +274,20 @@ async def _routed_service(
         actual = _stt_service(form.get("model"))
         _transcription_options(form)
         if actual is not service:
-            raise Rerouted(actual)
+            raise Rerouted(actual) if offering(hass, actual) else not_offered(actual)
 
     upload.after_fields = check
     return service
+
+
+def _may_replay(hass: HomeAssistant, chosen: ServiceSlot[OpenAITranscriptionClient]) -> bool:
+    """Whether the file may have to be sent again: to another Spark, or the other service.
+
+    Only then is it spooled while it streams (disk I/O the usual one-Spark setup skips).
+    """
+    return len(offering(hass, chosen)) > 1 or any(
+        offering(hass, slot) for slot in GUESSES if slot is not chosen
+    )
 
 
 def _backend_options(form: UploadForm) -> TranscriptionOptions:
