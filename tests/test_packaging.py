@@ -8,6 +8,8 @@ repair issue with either a description or a fix flow. ``.ci/run`` runs hassfest 
 from __future__ import annotations
 
 import ast
+import fnmatch
+import hashlib
 import json
 import re
 import struct
@@ -127,3 +129,44 @@ def test_versions_agree() -> None:
     assert manifest["version"] == pyproject["project"]["version"]
     AwesomeVersion(manifest["version"])  # HA refuses a custom integration without a valid one
     assert AwesomeVersion(manifest["version"]).valid
+
+
+# The WhisperX image each bundled VERSION stands for: a digest of every file the image is built
+# from (the build context less what .dockerignore keeps out). Installed containers report their
+# VERSION and the update entity offers an upgrade only when it differs, so a changed image under
+# an unchanged VERSION would never reach anyone who installed the old one.
+WHISPERX_IMAGES = {
+    "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
+}
+
+
+def _image_digest(context: Path) -> str:
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (context / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        if relative == "VERSION" or any(
+            fnmatch.fnmatch(relative, pattern)
+            or fnmatch.fnmatch(relative, f"{pattern}/*")
+            or fnmatch.fnmatch(f"/{relative}", f"*/{pattern.removeprefix('**/')}/*")
+            or fnmatch.fnmatch(path.name, pattern.removeprefix("**/"))
+            for pattern in ignored
+        ):
+            continue
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def test_whisperx_version_moves_with_its_image() -> None:
+    """A change to what the WhisperX image is built from comes with a new VERSION."""
+    context = INTEGRATION / "whisperx_container"
+    version = (context / "VERSION").read_text(encoding="utf-8").strip()
+    assert version in WHISPERX_IMAGES, f"record VERSION {version} in WHISPERX_IMAGES"
+    assert _image_digest(context) == WHISPERX_IMAGES[version], (
+        "the WhisperX image's files changed: raise whisperx_container/VERSION and record "
+        f"{_image_digest(context)} for it in WHISPERX_IMAGES"
+    )

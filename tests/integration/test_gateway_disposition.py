@@ -58,7 +58,7 @@ UNUSUAL = [
     'form-data; name="a\\"b"',
     'form-data; name="a;b"',
     "form-data; name*=UTF-8''K%C3%BCche",
-    'form-data; name="file"; filename*=UTF-8\'\'a%00.wav',
+    "form-data; name=\"file\"; filename*=UTF-8''a%00.wav",
     'form-data; name="mo\x00del"',
     'attachment; name="model"',
     'form-data; name="model"; size=3',

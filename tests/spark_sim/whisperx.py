@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -31,7 +32,12 @@ from .transcript import (
 ARCH = "medium"
 MODEL = f"whisperx-{ARCH}"
 DIARIZER = "pyannote/speaker-diarization-community-1"
-VERSION = "0.1.0"
+# The bundled container's version: the simulated WhisperX is an up-to-date install.
+VERSION = (
+    (Path(__file__).resolve().parents[2] / "whisperx_container" / "VERSION")
+    .read_text(encoding="utf-8")
+    .strip()
+)
 DEFAULT_RTF = 0.1
 SPEAKERS_PATH = "/v1/audio/transcribe-with-speakers"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"

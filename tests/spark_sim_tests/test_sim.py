@@ -25,6 +25,7 @@ from tests.spark_sim.audio import (
 from tests.spark_sim.faults import DEFAULT_TRANSCRIPT, Fault
 from tests.spark_sim.magpie import DEFAULT_VOICES
 from tests.spark_sim.server import SparkSim
+from tests.spark_sim.whisperx import VERSION as WHISPERX_VERSION
 
 RATE = 16000
 MIA = "Magpie-Multilingual.EN-US.Mia"
@@ -442,7 +443,7 @@ async def test_whisperx_health(sim: SparkSim, session: aiohttp.ClientSession) ->
             "model": "medium",
             "device": "cuda",
             "gpu_ok": True,
-            "version": "0.1.0",
+            "version": WHISPERX_VERSION,
             "busy": False,
             "queue": 0,
             "auth": False,
