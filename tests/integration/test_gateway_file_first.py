@@ -7,8 +7,9 @@ read when it ends, passed on, and obeyed (another model: replayed there from the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -60,6 +61,41 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), await reader.readexactly(length)
 
 
+async def ended_clean(hass: HomeAssistant, spool: Path) -> None:
+    """The upload is over and left no file behind."""
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == set()
+
+
+async def send_in_two(
+    gateway: Client,
+    token: str,
+    first: bytes,
+    rest: bytes,
+    meanwhile: Callable[[], Awaitable[None]],
+) -> tuple[int, bytes]:
+    """Send ``first``, run ``meanwhile`` (the rest still unsent), then ``rest``; the answer."""
+    assert gateway.server.host is not None
+    assert gateway.server.port is not None
+    reader, writer = await open_raw(
+        gateway.server.host, gateway.server.port, T, token, first, len(first) + len(rest)
+    )
+    try:
+        await meanwhile()
+        writer.write(rest)
+        await writer.drain()
+        return await read_response(reader)
+    finally:
+        writer.close()
+
+
+async def post_form(gateway: Client, *parts: bytes) -> Any:
+    """The form ``parts`` posted to the transcriptions view."""
+    return await gateway.post(
+        f"{BASE}/{T}", data=body(*parts), headers={"Content-Type": form_type()}
+    )
+
+
 async def test_file_first_reaches_the_backend_before_the_model_is_sent(
     hass: HomeAssistant,
     gateway: Client,
@@ -78,27 +114,20 @@ async def test_file_first_reaches_the_backend_before_the_model_is_sent(
     head = audio(data, "early.wav")
     rest = body(part("model", "whisper-1"), part("response_format", "text"))
     split = 2 * MIB
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    reader, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, hass_access_token, head[:split],
-        len(head) + len(rest),
-    )  # fmt: skip
-    try:
+
+    async def backend_receiving() -> None:
         await wait_for(
             receiving_audio(spark_sim, "early.wav"), "Parakeet to get audio before the model field"
         )
-        writer.write(head[split:] + rest)
-        await writer.drain()
-        status, payload = await read_response(reader)
-    finally:
-        writer.close()
+
+    status, payload = await send_in_two(
+        gateway, hass_access_token, head[:split], head[split:] + rest, backend_receiving
+    )
     assert status == 200, payload[:400]
     assert payload.strip() == b"streamed before the model came"
     mine = uploads_named(spark_sim, "parakeet", "early.wav")
     assert [r.file_bytes for r in mine] == [len(data)]
-    await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await ended_clean(hass, spool)
 
 
 async def test_model_after_the_file_is_obeyed(
@@ -112,15 +141,12 @@ async def test_model_after_the_file_is_obeyed(
     spark_sim.states["parakeet"].transcript = "parakeet heard this"
     spark_sim.states["whisperx"].transcript = "whisperx heard this"
     data = wav_bytes(b"\x00\x01" * (2 * MIB), 16000)
-    response = await gateway.post(
-        f"{BASE}/{T}",
-        data=body(
-            audio(data, "rerouted.wav"),
-            part("model", "whisperx"),
-            part("language", "de"),
-            part("response_format", "verbose_json"),
-        ),
-        headers={"Content-Type": form_type()},
+    response = await post_form(
+        gateway,
+        audio(data, "rerouted.wav"),
+        part("model", "whisperx"),
+        part("language", "de"),
+        part("response_format", "verbose_json"),
     )
     result = await response.json()
     assert response.status == 200, result
@@ -130,8 +156,7 @@ async def test_model_after_the_file_is_obeyed(
     assert whisperx.file_bytes == len(data)
     # Parakeet (the likelier guess) may have begun receiving it; it never finished it.
     assert all(r.status != 200 for r in uploads_named(spark_sim, "parakeet", "rerouted.wav"))
-    await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await ended_clean(hass, spool)
 
 
 async def test_fields_after_the_file_reach_the_backend(
@@ -144,15 +169,12 @@ async def test_fields_after_the_file_reach_the_backend(
     """Model first, file, then language and format: none of the late fields is dropped."""
     spark_sim.states["parakeet"].transcript = "late fields are kept"
     data = wav_bytes(b"\x00\x01" * 32000, 16000)
-    response = await gateway.post(
-        f"{BASE}/{T}",
-        data=body(
-            part("model", "parakeet"),
-            audio(data, "late.wav"),
-            part("language", "fr"),
-            part("response_format", "srt"),
-        ),
-        headers={"Content-Type": form_type()},
+    response = await post_form(
+        gateway,
+        part("model", "parakeet"),
+        audio(data, "late.wav"),
+        part("language", "fr"),
+        part("response_format", "srt"),
     )
     text = await response.text()
     assert response.status == 200, text
@@ -161,8 +183,7 @@ async def test_fields_after_the_file_reach_the_backend(
     (parakeet,) = uploads_named(spark_sim, "parakeet", "late.wav")
     assert parakeet.fields.get("language") == "fr"
     assert parakeet.fields.get("response_format") == "verbose_json"
-    await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await ended_clean(hass, spool)
 
 
 async def _without_whisperx(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -190,23 +211,16 @@ async def test_a_copy_is_kept_only_where_a_replay_may_be_needed(
     spark_sim.states["parakeet"].transcript = "copied or not"
     head = audio(wav_bytes(b"\x00\x01" * (4 * MIB), 16000), "copy.wav")
     rest = body(part("model", "parakeet"))
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    reader, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, hass_access_token, head[: 2 * MIB],
-        len(head) + len(rest),
-    )  # fmt: skip
-    try:
+
+    async def copy_or_none() -> None:
         await wait_for(receiving_audio(spark_sim, "copy.wav"), "Parakeet to get audio")
         assert bool(ours(spool)) is whisperx
-        writer.write(head[2 * MIB :] + rest)
-        await writer.drain()
-        status, payload = await read_response(reader)
-    finally:
-        writer.close()
+
+    status, payload = await send_in_two(
+        gateway, hass_access_token, head[: 2 * MIB], head[2 * MIB :] + rest, copy_or_none
+    )
     assert (status, payload) == (200, b'{"text": "copied or not"}')
-    await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await ended_clean(hass, spool)
 
 
 async def test_model_after_the_file_for_a_service_not_offered(
@@ -218,15 +232,13 @@ async def test_model_after_the_file_for_a_service_not_offered(
 ) -> None:
     """``model=whisperx`` after the file, WhisperX off: the 404 a model-first request gets."""
     await _without_whisperx(hass, init_integration)
-    response = await gateway.post(
-        f"{BASE}/{T}",
-        data=body(audio(wav_bytes(b"\x00\x01" * 32000, 16000), "nowhere.wav"),
-                  part("model", "whisperx")),
-        headers={"Content-Type": form_type()},
-    )  # fmt: skip
+    response = await post_form(
+        gateway,
+        audio(wav_bytes(b"\x00\x01" * 32000, 16000), "nowhere.wav"),
+        part("model", "whisperx"),
+    )
     result = await response.json()
     assert response.status == 404, result
     assert result["error"]["code"] == "model_not_found"
     assert "WhisperX" in result["error"]["message"]
-    await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await ended_clean(hass, spool)
