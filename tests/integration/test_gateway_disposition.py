@@ -69,7 +69,7 @@ UNUSUAL = [
 # aiohttp warns about the malformed ones while it parses them, as it should.
 @pytest.mark.filterwarnings("ignore::aiohttp.multipart.BadContentDispositionHeader")
 @pytest.mark.filterwarnings("ignore::aiohttp.multipart.BadContentDispositionParam")
-@pytest.mark.parametrize("header", PLAIN + UNUSUAL)
+@pytest.mark.parametrize("header", [*PLAIN, *UNUSUAL])
 def test_same_as_aiohttp(header: str | None) -> None:
     reference = Part(header)
     expected = (reference.name, reference.filename)
