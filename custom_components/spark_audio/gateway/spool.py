@@ -12,7 +12,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 from homeassistant.core import HomeAssistant
@@ -82,6 +82,7 @@ class SpoolWriter:
         self._pending: asyncio.Future[None] | None = None
         self._batch: list[bytes] = []
         self._batched = 0
+        self._closed = False
         self.size = 0
 
     async def write(self, chunk: bytes) -> None:
@@ -109,6 +110,7 @@ class SpoolWriter:
             await self._pending
             self._pending = None
         fd = await asyncio.shield(self._create)
+        self._closed = True  # from here on the descriptor is not ours to close again
         await asyncio.shield(self._hass.async_add_executor_job(os.close, fd))
         return self.size
 
@@ -121,9 +123,28 @@ class SpoolWriter:
             if self._pending is not None:
                 await self._pending
         fd: int | None = None
-        with contextlib.suppress(Exception):
-            fd = await self._create
+        if not self._closed:
+            with contextlib.suppress(Exception):
+                fd = await self._create
         await self._hass.async_add_executor_job(_close_and_unlink, fd, self.path)
+
+
+async def spooled_on_the_way(
+    writer: SpoolWriter, chunks: AsyncIterator[bytes]
+) -> AsyncGenerator[bytes]:
+    """``chunks`` handed on as they come, each also written to ``writer``.
+
+    The file is closed when the chunks end and deleted when anything fails, is
+    cancelled or stops reading early.
+    """
+    try:
+        async for chunk in chunks:
+            await writer.write(chunk)
+            yield chunk
+        await writer.close()
+    except BaseException:
+        await writer.discard()
+        raise
 
 
 class SpooledFile:
@@ -148,14 +169,9 @@ class SpooledFile:
         Whatever fails or is cancelled on the way, the file is gone again.
         """
         writer = SpoolWriter(hass, path or spool_path(suffix))
-        try:
-            async for chunk in chunks:
-                await writer.write(chunk)
-            size = await writer.close()
-        except BaseException:
-            await writer.discard()
-            raise
-        return cls(hass, writer.path, size)
+        async for _ in spooled_on_the_way(writer, chunks):
+            pass
+        return cls(hass, writer.path, writer.size)
 
     async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Read back ``length`` bytes from ``start`` (all by default) in 1 MiB pieces."""

@@ -23,7 +23,7 @@ from homeassistant.core import HomeAssistant
 
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
 from .routing import GatewayError, bad_request
-from .spool import SpooledFile, SpoolWriter, spool_path
+from .spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
 from .upload_form import (
     FILE_FIELD,
     TRUNCATED,
@@ -131,14 +131,10 @@ class Upload:
             return
         owned = self._own_new(".upload")
         writer = SpoolWriter(self._hass, owned.path)
-        try:
-            async for chunk in parts:
-                await writer.write(chunk)
+        async with contextlib.aclosing(spooled_on_the_way(writer, parts)) as teed:
+            async for chunk in teed:
                 yield chunk
-            owned.size = await writer.close()
-        except BaseException:
-            await writer.discard()
-            raise
+        owned.size = writer.size
         self.spooled = owned
 
     async def _then_fields(
