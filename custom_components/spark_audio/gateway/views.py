@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -168,7 +168,7 @@ class TranscriptionsView(GatewayView):
 
             async def call(attempt: Attempt[OpenAITranscriptionClient]) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
-                known = _backend_options(form)
+                known = _transcription_options(form).backend
                 data = await client.transcribe_verbose(
                     upload.chunks(),
                     filename=form.filename,
@@ -177,14 +177,14 @@ class TranscriptionsView(GatewayView):
                     language=known.language,
                     prompt=known.prompt,
                     temperature=known.temperature,
-                    late_options=(lambda: _changed(known, _backend_options(form)))
+                    late_options=(lambda: _changed(known, _transcription_options(form).backend))
                     if upload.fields_pending
                     else None,
                 )
                 options = _transcription_options(form)
                 try:
                     return render_transcription(
-                        data, options["response_format"], options["timestamp_granularities"]
+                        data, options.response_format, options.granularities
                     )
                 except (ValueError, TypeError, KeyError) as err:
                     raise SparkResponseError(f"not a transcription: {err}", status=200) from err
@@ -290,11 +290,6 @@ def _may_replay(hass: HomeAssistant, chosen: ServiceSlot[OpenAITranscriptionClie
     )
 
 
-def _backend_options(form: UploadForm) -> TranscriptionOptions:
-    options = _transcription_options(form)
-    return TranscriptionOptions(options["language"], options["prompt"], options["temperature"])
-
-
 def _changed(sent: TranscriptionOptions, now: TranscriptionOptions) -> TranscriptionOptions:
     """The options that arrived (or changed) after the file: only they still need sending."""
     return TranscriptionOptions(
@@ -302,7 +297,17 @@ def _changed(sent: TranscriptionOptions, now: TranscriptionOptions) -> Transcrip
     )
 
 
-def _transcription_options(form: UploadForm) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class RequestedTranscription:
+    """A transcription request's optional OpenAI fields, validated."""
+
+    backend: TranscriptionOptions
+    """What the model is asked (language, prompt, temperature)."""
+    response_format: str
+    granularities: list[str]
+
+
+def _transcription_options(form: UploadForm) -> RequestedTranscription:
     """The optional OpenAI fields, validated."""
     response_format = form.choice("response_format", TRANSCRIPTION_FORMATS, "json")
     temperature: float | None = None
@@ -319,10 +324,8 @@ def _transcription_options(form: UploadForm) -> dict[str, Any]:
             f"timestamp_granularities[] values must be word or segment, not {bad[0]!r}",
             param="timestamp_granularities[]",
         )
-    return {
-        "response_format": response_format,
-        "language": form.language(),
-        "prompt": form.get("prompt"),
-        "temperature": temperature,
-        "timestamp_granularities": granularities,
-    }
+    return RequestedTranscription(
+        TranscriptionOptions(form.language(), form.get("prompt"), temperature),
+        response_format,
+        granularities,
+    )
