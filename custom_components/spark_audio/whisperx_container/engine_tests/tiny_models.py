@@ -24,6 +24,12 @@ DETECTED_LANGUAGE = "en"
 D_MODEL = 64
 BYTE_VOCAB = 50_257  # ids below <|endoftext|>, as in Whisper's multilingual vocabulary
 _STEER = 20.0  # how far a position embedding outweighs the token embedding
+# The final layer norm's gain: the steered token's logit is about 8 x this (the normalised hidden
+# state has norm sqrt(D_MODEL) = 8), every other token's stays near 0, so each steered step gets
+# all but e^-(8 x gain) / 51,866 of the probability. With a gain of 1 it got only ~3 %: a flat
+# distribution, under which beam search with length normalisation preferred a long run of
+# equally improbable fillers on some CPUs and stopped on others.
+_GAIN = 4.0
 PROMPT_LENGTH = 4  # <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|>
 
 
@@ -46,6 +52,12 @@ def whisper_tokens(languages: tuple[str, ...]) -> list[str]:
     ]
     tokens += [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
     return tokens
+
+
+def steered_tokens(ids: dict[str, int]) -> list[int]:
+    """The token ids the decoder's positions point at: the words, end-of-text, the language."""
+    words = [ids["Ġ" + word] for word in SPOKEN.split()]
+    return [*words, ids["<|endoftext|>"], ids[f"<|{DETECTED_LANGUAGE}|>"]]
 
 
 def _tokenizer(tokens: list[str]) -> Any:
@@ -99,12 +111,16 @@ def build_whisper(out: Path, seed: int = 0) -> Path:
     decoder = model.model.decoder
     with torch.no_grad():
         embed = torch.randn(len(tokens), D_MODEL)
-        steered = [ids["Ġ" + w] for w in SPOKEN.split()] + [eot, ids[f"<|{DETECTED_LANGUAGE}|>"]]
-        # Orthogonal directions for the tokens the positions point at.
-        basis, _ = torch.linalg.qr(torch.randn(D_MODEL, len(steered)))
-        for column, token in enumerate(steered):
-            embed[token] = basis[:, column] * D_MODEL**0.5
+        steered = steered_tokens(ids)
+        # Orthogonal, zero-mean, unit directions for the tokens the positions point at, and
+        # every other token orthogonal to all of them: at a steered position only the steered
+        # token's logit is large, whichever token came before.
         embed -= embed.mean(dim=1, keepdim=True)
+        basis, _ = torch.linalg.qr(embed[steered].T)
+        others = torch.ones(len(tokens), dtype=torch.bool)
+        others[steered] = False
+        embed[others] -= (embed[others] @ basis) @ basis.T
+        embed[steered] = basis.T
         embed /= embed.norm(dim=1, keepdim=True)
         decoder.embed_tokens.weight.copy_(embed)  # proj_out is tied to it
         positions = decoder.embed_positions.weight
@@ -117,7 +133,7 @@ def build_whisper(out: Path, seed: int = 0) -> Path:
                 linear.weight.zero_()
                 if linear.bias is not None:
                     linear.bias.zero_()
-        decoder.layer_norm.weight.fill_(1.0)
+        decoder.layer_norm.weight.fill_(_GAIN)
         decoder.layer_norm.bias.zero_()
     model.generation_config = GenerationConfig(
         decoder_start_token_id=ids["<|startoftranscript|>"],
