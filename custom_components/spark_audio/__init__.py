@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from homeassistant.const import CONF_HOST, Platform
 from homeassistant.core import HomeAssistant
@@ -66,7 +67,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     """Connect to the Spark's services; not ready while none of them answers."""
     host: str = entry.data[CONF_HOST]
     session = async_get_clientsession(hass)
-    data = SparkAudioData(host=host)
+    data = SparkAudioData(host=host, applied=_applied(entry))
     entry.runtime_data = data
     add_coordinators(hass, entry, session)
 
@@ -117,7 +118,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     data.round_trip = make_round_trip(hass, entry)
 
     async_update_install_issue(hass, entry)
-    entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    entry.async_on_unload(entry.add_update_listener(_async_apply_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # First deep checks run in the background: they must not hold up HA's start.
     for deep in data.deep.values():
@@ -139,7 +140,7 @@ def _register_devices(
     """The Spark's hub device and one service device under it per service.
 
     Names carry the Spark's name (the entry title) so two Sparks never
-    collide; a renamed entry renames its devices on the reload that follows.
+    collide; a renamed entry renames its devices (the update listener calls this again).
     Devices of services turned off are dropped.
     """
     registry = dr.async_get(hass)
@@ -183,10 +184,23 @@ async def async_remove_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) 
     await RestartHistoryStore(hass, entry.entry_id).async_remove()
 
 
-async def _async_reload_on_update(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
-    """Apply changed options or a reconfigured host without restarting HA.
+def _applied(entry: SparkAudioConfigEntry) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a setup is made from: the entry's data and options (copies, compared later)."""
+    return dict(entry.data), dict(entry.options)
 
-    ``OptionsFlowWithReload`` would do this from HA 2025.8 on; this listener
-    does the same on every supported release.
+
+async def _async_apply_update(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
+    """Apply an entry change: reload once for new data or options, rename for a new title.
+
+    HA calls this on every change of the entry. A reload ends whatever the entry runs (probes,
+    SSH), so it happens only when the setup depends on what changed: options, or the host,
+    ports, services and SSH credentials (reconfigure, reauth, a confirmed host key). A new
+    title only renames the Spark's devices, which are named after it.
+    ``OptionsFlowWithReload`` would reload on options from HA 2025.8 on; this listener does the
+    same on every supported release, and nothing else reloads on those changes.
     """
-    await hass.config_entries.async_reload(entry.entry_id)
+    data = entry.runtime_data
+    if data.applied != _applied(entry):
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    _register_devices(hass, entry, list(data.coordinators.values()))

@@ -196,7 +196,11 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             data.update(normalise({**data, CONF_SSH: user_input}))
             errors = validate_form(data) or await async_check_login(data)
             if not errors:
-                return self.async_update_reload_and_abort(entry, data=data)
+                # New credentials reload the entry once, through its update listener; the same
+                # credentials again change nothing, so retry the login with one reload here.
+                if not self.hass.config_entries.async_update_entry(entry, data=data):
+                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self.async_abort(reason="reauth_successful")
         schema = vol.Schema(
             {
                 vol.Required(CONF_SSH_USER, default=entry.data.get(CONF_SSH_USER, "")): (

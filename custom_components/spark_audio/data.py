@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
@@ -47,6 +47,9 @@ class SparkAudioData:
     """Clients, coordinators and recovery state of one Spark."""
 
     host: str
+    # The entry's data and options this setup was made from: a change to either needs a reload,
+    # a change to anything else (the title) does not.
+    applied: tuple[Mapping[str, Any], Mapping[str, Any]] = field(default_factory=lambda: ({}, {}))
     parakeet: SparkServiceCoordinator[ParakeetClient] | None = None
     magpie: SparkServiceCoordinator[MagpieClient] | None = None
     whisperx: SparkServiceCoordinator[WhisperXClient] | None = None
