@@ -129,6 +129,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
         entry.async_create_background_task(
             hass, data.round_trip.async_refresh(), "spark_audio first round trip"
         )
+    # Background jobs a restart brought back wait for their Spark; once it is loaded they start.
+    hass.loop.call_soon(hass.data[JOBS_KEY].async_spark_ready, entry.entry_id)
     return True
 
 

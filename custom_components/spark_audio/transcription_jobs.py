@@ -4,8 +4,10 @@
 background task (not the caller's), so it outlives the browser or automation
 that started it. One job runs per Spark and backend at a time: the GPU is the
 limit, and a second long file would only slow the first. Queued and running
-jobs are kept in a ``Store``: a job that an HA restart cut short is reported
-failed after the restart, and its unfinished caption files are removed.
+jobs are kept in a ``Store``: after an HA restart they run again (a running one
+from the start, its unfinished caption files removed first), unless their media
+is gone, which is reported as a failure. Either way each job's done or failed
+event fires once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -44,7 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 JOBS_KEY: HassKey[TranscriptionJobs] = HassKey(f"{DOMAIN}_transcription_jobs")
 STORAGE_VERSION = 1
 SAVE_DELAY_S = 1.0
-INTERRUPTED = "Interrupted by a restart of Home Assistant"
+MEDIA_GONE = "The media file was removed while Home Assistant restarted"
+SPARK_GONE = "The Spark of this job was removed while Home Assistant restarted"
 CANCELLED = "Cancelled"
 
 
@@ -100,13 +104,14 @@ class TranscriptionJobs:
         self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.jobs")
 
     async def async_load(self) -> None:
-        """Remove the unfinished files of jobs a restart interrupted; report them once started.
+        """Take back the jobs a restart cut short; they run again once HA has started.
 
-        Reported when Home Assistant has started, so automations listening for
-        the failed event (or the device trigger) are already attached.
+        Their unfinished caption files are removed now. They are queued again
+        when Home Assistant has started, so the Sparks' entries are set up and
+        automations listening for the events (or the device triggers) are attached.
         """
         stored = await self._store.async_load() or {}
-        interrupted = [
+        cut_short = [
             Job(
                 raw["job_id"],
                 raw["entry_id"],
@@ -116,18 +121,31 @@ class TranscriptionJobs:
             )
             for raw in stored.get("jobs", [])
         ]
-        if not interrupted:
+        if not cut_short:
             return
-        for job in interrupted:
+        for job in cut_short:
             await self.hass.async_add_executor_job(remove_parts, job.targets)
-        await self._store.async_save({"jobs": []})
 
-        @callback
-        def report(hass: HomeAssistant) -> None:
-            for job in interrupted:
-                self._fire_failed(job, INTERRUPTED)
+        async def resume(hass: HomeAssistant) -> None:
+            for job in cut_short:
+                if hass.config_entries.async_get_entry(job.entry_id) is None:
+                    self._fire_failed(job, SPARK_GONE)
+                elif not await hass.async_add_executor_job(job.path.is_file):
+                    self._fire_failed(job, MEDIA_GONE)
+                else:
+                    self.jobs[job.job_id] = job
+            self._save()
+            for job in cut_short:
+                self._start_next(job.entry_id, job.backend)
+                self._changed(job)
 
-        async_at_started(self.hass, report)
+        async_at_started(self.hass, resume)
+
+    @callback
+    def async_spark_ready(self, entry_id: str) -> None:
+        """The Spark's entry is set up: start its queued jobs (those a restart brought back)."""
+        for backend in {job.backend for job in self.jobs.values() if job.entry_id == entry_id}:
+            self._start_next(entry_id, backend)
 
     def for_entry(self, entry_id: str) -> list[Job]:
         """The jobs of one Spark, running first, then in queue order."""
@@ -184,6 +202,9 @@ class TranscriptionJobs:
         mine = [j for j in self.jobs.values() if (j.entry_id, j.backend) == (entry_id, backend)]
         if not mine or any(job.task is not None for job in mine):
             return
+        entry = self.hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return  # not set up (yet): async_spark_ready starts the queue when it is
         job = mine[0]
         job.started_at = dt_util.utcnow()
         job.phase = "transcribing"
@@ -199,7 +220,7 @@ class TranscriptionJobs:
         except asyncio.CancelledError:
             await self.hass.async_add_executor_job(remove_parts, job.targets)
             if not job.cancelled:
-                raise  # HA is stopping: the Store keeps the job; reported after the restart
+                raise  # HA is stopping: the Store keeps the job; it runs again after the restart
             self._fire_failed(job, CANCELLED)
         except HomeAssistantError as err:
             self._fire_failed(job, str(err))

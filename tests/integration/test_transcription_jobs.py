@@ -9,6 +9,7 @@ through Parakeet + Sortformer, whose ~14 windows give the progress steps.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,16 @@ from homeassistant.auth.models import User
 from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
 from homeassistant.exceptions import Unauthorized
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
 from custom_components.spark_audio.data import async_entry_device
-from custom_components.spark_audio.transcription_jobs import INTERRUPTED
+from custom_components.spark_audio.transcription_jobs import MEDIA_GONE, SPARK_GONE
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
     HOURS_2,
@@ -44,18 +50,7 @@ async def recording(hass: HomeAssistant, tmp_path: Path) -> Path:
 @pytest.fixture
 async def entry(hass: HomeAssistant, spark_sim: SparkSim) -> MockConfigEntry:
     """The simulated Spark without WhisperX (speakers go to Parakeet + Sortformer), fast GPU."""
-    spark_sim.states["parakeet"].rtf = 0.0
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="127.0.0.1",
-        unique_id="127.0.0.1",
-        data=entry_data(spark_sim, **{conf_enabled(SparkService.WHISPERX): False}),
-        entry_id="01SPARKENTRY",
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+    return await set_up_spark(hass, spark_sim)
 
 
 async def test_two_hour_job_reports_progress_and_writes_files(
@@ -202,38 +197,99 @@ async def test_cancel_stops_the_backend_and_leaves_no_files(
     parakeet.fault = Fault.NONE
 
 
-async def test_a_job_cut_short_by_a_restart_is_reported_failed(
+def stored_job(job_id: str, media: Path) -> dict[str, Any]:
+    """A job as the Store keeps it while it is queued or running (speakers, an SRT file)."""
+    options = {"media": str(media), "speakers": True, "write": ["srt"], "model": "parakeet"}
+    return {
+        "job_id": job_id,
+        "entry_id": "01SPARKENTRY",
+        "backend": "parakeet",
+        "path": str(media),
+        "options": options,
+    }
+
+
+def restart_with(hass_storage: dict[str, Any], *jobs: dict[str, Any]) -> None:
+    """What HA finds at start after a restart that cut these jobs short."""
+    hass_storage[f"{DOMAIN}.jobs"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.jobs",
+        "data": {"jobs": list(jobs)},
+    }
+
+
+async def set_up_spark(hass: HomeAssistant, spark_sim: SparkSim) -> MockConfigEntry:
+    """The Spark without WhisperX, set up (in a restart test: after the Store was written)."""
+    spark_sim.states["parakeet"].rtf = 0.0
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id="127.0.0.1",
+        data=entry_data(spark_sim, **{conf_enabled(SparkService.WHISPERX): False}),
+        entry_id="01SPARKENTRY",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def flush_store(hass: HomeAssistant) -> None:
+    """Let the jobs Store's delayed save happen."""
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=5))
+    await hass.async_block_till_done()
+
+
+async def test_a_job_cut_short_by_a_restart_runs_again(
     hass: HomeAssistant,
     spark_sim: SparkSim,
     hass_storage: dict[str, Any],
     recording: Path,
 ) -> None:
-    """The Store still holds a running job at start: a failed event, its partial file removed."""
+    """The Store still holds a running job at start: its partial file goes, it runs again from
+    the start once its Spark is set up, and its done event fires once."""
     partial = recording.with_suffix(".srt.part")
     await hass.async_add_executor_job(partial.write_text, "1\n00:00:00,000 --> ")
-    options = {"media": str(recording), "speakers": True, "write": ["srt"], "model": "parakeet"}
-    hass_storage[f"{DOMAIN}.jobs"] = {
-        "version": 1,
-        "key": f"{DOMAIN}.jobs",
-        "data": {
-            "jobs": [
-                {
-                    "job_id": "cut-short",
-                    "entry_id": "01SPARKENTRY",
-                    "backend": "parakeet",
-                    "path": str(recording),
-                    "options": options,
-                }
-            ]
-        },
-    }
+    restart_with(hass_storage, stored_job("cut-short", recording))
+    done = collect_events(hass, "spark_audio_transcription_done")
     failed = collect_events(hass, "spark_audio_transcription_failed")
-    assert await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    assert [(e["job_id"], e["media"], e["error"]) for e in failed] == [
-        ("cut-short", str(recording), INTERRUPTED)
+    entry = await set_up_spark(hass, spark_sim)
+    await wait_until(hass, lambda: bool(done or failed))
+    assert failed == []
+    assert [(e["job_id"], e["files"]) for e in done] == [
+        ("cut-short", [str(recording.with_suffix(".srt"))])
     ]
+    caption = await hass.async_add_executor_job(recording.with_suffix(".srt").read_text)
+    assert caption.startswith("1\n00:00:00,000 --> ")
     assert not await hass.async_add_executor_job(partial.exists)
+    assert diarize_calls(spark_sim) >= 13  # the whole recording again, not a resumed tail
+    await flush_store(hass)
+    assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}
+    assert len(done) == 1
+    state = hass.states.get(transcription_sensor(hass, entry))
+    assert state is not None
+    assert state.state == "idle"
+
+
+async def test_jobs_whose_media_or_spark_is_gone_are_reported_failed_once(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    hass_storage: dict[str, Any],
+    recording: Path,
+) -> None:
+    gone = recording.with_name("deleted.wav")
+    orphan = {**stored_job("orphan", recording), "entry_id": "01REMOVEDSPARK"}
+    restart_with(hass_storage, stored_job("no-media", gone), orphan)
+    done = collect_events(hass, "spark_audio_transcription_done")
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    await set_up_spark(hass, spark_sim)
+    await flush_store(hass)
+    assert sorted((e["job_id"], e["media"], e["error"]) for e in failed) == [
+        ("no-media", str(gone), MEDIA_GONE),
+        ("orphan", str(recording), SPARK_GONE),
+    ]
+    assert done == []
+    assert diarize_calls(spark_sim) == 0
     assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}
 
 
