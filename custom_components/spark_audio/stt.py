@@ -31,7 +31,7 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
 from .spark import SparkError, parakeet, whisperx
-from .spark.transcription import OpenAITranscriptionClient
+from .spark.transcription import TEXT_ONLY, OpenAITranscriptionClient
 from .spark.wav import wav_stream
 from .vocabulary import AssistVocabulary
 
@@ -141,7 +141,8 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
         )
         prompt = None if self.vocabulary is None else self.vocabulary.async_prompt().text
         try:
-            result = await client.transcribe(audio, language=language, prompt=prompt)
+            # Text only: Assist never uses timings, and WhisperX would align words for them.
+            result = await client.transcribe(audio, ask=TEXT_ONLY, language=language, prompt=prompt)
         except SparkError as err:
             report_backend_fault(err, self.coordinator)
             _LOGGER.warning(

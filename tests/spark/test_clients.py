@@ -24,9 +24,15 @@ from custom_components.spark_audio.spark import (
     SparkTimeoutError,
     WhisperXClient,
 )
+from custom_components.spark_audio.spark.transcription import (
+    SEGMENT_TIMING,
+    TEXT_ONLY,
+    WORD_TIMING,
+    BackendAsk,
+)
 from custom_components.spark_audio.spark.wav import read_wav, wav_header, wav_stream
 from tests.spark_sim.audio import speak
-from tests.spark_sim.faults import Fault
+from tests.spark_sim.faults import Fault, RecordedRequest
 from tests.spark_sim.loading import loading_whisperx
 from tests.spark_sim.server import SparkSim
 
@@ -150,7 +156,7 @@ async def test_transcribe_streams_and_parses_words(
         for i in range(0, len(clip), 4096):
             yield clip[i : i + 4096]
 
-    result = await parakeet.transcribe(stream(), language="en")
+    result = await parakeet.transcribe(stream(), ask=WORD_TIMING, language="en")
     assert result.text == "hello from the spark"
     assert [w.text for w in result.words] == ["hello", "from", "the", "spark"]
     assert all(0 <= w.start < w.end <= (result.duration or 0) + 1e-6 for w in result.words)
@@ -159,6 +165,75 @@ async def test_transcribe_streams_and_parses_words(
     assert record.transfer_encoding == "chunked"
     assert record.fields["response_format"] == "verbose_json"
     assert record.file_bytes == len(clip)
+
+
+def asked(record: RecordedRequest) -> list[tuple[str, str]]:
+    """The format and timing fields a backend received, in order."""
+    names = ("response_format", "timestamp_granularities[]")
+    return [(name, value) for name, value in record.field_list if name in names]
+
+
+@pytest.mark.parametrize(
+    ("ask", "sent"),
+    [
+        (None, [("response_format", "json")]),
+        (TEXT_ONLY, [("response_format", "json")]),
+        (
+            SEGMENT_TIMING,
+            [("response_format", "verbose_json"), ("timestamp_granularities[]", "segment")],
+        ),
+        (WORD_TIMING, [("response_format", "verbose_json"), ("timestamp_granularities[]", "word")]),
+    ],
+)
+async def test_transcribe_asks_only_for_what_it_is_told(
+    spark_sim: SparkSim,
+    session: aiohttp.ClientSession,
+    clip: bytes,
+    ask: BackendAsk | None,
+    sent: list[tuple[str, str]],
+) -> None:
+    """Text alone unless the caller asks for timings: word timing is an alignment on WhisperX."""
+    _, _, whisperx = clients(spark_sim, session)
+    spark_sim.states["whisperx"].transcript = "hello from the spark"
+    if ask is None:
+        result = await whisperx.transcribe(clip, language="en")
+    else:
+        result = await whisperx.transcribe(clip, ask=ask, language="en")
+    assert result.text == "hello from the spark"
+    assert asked(spark_sim.states["whisperx"].requests[-1]) == sent
+    assert bool(result.words) is (ask == WORD_TIMING)
+    assert result.language == (None if ask in (None, TEXT_ONLY) else "en")
+
+
+async def test_an_ask_known_late_is_sent_after_the_file(
+    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
+) -> None:
+    """A callable ask is asked once the audio went out (the gateway's fields after the file)."""
+    parakeet, _, _ = clients(spark_sim, session)
+    spark_sim.states["parakeet"].transcript = "hello from the spark"
+    streamed: list[int] = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(clip), 4096):
+            streamed.append(i)
+            yield clip[i : i + 4096]
+
+    def late() -> BackendAsk:
+        assert len(streamed) == -(-len(clip) // 4096)  # every chunk is out
+        return WORD_TIMING
+
+    data = await parakeet.transcribe_raw(stream(), ask=late, language="en")
+    assert [w["text"] for w in data["words"]] == ["hello", "from", "the", "spark"]
+    record = spark_sim.states["parakeet"].requests[-1]
+    assert asked(record) == [
+        ("response_format", "verbose_json"),
+        ("timestamp_granularities[]", "word"),
+    ]
+    assert [name for name, _ in record.field_list] == [
+        "language",
+        "response_format",
+        "timestamp_granularities[]",
+    ]
 
 
 async def test_empty_language_refused_before_sending(
@@ -401,10 +476,9 @@ async def test_whisperx_key_is_sent_as_bearer(
         assert "sim-key" not in str(caught.value)
     result = await keyed.transcribe(clip, language="en")
     assert result.text
-    assert result.words
     speakers = await keyed.transcribe_with_speakers(clip, num_speakers=1)
     assert speakers.segments
-    verbose = await keyed.transcribe_verbose(clip)
+    verbose = await keyed.transcribe_raw(clip, ask=SEGMENT_TIMING)
     assert verbose["text"].strip() == result.text
     assert "sim-key" not in repr(keyed)
 

@@ -158,9 +158,19 @@ def render_vtt(segments: list[list[Word]]) -> str:
 
 
 def transcription_response(
-    response_format: str, text: str, duration: float, language: str, model: str
+    response_format: str,
+    text: str,
+    duration: float,
+    language: str,
+    model: str,
+    *,
+    with_words: bool = True,
 ) -> web.Response:
-    """The OpenAI-style transcription answer in the requested format."""
+    """The OpenAI-style transcription answer in the requested format.
+
+    ``with_words=False``: verbose_json without ``words`` (our WhisperX container
+    aligns, and lists words, only when ``timestamp_granularities[]=word`` is asked).
+    """
     words = spread_words(text, duration)
     segments = group_segments(words)
     match response_format:
@@ -176,7 +186,6 @@ def transcription_response(
                 "language": language,
                 "duration": round(duration, 3),
                 "text": text,
-                "words": [{"start": w.start, "end": w.end, "text": w.text} for w in words],
                 "segments": [
                     {
                         "id": i,
@@ -188,6 +197,8 @@ def transcription_response(
                 ],
                 "model": model,
             }
+            if with_words:
+                body["words"] = [{"start": w.start, "end": w.end, "text": w.text} for w in words]
             return web.json_response(body)
         case _:
             return web.json_response({"text": text})

@@ -191,6 +191,7 @@ async def _transcriptions(request: web.Request) -> web.Response:
         info.duration,
         language or "en",
         MODEL,
+        with_words=("timestamp_granularities[]", "word") in form.field_list,
     )
 
 

@@ -522,6 +522,21 @@ async def test_whisperx_openai_transcription(sim: SparkSim, session: aiohttp.Cli
     assert status == 400
 
 
+async def test_whisperx_lists_words_only_when_asked(
+    sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """Like the container: verbose_json always has segments, words only with ``word``."""
+    url = f"{sim.url('whisperx')}/v1/audio/transcriptions"
+    _, plain = await post_json(session, url, upload(clip(1.0), response_format="verbose_json"))
+    assert plain["segments"]
+    assert "words" not in plain
+    form = upload(clip(1.0), response_format="verbose_json")
+    form.add_field("timestamp_granularities[]", "segment")
+    form.add_field("timestamp_granularities[]", "word")
+    _, timed = await post_json(session, url, form)
+    assert [w["text"] for w in timed["words"]] == DEFAULT_TRANSCRIPT.split()
+
+
 async def test_whisperx_runs_one_job_at_a_time(
     sim: SparkSim, session: aiohttp.ClientSession
 ) -> None:

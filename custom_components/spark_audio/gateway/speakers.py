@@ -23,6 +23,7 @@ from ..spark import (
 from ..spark.diarization import merge_words_with_speakers
 from ..spark.diarization_windows import plan_windows, reconcile_windows
 from ..spark.formats import SPEAKER_FORMATS
+from ..spark.transcription import WORD_TIMING
 from ..spark.wav import WavLayout, wav_header, wav_layout
 from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
 from .spool import SpooledFile, spool_path
@@ -230,6 +231,7 @@ async def parakeet_with_sortformer(
     transcription, diarization = await both(
         client.transcribe(
             spooled.chunks(),
+            ask=WORD_TIMING,  # the merge places each word in a speaker turn
             language=request.language,
             filename=filename,
             content_type=content_type,

@@ -18,7 +18,7 @@ from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
 from ..progress import report_progress
 from ..spark import Transcription
 from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
-from ..spark.transcription import OpenAITranscriptionClient
+from ..spark.transcription import SEGMENT_TIMING, OpenAITranscriptionClient
 from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .spool import SpooledFile
@@ -178,8 +178,12 @@ async def _plain(
 ) -> Transcription:
     async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
         client = attempt.coordinator.client
-        return await client.transcribe(
-            audio.chunks(), language=language, filename="audio", timeout=upload_timeout(client)
+        return await client.transcribe(  # verbose_json for the language and duration it reports
+            audio.chunks(),
+            ask=SEGMENT_TIMING,
+            language=language,
+            filename="audio",
+            timeout=upload_timeout(client),
         )
 
     return await call_with_failover(hass, slot, call)

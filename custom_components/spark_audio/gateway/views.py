@@ -22,7 +22,12 @@ from ..spark.formats import (
     speaker_srt,
     speaker_vtt,
 )
-from ..spark.transcription import OpenAITranscriptionClient, TranscriptionOptions
+from ..spark.transcription import (
+    BackendAsk,
+    OpenAITranscriptionClient,
+    TranscriptionOptions,
+    ask_for_rendering,
+)
 from .routing import (
     Attempt,
     GatewayError,
@@ -168,9 +173,13 @@ class TranscriptionsView(GatewayView):
 
             async def call(attempt: Attempt[OpenAITranscriptionClient]) -> tuple[str, bytes]:
                 client = attempt.coordinator.client
-                known = _transcription_options(form).backend
-                data = await client.transcribe_verbose(
+                requested = _transcription_options(form)
+                known = requested.backend
+                pending = upload.fields_pending
+                data = await client.transcribe_raw(
                     upload.chunks(),
+                    # Fields after the file may still change the format: then it is sent last.
+                    ask=(lambda: _transcription_options(form).ask) if pending else requested.ask,
                     filename=form.filename,
                     content_type=form.content_type,
                     timeout=upload_timeout(client),
@@ -178,7 +187,7 @@ class TranscriptionsView(GatewayView):
                     prompt=known.prompt,
                     temperature=known.temperature,
                     late_options=(lambda: _changed(known, _transcription_options(form).backend))
-                    if upload.fields_pending
+                    if pending
                     else None,
                 )
                 options = _transcription_options(form)
@@ -305,6 +314,11 @@ class RequestedTranscription:
     """What the model is asked (language, prompt, temperature)."""
     response_format: str
     granularities: list[str]
+
+    @property
+    def ask(self) -> BackendAsk:
+        """What the backend must return for this answer, and no more."""
+        return ask_for_rendering(self.response_format, self.granularities)
 
 
 def _transcription_options(form: UploadForm) -> RequestedTranscription:
