@@ -65,7 +65,8 @@ DEFAULT_SSH_PORT: Final = 22
 
 # Options
 CONF_DEFAULT_VOICE: Final = "default_voice"
-CONF_STT_LANGUAGE: Final = "stt_language"
+CONF_STT_LANGUAGE: Final = "stt_language"  # Parakeet's (the key predates WhisperX's)
+CONF_WHISPERX_STT_LANGUAGE: Final = "whisperx_stt_language"
 CONF_REQUEST_TIMEOUT: Final = "request_timeout"
 DEFAULT_VOICE: Final = "Magpie-Multilingual.EN-US.Mia"
 DEFAULT_STT_LANGUAGE: Final = "en"

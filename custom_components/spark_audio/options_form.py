@@ -24,6 +24,7 @@ from .const import (
     CONF_STT_LANGUAGE,
     CONF_STT_VOCABULARY,
     CONF_WHISPERX_MODEL,
+    CONF_WHISPERX_STT_LANGUAGE,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
     DEFAULT_MAX_CONCURRENT_UPLOADS,
@@ -39,15 +40,30 @@ from .const import (
     SparkService,
     conf_container,
 )
-from .spark import parakeet
+from .spark import parakeet, whisperx
+
+
+def whisperx_default_language(options: Mapping[str, Any]) -> str:
+    """WhisperX's default language; entries from before it had one share Parakeet's."""
+    stored = options.get(CONF_WHISPERX_STT_LANGUAGE)
+    if stored in whisperx.LANGUAGES:
+        return str(stored)
+    shared = options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
+    return str(shared) if shared in whisperx.LANGUAGES else DEFAULT_STT_LANGUAGE
 
 
 def options_schema(options: Mapping[str, Any], voice: selector.Selector[Any]) -> vol.Schema:
     """The options form; the HF token field is always empty (the token is never shown back)."""
     fields: dict[Any, Any] = {
         _current(options, CONF_DEFAULT_VOICE, DEFAULT_VOICE): voice,
+        # Each engine's default language from its own list (Parakeet: 25, Whisper: ~100).
         _current(options, CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE): selector.LanguageSelector(
             selector.LanguageSelectorConfig(languages=list(parakeet.LANGUAGES))
+        ),
+        _current(
+            options, CONF_WHISPERX_STT_LANGUAGE, whisperx_default_language(options)
+        ): selector.LanguageSelector(
+            selector.LanguageSelectorConfig(languages=list(whisperx.LANGUAGES))
         ),
         _current(options, CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY): selector.BooleanSelector(),
         _current(options, CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT): _count(5, 3600, "s"),

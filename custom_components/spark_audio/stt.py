@@ -30,6 +30,7 @@ from .const import (
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
+from .options_form import whisperx_default_language
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import TEXT_ONLY, OpenAITranscriptionClient
 from .spark.wav import wav_stream
@@ -51,10 +52,16 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """An STT entity per configured speech-to-text service."""
-    default_language = entry.options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE)
-    vocabulary = entry.options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY)
+    options = entry.options
+    default_language = {
+        SparkService.PARAKEET: options.get(CONF_STT_LANGUAGE, DEFAULT_STT_LANGUAGE),
+        SparkService.WHISPERX: whisperx_default_language(options),
+    }
+    vocabulary = options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY)
     async_add_entities(
-        SparkSpeechToTextEntity(coordinator, default_language, vocabulary=vocabulary)
+        SparkSpeechToTextEntity(
+            coordinator, default_language[coordinator.service], vocabulary=vocabulary
+        )
         for coordinator in (entry.runtime_data.parakeet, entry.runtime_data.whisperx)
         if coordinator is not None
     )

@@ -524,6 +524,7 @@ async def test_options_flow_applies_without_restart(
     assert schema_keys == {
         "default_voice",
         "stt_language",
+        "whisperx_stt_language",
         "stt_vocabulary",
         "request_timeout",
         "deep_check_interval",

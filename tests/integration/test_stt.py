@@ -117,6 +117,58 @@ async def test_default_language_option_is_used(
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
+@pytest.mark.parametrize(
+    ("options", "parakeet_default", "whisperx_default"),
+    [
+        ({"stt_language": "nl", "whisperx_stt_language": "ja"}, "nl", "ja"),
+        # Entries from before WhisperX had its own default: it shares Parakeet's.
+        ({"stt_language": "nl"}, "nl", "nl"),
+        ({}, "en", "en"),
+    ],
+)
+async def test_each_engine_has_its_own_default_language(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    mock_config_entry: MockConfigEntry,
+    speech_pcm: bytes,
+    options: dict[str, str],
+    parakeet_default: str,
+    whisperx_default: str,
+) -> None:
+    """Assist asks in a language neither knows ("xx"): each engine gets its own default."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(mock_config_entry, options=options)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    for service, expected in (("parakeet", parakeet_default), ("whisperx", whisperx_default)):
+        stt_entity = entity(hass, f"stt.127_0_0_1_{service}_speech_to_text")
+        result = await stt_entity.async_process_audio_stream(metadata("xx"), chunks(speech_pcm))
+        assert result.result is stt.SpeechResultState.SUCCESS
+        ours = [
+            r
+            for r in spark_sim.states[service].requests
+            if r.path == "/v1/audio/transcriptions" and r.file_bytes == 44 + len(speech_pcm)
+        ]
+        assert [r.fields["language"] for r in ours] == [expected]
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_the_options_offer_each_engine_its_own_languages(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    schema = result["data_schema"].schema  # type: ignore[union-attr]
+    offered = {
+        str(key): value.config["languages"]
+        for key, value in schema.items()
+        if str(key) in ("stt_language", "whisperx_stt_language")
+    }
+    assert len(offered["stt_language"]) == 25
+    assert "ja" not in offered["stt_language"]
+    assert "ja" in offered["whisperx_stt_language"]
+    assert len(offered["whisperx_stt_language"]) > 90
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
 async def test_whisperx_stt(
     hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry, speech_pcm: bytes
 ) -> None:

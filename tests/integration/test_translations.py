@@ -63,6 +63,7 @@ def test_every_flow_field_has_a_label() -> None:
     assert set(EN["options"]["step"]["init"]["data"]) == {
         "default_voice",
         "stt_language",
+        "whisperx_stt_language",
         "stt_vocabulary",
         "request_timeout",
         "deep_check_interval",
