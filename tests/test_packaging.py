@@ -113,13 +113,32 @@ def test_license_is_apache_2() -> None:
     assert "END OF TERMS AND CONDITIONS" in text
 
 
-def test_brand_icon_is_a_256px_png() -> None:
-    """The brand icon HA (2026.3+) and HACS show: a 256 x 256 PNG."""
-    data = (INTEGRATION / "brand" / "icon.png").read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path.name
+    assert data[12:16] == b"IHDR", path.name
     width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (256, 256)
+    return width, height
+
+
+def test_brand_images_are_complete() -> None:
+    """Every brand file HA (2026.3+) serves from brand/: icons square at 256 and 512 px, logos
+    landscape 128 and 256 px high, each also in a dark variant; nothing else in the folder."""
+    brand = INTEGRATION / "brand"
+    names = {path.name for path in brand.iterdir()}
+    expected = {
+        f"{prefix}{kind}{suffix}.png"
+        for prefix in ("", "dark_")
+        for kind in ("icon", "logo")
+        for suffix in ("", "@2x")
+    }
+    assert names == expected
+    for prefix in ("", "dark_"):
+        for suffix, factor in (("", 1), ("@2x", 2)):
+            assert _png_size(brand / f"{prefix}icon{suffix}.png") == (256 * factor, 256 * factor)
+            width, height = _png_size(brand / f"{prefix}logo{suffix}.png")
+            assert height == 128 * factor
+            assert width > height
 
 
 def test_versions_agree() -> None:
