@@ -32,6 +32,7 @@ from .entity import service_device_name, spark_name
 from .gateway import async_register_views
 from .install_views import async_register_install_views
 from .probing import container_names, make_probes, make_round_trip, ssh_from_entry
+from .provided import async_remove_stale_entities
 from .recovery import ServiceRecovery, ssh_missing_issue_id
 from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
@@ -120,6 +121,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     async_update_install_issue(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_apply_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    async_remove_stale_entities(hass, entry)
     # First deep checks run in the background: they must not hold up HA's start.
     for deep in data.deep.values():
         entry.async_create_background_task(
@@ -182,8 +184,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
-    """Delete the entry's stored restart history with it."""
+    """Delete the entry's stored restart history and its repair issues with it."""
     await RestartHistoryStore(hass, entry.entry_id).async_remove()
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and entry.entry_id in issue_id:  # every issue id names its entry
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def _applied(entry: SparkAudioConfigEntry) -> tuple[dict[str, Any], dict[str, Any]]:

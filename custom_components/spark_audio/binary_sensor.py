@@ -6,7 +6,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
@@ -14,6 +14,7 @@ from .const import SparkService
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .entity import SparkAudioEntity, SparkRecoveryEntity
+from .provided import async_add_provided
 
 PARALLEL_UPDATES = 0
 
@@ -25,9 +26,12 @@ async def async_setup_entry(
 ) -> None:
     """Per configured service: a connectivity sensor and a wedge (problem) sensor."""
     data = entry.runtime_data
-    async_add_entities(
+    async_add_provided(
+        entry,
+        Platform.BINARY_SENSOR,
+        async_add_entities,
         [SparkConnectivitySensor(coordinator) for coordinator in data.coordinators.values()]
-        + [SparkWedgeSensor(data, service) for service in data.deep]
+        + [SparkWedgeSensor(data, service) for service in data.deep],
     )
 
 

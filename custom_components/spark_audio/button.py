@@ -10,7 +10,7 @@ from homeassistant.components.button import (
     ButtonEntity,
     ButtonEntityDescription,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
@@ -22,6 +22,7 @@ from .entity import (
     async_require_admin,
     translate_errors,
 )
+from .provided import async_add_provided
 from .whisperx_install import async_start_install
 
 PARALLEL_UPDATES = 1
@@ -71,7 +72,7 @@ async def async_setup_entry(
     ]
     if data.ssh is not None:
         entities.append(InstallWhisperXButton(entry))
-    async_add_entities(entities)
+    async_add_provided(entry, Platform.BUTTON, async_add_entities, entities)
 
 
 class SparkButton(SparkRecoveryEntity, ButtonEntity):

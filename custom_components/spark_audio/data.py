@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util.signal_type import SignalType
@@ -59,6 +60,8 @@ class SparkAudioData:
     ssh: SparkSSH | None = None
     docker: DockerOverSSH | None = None
     containers: ContainerCoordinator | None = None
+    # Unique ids each platform added in this setup (provided.py removes the rest).
+    provided: dict[Platform, set[str]] = field(default_factory=dict)
 
     @property
     def coordinators(self) -> dict[SparkService, SparkServiceCoordinator]:

@@ -13,7 +13,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import EntityCategory, Platform, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -26,6 +26,7 @@ from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
 from .entity import SparkInstallEntity, SparkRecoveryEntity
+from .provided import async_add_provided
 from .spark.docker import ContainerState
 from .spark.install_progress import Phase
 from .spark.probes import RoundTripResult
@@ -158,7 +159,7 @@ async def async_setup_entry(
             RoundTripSensor(data, data.round_trip, description)
             for description in ROUND_TRIP_SENSORS
         ]
-    async_add_entities(entities)
+    async_add_provided(entry, Platform.SENSOR, async_add_entities, entities)
 
 
 class SparkHealthSensor(SparkRecoveryEntity, SensorEntity):

@@ -16,6 +16,7 @@ from homeassistant.components.stt import (
     SpeechResultState,
     SpeechToTextEntity,
 )
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
@@ -31,6 +32,7 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
 from .options_form import whisperx_default_language
+from .provided import async_add_provided
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import TEXT_ONLY, OpenAITranscriptionClient
 from .spark.wav import wav_stream
@@ -58,12 +60,17 @@ async def async_setup_entry(
         SparkService.WHISPERX: whisperx_default_language(options),
     }
     vocabulary = options.get(CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY)
-    async_add_entities(
-        SparkSpeechToTextEntity(
-            coordinator, default_language[coordinator.service], vocabulary=vocabulary
-        )
-        for coordinator in (entry.runtime_data.parakeet, entry.runtime_data.whisperx)
-        if coordinator is not None
+    async_add_provided(
+        entry,
+        Platform.STT,
+        async_add_entities,
+        (
+            SparkSpeechToTextEntity(
+                coordinator, default_language[coordinator.service], vocabulary=vocabulary
+            )
+            for coordinator in (entry.runtime_data.parakeet, entry.runtime_data.whisperx)
+            if coordinator is not None
+        ),
     )
 
 

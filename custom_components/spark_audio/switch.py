@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .entity import SparkRecoveryEntity, async_require_admin, translate_errors
+from .provided import async_add_provided
 from .spark.docker import ContainerState
 
 PARALLEL_UPDATES = 1
@@ -24,8 +25,10 @@ async def async_setup_entry(
 ) -> None:
     """Container switches, only when SSH is configured."""
     data = entry.runtime_data
-    if data.docker is not None:
-        async_add_entities(SparkContainerSwitch(data, service) for service in data.deep)
+    switches = [SparkContainerSwitch(data, service) for service in data.deep]
+    async_add_provided(
+        entry, Platform.SWITCH, async_add_entities, switches if data.docker is not None else ()
+    )
 
 
 class SparkContainerSwitch(SparkRecoveryEntity, SwitchEntity):

@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.components.tts import Voice as TtsVoice
 from homeassistant.components.tts.entity import TTSAudioRequest, TTSAudioResponse
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -16,6 +17,7 @@ from .const import ATTR_VOICE, CONF_DEFAULT_VOICE, DEFAULT_VOICE, DOMAIN
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, spark_error_to_ha
+from .provided import async_add_provided
 from .spark import MagpieClient, SparkError, Voice, VoiceCatalog
 from .spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
 from .spark.text import split_sentences, stream_sentences
@@ -30,9 +32,11 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """The Magpie TTS entity, when Magpie is configured."""
+    entities = []
     if (coordinator := entry.runtime_data.magpie) is not None:
         default_voice = entry.options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
-        async_add_entities([MagpieTextToSpeechEntity(coordinator, default_voice)])
+        entities.append(MagpieTextToSpeechEntity(coordinator, default_voice))
+    async_add_provided(entry, Platform.TTS, async_add_entities, entities)
 
 
 class MagpieTextToSpeechEntity(SparkAudioEntity[MagpieClient], TextToSpeechEntity):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from homeassistant.components.update import UpdateEntity, UpdateEntityFeature
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry
 from .entity import SparkInstallEntity, async_require_admin, translate_errors
+from .provided import async_add_provided
 from .whisperx_install import async_start_install, bundled_version
 
 PARALLEL_UPDATES = 1
@@ -23,13 +26,13 @@ async def async_setup_entry(
 ) -> None:
     """Only for an installed WhisperX reachable over SSH (first installs use the button)."""
     data = entry.runtime_data
-    if data.ssh is None or SparkService.WHISPERX not in data.coordinators:
-        return
-    try:
-        version = await hass.async_add_executor_job(bundled_version)
-    except FileNotFoundError:
-        return
-    async_add_entities([WhisperXUpdate(entry, version)])
+    entities = []
+    if data.ssh is not None and SparkService.WHISPERX in data.coordinators:
+        with suppress(FileNotFoundError):  # no bundled image, nothing to update to
+            entities.append(
+                WhisperXUpdate(entry, await hass.async_add_executor_job(bundled_version))
+            )
+    async_add_provided(entry, Platform.UPDATE, async_add_entities, entities)
 
 
 class WhisperXUpdate(SparkInstallEntity, UpdateEntity):
