@@ -209,7 +209,7 @@ async def test_a_job_cut_short_by_a_restart_is_reported_failed(
     recording: Path,
 ) -> None:
     """The Store still holds a running job at start: a failed event, its partial file removed."""
-    partial = recording.with_suffix(".srt.part")
+    partial = recording.with_suffix(".srt.0123456789ab.part")
     await hass.async_add_executor_job(partial.write_text, "1\n00:00:00,000 --> ")
     options = {"media": str(recording), "speakers": True, "write": ["srt"], "model": "parakeet"}
     hass_storage[f"{DOMAIN}.jobs"] = {
