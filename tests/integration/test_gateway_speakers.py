@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import pytest_socket
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -23,11 +23,20 @@ from custom_components.spark_audio.const import CONF_MAX_UPLOAD_MB, DOMAIN
 from custom_components.spark_audio.gateway import decode
 from custom_components.spark_audio.gateway import spool as spool_module
 from tests.integration.conftest import entry_data
-from tests.integration.gateway_harness import ours
+from tests.integration.gateway_harness import (
+    Client,
+    body,
+    form_type,
+    ours,
+    part,
+    uploads_running,
+    wait_for,
+)
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim
 
 BASE = "/api/spark_audio/v1"
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -253,24 +262,98 @@ async def test_decoded_audio_is_bounded_by_the_upload_cap(
     assert ours(spool) == set()
 
 
-async def test_spool_keeps_the_disk_reserve(
+async def test_action_decode_of_a_local_file_is_bounded_too(
     hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
     without_whisperx: MockConfigEntry,
     spool: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A disk whose free space is below the reserve takes no upload: 507, nothing left.
+    """A media file for ``transcribe`` with speakers gets the same bound: a translated error.
 
-    A full disk cannot be made here, so the reserve is raised past the free space instead.
+    The bound is lowered to 60 s so the ten-minute bomb is quick (see above).
     """
-    flac = await silent_flac(tmp_path, 5)
-    monkeypatch.setattr(spool_module, "MIN_FREE_BYTES", 2**62)
-    response = await post_file(hass_client, flac, "a.flac")
+    monkeypatch.setattr(decode, "MAX_AUDIO_S", 60)
+    media = tmp_path / "media"
+    media.mkdir()
+    hass.config.media_dirs = {"local": str(media)}
+    hass.config.allowlist_external_dirs = {str(media)}
+    bomb = await silent_flac(tmp_path, 600)
+    await hass.async_add_executor_job((media / "bomb.flac").write_bytes, bomb)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "transcribe",
+            {"media": str(media / "bomb.flac"), "speakers": True, "write": ["srt"]},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "transcription_failed"
+    assert "1 min" in str(err.value.translation_placeholders)
+    assert ours(spool) == set()
+    assert sorted(p.name for p in media.iterdir()) == ["bomb.flac"]
+
+
+@pytest.fixture
+def small_disk(spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk with 3 MiB free above the reserve, less what the spool folder holds.
+
+    A nearly full disk cannot be made here (and the real free space moves with
+    whatever else runs), so the free-space probe is replaced by this simulation.
+    """
+
+    def free(target: Path | int) -> int:
+        used = 0
+        for path in spool.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                used += path.stat().st_size
+        return spool_module.MIN_FREE_BYTES + 3 * MIB - used
+
+    monkeypatch.setattr(spool_module, "free_bytes", free)
+
+
+async def test_spool_keeps_the_disk_reserve(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    small_disk: None,
+    tmp_path: Path,
+) -> None:
+    """An upload that would eat into the reserve: 507, nothing left, in every upload path."""
+    response = await post_file(hass_client, wav_bytes(b"\x00\x01" * 4 * MIB, 16000), "a.wav")
     assert response.status == 507, await response.text()
     assert (await response.json())["error"]["code"] == "insufficient_storage"
+    assert ours(spool) == set()
+
+
+async def test_spool_reserve_while_streaming_to_the_backend(
+    hass: HomeAssistant,
+    gateway: Client,
+    spark_sim: SparkSim,
+    spool: Path,
+    small_disk: None,
+) -> None:
+    """File first with WhisperX configured: streamed to Parakeet and copied on the way.
+
+    The copy hits the reserve: the client hears 507 (not a 502 from the cut-off backend call).
+    """
+    audio = part(
+        "file",
+        wav_bytes(b"\x00\x01" * 4 * MIB, 16000),
+        filename="x.wav",
+        headers={"Content-Type": "audio/wav"},
+    )
+    response = await gateway.post(
+        f"{BASE}/audio/transcriptions",
+        data=body(audio, part("model", "parakeet")),
+        headers={"Content-Type": form_type()},
+    )
+    assert response.status == 507, await response.text()
+    assert (await response.json())["error"]["code"] == "insufficient_storage"
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
     assert ours(spool) == set()
 
 
@@ -280,35 +363,16 @@ async def test_decode_stops_at_the_free_disk_space(
     spark_sim: SparkSim,
     without_whisperx: MockConfigEntry,
     spool: Path,
+    small_disk: None,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The decode may use only the space above the reserve: past it, 507 and nothing left.
 
-    The reserve is set so that about 1 MB stays usable (the upload is about 100 KB, its
-    WAV 19 MB).
+    Ten minutes of FLAC silence (about 100 KB) is a 19 MB WAV, past the 3 MiB left.
     """
-    flac = await silent_flac(tmp_path, 600)
-    free = shutil.disk_usage(spool).free
-    monkeypatch.setattr(spool_module, "MIN_FREE_BYTES", free - 1_000_000)
-    response = await post_file(hass_client, flac, "a.flac")
+    response = await post_file(hass_client, await silent_flac(tmp_path, 600), "a.flac")
     assert response.status == 507, await response.text()
     assert ours(spool) == set()
-
-
-async def test_bad_speaker_options(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    init_integration: MockConfigEntry,
-    clip: bytes,
-) -> None:
-    response = await post_speakers(hass_client, clip, min_speakers="3", max_speakers="2")
-    assert response.status == 400
-    assert (await response.json())["error"]["param"] == "min_speakers"
-    response = await post_speakers(hass_client, clip, num_speakers="two")
-    assert (await response.json())["error"]["message"] == "num_speakers must be a whole number"
-    response = await post_speakers(hass_client, clip, response_format="text")
-    assert (await response.json())["error"]["param"] == "response_format"
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -35,9 +34,15 @@ def spool_path(suffix: str) -> Path:
     return Path(tempfile.gettempdir(), f"{SPOOL_PREFIX}{os.getpid()}_{token}{suffix}")
 
 
+def free_bytes(target: Path | int) -> int:
+    """Free bytes for us on the disk holding ``target``, a path or an open descriptor (blocking)."""
+    disk = os.fstatvfs(target) if isinstance(target, int) else os.statvfs(target)
+    return disk.f_bavail * disk.f_frsize
+
+
 def free_bytes_above_reserve(folder: Path) -> int:
     """How many more bytes may be spooled in ``folder`` (blocking: run in the executor)."""
-    return shutil.disk_usage(folder).free - MIN_FREE_BYTES
+    return free_bytes(folder) - MIN_FREE_BYTES
 
 
 def insufficient_storage() -> GatewayError:
@@ -226,8 +231,7 @@ def _create(path: Path) -> int:
 
 
 def _write_all(fd: int, batch: list[bytes]) -> None:
-    disk = os.fstatvfs(fd)
-    if disk.f_bavail * disk.f_frsize - sum(len(chunk) for chunk in batch) < MIN_FREE_BYTES:
+    if free_bytes(fd) - sum(len(chunk) for chunk in batch) < MIN_FREE_BYTES:
         raise insufficient_storage()
     views = [memoryview(chunk) for chunk in batch]
     while views:
