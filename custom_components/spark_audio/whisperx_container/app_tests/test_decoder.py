@@ -77,6 +77,22 @@ def test_references_to_other_files_are_refused(tmp_path: Path, reference: str) -
     assert str(tmp_path) not in str(err.value)
 
 
+def test_a_demuxer_outside_the_whitelist_is_refused(tmp_path: Path) -> None:
+    """Creative Voice decodes with ffmpeg's defaults; only the whitelist keeps it out.
+
+    (ffmpeg's own defaults already stop the playlists above; this shows the whitelist is on.)
+    """
+    voc = encode(tmp_path, "a.voc", 1)
+    unrestricted = subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(voc), "-f", "s16le", "-"],
+        capture_output=True,
+        check=True,
+    )
+    assert unrestricted.stdout
+    with pytest.raises(AudioDecodeError):
+        decode_pcm(voc, 60)
+
+
 def test_not_audio_names_no_path(tmp_path: Path) -> None:
     upload = tmp_path / "upload"
     upload.write_bytes(b"definitely not audio")
