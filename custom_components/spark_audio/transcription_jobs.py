@@ -31,12 +31,14 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, EVENT_TRANSCRIPTION_DONE, EVENT_TRANSCRIPTION_FAILED, SparkService
 from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, async_entry_device
+from .gateway.caption_files import remove_parts
 from .gateway.routing import offering
 from .gateway.speakers import whisperx_ready
 from .gateway.transcribe_action import (
     MODELS,
+    caption_targets,
+    check_caption_targets,
     done_event_data,
-    remove_parts,
     resolve_media_path,
     run_transcription,
 )
@@ -81,7 +83,7 @@ class Job:
     @property
     def targets(self) -> list[Path]:
         """The caption files this job writes."""
-        return [self.path.with_suffix(f".{fmt}") for fmt in self.options["write"]]
+        return caption_targets(self.options, self.path)
 
     def stored(self) -> dict[str, Any]:
         """What the Store keeps: enough to report and clean up after a restart."""
@@ -155,6 +157,7 @@ class TranscriptionJobs:
     async def async_submit(self, call: ServiceCall) -> ServiceResponse:
         """Queue the call's transcription; answer its job id at once."""
         path = await resolve_media_path(self.hass, call.data["media"])
+        await check_caption_targets(self.hass, call.data, path)
         slot = self._backend(call.data)
         backend = slot.service
         coordinators = offering(self.hass, slot)

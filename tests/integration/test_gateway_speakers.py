@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +15,28 @@ import aiohttp
 import pytest
 import pytest_socket
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.const import CONF_MAX_UPLOAD_MB, DOMAIN
+from custom_components.spark_audio.gateway import decode
+from custom_components.spark_audio.gateway import spool as spool_module
 from tests.integration.conftest import entry_data
+from tests.integration.gateway_harness import (
+    Client,
+    body,
+    form_type,
+    ours,
+    part,
+    uploads_running,
+    wait_for,
+)
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim
 
 BASE = "/api/spark_audio/v1"
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -130,8 +146,6 @@ async def test_long_mp3_is_decoded_then_windowed(
     tmp_path: Path,
 ) -> None:
     """A non-WAV upload is decoded with HA's ffmpeg so long audio can still be windowed."""
-    import asyncio
-
     for state in spark_sim.states.values():
         state.rtf = 0
     mp3 = tmp_path / "long.mp3"
@@ -158,26 +172,207 @@ async def test_not_audio_for_speakers(
     hass_client: ClientSessionGenerator,
     spark_sim: SparkSim,
     without_whisperx: MockConfigEntry,
+    spool: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """ffmpeg's complaint (it names our spool path and HA's PID) goes to the debug log only."""
+    caplog.set_level(logging.DEBUG, "custom_components.spark_audio.gateway.decode")
     response = await post_speakers(hass_client, b"definitely not audio")
     assert response.status == 400
     body = await response.json()
     assert body["error"]["code"] == "not_audio"
+    assert body["error"]["message"] == "The file is not audio this gateway can read"
+    assert str(os.getpid()) not in json.dumps(body)
+    assert "ffmpeg exited" in caplog.text
+    assert ours(spool) == set()
 
 
-async def test_bad_speaker_options(
+async def silent_flac(folder: Path, seconds: int) -> bytes:
+    """``seconds`` of silence as FLAC: a few KB per minute that decode to 1.9 MB per minute."""
+    path = folder / "silence.flac"
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+        "-t", str(seconds), "-c:a", "flac", str(path),
+    )  # fmt: skip
+    assert await process.wait() == 0
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+async def post_file(
+    hass_client: ClientSessionGenerator, data: bytes, name: str
+) -> aiohttp.ClientResponse:
+    client = await hass_client()
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("file", data, filename=name, content_type="audio/flac")
+    response: aiohttp.ClientResponse = await client.post(
+        f"{BASE}/audio/transcribe-with-speakers", data=form
+    )
+    return response
+
+
+async def test_flac_bomb_is_bounded_by_the_maximum_duration(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
-    init_integration: MockConfigEntry,
-    clip: bytes,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    response = await post_speakers(hass_client, clip, min_speakers="3", max_speakers="2")
-    assert response.status == 400
-    assert (await response.json())["error"]["param"] == "min_speakers"
-    response = await post_speakers(hass_client, clip, num_speakers="two")
-    assert (await response.json())["error"]["message"] == "num_speakers must be a whole number"
-    response = await post_speakers(hass_client, clip, response_format="text")
-    assert (await response.json())["error"]["param"] == "response_format"
+    """Compressed silence past the longest audio we take: 413, nothing left in the spool.
+
+    The bound is lowered from 12 h to 60 s so the bomb (10 min of silence, about
+    100 KB of FLAC, 19 MB decoded) is quick; the mechanism is the same.
+    """
+    monkeypatch.setattr(decode, "MAX_AUDIO_S", 60)
+    bomb = await silent_flac(tmp_path, 600)
+    assert len(bomb) < 200_000
+    response = await post_file(hass_client, bomb, "bomb.flac")
+    assert response.status == 413, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "audio_too_long"
+    assert "1 min" in error["message"]
+    assert ours(spool) == set()
+    assert not [r for r in spark_sim.states["parakeet"].requests if r.path == "/v1/audio/diarize"]
+
+    short = await silent_flac(tmp_path, 30)
+    response = await post_file(hass_client, short, "short.flac")
+    assert response.status == 200, await response.text()
+    assert ours(spool) == set()
+
+
+async def test_decoded_audio_is_bounded_by_the_upload_cap(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    tmp_path: Path,
+) -> None:
+    """With a 1 MiB upload cap, a 60 s FLAC (2 MB as WAV) may not become a bigger file than that."""
+    hass.config_entries.async_update_entry(
+        without_whisperx, options={**without_whisperx.options, CONF_MAX_UPLOAD_MB: 1}
+    )
+    await hass.async_block_till_done()
+    response = await post_file(hass_client, await silent_flac(tmp_path, 60), "a.flac")
+    assert response.status == 413, await response.text()
+    assert (await response.json())["error"]["code"] == "audio_too_long"
+    assert ours(spool) == set()
+
+
+async def test_action_decode_of_a_local_file_is_bounded_too(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A media file for ``transcribe`` with speakers gets the same bound: a translated error.
+
+    The bound is lowered to 60 s so the ten-minute bomb is quick (see above).
+    """
+    monkeypatch.setattr(decode, "MAX_AUDIO_S", 60)
+    media = tmp_path / "media"
+    media.mkdir()
+    hass.config.media_dirs = {"local": str(media)}
+    hass.config.allowlist_external_dirs = {str(media)}
+    bomb = await silent_flac(tmp_path, 600)
+    await hass.async_add_executor_job((media / "bomb.flac").write_bytes, bomb)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "transcribe",
+            {"media": str(media / "bomb.flac"), "speakers": True, "write": ["srt"]},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "transcription_failed"
+    assert "1 min" in str(err.value.translation_placeholders)
+    assert ours(spool) == set()
+    assert sorted(p.name for p in media.iterdir()) == ["bomb.flac"]
+
+
+@pytest.fixture
+def small_disk(spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk with 3 MiB free above the reserve, less what the spool folder holds.
+
+    A nearly full disk cannot be made here (and the real free space moves with
+    whatever else runs), so the free-space probe is replaced by this simulation.
+    """
+
+    def free(target: Path | int) -> int:
+        used = 0
+        for path in spool.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                used += path.stat().st_size
+        return spool_module.MIN_FREE_BYTES + 3 * MIB - used
+
+    monkeypatch.setattr(spool_module, "free_bytes", free)
+
+
+async def test_spool_keeps_the_disk_reserve(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    small_disk: None,
+    tmp_path: Path,
+) -> None:
+    """An upload that would eat into the reserve: 507, nothing left, in every upload path."""
+    response = await post_file(hass_client, wav_bytes(b"\x00\x01" * 4 * MIB, 16000), "a.wav")
+    assert response.status == 507, await response.text()
+    assert (await response.json())["error"]["code"] == "insufficient_storage"
+    assert ours(spool) == set()
+
+
+async def test_spool_reserve_while_streaming_to_the_backend(
+    hass: HomeAssistant,
+    gateway: Client,
+    spark_sim: SparkSim,
+    spool: Path,
+    small_disk: None,
+) -> None:
+    """File first with WhisperX configured: streamed to Parakeet and copied on the way.
+
+    The copy hits the reserve: the client hears 507 (not a 502 from the cut-off backend call).
+    """
+    audio = part(
+        "file",
+        wav_bytes(b"\x00\x01" * 4 * MIB, 16000),
+        filename="x.wav",
+        headers={"Content-Type": "audio/wav"},
+    )
+    response = await gateway.post(
+        f"{BASE}/audio/transcriptions",
+        data=body(audio, part("model", "parakeet")),
+        headers={"Content-Type": form_type()},
+    )
+    assert response.status == 507, await response.text()
+    assert (await response.json())["error"]["code"] == "insufficient_storage"
+    await wait_for(uploads_running(hass, 0), "the upload to finish")
+    assert ours(spool) == set()
+
+
+async def test_decode_stops_at_the_free_disk_space(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    spark_sim: SparkSim,
+    without_whisperx: MockConfigEntry,
+    spool: Path,
+    small_disk: None,
+    tmp_path: Path,
+) -> None:
+    """The decode may use only the space above the reserve: past it, 507 and nothing left.
+
+    Ten minutes of FLAC silence (about 100 KB) is a 19 MB WAV, past the 3 MiB left.
+    """
+    response = await post_file(hass_client, await silent_flac(tmp_path, 600), "a.flac")
+    assert response.status == 507, await response.text()
+    assert ours(spool) == set()
 
 
 @pytest.fixture

@@ -248,8 +248,10 @@ async def test_a_job_cut_short_by_a_restart_runs_again(
 ) -> None:
     """The Store still holds a running job at start: its partial file goes, it runs again from
     the start once its Spark is set up, and its done event fires once."""
-    partial = recording.with_suffix(".srt.part")
-    await hass.async_add_executor_job(partial.write_text, "1\n00:00:00,000 --> ")
+    partial = recording.with_suffix(".srt.0123456789ab.part")
+    legacy = recording.with_suffix(".srt.part")  # the name versions before 0.3 wrote
+    for part in (partial, legacy):
+        await hass.async_add_executor_job(part.write_text, "1\n00:00:00,000 --> ")
     restart_with(hass_storage, stored_job("cut-short", recording))
     done = collect_events(hass, "spark_audio_transcription_done")
     failed = collect_events(hass, "spark_audio_transcription_failed")
@@ -262,6 +264,7 @@ async def test_a_job_cut_short_by_a_restart_runs_again(
     caption = await hass.async_add_executor_job(recording.with_suffix(".srt").read_text)
     assert caption.startswith("1\n00:00:00,000 --> ")
     assert not await hass.async_add_executor_job(partial.exists)
+    assert not await hass.async_add_executor_job(legacy.exists)
     assert diarize_calls(spark_sim) >= 13  # the whole recording again, not a resumed tail
     await flush_store(hass)
     assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}

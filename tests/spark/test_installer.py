@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
+import os
 import socket
+import stat
 import tarfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,7 +38,8 @@ from custom_components.spark_audio.spark.install_progress import (
     InstallUpdate,
     Phase,
 )
-from custom_components.spark_audio.spark.installer import InstallJob
+from custom_components.spark_audio.spark.installer import SECRETS_DIR_NAME, InstallJob
+from custom_components.spark_audio.spark.secret_files import CONTAINER_UID
 from custom_components.spark_audio.spark.ssh import SparkSSH
 from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
@@ -45,6 +49,8 @@ from tests.ssh_host import SSHTestHost
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
 API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
 WHISPERX_CONTEXT = Path(__file__).parents[2] / "whisperx_container"
+LOGIN_OWNS_SECRETS = os.getuid() in (0, CONTAINER_UID)
+"""Root or the image's own UID can give the secret files to the container's user alone."""
 # Half of the context sent (the SSH drop / cancel tests act mid-upload).
 UPLOAD_MIDWAY = sum(PHASE_RANGES[Phase.UPLOAD]) / 2
 HAPPY_ORDER = [
@@ -146,6 +152,22 @@ def assert_no_secret(ssh_host: SSHTestHost, job: InstallJob) -> None:
         assert secret not in ssh_host.docker_calls_path.read_text()
 
 
+def assert_secret_files(folder: Path) -> None:
+    """One file per secret that only the image's user may read.
+
+    The test sshd logs in as whoever runs the tests: root hands the files to
+    the image's user (0600); any other login keeps them 0640 in its own group,
+    which the container joins.
+    """
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(p.name for p in folder.iterdir()) == ["hf_token", "whisperx_api_key"]
+    for name, value in (("hf_token", HF_TOKEN), ("whisperx_api_key", API_KEY)):
+        path = folder / name
+        assert path.read_text() == value + "\n"
+        assert stat.S_IMODE(path.stat().st_mode) == (0o600 if LOGIN_OWNS_SECRETS else 0o640)
+        assert path.stat().st_uid == (CONTAINER_UID if os.getuid() == 0 else os.getuid())
+
+
 def assert_progress(updates: list[InstallUpdate]) -> None:
     """Percent never goes back, stays in each phase's range, and moves during the build."""
     percents = [u.percent for u in updates]
@@ -168,6 +190,8 @@ def assert_context_arrived(ssh_host: SSHTestHost, remote: Path) -> None:
 
 def assert_install_commands(ssh_host: SSHTestHost, remote: Path) -> None:
     """The docker argv a default install sends, in order; no secret among them."""
+    secrets = remote.parent / SECRETS_DIR_NAME
+    group_add = [] if LOGIN_OWNS_SECRETS else ["--group-add", str(os.getgid())]
     calls = ssh_host.docker_calls()
     commands = [c[1] for c in calls]
     assert commands == ["version", "info", "build", "rm", "run"]
@@ -179,8 +203,12 @@ def assert_install_commands(ssh_host: SSHTestHost, remote: Path) -> None:
     assert calls[4] == [
         "docker", "run", "-d", "--name", "whisperx-asr", "--gpus", "all",
         "--restart", "unless-stopped", "--memory", "40g", "-p", "18002:8000",
-        "-v", "whisperx-cache:/cache", "-e", "WHISPERX_MODEL=medium", "-e", "HF_TOKEN",
-        "-e", "WHISPERX_API_KEY", "spark-audio/whisperx:1.2.3",
+        "-v", "whisperx-cache:/cache", "-e", "WHISPERX_MODEL=medium", *group_add,
+        "-v", f"{secrets}/hf_token:/run/secrets/hf_token:ro",
+        "-e", "HF_TOKEN_FILE=/run/secrets/hf_token",
+        "-v", f"{secrets}/whisperx_api_key:/run/secrets/whisperx_api_key:ro",
+        "-e", "WHISPERX_API_KEY_FILE=/run/secrets/whisperx_api_key",
+        "spark-audio/whisperx:1.2.3",
     ]  # fmt: skip
 
 
@@ -315,8 +343,9 @@ async def test_invalid_container_name_never_reaches_ssh(
 
 
 async def test_install_succeeds_with_phases_progress_and_live_log(
-    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     # An old container is running: it must be replaced.
     ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
     job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
@@ -370,10 +399,18 @@ async def test_install_succeeds_with_phases_progress_and_live_log(
     assert_install_commands(ssh_host, remote)
     container = ssh_host.containers()["whisperx-asr"]
     assert container["image"] == "spark-audio/whisperx:1.2.3"
-    # The token reached the container's environment, and nowhere visible.
-    assert container["env"]["HF_TOKEN"] == HF_TOKEN
-    assert container["env"]["WHISPERX_API_KEY"] == API_KEY
+    # The secrets reached the container as read-only files only its user may read; neither
+    # its recorded environment (what `docker inspect` shows) nor a command line holds them.
+    assert_secret_files(remote.parent / SECRETS_DIR_NAME)
+    assert container["env"] == {
+        "WHISPERX_MODEL": "medium",
+        "HF_TOKEN_FILE": "/run/secrets/hf_token",
+        "WHISPERX_API_KEY_FILE": "/run/secrets/whisperx_api_key",
+    }
     assert_no_secret(ssh_host, job)
+    for secret in (HF_TOKEN, API_KEY):
+        assert secret not in json.dumps(ssh_host.containers())
+        assert secret not in caplog.text
     status = job.as_dict()
     assert status["phase"] == "done"
     assert status["tar_bytes"] == job.tar_bytes
@@ -392,10 +429,11 @@ async def test_late_watcher_gets_replay_and_final_state(
     replayed = [u async for u in job.updates()]
     assert [u.line for u in replayed[:-1]] == job.lines
     assert replayed[-1].phase is Phase.DONE
-    assert "-e" in ssh_host.docker_calls()[-1]
-    assert "HF_TOKEN" not in ssh_host.docker_calls()[-1]
-    assert "WHISPERX_API_KEY" not in ssh_host.docker_calls()[-1]
-    assert "WHISPERX_API_KEY" not in ssh_host.containers()["whisperx-asr"]["env"]
+    run = ssh_host.docker_calls()[-1]
+    assert "-e" in run
+    assert not any("secrets" in arg or "_FILE=" in arg for arg in run)
+    assert ssh_host.containers()["whisperx-asr"]["env"] == {"WHISPERX_MODEL": "medium"}
+    assert not (ssh_host.dir / "home" / SECRETS_DIR_NAME).exists()
 
 
 async def test_rerun_after_old_build_dir_replaces_stale_files(

@@ -41,15 +41,18 @@ Contract (all files live in `$SPARK_STANDIN_DIR`):
   (to stderr, flushed, ``build_line_delay_s`` apart), ending with
   ``Successfully tagged TAG``; ``fail_build`` makes a step fail (exit 1). A
   built tag is recorded in ``images.json`` with its (absolute) context dir;
-- ``docker run -d --name NAME [--gpus G] [--restart P] [--memory M]
-  [-p HOST:CPORT] [-v VOL:PATH] [-e K[=V]]... TAG`` refuses an unknown tag
+- ``docker run -d --name NAME [--gpus G] [--restart P] [--memory M] [--group-add G]
+  [-p HOST:CPORT] [-v VOL:PATH[:ro]]... [-e K[=V]]... TAG`` refuses an unknown tag
   (125) or a taken name (125); ``fail_run`` leaves a ``created`` container and
   exits 125. Otherwise, when the context has ``app/main.py``, it starts the
   real app detached: ``<python> -m uvicorn app.main:app --host 127.0.0.1
   --port HOST`` in the context dir with ``WHISPERX_ENGINE=stub`` plus the
   ``-e`` variables (``-e K`` copies K from its own environment, as Docker
-  does), output to ``app-NAME.log``; the pid goes into ``containers.json``
-  (``pid``, ``app``). ``never_healthy`` records the container as running but
+  does; a value naming a bind-mounted file's target is replaced by its
+  source, since the app reads it from this machine), output to
+  ``app-NAME.log``; the pid goes into ``containers.json`` (``pid``, ``app``).
+  The record keeps ``env`` (what ``docker inspect`` would show) and
+  ``mounts``. ``never_healthy`` records the container as running but
   starts nothing, so its port never answers. It prints a container id;
 - ``docker rm [-f] NAME...`` kills a recorded process group and forgets the
   container; a missing name exits 1 with ``No such container``, a running one
@@ -431,6 +434,7 @@ def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
     host_port: str | None = None
     env: dict[str, str] = {}
     options: dict[str, str] = {}
+    mounts: list[str] = []
     it = iter(args)
     positional: list[str] = []
     for arg in it:
@@ -448,7 +452,9 @@ def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
                 env[key] = value
             elif key in os.environ:
                 env[key] = os.environ[key]
-        elif arg in {"--gpus", "--restart", "--memory", "-m", "-v", "--volume"}:
+        elif arg in {"-v", "--volume"}:
+            mounts.append(next(it, None) or "")
+        elif arg in {"--gpus", "--restart", "--memory", "-m", "--group-add"}:
             options[arg] = next(it, None) or ""
         elif arg.startswith("-"):
             return _err(f"unknown flag: {arg}")
@@ -480,6 +486,7 @@ def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
             "state": "created",
             "image": tag,
             "options": options,
+            "mounts": mounts,
             "env": env,
             "started_at": NEVER_STARTED,
         }
@@ -502,7 +509,7 @@ def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "HOME": str(_dir()),
                 "PYTHONDONTWRITEBYTECODE": "1",
-                **env,
+                **_through_mounts(env, mounts),
                 "WHISPERX_ENGINE": "stub",
             }
             container["app"] = {
@@ -518,6 +525,20 @@ def _run(args: list[str]) -> int:  # noqa: PLR0912, PLR0915 - a CLI parser
         _save(containers)
     print(hashlib.sha256(name.encode()).hexdigest())
     return 0
+
+
+def _through_mounts(env: dict[str, str], mounts: list[str]) -> dict[str, str]:
+    """``env`` as the app process sees it: a value naming a bind mount's target becomes its source.
+
+    The app runs on this machine, not in a container, so a mounted file is read
+    where it really lies.
+    """
+    targets = {}
+    for mount in mounts:
+        source, _, rest = mount.partition(":")
+        if source.startswith("/"):
+            targets[rest.partition(":")[0]] = source
+    return {key: targets.get(value, value) for key, value in env.items()}
 
 
 def _rm(args: list[str]) -> int:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT
@@ -25,8 +23,9 @@ from ..spark.diarization_windows import plan_windows, reconcile_windows
 from ..spark.formats import SPEAKER_FORMATS
 from ..spark.transcription import WORD_TIMING
 from ..spark.wav import WavLayout, wav_header, wav_layout
+from .decode import decoded_wav
 from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
-from .spool import SpooledFile, spool_path
+from .spool import SpooledFile
 from .upload import Upload
 from .upload_form import UploadForm
 
@@ -35,12 +34,6 @@ SORTFORMER_MAX_S = 720.0
 """Sortformer needs memory in proportion to length: longer audio is diarized in windows."""
 WINDOW_S = 600.0
 OVERLAP_S = 60.0
-# The demuxers ffmpeg may pick for an upload: audio containers only, no playlists
-# (hls, concat, ...) or other formats that open further files or URLs.
-AUDIO_DEMUXERS = (
-    "wav,w64,mp3,ogg,flac,mov,matroska,aac,asf,amr,caf,aiff,au,wv,ape,tta,ac3,eac3,dts,"
-    "mpeg,mpegts,avi,flv"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,86 +80,6 @@ def whisperx_ready(hass: HomeAssistant) -> bool:
         c.last_update_success and c.data and c.data.health.details.get("diarizer_loaded")
         for c in offering(hass, WHISPERX_SLOT)
     )
-
-
-async def decoded_wav(hass: HomeAssistant, upload: Upload, spooled: SpooledFile) -> SpooledFile:
-    """A 16 kHz mono WAV of any upload ffmpeg can read, so long audio can be windowed.
-
-    ffmpeg reads only the upload: through a pipe with a ``pipe``-only protocol
-    whitelist and a whitelist of audio demuxers, so playlists and concat lists
-    cannot make it open other files. MP4/M4A need seeking (their index may sit
-    at the end): they are read from the spool path, but with the ``mov``
-    demuxer forced and the ``file`` protocol only. The WAV belongs to
-    ``upload`` from the start, so every failure or cancel path removes it;
-    ffmpeg is killed and reaped whatever happens.
-    """
-    binary = get_ffmpeg_manager(hass).binary
-    decoded = SpooledFile(hass, spool_path(".wav"), 0)
-    upload.own(decoded)
-    head = await spooled.read(0, 16)
-    seekable = head[4:8] == b"ftyp"
-    source = (
-        ("-protocol_whitelist", "file", "-f", "mov", "-i", f"file:{spooled.path}")
-        if seekable
-        else ("-protocol_whitelist", "pipe", "-i", "pipe:0")
-    )
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        *("-hide_banner", "-nostats", "-loglevel", "error", "-y"),
-        *("-format_whitelist", AUDIO_DEMUXERS, *source),
-        *("-ac", "1", "-ar", "16000", "-f", "wav", str(decoded.path)),
-        stdin=asyncio.subprocess.DEVNULL if seekable else asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stderr = await _run_ffmpeg(process, None if seekable else spooled)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await asyncio.shield(process.wait())
-    if process.returncode != 0:
-        await decoded.remove()
-        raise bad_request(
-            f"The file is not audio ffmpeg can read: {stderr.decode(errors='replace')[-200:]}",
-            param="file",
-            code="not_audio",
-        )
-    decoded.size = (await hass.async_add_executor_job(decoded.path.stat)).st_size
-    return decoded
-
-
-async def _run_ffmpeg(process: asyncio.subprocess.Process, feed: SpooledFile | None) -> bytes:
-    """Feed stdin (when reading from the pipe) and collect stderr until ffmpeg exits."""
-    assert process.stderr is not None
-    stderr = process.stderr
-
-    async def feed_stdin() -> None:
-        assert process.stdin is not None
-        assert feed is not None
-        stdin = process.stdin
-        try:
-            async for chunk in feed.chunks():
-                stdin.write(chunk)
-                await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            return  # ffmpeg stopped reading: it says why on stderr
-        finally:
-            with contextlib.suppress(OSError):
-                stdin.close()
-
-    async def tail() -> bytes:
-        kept = b""
-        while chunk := await stderr.read(4096):
-            kept = (kept + chunk)[-4096:]
-        return kept
-
-    async with asyncio.TaskGroup() as group:
-        if feed is not None:
-            group.create_task(feed_stdin())
-        collected = group.create_task(tail())
-    await process.wait()
-    return collected.result()
 
 
 async def transcribe_with_speakers(

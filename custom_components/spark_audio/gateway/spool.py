@@ -1,7 +1,9 @@
 """Temporary files for uploads: written without blocking, never left behind.
 
 Spool names carry HA's PID so a restart can tell a crashed run's leftovers
-from another process's live files.
+from another process's live files. A spool never eats into the last
+``MIN_FREE_BYTES`` of its disk: HA's database, backups and logs need them more
+than an upload does (the caller hears 507).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 
+from .routing import GatewayError
+
 SPOOL_CHUNK = 1024 * 1024
+MIN_FREE_BYTES = 1024 * 1024 * 1024
+"""Free space on the spool's disk that uploads and decoded audio never take."""
 SPOOL_PREFIX = "spark_audio_"
 _LEGACY_STALE_S = 3600.0
 
@@ -26,6 +32,27 @@ def spool_path(suffix: str) -> Path:
     """A fresh temporary path whose name says which process owns it."""
     token = secrets.token_hex(8)
     return Path(tempfile.gettempdir(), f"{SPOOL_PREFIX}{os.getpid()}_{token}{suffix}")
+
+
+def free_bytes(target: Path | int) -> int:
+    """Free bytes for us on the disk holding ``target``, a path or an open descriptor (blocking)."""
+    disk = os.fstatvfs(target) if isinstance(target, int) else os.statvfs(target)
+    return disk.f_bavail * disk.f_frsize
+
+
+def free_bytes_above_reserve(folder: Path) -> int:
+    """How many more bytes may be spooled in ``folder`` (blocking: run in the executor)."""
+    return free_bytes(folder) - MIN_FREE_BYTES
+
+
+def insufficient_storage() -> GatewayError:
+    """The 507 for a spool that would eat into the disk's reserve."""
+    return GatewayError(
+        507,
+        "Home Assistant does not have enough free disk space to take this audio",
+        param="file",
+        code="insufficient_storage",
+    )
 
 
 def remove_stale_spool_files(directory: Path | None = None) -> int:
@@ -198,10 +225,14 @@ class SpooledFile:
 
 
 def _create(path: Path) -> int:
+    if free_bytes_above_reserve(path.parent) <= 0:
+        raise insufficient_storage()
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
 def _write_all(fd: int, batch: list[bytes]) -> None:
+    if free_bytes(fd) - sum(len(chunk) for chunk in batch) < MIN_FREE_BYTES:
+        raise insufficient_storage()
     views = [memoryview(chunk) for chunk in batch]
     while views:
         written = os.writev(fd, views[:1024])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..progress import report_progress
 from ..spark import Transcription
 from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from ..spark.transcription import SEGMENT_TIMING, OpenAITranscriptionClient
+from .caption_files import CaptionTargetError, check_targets, write_captions
 from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .spool import SpooledFile
@@ -49,6 +51,8 @@ SCHEMA = vol.Schema(
         vol.Optional("min_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
         vol.Optional("max_speakers"): vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
         vol.Optional("write", default=[]): vol.All(cv.ensure_list, [vol.In(SPEAKER_FORMATS)]),
+        # Replace caption files that already exist (else the action refuses them).
+        vol.Optional("overwrite", default=False): cv.boolean,
         # False: queue a background job and answer {"job_id": ...} at once.
         vol.Optional("wait", default=True): cv.boolean,
     }
@@ -84,9 +88,35 @@ def _invalid(key: str, media: str) -> ServiceValidationError:
     )
 
 
+def caption_targets(data: Mapping[str, Any], path: Path) -> list[Path]:
+    """The caption files the call writes: ``<stem>.<format>`` beside the media file."""
+    return [path.with_suffix(f".{fmt}") for fmt in data["write"]]
+
+
+async def check_caption_targets(hass: HomeAssistant, data: Mapping[str, Any], path: Path) -> None:
+    """Refuse the call before any GPU work when its caption files cannot be written."""
+    targets = caption_targets(data, path)
+    if targets:
+        overwrite = bool(data.get("overwrite", False))
+        await _captions_job(hass, partial(check_targets, targets, overwrite=overwrite))
+
+
+async def _captions_job(hass: HomeAssistant, step: Callable[[], None]) -> None:
+    """Run a blocking caption-file step in the executor; its refusal as a translated error."""
+    try:
+        await hass.async_add_executor_job(step)
+    except CaptionTargetError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=err.key,
+            translation_placeholders={"file": str(err.target)},
+        ) from None
+
+
 async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     """Transcribe the media file; write the asked caption files next to it."""
     path = await resolve_media_path(hass, call.data["media"])
+    await check_caption_targets(hass, call.data, path)
     result = await run_transcription(hass, call.data, path)
     hass.bus.async_fire(EVENT_TRANSCRIPTION_DONE, done_event_data(call.data["media"], path, result))
     return result
@@ -115,8 +145,9 @@ async def run_transcription(
 ) -> dict[str, Any]:
     """Transcribe ``path`` with the action's options; write the caption files asked for.
 
-    Captions are written as ``.part`` files first and renamed only when all are
-    written, so a failure, cancel or restart never leaves half a caption set.
+    Captions are written as new ``.part`` files first and moved into place
+    only when all are written (see ``caption_files``), so a failure, cancel or
+    restart never leaves half a caption set, and no link is ever written through.
     """
     size = (await hass.async_add_executor_job(path.stat)).st_size
     audio = SpooledFile(hass, path, size)  # read in place; never removed
@@ -146,28 +177,15 @@ async def run_transcription(
             translation_placeholders={"error": err.message},
         ) from err
     report_progress(None, "writing")
-    targets = [path.with_suffix(f".{fmt}") for fmt in data["write"]]
-    try:
-        for fmt, target in zip(data["write"], targets, strict=True):
-            await hass.async_add_executor_job(part_path(target).write_text, writers[fmt](), "utf-8")
-    except BaseException:
-        await hass.async_add_executor_job(remove_parts, targets)
-        raise
-    for target in targets:
-        await hass.async_add_executor_job(part_path(target).replace, target)
-    result["files"] = [str(target) for target in targets]
+    contents = {
+        target: writers[fmt]()
+        for fmt, target in zip(data["write"], caption_targets(data, path), strict=True)
+    }
+    if contents:
+        overwrite = bool(data.get("overwrite", False))
+        await _captions_job(hass, partial(write_captions, contents, overwrite=overwrite))
+    result["files"] = [str(target) for target in contents]
     return result
-
-
-def part_path(target: Path) -> Path:
-    """Where a caption file is written before it is complete."""
-    return target.with_name(target.name + ".part")
-
-
-def remove_parts(targets: list[Path]) -> None:
-    """Remove the unfinished caption files of ``targets`` (blocking: run in the executor)."""
-    for target in targets:
-        part_path(target).unlink(missing_ok=True)
 
 
 async def _plain(

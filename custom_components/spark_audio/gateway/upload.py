@@ -131,9 +131,13 @@ class Upload:
             return
         owned = self._own_new(".upload")
         writer = SpoolWriter(self._hass, owned.path)
-        async with contextlib.aclosing(spooled_on_the_way(writer, parts)) as teed:
-            async for chunk in teed:
-                yield chunk
+        try:
+            async with contextlib.aclosing(spooled_on_the_way(writer, parts)) as teed:
+                async for chunk in teed:
+                    yield chunk
+        except GatewayError as err:  # e.g. the disk reserve: what the client hears, not a 502
+            self.error = err
+            raise
         owned.size = writer.size
         self.spooled = owned
 

@@ -3,7 +3,7 @@
 Recovery (restart/start/stop/inspect) and the WhisperX install (version, info,
 build, rm, run, logs) both go through `DockerOverSSH`, so argv shapes and
 Docker's "No such container" answer are handled in one place. Names are
-validated before any SSH traffic and secrets reach ``docker run`` on stdin.
+validated before any SSH traffic; no secret is ever part of a docker command.
 """
 
 from __future__ import annotations
@@ -167,34 +167,17 @@ class DockerOverSSH:
         argv = self.build_argv(tag, context_dir, build_args)
         return await self._ssh.run_streaming(argv, on_line, timeout=timeout)
 
-    def run_argv(
-        self, name: str, image: str, options: Sequence[str], secret_names: Sequence[str]
-    ) -> list[str]:
-        """``docker run -d --name NAME OPTIONS -e SECRET... IMAGE``: secrets by name only."""
-        argv = self.argv("run", "-d", "--name", validate_container_name(name), *options)
-        for secret in secret_names:
-            argv += ["-e", secret]
-        return [*argv, image]
+    def run_argv(self, name: str, image: str, options: Sequence[str]) -> list[str]:
+        """``docker run -d --name NAME OPTIONS IMAGE``."""
+        return [*self.argv("run", "-d", "--name", validate_container_name(name), *options), image]
 
-    async def run_detached(self, argv: Sequence[str], secrets: Mapping[str, str]) -> CommandResult:
-        """Run a `run_argv` command (unchecked), the secrets' values fed through stdin.
+    async def run_detached(self, argv: Sequence[str]) -> CommandResult:
+        """Run a `run_argv` command (unchecked: the caller reports Docker's answer).
 
-        Secrets travel on stdin, one line each, into the remote command's
-        environment; ``-e NAME`` (no value) makes Docker copy them from there,
-        so no value is ever on a command line.
+        Secrets never go into a container's environment (``docker inspect``
+        shows it): they are mounted as files (see `secret_files`).
         """
-        if not secrets:
-            return await self._ssh.run(argv, timeout=self._timeout, check=False)
-        names = " ".join(secrets)
-        reads = " && ".join(f"IFS= read -r {name}" for name in secrets)
-        wrapper = f'{reads} && export {names} && exec "$@"'
-        lines = "".join(f"{value}\n" for value in secrets.values())
-        return await self._ssh.run(
-            ["sh", "-c", wrapper, "sh", *argv],
-            timeout=self._timeout,
-            input=lines.encode(),
-            check=False,
-        )
+        return await self._ssh.run(argv, timeout=self._timeout, check=False)
 
 
 def validate_container_name(name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Final
 
 from .buildcontext import IMAGE_VERSION
 from .docker import validate_container_name
+from .secret_files import SecretFile
 from .whisperx import DEFAULT_PORT as WHISPERX_PORT
 
 __all__ = [
@@ -119,13 +120,16 @@ class InstallConfig:
         return self.require_diarizer
 
     @property
-    def secrets(self) -> dict[str, str]:
-        """Environment variables the container gets from stdin, never from argv."""
-        found = {"HF_TOKEN": self.hf_token, "WHISPERX_API_KEY": self.api_key}
-        return {name: value for name, value in found.items() if value}
+    def secret_files(self) -> list[SecretFile]:
+        """The secrets the container reads from mounted files (never from its environment)."""
+        found = (
+            SecretFile("hf_token", "HF_TOKEN_FILE", self.hf_token or ""),
+            SecretFile("whisperx_api_key", "WHISPERX_API_KEY_FILE", self.api_key or ""),
+        )
+        return [secret for secret in found if secret.value]
 
     def run_options(self) -> tuple[str, ...]:
-        """``docker run`` options between the name and the secrets: GPUs, limits, port, cache."""
+        """``docker run`` options before the secrets' mounts: GPUs, limits, port, cache."""
         return (
             *("--gpus", "all", "--restart", "unless-stopped", "--memory", self.memory),
             *("-p", f"{self.host_port}:{self.app_port}", "-v", f"{self.cache_volume}:/cache"),

@@ -12,9 +12,9 @@ Rules kept here:
 
 - every name, port and size is validated before any SSH traffic; commands are
   argv lists, so nothing from config becomes shell syntax;
-- the HF token and the service's API key reach ``docker run`` on stdin (read
-  into the environment of the remote command, passed on with bare ``-e NAME``),
-  so they are never on a command line, in the log buffer or in an error message;
+- the HF token and the service's API key reach the Spark on stdin, into files
+  only the container's user may read, mounted read-only (``secret_files``): never
+  on a command line, in the container's environment, the log or an error;
 - a failure or cancel after the old container was removed also removes the
   half-created new one; before that, the running service is left alone.
 """
@@ -40,14 +40,16 @@ from .docker import DockerOverSSH
 from .errors import InstallError, SparkError, SparkSSHCommandError, SparkSSHError
 from .install_config import InstallConfig, validate_base_dir, validate_image_tag
 from .install_progress import CONTAINER_PHASES, Cancelled, InstallProgress, Phase
+from .secret_files import write_secret_files
 from .ssh import SparkSSH
 from .whisperx import HealthCheck
 
-__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "InstallJob"]
+__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "SECRETS_DIR_NAME", "InstallJob"]
 
 _LOGGER = logging.getLogger(__name__)
 
 BUILD_DIR_NAME: Final = "spark-audio-whisperx-build"
+SECRETS_DIR_NAME: Final = "spark-audio-whisperx-secrets"
 LOG_LINES: Final = 2000
 _CLEANUP_TIMEOUT_S = 30.0
 _GIB = 1024**3
@@ -334,17 +336,16 @@ class InstallJob(InstallProgress):
         else:
             self.log(f"no container {name} to remove")
 
-    def run_argv(self) -> list[str]:
-        """The ``docker run`` argv (no secret in it: secrets come from the environment)."""
-        config = self.config
-        return self.docker.run_argv(
-            config.container_name, self.image_tag, config.run_options(), list(config.secrets)
-        )
-
     async def _docker_run(self) -> None:
-        argv = self.run_argv()
+        """Write the secret files, then ``docker run`` with them mounted (no secret in argv)."""
+        config = self.config
+        assert self.remote_dir is not None
+        folder = str(PurePosixPath(self.remote_dir).parent / SECRETS_DIR_NAME)
+        mounts = await write_secret_files(self.ssh, folder, config.secret_files)
+        options = (*config.run_options(), *mounts)
+        argv = self.docker.run_argv(config.container_name, self.image_tag, options)
         self.log("$ " + " ".join(argv))
-        result = await self.docker.run_detached(argv, self.config.secrets)
+        result = await self.docker.run_detached(argv)
         for line in (result.stdout + result.stderr).splitlines():
             self.log(line)
         if result.exit_status != 0:

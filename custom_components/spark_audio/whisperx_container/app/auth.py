@@ -19,30 +19,40 @@ if TYPE_CHECKING:
 
 OPEN_PATHS = frozenset({"/health"})
 _KEY_ENV = "WHISPERX_API_KEY"
-_KEY_FILE_ENV = "WHISPERX_API_KEY_FILE"
 
 
 class KeyConfigError(ValueError):
-    """The key settings are unusable (both given, unreadable or empty file)."""
+    """A secret's settings are unusable (both given, unreadable or empty file)."""
+
+
+def secret_setting(env: Mapping[str, str], name: str) -> str | None:
+    """``name``'s value, or the content of the file ``{name}_FILE`` names; never quotes it.
+
+    The installer mounts secrets as read-only files (``docker inspect`` shows
+    a container's environment, not its files); the plain variable stays for
+    hand-made containers.
+    """
+    file_env = f"{name}_FILE"
+    direct = env.get(name, "").strip()
+    file_name = env.get(file_env, "").strip()
+    if direct and file_name:
+        raise KeyConfigError(f"set only one of {name} and {file_env}")
+    if not file_name:
+        return direct or None
+    try:
+        value = Path(file_name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise KeyConfigError(
+            f"{file_env}={file_name!r} is not readable: {type(err).__name__}"
+        ) from None
+    if not value:
+        raise KeyConfigError(f"{file_env}={file_name!r} is empty")
+    return value
 
 
 def load_api_key(env: Mapping[str, str]) -> str | None:
     """The configured key, or None for an open service; never quotes the key."""
-    direct = env.get(_KEY_ENV, "").strip()
-    file_name = env.get(_KEY_FILE_ENV, "").strip()
-    if direct and file_name:
-        raise KeyConfigError(f"set only one of {_KEY_ENV} and {_KEY_FILE_ENV}")
-    if not file_name:
-        key = direct or None
-    else:
-        try:
-            key = Path(file_name).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            raise KeyConfigError(
-                f"{_KEY_FILE_ENV}={file_name!r} is not readable: {type(err).__name__}"
-            ) from None
-        if not key:
-            raise KeyConfigError(f"{_KEY_FILE_ENV}={file_name!r} is empty")
+    key = secret_setting(env, _KEY_ENV)
     if key is not None and not all(33 <= ord(c) <= 126 for c in key):
         raise KeyConfigError("the API key must be printable ASCII without spaces")
     return key

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .auth import KeyConfigError, load_api_key
+from .auth import KeyConfigError, load_api_key, secret_setting
+from .decoder import DEFAULT_MAX_AUDIO_S
 from .engine import DEFAULT_MODEL, MODELS
 
 ENGINES = ("whisperx", "stub")
@@ -29,6 +30,7 @@ class Settings:
     max_queue: int = DEFAULT_MAX_QUEUE
     retry_after_s: int = 30
     api_key: str | None = field(default=None, repr=False)
+    max_audio_s: int = DEFAULT_MAX_AUDIO_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,15 +46,17 @@ class Settings:
             raise ConfigError(f"WHISPERX_ENGINE={engine!r} is not one of: {', '.join(ENGINES)}")
         try:
             api_key = load_api_key(env)
+            hf_token = secret_setting(env, "HF_TOKEN")
         except KeyConfigError as err:
             raise ConfigError(str(err)) from None
         return cls(
             model=model,
             engine=engine,
-            hf_token=env.get("HF_TOKEN", "").strip() or None,
+            hf_token=hf_token,
             max_queue=_int(env, "WHISPERX_MAX_QUEUE", DEFAULT_MAX_QUEUE, minimum=0),
             retry_after_s=_int(env, "WHISPERX_RETRY_AFTER_S", 30, minimum=1),
             api_key=api_key,
+            max_audio_s=_int(env, "WHISPERX_MAX_AUDIO_S", DEFAULT_MAX_AUDIO_S, minimum=1),
         )
 
 

@@ -24,6 +24,10 @@ class AudioDecodeError(EngineError):
     """The upload is not audio the engine can read (answered with 400)."""
 
 
+class AudioTooLong(EngineError):
+    """The decoded audio is past the service's maximum length (answered with 413)."""
+
+
 class CudaFault(EngineError):
     """The GPU context is broken: only a process restart recovers it."""
 

@@ -21,7 +21,13 @@ from starlette.background import BackgroundTask
 
 from .admission import queue_full_response
 from .config import Settings
-from .engine import AudioDecodeError, DiarizationUnavailable, Engine, is_cuda_fault
+from .engine import (
+    AudioDecodeError,
+    AudioTooLong,
+    DiarizationUnavailable,
+    Engine,
+    is_cuda_fault,
+)
 from .forms import BadRequest
 from .forms import filename as check_filename
 from .gate import GpuGate, QueueFull
@@ -59,10 +65,12 @@ def build_engine(settings: Settings) -> Engine:
     if settings.engine == "stub":
         from .stub_engine import StubEngine
 
-        return StubEngine.from_env(settings.model, settings.hf_token)
+        return StubEngine.from_env(
+            settings.model, settings.hf_token, max_audio_s=settings.max_audio_s
+        )
     from .whisperx_engine import WhisperXEngine
 
-    return WhisperXEngine(settings.model, settings.hf_token)
+    return WhisperXEngine(settings.model, settings.hf_token, max_audio_s=settings.max_audio_s)
 
 
 def hard_exit(code: int) -> None:
@@ -122,6 +130,8 @@ async def guarded(
             return await work(svc, path)
     except (BadRequest, EmptyUpload, AudioDecodeError) as err:
         return error(400, str(err))
+    except AudioTooLong as err:
+        return error(413, str(err))
     except QueueFull:
         return queue_full_response(svc.settings.retry_after_s)
     except DiarizationUnavailable as err:

@@ -25,9 +25,11 @@ import time
 import wave
 from collections.abc import Mapping
 
+from .decoder import DEFAULT_MAX_AUDIO_S
 from .engine import (
     NO_TOKEN_REASON,
     AudioDecodeError,
+    AudioTooLong,
     CudaFault,
     DiarizationUnavailable,
     Segment,
@@ -50,7 +52,9 @@ def wav_duration(path: str) -> float:
     """The WAV's duration in seconds; AudioDecodeError when it is not a WAV."""
     try:
         with wave.open(path, "rb") as wav:
-            frames, rate = wav.getnframes(), wav.getframerate()
+            rate, frame = wav.getframerate(), wav.getsampwidth() * wav.getnchannels()
+            # A streamed WAV's header claims the largest size: count what arrived.
+            frames = min(wav.getnframes(), os.path.getsize(path) // max(frame, 1))
     except (wave.Error, EOFError) as err:
         raise AudioDecodeError(f"Could not decode audio file: {err}") from err
     if rate <= 0 or frames <= 0:
@@ -72,6 +76,7 @@ class StubEngine:
         gpu_ok: bool = True,
         speakers: int = 2,
         hold: threading.Event | None = None,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
     ) -> None:
         self._model = model
         self._hf_token = hf_token
@@ -81,6 +86,7 @@ class StubEngine:
         self.gpu_ok = gpu_ok
         self.speakers = speakers
         self.hold = hold
+        self.max_audio_s = max_audio_s
         self.started = threading.Event()
         self.loaded = False
         self.released = 0
@@ -89,7 +95,12 @@ class StubEngine:
 
     @classmethod
     def from_env(
-        cls, model: str, hf_token: str | None, env: Mapping[str, str] | None = None
+        cls,
+        model: str,
+        hf_token: str | None,
+        env: Mapping[str, str] | None = None,
+        *,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
     ) -> StubEngine:
         """Build one steered by the WHISPERX_STUB_* variables."""
         env = os.environ if env is None else env
@@ -101,7 +112,17 @@ class StubEngine:
             cuda_fault=env.get("WHISPERX_STUB_CUDA_FAULT", "") == "1",
             gpu_ok=env.get("WHISPERX_STUB_GPU_OK", "1") != "0",
             speakers=int(env.get("WHISPERX_STUB_SPEAKERS") or 2),
+            max_audio_s=max_audio_s,
         )
+
+    def _duration(self, path: str) -> float:
+        """The WAV's duration, bounded like the real engine's decoder."""
+        duration = wav_duration(path)
+        if duration > self.max_audio_s:
+            raise AudioTooLong(
+                f"The audio is longer than the {self.max_audio_s:g} s this service takes"
+            )
+        return duration
 
     @property
     def model(self) -> str:
@@ -154,7 +175,7 @@ class StubEngine:
     ) -> Transcript:
         """Spread the fixed text over the WAV's duration."""
         report("loading_audio")
-        duration = wav_duration(path)
+        duration = self._duration(path)
         self.last_options = {"language": language, "prompt": prompt, "words": words}
         self._work("transcribe")
         for step in range(1, PROGRESS_STEPS + 1):  # "audio processed", like the real engine
@@ -193,7 +214,7 @@ class StubEngine:
         """Speakers taking turns every 3 s."""
         if not self.diarizer_loaded:
             raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
-        duration = wav_duration(path)
+        duration = self._duration(path)
         report("diarizing")
         self._work("diarize")
         count = num_speakers or max(min_speakers or 1, min(max_speakers or 99, self.speakers))

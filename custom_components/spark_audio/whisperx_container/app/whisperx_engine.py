@@ -20,10 +20,10 @@ from typing import Any
 
 from .aligners import AlignerCache
 from .audio_progress import AudioProgress
+from .decoder import DEFAULT_MAX_AUDIO_S, SAMPLE_RATE, decode_pcm
 from .engine import (
     DIARIZATION_MODEL,
     NO_TOKEN_REASON,
-    AudioDecodeError,
     DiarizationUnavailable,
     Segment,
     Transcript,
@@ -33,7 +33,6 @@ from .engine import (
 from .progress import report
 
 _LOGGER = logging.getLogger(__name__)
-SAMPLE_RATE = 16_000
 
 
 def _module(name: str) -> ModuleType:
@@ -57,7 +56,12 @@ class WhisperXEngine:
     """whisperX behind the Engine protocol."""
 
     def __init__(
-        self, model: str, hf_token: str | None, env: Mapping[str, str] | None = None
+        self,
+        model: str,
+        hf_token: str | None,
+        env: Mapping[str, str] | None = None,
+        *,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
     ) -> None:
         """Read the engine's env knobs; nothing is loaded until `load()`.
 
@@ -68,6 +72,7 @@ class WhisperXEngine:
         self._model_name = model
         self._model_source = env.get("WHISPERX_MODEL_DIR", "").strip() or model
         self._hf_token = hf_token
+        self._max_audio_s = max_audio_s
         self._device = env.get("WHISPERX_DEVICE", "").strip() or ""
         self._compute_type = env.get("WHISPERX_COMPUTE_TYPE", "").strip() or ""
         self._batch_size = int(env.get("WHISPERX_BATCH_SIZE") or 16)
@@ -138,11 +143,10 @@ class WhisperXEngine:
             _LOGGER.exception("Diarization off")
 
     def _audio(self, path: str) -> Any:
-        whisperx = _module("whisperx")
-        try:
-            return whisperx.load_audio(path)
-        except RuntimeError as err:  # ffmpeg could not decode it
-            raise AudioDecodeError(f"Could not decode audio file: {err}") from err
+        """What ``whisperx.load_audio`` gives (float32 in [-1, 1)), from our bounded decoder."""
+        numpy = _module("numpy")
+        pcm = decode_pcm(path, self._max_audio_s)
+        return numpy.frombuffer(pcm, numpy.int16).astype(numpy.float32) / 32768.0
 
     def transcribe(
         self,
