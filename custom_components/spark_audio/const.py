@@ -136,3 +136,9 @@ CONF_MAX_UPLOAD_MB: Final = "max_upload_mb"
 CONF_MAX_CONCURRENT_UPLOADS: Final = "max_concurrent_uploads"
 DEFAULT_MAX_UPLOAD_MB: Final = 4096  # MiB
 DEFAULT_MAX_CONCURRENT_UPLOADS: Final = 8
+# Background transcriptions queued or running at once: in all, and per Home Assistant user
+# (automations and other calls without a user count only in all).
+CONF_MAX_JOBS: Final = "max_jobs"
+CONF_MAX_JOBS_PER_USER: Final = "max_jobs_per_user"
+DEFAULT_MAX_JOBS: Final = 50
+DEFAULT_MAX_JOBS_PER_USER: Final = 10

@@ -17,6 +17,8 @@ from .const import (
     CONF_DEFAULT_VOICE,
     CONF_HF_TOKEN,
     CONF_MAX_CONCURRENT_UPLOADS,
+    CONF_MAX_JOBS,
+    CONF_MAX_JOBS_PER_USER,
     CONF_MAX_UPLOAD_MB,
     CONF_REQUEST_TIMEOUT,
     CONF_RESTART_MAX_PER_HOUR,
@@ -28,6 +30,8 @@ from .const import (
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
     DEFAULT_MAX_CONCURRENT_UPLOADS,
+    DEFAULT_MAX_JOBS,
+    DEFAULT_MAX_JOBS_PER_USER,
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RESTART_MAX_PER_HOUR,
@@ -75,6 +79,9 @@ def options_schema(options: Mapping[str, Any], voice: selector.Selector[Any]) ->
         _current(options, CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS): _count(
             1, 256
         ),
+        # Background transcription queue (the strictest over all Sparks applies)
+        _current(options, CONF_MAX_JOBS, DEFAULT_MAX_JOBS): _count(1, 1000),
+        _current(options, CONF_MAX_JOBS_PER_USER, DEFAULT_MAX_JOBS_PER_USER): _count(1, 1000),
         _current(options, CONF_WHISPERX_MODEL, DEFAULT_WHISPERX_MODEL): selector.SelectSelector(
             selector.SelectSelectorConfig(
                 options=list(WHISPERX_MODELS), mode=selector.SelectSelectorMode.DROPDOWN

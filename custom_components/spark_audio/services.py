@@ -85,13 +85,12 @@ def async_register_services(hass: HomeAssistant) -> None:
         return await async_transcribe(hass, call)
 
     async def cancel_transcription(call: ServiceCall) -> None:
-        await hass.data[JOBS_KEY].async_cancel(call.data["job_id"])
+        await hass.data[JOBS_KEY].async_cancel(call.data["job_id"], call.context)
 
     # Restarting a container acts on the Spark itself: administrators only.
     async_register_admin_service(hass, DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
-    # Cancelling stops work someone else may have started: administrators only.
-    async_register_admin_service(
-        hass,
+    # Anyone may cancel the jobs they queued; only administrators other people's (the handler).
+    hass.services.async_register(
         DOMAIN,
         SERVICE_CANCEL_TRANSCRIPTION,
         cancel_transcription,

@@ -21,8 +21,8 @@ from typing import Any
 from uuid import uuid4
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.core import Context, HomeAssistant, ServiceCall, ServiceResponse, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
@@ -42,6 +42,7 @@ from .gateway.transcribe_action import (
     resolve_media_path,
     run_transcription,
 )
+from .job_limits import job_limits
 from .progress import current_progress
 from .spark.transcription import OpenAITranscriptionClient
 
@@ -73,6 +74,7 @@ class Job:
     phase: str = "queued"
     percent: float = 0.0
     cancelled: bool = False
+    user_id: str | None = None  # who queued it (None: an automation or the system)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +95,7 @@ class Job:
             "backend": str(self.backend),
             "path": str(self.path),
             "options": self.options,
+            "user_id": self.user_id,
         }
 
 
@@ -120,6 +123,7 @@ class TranscriptionJobs:
                 SparkService(raw["backend"]),
                 Path(raw["path"]),
                 raw["options"],
+                user_id=raw.get("user_id"),
             )
             for raw in stored.get("jobs", [])
         ]
@@ -167,18 +171,40 @@ class TranscriptionJobs:
                 translation_key="transcription_no_spark",
                 translation_placeholders={"service": str(backend)},
             )
+        self._check_room(call.context.user_id)
         options = {key: value for key, value in call.data.items() if key != "wait"}
         options["media"] = call.data["media"]
         entry_id = coordinators[0].config_entry.entry_id
-        job = Job(uuid4().hex, entry_id, backend, path, options)
+        job = Job(uuid4().hex, entry_id, backend, path, options, user_id=call.context.user_id)
         self.jobs[job.job_id] = job
         self._save()
         self._start_next(entry_id, backend)
         self._changed(job)
         return {"job_id": job.job_id}
 
-    async def async_cancel(self, job_id: str) -> None:
-        """Stop a queued or running job; returns once its backend calls and files are gone."""
+    def _check_room(self, user_id: str | None) -> None:
+        """Refuse a job past the queue caps: in all, and for the calling user."""
+        limits = job_limits(self.hass)
+        if len(self.jobs) >= limits.max_jobs:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="too_many_jobs",
+                translation_placeholders={"limit": str(limits.max_jobs)},
+            )
+        if user_id is not None:
+            mine = sum(1 for job in self.jobs.values() if job.user_id == user_id)
+            if mine >= limits.max_jobs_per_user:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="too_many_jobs_user",
+                    translation_placeholders={"limit": str(limits.max_jobs_per_user)},
+                )
+
+    async def async_cancel(self, job_id: str, context: Context) -> None:
+        """Stop a queued or running job; returns once its backend calls and files are gone.
+
+        Users may cancel the jobs they queued, administrators (and automations) any job.
+        """
         job = self.jobs.get(job_id)
         if job is None:
             raise ServiceValidationError(
@@ -186,6 +212,10 @@ class TranscriptionJobs:
                 translation_key="unknown_job",
                 translation_placeholders={"job_id": job_id},
             )
+        if context.user_id is not None and context.user_id != job.user_id:
+            user = await self.hass.auth.async_get_user(context.user_id)
+            if user is None or not user.is_admin:
+                raise Unauthorized(context=context)
         job.cancelled = True
         if job.task is None:  # still queued
             self._finish(job)

@@ -532,6 +532,8 @@ async def test_options_flow_applies_without_restart(
         "restart_max_per_hour",
         "max_upload_mb",
         "max_concurrent_uploads",
+        "max_jobs",
+        "max_jobs_per_user",
         "parakeet_container",
         "magpie_container",
         "whisperx_container",

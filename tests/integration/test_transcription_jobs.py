@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from homeassistant.auth.models import User
 from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
-from homeassistant.exceptions import Unauthorized
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
 from custom_components.spark_audio.data import async_entry_device
-from custom_components.spark_audio.transcription_jobs import MEDIA_GONE, SPARK_GONE
+from custom_components.spark_audio.transcription_jobs import JOBS_KEY, MEDIA_GONE, SPARK_GONE
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
     HOURS_2,
@@ -300,10 +300,94 @@ async def test_cancel_of_an_unknown_job_is_a_clear_error(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     """No traceback: a translated validation error naming the job id."""
-    from homeassistant.exceptions import ServiceValidationError
 
     with pytest.raises(ServiceValidationError) as raised:
         await hass.services.async_call(
             DOMAIN, "cancel_transcription", {"job_id": "nope"}, blocking=True
         )
     assert raised.value.translation_key == "unknown_job"
+
+
+async def test_users_cancel_their_own_jobs_admins_any(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    entry: MockConfigEntry,
+    recording: Path,
+    hass_read_only_user: User,
+    hass_admin_user: User,
+) -> None:
+    """A read-only user cancels what they queued, not someone else's; an admin cancels any."""
+    parakeet = spark_sim.states["parakeet"]
+    parakeet.slow_seconds = 3600
+    parakeet.fault = Fault.SLOW
+    request = {"media": str(recording), "speakers": True, "write": ["vtt"], "wait": False}
+    reader = Context(user_id=hass_read_only_user.id)
+    admin = Context(user_id=hass_admin_user.id)
+    theirs: Any = await hass.services.async_call(
+        DOMAIN, "transcribe", request, blocking=True, return_response=True, context=admin
+    )
+    mine: Any = await hass.services.async_call(
+        DOMAIN, "transcribe", request, blocking=True, return_response=True, context=reader
+    )
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            "cancel_transcription",
+            {"job_id": theirs["job_id"]},
+            blocking=True,
+            context=reader,
+        )
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": mine["job_id"]}, blocking=True, context=reader
+    )
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": theirs["job_id"]}, blocking=True, context=admin
+    )
+    await hass.async_block_till_done()
+    assert [e["job_id"] for e in failed] == [mine["job_id"], theirs["job_id"]]
+    parakeet.fault = Fault.NONE
+
+
+async def test_the_queue_is_bounded_per_user_and_in_all(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    entry: MockConfigEntry,
+    recording: Path,
+    hass_read_only_user: User,
+) -> None:
+    """Past the per-user cap that user is refused while others (and automations) are not;
+    past the overall cap everyone is. Cancelling makes room again."""
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "max_jobs": 3, "max_jobs_per_user": 2}
+    )
+    await hass.async_block_till_done()
+    parakeet = spark_sim.states["parakeet"]
+    parakeet.slow_seconds = 3600
+    parakeet.fault = Fault.SLOW
+    request = {"media": str(recording), "speakers": True, "write": ["vtt"], "wait": False}
+    reader = Context(user_id=hass_read_only_user.id)
+
+    async def submit(context: Context | None = None) -> Any:
+        return await hass.services.async_call(
+            DOMAIN, "transcribe", request, blocking=True, return_response=True, context=context
+        )
+
+    first = await submit(reader)
+    await submit(reader)
+    with pytest.raises(ServiceValidationError) as refused:
+        await submit(reader)
+    assert refused.value.translation_key == "too_many_jobs_user"
+    await submit()  # an automation: only the total counts
+    with pytest.raises(ServiceValidationError) as full:
+        await submit()
+    assert full.value.translation_key == "too_many_jobs"
+    await hass.services.async_call(
+        DOMAIN, "cancel_transcription", {"job_id": first["job_id"]}, blocking=True, context=reader
+    )
+    await submit(reader)  # room again
+    for job_id in list(hass.data[JOBS_KEY].jobs):
+        await hass.services.async_call(
+            DOMAIN, "cancel_transcription", {"job_id": job_id}, blocking=True
+        )
+    parakeet.fault = Fault.NONE

@@ -71,6 +71,8 @@ def test_every_flow_field_has_a_label() -> None:
         "restart_max_per_hour",
         "max_upload_mb",
         "max_concurrent_uploads",
+        "max_jobs",
+        "max_jobs_per_user",
         *(f"{service}_container" for service in SparkService),
         "whisperx_model",
         "hf_token",
