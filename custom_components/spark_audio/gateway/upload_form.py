@@ -150,7 +150,16 @@ def _form_reader(boundary: bytes, stream: StreamReader) -> MultipartReader:
 
 
 def _is_file_part(headers: Headers) -> bool:
-    return _name_and_filename(headers.get(hdrs.CONTENT_DISPOSITION))[0] == FILE_FIELD
+    header = headers.get(hdrs.CONTENT_DISPOSITION)
+    if header is not None and (found := _plain_disposition(header)) is not None:
+        return found[0] == FILE_FIELD
+    try:
+        _, params = parse_content_disposition(header)
+        return content_disposition_filename(params, "name") == FILE_FIELD
+    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
+        raise bad_request(
+            f"Malformed multipart body: {str(err)[:200]}", code="bad_multipart"
+        ) from err
 
 
 async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
@@ -215,17 +224,6 @@ def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
     if (found := _plain_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))) is not None:
         return found
     return part.name, part.filename
-
-
-def _name_and_filename(header: str | None) -> tuple[str | None, str | None]:
-    """``disposition`` for a header value (``BodyPartReader.name``'s functions otherwise)."""
-    if header is not None and (found := _plain_disposition(header)) is not None:
-        return found
-    _, params = parse_content_disposition(header)
-    return (
-        content_disposition_filename(params, "name"),
-        content_disposition_filename(params, "filename"),
-    )
 
 
 def _plain_disposition(header: str) -> tuple[str | None, str | None] | None:
