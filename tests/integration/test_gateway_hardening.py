@@ -6,6 +6,10 @@ per-test temporary directory so "nothing left behind" is an exact check.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,13 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CONF_MAX_UPLOAD_MB
+from custom_components.spark_audio.gateway import routing
+from custom_components.spark_audio.gateway.multipart_raw import (
+    MAX_FORM_BYTES,
+    MAX_PART_HEADER_BYTES,
+    MAX_PART_HEADER_LINES,
+)
+from custom_components.spark_audio.gateway.spool import SPOOL_PREFIX
 from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
 from tests.integration.gateway_harness import (
     BASE,
@@ -31,6 +42,7 @@ from tests.integration.gateway_harness import (
     wait_for,
 )
 from tests.spark_sim.audio import wav_bytes
+from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 
 WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
@@ -50,8 +62,22 @@ def audio(
     )
 
 
+def flooded(name: str, lines: int, line: bytes = b"ab") -> bytes:
+    """A part whose header block holds ``lines`` more lines of ``line``."""
+    start = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n'.encode()
+    return start + (line + b"\r\n") * lines + b"\r\n" + (WAV if name == "file" else b"x") + b"\r\n"
+
+
+def with_boundary(data: bytes, boundary: str) -> bytes:
+    return data.replace(BOUNDARY.encode(), boundary.encode())
+
+
 T = "audio/transcriptions"
 S = "audio/transcribe-with-speakers"
+HEADER_FLOOD = MAX_PART_HEADER_LINES + 1
+LONG_HEADER = "p" * 4000
+LONG_HEADERS = {f"X-Pad-{i}": LONG_HEADER for i in range(MAX_PART_HEADER_BYTES // 4000 + 1)}
+BIG_FIELDS = [field(f"f{i}", "p" * 60_000) for i in range(MAX_FORM_BYTES // 60_000 + 1)]
 # (id, path, raw body or None for the default content type, content type, status, code, param)
 BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None]] = [
     ("part without name", T, body(audio(), part(None, "x")), None, 400, "bad_multipart", None),
@@ -77,6 +103,16 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
      body(field(*M), part("file", WAV, headers={"Content-Type": "audio/wav"}, filename=None)
           .replace(b'name="file"', b"name=\"file\"; filename*=UTF-8''a%00.wav")),
      None, 400, "bad_filename", "file"),
+    ("undecodable encoded name", T,
+     body(field(*M), part(None, WAV, headers={"Content-Type": "audio/wav"})
+          .replace(b"form-data", b"form-data; name*=UTF-8''fi%FFle; filename=a.wav")),
+     None, 400, "bad_multipart", None),
+    ("undecodable continued filename", T,
+     body(field(*M), audio().replace(b'filename="a.wav"', b"filename*0*=UTF-8''a%FF.wav")),
+     None, 400, "bad_multipart", None),
+    ("unknown charset in continued name", T,
+     body(field(*M), audio().replace(b'name="file"', b"name*0*=bogus-9''fi%6Ce")),
+     None, 400, "bad_multipart", None),
     ("nul in field name", T, body(field("mo\x00del", "x"), audio()), None, 400, "bad_multipart",
      None),
     ("nul in field value", T, body(field("prompt", "a\x00b"), field(*M), audio()), None, 400,
@@ -120,7 +156,42 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
     ("bad format after file", T, body(field(*M), audio(), field("response_format", "xml")),
      None, 400, None, "response_format"),
     ("huge field after file", T, body(audio(), field(*M), field("prompt", "p" * 5_000_000)),
-     None, 400, "field_too_large", None),
+     None, 413, "form_too_large", None),
+    ("part header flood", T, body(field(*M), flooded("file", HEADER_FLOOD)), None, 400,
+     "part_headers_too_large", None),
+    ("part header flood in a field", T, body(flooded("model", HEADER_FLOOD), audio()), None,
+     400, "part_headers_too_large", None),
+    ("part header flood after file", T, body(audio(), field(*M), flooded("prompt", HEADER_FLOOD)),
+     None, 400, "part_headers_too_large", None),
+    ("part headers past 64 KiB", T, body(field(*M), audio(headers=LONG_HEADERS)), None, 400,
+     "part_headers_too_large", None),
+    ("fields past the budget", T, body(*BIG_FIELDS, field(*M), audio()), None, 413,
+     "form_too_large", None),
+    ("preamble past the budget", T, b"preamble\r\n" * (MAX_FORM_BYTES // 10 + 1) +
+     body(field(*M), audio()), None, 413, "form_too_large", None),
+    ("non-utf8 filename", T,
+     body(field(*M), audio(filename="a.wav").replace(b'"a.wav"', b'"a\xff.wav"')), None, 400,
+     "bad_filename", "file"),
+    ("non-utf8 content type", T,
+     body(field(*M), audio().replace(b"audio/wav", b"audio/w\xffv")), None, 400,
+     "bad_content_type", "file"),
+    ("non-ascii content type", T, body(field(*M), audio(headers={"Content-Type": "audio/wäv"})),
+     None, 400, "bad_content_type", "file"),
+    ("content type not type/subtype", T, body(field(*M), audio(headers={"Content-Type": "wav"})),
+     None, 400, "bad_content_type", "file"),
+    ("boundary B€", T, with_boundary(body(field(*M), audio()), "B€"),
+     "multipart/form-data; boundary=B€", 400, "bad_multipart", None),
+    ("boundary Bé", T, with_boundary(body(field(*M), audio()), "Bé"),
+     "multipart/form-data; boundary=Bé", 400, "bad_multipart", None),
+    ("boundary too long", T, with_boundary(body(field(*M), audio()), "b" * 71),
+     f"multipart/form-data; boundary={'b' * 71}", 400, "bad_multipart", None),
+    ("two models", T, body(field(*M), field("model", "whisperx"), audio()), None, 400,
+     "conflicting_fields", "model"),
+    ("another model after file", T, body(field(*M), audio(), field("model", "whisperx")), None,
+     400, "conflicting_fields", "model"),
+    ("speakers: two formats", S,
+     body(field("response_format", "json"), field("response_format", "srt"), audio()), None,
+     400, "conflicting_fields", "response_format"),
     ("many fields after file", T,
      body(audio(), *(field(f"f{i}", "x") for i in range(MAX_FIELDS + 1))), None, 400,
      "too_many_fields", None),
@@ -141,6 +212,23 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
 ]  # fmt: skip
 
 
+def assert_no_leak(text: str, sim: SparkSim, spool: Path) -> None:
+    """No backend address, temp path, spool name or process id in a client-facing answer.
+
+    A PID below 2000 (a container's) is not looked for as a bare number: it would
+    match the limits the messages name; spool names (which carry it) still are.
+    """
+    found = [host for host in (sim.host, "localhost", "/tmp", str(spool), SPOOL_PREFIX)
+             if host in text]  # fmt: skip
+    found += [f"port {port}" for port in sim.ports.values() if re.search(rf"\b{port}\b", text)]
+    found += [p for p in (tempfile.gettempdir(), "ConnectionKey", "Traceback") if p in text]
+    if (pid := os.getpid()) >= 2000 and re.search(rf"\b{pid}\b", text):
+        found.append(f"pid {pid}")
+    assert not found, (found, text)
+
+
+# aiohttp warns about the malformed Content-Disposition parameters while it parses them.
+@pytest.mark.filterwarnings("ignore::aiohttp.multipart.BadContentDispositionParam")
 @pytest.mark.parametrize(
     ("path", "data", "content_type", "status", "code", "param"),
     [case[1:] for case in BAD_UPLOADS],
@@ -150,6 +238,7 @@ async def test_bad_upload(
     hass: HomeAssistant,
     gateway: Client,
     init_integration: MockConfigEntry,
+    spark_sim: SparkSim,
     spool: Path,
     path: str,
     data: bytes,
@@ -158,11 +247,12 @@ async def test_bad_upload(
     code: str | None,
     param: str | None,
 ) -> None:
-    """Each bad upload: its 4xx in OpenAI's shape, and the temp directory as it was."""
+    """Each bad upload: its 4xx in OpenAI's shape, nothing leaked, the temp directory as it was."""
     before = ours(spool)
     response = await gateway.post(
         f"{BASE}/{path}", data=data, headers={"Content-Type": content_type or form_type()}
     )
+    assert_no_leak(await response.text(), spark_sim, spool)
     result = await response.json()
     assert response.status == status, result
     assert_openai_error(result, status)
@@ -195,6 +285,8 @@ BAD_SPEECH: list[tuple[str, bytes, int, str | None]] = [
 async def test_bad_speech(
     gateway: Client,
     init_integration: MockConfigEntry,
+    spark_sim: SparkSim,
+    spool: Path,
     data: bytes,
     status: int,
     param: str | None,
@@ -202,6 +294,7 @@ async def test_bad_speech(
     response = await gateway.post(
         f"{BASE}/audio/speech", data=data, headers={"Content-Type": "application/json"}
     )
+    assert_no_leak(await response.text(), spark_sim, spool)
     result = await response.json()
     assert response.status == status, result
     assert_openai_error(result, status)
@@ -359,3 +452,35 @@ async def test_speech_body_in_pieces(gateway: Client, init_integration: MockConf
     )
     assert response.status == 200, await response.text()
     assert len(await response.read()) > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "fault"),
+    [(T, Fault.DOWN), (T, Fault.RESET), ("audio/speech", Fault.DOWN)],
+)
+async def test_unreachable_backend_not_named(
+    gateway: Client,
+    init_integration: MockConfigEntry,
+    spark_sim: SparkSim,
+    spool: Path,
+    fault: Fault,
+    path: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Spark that cannot be reached: a 502 that names the service, its address only in the log."""
+    caplog.set_level(logging.DEBUG, logger=routing.__name__)
+    spark_sim.states["parakeet"].fault = fault
+    spark_sim.states["magpie"].fault = fault
+    if path == "audio/speech":
+        response = await gateway.post(
+            f"{BASE}/{path}", json={"input": "Hi.", "response_format": "wav"}
+        )
+    else:
+        response = await gateway.post(
+            f"{BASE}/{path}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+        )
+    text = await response.text()
+    assert response.status == 502, text
+    assert_no_leak(text, spark_sim, spool)
+    assert "is unreachable" in text
+    assert any("is unreachable" in r.message and r.levelno == logging.DEBUG for r in caplog.records)

@@ -160,4 +160,7 @@ def map_spark_error(err: SparkError, coordinator: SparkServiceCoordinator) -> Ga
         if 400 <= err.status < 500:
             return bad_request(f"{name} rejected the request: {err}", code="backend_rejected")
         return GatewayError(502, f"{name} returned an invalid response", code="bad_backend_reply")
-    return GatewayError(502, f"{name} is unreachable: {err}", code="backend_unreachable")
+    # The reason names the Spark's address: HA's log has it, the client never does. Debug level:
+    # a client that breaks its own upload mid-stream also ends here (and hears its own error).
+    _LOGGER.debug("%s on %s is unreachable: %s", name, coordinator.config_entry.title, err)
+    return GatewayError(502, f"{name} is unreachable", code="backend_unreachable")

@@ -15,43 +15,18 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
-from aiohttp.helpers import parse_mimetype
+from aiohttp import ClientError, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.streams import StreamReader
 from homeassistant.core import HomeAssistant
 
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
+from .multipart_raw import TRUNCATED, RawBody, part_body
 from .routing import GatewayError, bad_request
 from .spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
-from .upload_form import (
-    FILE_FIELD,
-    TRUNCATED,
-    UploadForm,
-    open_form,
-    part_body,
-    read_fields,
-    read_fields_after,
-    reject_references,
-)
+from .upload_form import FILE_FIELD, UploadForm, open_form, read_fields_after, reject_references
 
 _LOGGER = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
-
-
-def _form_type(boundary: bytes) -> str:
-    return f'multipart/form-data; boundary="{boundary.decode("latin-1")}"'
-
-
-def _boundary(request: web.Request) -> bytes | None:
-    boundary = parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get("boundary")
-    return boundary.encode("latin-1") if boundary else None
-
-
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
 
 
 class Upload:
@@ -82,10 +57,9 @@ class Upload:
 
     async def begin(
         self,
-        reader: MultipartReader,
         form: UploadForm,
         needs: tuple[str, ...],
-        raw: tuple[StreamReader, bytes] | None = None,
+        raw: RawBody,
         *,
         forward_early: bool = False,
     ) -> None:
@@ -99,18 +73,16 @@ class Upload:
         if form.file is None:
             raise bad_request("A 'file' part is required", param="file", code="missing_file")
         after = bytearray()
-        source = _part_chunks(form.file) if raw is None else part_body(*raw, after)
+        source = part_body(raw.content, raw.boundary, after, raw.head)
+        raw.head = b""
         first = await self._first_chunk(source)
         parts = self._read_part(source, first)
 
         async def read_rest() -> None:
-            if raw is None:
-                await read_fields(reader, form, stop_at_file=False)
-            else:
-                await read_fields_after(raw[0], bytes(after), _form_type(raw[1]), form)
+            await read_fields_after(raw, bytes(after), form)
 
         ahead = all(form.get(name) is not None for name in needs)
-        if forward_early and raw is not None:
+        if forward_early:
             self.fields_pending = True
             self._teeing = not ahead
             self._stream = self._then_fields(parts if ahead else self._teed(parts), read_rest)
@@ -268,10 +240,8 @@ async def receive_upload(
         check_declared_size(request.content_length, limits)
         upload = Upload(hass, limits)
         try:
-            reader, form = await open_form(request)
-            boundary = _boundary(request)
-            raw = None if boundary is None else (request.content, boundary)
-            await upload.begin(reader, form, needs, raw, forward_early=forward_early)
+            form, raw = await open_form(request)
+            await upload.begin(form, needs, raw, forward_early=forward_early)
             try:
                 yield form, upload
             except Exception as err:

@@ -1,30 +1,39 @@
 """The parts of an OpenAI-style multipart upload: bounded, strict, always a clear 400.
 
 Any HA user can call the gateway, so nothing a client sends may grow memory
-without bound (fields are read up to a cap, their number is capped) or escape
-as a bare 500 (unknown charsets and transfer encodings are refused up front).
+without bound (every non-file byte is read by ``multipart_raw`` under one
+budget; fields are capped in size and number) or escape as a bare 500 (unknown
+charsets and transfer encodings, names the outbound form cannot carry and
+conflicting fields are refused up front).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
 from aiohttp.base_protocol import BaseProtocol
+from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from aiohttp.streams import StreamReader
 
+from .multipart_raw import (
+    TRUNCATED,
+    Headers,
+    RawBody,
+    checked_boundary,
+    read_fields_head,
+    read_fields_tail,
+)
 from .routing import GatewayError, bad_request
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
 MAX_FILENAME_CHARS = 255
-# Every field allowed, each at its cap, with room for its part headers.
-MAX_FIELDS_AFTER_FILE_BYTES = MAX_FIELDS * (MAX_FIELD_BYTES + 1024)
 _FIELD_CHUNK = 16 * 1024
 # RFC 7578 deprecates Content-Transfer-Encoding; only the identity forms are accepted.
 _IDENTITY_ENCODINGS = frozenset({"", "binary", "7bit", "8bit", "identity"})
@@ -43,7 +52,8 @@ PLAYLIST_TYPES = frozenset(
         "audio/x-ms-asx",
     }
 )
-TRUNCATED = "The upload was cut off"
+# A MIME type's ``type/subtype`` (RFC 9110 tokens): all the file's type a backend is told.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # ``form-data`` with quoted name / filename holding no quote, backslash, control character or
 # semicolon: what every client sends. Anything else goes to aiohttp's full parser.
 _PLAIN_DISPOSITION = re.compile(r'form-data(?:;[ ]?(?:name|filename)="[^"\\\x00-\x1f\x7f;]*")+')
@@ -96,23 +106,60 @@ class UploadForm:
         return language.strip() if language else None
 
 
-async def open_form(request: web.Request) -> tuple[MultipartReader, UploadForm]:
-    """Read text fields up to the file part (which stays unread)."""
+async def open_form(request: web.Request) -> tuple[UploadForm, RawBody]:
+    """Read text fields up to the file part, whose body stays unread in the returned ``RawBody``."""
     if request.content_type != "multipart/form-data":
         raise bad_request(
             "Expected a multipart/form-data body (fields and a 'file' part), "
             f"not {request.content_type or 'no content type'}",
             code="bad_multipart",
         )
-    try:
-        reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError, LookupError) as err:
-        raise bad_request(
-            "Expected a multipart/form-data body with a boundary", code="bad_multipart"
-        ) from err
+    mimetype = parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, ""))
+    raw = RawBody(request.content, checked_boundary(mimetype.parameters.get("boundary")))
+    return await read_form_head(raw), raw
+
+
+async def read_form_head(raw: RawBody) -> UploadForm:
+    """The fields before the file part and the part itself; its first bytes go to ``raw.head``."""
+    stream = _memory_stream(await read_fields_head(raw, _is_file_part))
     form = UploadForm()
-    await read_fields(reader, form, stop_at_file=True)
-    return reader, form
+    await read_fields(_form_reader(raw.boundary, stream), form, stop_at_file=True)
+    if not stream.at_eof():  # aiohttp saw the file part somewhere else than we did
+        raise bad_request("Malformed multipart body", code="bad_multipart")
+    return form
+
+
+async def read_fields_after(raw: RawBody, after: bytes, form: UploadForm) -> None:
+    """The fields a client sent after the file part, under the same budget as the ones before."""
+    rest = await read_fields_tail(raw, after)
+    await read_fields(_form_reader(raw.boundary, _memory_stream(rest)), form, stop_at_file=False)
+
+
+def _memory_stream(data: bytes) -> StreamReader:
+    """``data`` as a finished stream, for aiohttp's parser to read bytes already bounded."""
+    loop = asyncio.get_running_loop()
+    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+    stream.feed_data(data)
+    stream.feed_eof()
+    return stream
+
+
+def _form_reader(boundary: bytes, stream: StreamReader) -> MultipartReader:
+    content_type = f'multipart/form-data; boundary="{boundary.decode("ascii")}"'
+    return MultipartReader({hdrs.CONTENT_TYPE: content_type}, stream)
+
+
+def _is_file_part(headers: Headers) -> bool:
+    header = headers.get(hdrs.CONTENT_DISPOSITION)
+    if header is not None and (found := _plain_disposition(header)) is not None:
+        return found[0] == FILE_FIELD
+    try:
+        _, params = parse_content_disposition(header)
+        return content_disposition_filename(params, "name") == FILE_FIELD
+    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
+        raise bad_request(
+            f"Malformed multipart body: {str(err)[:200]}", code="bad_multipart"
+        ) from err
 
 
 async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
@@ -139,7 +186,7 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
                 raise bad_request(
                     f"At most {MAX_FIELDS} form fields are accepted", code="too_many_fields"
                 )
-            form.fields.setdefault(name, []).append(await _field_text(part, name))
+            _add_field(form, name, await _field_text(part, name))
     except GatewayError:
         raise
     except (ConnectionError, ClientError, PayloadEncodingError) as err:
@@ -152,6 +199,21 @@ async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file
         ) from err
 
 
+def _add_field(form: UploadForm, name: str, text: str) -> None:
+    """Keep ``text``; a field sent again with another value is a 400 (which one was meant?).
+
+    Only list fields (``name[]``, e.g. ``timestamp_granularities[]``) take several values.
+    """
+    values = form.fields.setdefault(name, [])
+    if values and text not in values and not name.endswith("[]"):
+        raise bad_request(
+            f"The field {name!r} was sent more than once, with different values",
+            param=name,
+            code="conflicting_fields",
+        )
+    values.append(text)
+
+
 def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
     """A part's name and filename: plain headers read here, any other by aiohttp.
 
@@ -159,13 +221,18 @@ def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
     (a fifth of a gateway request's CPU); the plain ``form-data; name="..."``
     every client sends needs none of it. Values come out exactly as aiohttp's.
     """
-    header = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    if (found := _plain_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))) is not None:
+        return found
+    return part.name, part.filename
+
+
+def _plain_disposition(header: str) -> tuple[str | None, str | None] | None:
     if _PLAIN_DISPOSITION.fullmatch(header):
         found = _PLAIN_PARAM.findall(header)
         params = {key: value.lstrip("\\/") for key, value in found}
         if len(params) == len(found):
             return params.get("name"), params.get("filename")
-    return part.name, part.filename
+    return None
 
 
 def _check_part_headers(part: BodyPartReader) -> None:
@@ -185,16 +252,28 @@ def _check_part_headers(part: BodyPartReader) -> None:
 
 
 def _take_file(form: UploadForm, part: BodyPartReader, filename: str | None) -> None:
+    """The file part, its filename and its ``type/subtype``: what the backend's form can carry."""
     filename = filename or "audio"
-    if len(filename) > MAX_FILENAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in filename):
+    if (
+        len(filename) > MAX_FILENAME_CHARS
+        or any(ord(c) < 32 or ord(c) == 127 for c in filename)
+        or not _is_utf8(filename)
+    ):
         raise bad_request(
-            f"The filename must be at most {MAX_FILENAME_CHARS} characters, without control "
-            "characters",
+            f"The filename must be valid UTF-8 of at most {MAX_FILENAME_CHARS} characters, "
+            "without control characters",
             param=FILE_FIELD,
             code="bad_filename",
         )
     content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
-    if content_type.split(";")[0].strip().lower() in PLAYLIST_TYPES:
+    media_type = content_type.split(";")[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(media_type) or not content_type.isascii():
+        raise bad_request(
+            "The file's Content-Type must be an ASCII type/subtype such as audio/wav",
+            param=FILE_FIELD,
+            code="bad_content_type",
+        )
+    if media_type in PLAYLIST_TYPES:
         raise bad_request(
             "Playlists are not accepted; upload the audio file itself",
             param=FILE_FIELD,
@@ -202,7 +281,16 @@ def _take_file(form: UploadForm, part: BodyPartReader, filename: str | None) -> 
         )
     form.file = part
     form.filename = filename
-    form.content_type = content_type
+    form.content_type = media_type
+
+
+def _is_utf8(text: str) -> bool:
+    """False for undecodable header bytes (aiohttp keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _field_text(part: BodyPartReader, name: str) -> str:
@@ -244,82 +332,3 @@ def reject_references(head: bytes) -> None:
             param=FILE_FIELD,
             code="playlist_not_allowed",
         )
-
-
-async def part_body(
-    content: StreamReader, boundary: bytes, after: bytearray | None = None
-) -> AsyncIterator[bytes]:
-    """The current part's body read straight from the connection, without copying.
-
-    aiohttp's part reader copies every chunk twice to find the boundary; here
-    each network chunk is handed on as it came, the moment it came. Only a
-    chunk whose last bytes could begin the closing delimiter keeps them back
-    until the next chunk tells. What was read past the part (from its
-    delimiter's ``--boundary`` on) goes into ``after``; the rest of the body
-    stays unread.
-    """
-    delimiter = b"\r\n--" + boundary
-    held = b""
-    while True:
-        chunk = await content.readany()
-        if not chunk:
-            raise ValueError("the body ended inside the file part")
-        if held:
-            joined = held + chunk[: len(delimiter)]
-            spanning = joined.find(delimiter)
-            if 0 <= spanning < len(held):
-                if spanning:
-                    yield held[:spanning]
-                _keep_after(after, joined[spanning + 2 :] + chunk[len(delimiter) :])
-                return
-            yield held
-        if (end := chunk.find(delimiter)) >= 0:
-            if end:
-                yield chunk[:end]
-            _keep_after(after, chunk[end + 2 :])
-            return
-        keep = _delimiter_start(chunk, delimiter)
-        held = chunk[keep:]
-        if keep == len(chunk):
-            yield chunk
-        elif keep:
-            yield chunk[:keep]
-
-
-def _keep_after(after: bytearray | None, rest: bytes) -> None:
-    if after is not None:
-        after[:] = rest
-
-
-async def read_fields_after(
-    content: StreamReader, after: bytes, content_type: str, form: UploadForm
-) -> None:
-    """The fields a client sent after the file part, bounded as the ones before it."""
-    rest = bytearray(after)
-    try:
-        while chunk := await content.readany():
-            rest += chunk
-            if len(rest) > MAX_FIELDS_AFTER_FILE_BYTES:
-                raise bad_request(
-                    f"The fields after the file are longer than "
-                    f"{MAX_FIELDS_AFTER_FILE_BYTES // 1024} KiB",
-                    code="field_too_large",
-                )
-    except (ConnectionError, ClientError, ValueError) as err:
-        raise bad_request(TRUNCATED, code="truncated_upload") from err
-    loop = asyncio.get_running_loop()
-    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
-    stream.feed_data(bytes(rest))
-    stream.feed_eof()
-    reader = MultipartReader({hdrs.CONTENT_TYPE: content_type}, stream)
-    await read_fields(reader, form, stop_at_file=False)
-
-
-def _delimiter_start(chunk: bytes, delimiter: bytes) -> int:
-    """Where the longest tail of ``chunk`` that begins ``delimiter`` starts (len: none)."""
-    start = max(0, len(chunk) - len(delimiter) + 1)
-    while (start := chunk.find(delimiter[:1], start)) >= 0:
-        if delimiter.startswith(chunk[start:]):
-            return start
-        start += 1
-    return len(chunk)
