@@ -32,6 +32,7 @@ from tests.integration.gateway_harness import (
     uploads_running,
     wait_for,
 )
+from tests.integration.test_gateway_hardening import assert_no_leak
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim
 
@@ -183,6 +184,7 @@ async def test_not_audio_for_speakers(
     assert body["error"]["code"] == "not_audio"
     assert body["error"]["message"] == "The file is not audio this gateway can read"
     assert str(os.getpid()) not in json.dumps(body)
+    assert_no_leak(json.dumps(body), spark_sim, spool)
     assert "ffmpeg exited" in caplog.text
     assert ours(spool) == set()
 
