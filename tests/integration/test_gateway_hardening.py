@@ -17,9 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spark_audio.const import CONF_MAX_CONCURRENT_UPLOADS, CONF_MAX_UPLOAD_MB
+from custom_components.spark_audio.const import (
+    CONF_MAX_CONCURRENT_UPLOADS,
+    CONF_MAX_UPLOAD_MB,
+    DOMAIN,
+)
 from custom_components.spark_audio.gateway import routing
 from custom_components.spark_audio.gateway.multipart_raw import (
     MAX_FORM_BYTES,
@@ -484,3 +489,45 @@ async def test_unreachable_backend_not_named(
     assert_no_leak(text, spark_sim, spool)
     assert "is unreachable" in text
     assert any("is unreachable" in r.message and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+async def test_speech_and_waiting_actions_take_a_slot_too(
+    hass: HomeAssistant,
+    gateway: Client,
+    hass_access_token: str,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    tmp_path: Path,
+) -> None:
+    """With the one slot held by an upload, speech is a 429 and a waiting transcribe a clear
+    error; a background transcription is not refused (the job queue bounds it)."""
+    await _set_options(hass, init_integration, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
+    assert gateway.server.host is not None
+    assert gateway.server.port is not None
+    _, writer = await open_raw(
+        gateway.server.host, gateway.server.port, T, hass_access_token, field(*M), 10 * MIB
+    )
+    await wait_for(uploads_running(hass, 1), "the first upload to start")
+    speech = await gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
+    result = await speech.json()
+    assert speech.status == 429, result
+    assert result["error"]["code"] == "too_many_uploads"
+    assert int(speech.headers["Retry-After"]) > 0
+    media = tmp_path / "note.wav"
+    await hass.async_add_executor_job(media.write_bytes, WAV)
+    hass.config.media_dirs = {"local": str(tmp_path)}
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    with pytest.raises(HomeAssistantError) as busy:
+        await hass.services.async_call(
+            DOMAIN,
+            "transcribe",
+            {"media": str(media), "wait": True},
+            blocking=True,
+            return_response=True,
+        )
+    assert busy.value.translation_key == "too_busy"
+    writer.transport.abort()
+    await wait_for(uploads_running(hass, 0), "the first upload to end")
+    again = await gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
+    assert again.status == 200, await again.text()
+    await wait_for(uploads_running(hass, 0), "the speech to give its slot back")

@@ -21,6 +21,7 @@ from ..spark import Transcription
 from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from ..spark.transcription import SEGMENT_TIMING, OpenAITranscriptionClient
 from .caption_files import CaptionTargetError, check_targets, write_captions
+from .limits import active_uploads, gateway_limits, upload_slot
 from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .spool import SpooledFile
@@ -117,7 +118,17 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     """Transcribe the media file; write the asked caption files next to it."""
     path = await resolve_media_path(hass, call.data["media"])
     await check_caption_targets(hass, call.data, path)
-    result = await run_transcription(hass, call.data, path)
+    # A caller that waits takes one of the gateway's slots, as an upload does (a background job
+    # is bounded by the job queue instead).
+    limits = gateway_limits(hass)
+    if active_uploads(hass) >= limits.max_concurrent_uploads:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="too_busy",
+            translation_placeholders={"limit": str(limits.max_concurrent_uploads)},
+        )
+    with upload_slot(hass, limits):
+        result = await run_transcription(hass, call.data, path)
     hass.bus.async_fire(EVENT_TRANSCRIPTION_DONE, done_event_data(call.data["media"], path, result))
     return result
 

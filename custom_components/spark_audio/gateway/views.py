@@ -28,6 +28,7 @@ from ..spark.transcription import (
     TranscriptionOptions,
     ask_for_rendering,
 )
+from .limits import gateway_limits, upload_slot
 from .routing import (
     Attempt,
     GatewayError,
@@ -149,8 +150,10 @@ class SpeechView(GatewayView):
         except (ValueError, UnicodeDecodeError) as err:
             raise bad_request("The request body must be a JSON object") from err
         speech = SpeechRequest.parse(body)
-        stream = await open_speech_stream(hass, speech)
-        return await write_speech(hass, request, speech, stream)
+        # Synthesis (and its ffmpeg) holds one of the slots uploads take: 429 past the cap.
+        with upload_slot(hass, gateway_limits(hass)):
+            stream = await open_speech_stream(hass, speech)
+            return await write_speech(hass, request, speech, stream)
 
 
 class TranscriptionsView(GatewayView):
