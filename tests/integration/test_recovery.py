@@ -352,24 +352,22 @@ async def test_without_ssh_a_wedge_raises_a_repair(
 async def test_joined_probes_reach_recovery_once(
     hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
 ) -> None:
-    """Recovery hears of each probe once, however many refreshes joined it.
-
-    Whether the two refreshes share one probe depends on the HA version's
-    coordinator, so the test counts the probes the simulator really received.
-    """
+    """Two deep checks asked at once share one probe: one inference, one error for recovery."""
     await settle(hass)
     recovery = init_integration.runtime_data.recovery[PARAKEET]
     deep = init_integration.runtime_data.deep[PARAKEET]
     parakeet = spark_sim.states["parakeet"]
     parakeet.fault = Fault.WEDGE
     errors_before, requests_before = len(recovery.last_errors), len(parakeet.requests)
-    statuses = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
+    first, second = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
     await settle(hass)
-    assert [s.wedged for s in statuses] == [True, True]
+    assert first is second
+    assert first.wedged
     probes = [
         r for r in parakeet.requests[requests_before:] if r.path == "/v1/audio/transcriptions"
     ]
-    assert len(recovery.last_errors) - errors_before == len(probes)
+    assert len(probes) == 1
+    assert len(recovery.last_errors) - errors_before == 1
 
 
 async def test_backend_5xx_in_stt_triggers_an_immediate_probe(

@@ -30,6 +30,8 @@ MALFORMED_JSON = b'{"text": "trunc'
 # A WAV that stops inside its own header: what a crashing encoder leaves.
 MALFORMED_WAV = b"RIFF\x24\x00\x00\x00WAVEfm"
 _WEDGE_SETTLE_S = 0.02
+# What `fail_next` answers: a job that failed for its own reasons, the GPU is fine.
+JOB_FAILED_BODY = {"detail": "Transcription failed: ffmpeg exited with status 1"}
 # The real WhisperX container's default waiting room (app/config.py).
 DEFAULT_MAX_QUEUE = 4
 # nginx's code for "client closed the request", recorded when a client aborts.
@@ -146,6 +148,8 @@ class ServiceState:
     api_key: str | None = None  # WhisperX: the bearer key it requires (None: open)
     # Jobs that may wait for the GPU before new ones are refused with 429 (gpu.py).
     max_queue: int = DEFAULT_MAX_QUEUE
+    # The next N inference requests fail with a plain 500 (no CUDA fault: a bad job).
+    fail_next: int = 0
 
     @property
     def is_down(self) -> bool:
@@ -217,7 +221,7 @@ class ServiceState:
                     updates[key] = _voice_list(value)
                 case "speakers":
                     updates[key] = _integer(key, value, 1, 4)
-                case "max_queue":
+                case "max_queue" | "fail_next":
                     updates[key] = _integer(key, value, 0, 1000)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
@@ -238,6 +242,7 @@ class ServiceState:
             "max_diarize_s": self.max_diarize_s,
             "caption_formats": self.caption_formats,
             "max_queue": self.max_queue,
+            "fail_next": self.fail_next,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
@@ -293,6 +298,21 @@ async def _drain(request: web.Request, record: RecordedRequest) -> None:
     """Read and discard the body, as a server does before it fails."""
     while chunk := await request.content.readany():
         record.bytes_received += len(chunk)
+
+
+async def _fail(
+    request: web.Request,
+    record: RecordedRequest,
+    body: Mapping[str, str],
+    *,
+    settle_s: float = 0.0,
+) -> web.Response:
+    """Read the upload, then answer 500 with ``body``."""
+    await _drain(request, record)
+    if settle_s:
+        await asyncio.sleep(settle_s)
+    record.status = 500
+    return web.json_response(dict(body), status=500)
 
 
 async def _reset_midway(request: web.Request, response: web.Response) -> web.StreamResponse:
@@ -388,10 +408,10 @@ def create_fault_middleware(
             return web.Response(status=503)
         inference = request.path in inference_paths
         if inference and state.fault == Fault.WEDGE:
-            await _drain(request, record)
-            await asyncio.sleep(_WEDGE_SETTLE_S)
-            record.status = 500
-            return web.json_response(dict(wedge_body), status=500)
+            return await _fail(request, record, wedge_body, settle_s=_WEDGE_SETTLE_S)
+        if inference and state.fail_next:
+            state.fail_next -= 1
+            return await _fail(request, record, JOB_FAILED_BODY)
         if not inference and (delay := state.extra_delay()):
             await asyncio.sleep(delay)
         response = await handler(request)
