@@ -137,6 +137,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
+    "0.3.0": "94e834feddd15fa41b122fe66f019a5a2f08bb62b0b84cb9cdc7e6dc0c735a1d",
 }
 
 
