@@ -577,6 +577,31 @@ async def test_one_gpu_queue_refuses_when_full(
     assert (await post_json(session, url, upload(clip(1.0))))[0] == 200
 
 
+async def test_finish_running_ends_a_long_job(
+    sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """An hour of GPU time ends at once, successfully, when the test says so."""
+    sim.states["parakeet"].rtf = 3600.0
+    url = f"{sim.url('parakeet')}/v1/audio/transcriptions"
+    job = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
+    while not sim.gpu("parakeet").busy:
+        await asyncio.sleep(0.01)
+    sim.gpu("parakeet").finish_running()
+    status, body = await job
+    assert status == 200
+    assert body["text"] == DEFAULT_TRANSCRIPT
+
+
+async def test_fail_next_answers_plain_500s(sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    """fail_next: that many inference requests fail without CUDA text, then all is well."""
+    url = f"{sim.url('whisperx')}/v1/audio/transcriptions"
+    sim.states["whisperx"].apply({"fail_next": 1})
+    status, body = await post_json(session, url, upload(clip(0.5)))
+    assert status == 500
+    assert "CUDA" not in body["detail"]
+    assert (await post_json(session, url, upload(clip(0.5))))[0] == 200
+
+
 async def test_whisperx_self_test_fails_while_wedged(
     sim: SparkSim, session: aiohttp.ClientSession
 ) -> None:
