@@ -290,7 +290,7 @@ async def test_self_test_failing_during_a_job_is_a_wedge(
     )
     assert response is not None
     assert response["wedged"] is True
-    assert "self-test" in response["error"]
+    assert "self-test" in str(response["error"])
     await hass.async_block_till_done(wait_background_tasks=True)
     assert restarts(ssh_host) == [["docker", "restart", "whisperx-asr"]]
     # The restart dropped the wedged job, and the service works again.
