@@ -30,8 +30,7 @@ def _spark_summary(entry: SparkAudioConfigEntry) -> str:
             text += ", wedged"
         status = cast(DeepCheckStatus | None, deep.data) if deep is not None else None
         if status is not None:
-            outcome = "ok" if status.ok else "failed"
-            text += f", deep check {outcome} at {status.checked_at.isoformat(timespec='seconds')}"
+            text += f", deep check {status.verdict} at {status.checked_at.isoformat(timespec='seconds')}"
         else:
             text += ", no deep check yet"
         parts.append(text)
