@@ -40,6 +40,7 @@ from custom_components.spark_audio.const import (
     SparkService,
 )
 from custom_components.spark_audio.spark import SparkError
+from tests.spark_sim import faults as sim_faults
 from tests.spark_sim.audio import tone, wav_bytes
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
@@ -319,3 +320,45 @@ async def test_cuda_error_on_a_5xx_during_a_job_is_a_wedge(
     assert restarts(ssh_host) == [["docker", "restart", "parakeet"]]
     with pytest.raises(SparkError):
         await job
+
+
+async def test_busy_after_its_restart_ends_the_recovery_wait(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    events: dict[str, list[Event[Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """New work right after a restart is not "did not recover": the wait ends, nothing restarts.
+
+    Faked: the moment the simulated WhisperX restarts, another client's long job
+    takes its GPU (held in the simulator directly, so it is there before recovery's
+    first probe; a real client would need a request's worth of time).
+    """
+    monkeypatch.setattr(recovery, "RECOVERY_TIMEOUT", 5.0)
+    jobs: list[asyncio.Task[None]] = []
+    restart = sim_faults.ServiceState.restart
+
+    def restart_then_busy(self: sim_faults.ServiceState, delay_s: float = 0.0) -> None:
+        restart(self, delay_s)
+        if self.name == "whisperx":
+            jobs.append(asyncio.ensure_future(spark_sim.gpu("whisperx").run(3600)))
+
+    monkeypatch.setattr(sim_faults.ServiceState, "restart", restart_then_busy)
+    spark_sim.states["whisperx"].fault = Fault.WEDGE
+    deep = entry.runtime_data.deep[SparkService.WHISPERX]
+    try:
+        await deep.async_probe_now()
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert not entry.runtime_data.recovery[SparkService.WHISPERX].restarting
+        assert deep.data is not None
+        assert deep.data.busy
+        assert restarts(ssh_host) == [["docker", "restart", "whisperx-asr"]]
+        assert "did not recover" not in caplog.text
+    finally:
+        spark_sim.gpu("whisperx").finish_running()
+        await asyncio.gather(*jobs)
+    assert (await deep.async_probe_now()).ok
+    assert len(events[EVENT_SERVICE_RECOVERED]) == 1
