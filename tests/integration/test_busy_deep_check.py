@@ -6,8 +6,8 @@ makes a 3 s clip take most of an hour), and a test ends such a job with
 ``finish_running()`` instead of waiting for it, which is the job completing. No
 Docker engine runs here either: the sshd's stand-in ``docker restart`` restarts
 the simulated service, which drops the requests it was answering, as a real
-restart does. The request timeout is 1 s so that a probe queued behind the long
-job (what the product did before) times out at once.
+restart does. The request timeout is 5 s so that a probe queued behind the long
+job (what the product did before) times out within the test.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ def fast_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
 async def entry(
     hass: HomeAssistant, ssh_entry: MockConfigEntry, ssh_host: SSHTestHost
 ) -> AsyncIterator[MockConfigEntry]:
-    """The simulated Spark with SSH (so recovery could restart), requests timing out after 1 s."""
+    """The simulated Spark with SSH (so recovery could restart), requests timing out after 5 s."""
     ssh_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(ssh_entry, options={"request_timeout": 1})
+    hass.config_entries.async_update_entry(ssh_entry, options={"request_timeout": 5})
     assert await hass.config_entries.async_setup(ssh_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     yield ssh_entry

@@ -560,9 +560,9 @@ async def test_one_gpu_queue_refuses_when_full(
     url = f"{sim.url(service)}{path}"
     running = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
     waiting = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
-    while not (len(state.requests) == 2 and all(r.upload_done_at for r in state.requests)):
+    gpu = sim.gpu(service)
+    while not (gpu.busy and gpu.waiting == 1):  # one job runs, one waits
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # both handlers reach the GPU queue
     async with session.post(url, data=upload(clip(1.0))) as resp:
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "30"
