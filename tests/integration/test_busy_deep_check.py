@@ -271,6 +271,25 @@ async def test_queue_full_429_is_busy(
     assert events[EVENT_WEDGE_DETECTED] == []
 
 
+async def test_timeout_behind_another_clients_job_is_busy(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    session: aiohttp.ClientSession,
+    events: dict[str, list[Event[Any]]],
+) -> None:
+    """Parakeet does not report its queue: a probe that waited out its timeout is busy."""
+    job = await long_job_from_another_client(session, spark_sim, "parakeet")
+    status = await entry.runtime_data.deep[SparkService.PARAKEET].async_probe_now()
+    assert status.busy
+    assert "timed out" in (status.error or "")
+    assert restarts(ssh_host) == []
+    spark_sim.gpu("parakeet").finish_running()
+    assert await job == 200
+    assert events[EVENT_WEDGE_DETECTED] == []
+
+
 async def test_self_test_failing_during_a_job_is_a_wedge(
     hass: HomeAssistant,
     entry: MockConfigEntry,

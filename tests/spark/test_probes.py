@@ -89,6 +89,9 @@ class ScriptedClient(SparkServiceClient):
         # A job started between the health look and the probe: the timeout is busy.
         (Script([IDLE, BUSY], TIMEOUT), Verdict.BUSY, True),
         (Script([IDLE, IDLE], TIMEOUT), Verdict.WEDGED, True),
+        # No queue reported: the probe may have waited behind another client's job.
+        (Script([SILENT, SILENT], TIMEOUT), Verdict.BUSY, True),
+        (Script([SILENT, SILENT], PLAIN_500), Verdict.WEDGED, True),
         (Script([IDLE, IDLE], PLAIN_500), Verdict.WEDGED, True),
         (Script([IDLE, BUSY], CUBLAS_500), Verdict.WEDGED, True),
         (Script([IDLE, BUSY], PLAIN_500), Verdict.BUSY, True),

@@ -15,7 +15,7 @@ from enum import StrEnum
 from http import HTTPStatus
 from importlib import resources
 
-from .errors import SparkError, SparkResponseError
+from .errors import SparkError, SparkResponseError, SparkTimeoutError
 from .http import SparkServiceClient, check_requests
 from .magpie import MagpieClient
 from .models import ServiceHealth
@@ -98,7 +98,9 @@ async def deep_probe(
     say), or the probe met a 429 or failed while health now says busy. Wedged:
     the GPU self-test failed; while busy, a 5xx since the last check named a CUDA
     fault; the probe's error names one; or the probe failed while the service was
-    idle. An idle service is always probed: its answer beats older evidence.
+    idle (a timeout counts only where health reports the queue: elsewhere the
+    probe may have waited behind another client's job). An idle service is always
+    probed: its answer beats older evidence.
     """
     seen_fault = client.take_fault()
     health = await _health(client)
@@ -134,6 +136,9 @@ async def _judge_failure(client: SparkServiceClient, err: Exception) -> DeepProb
         return DeepProbeResult(Verdict.WEDGED, reason=reason)
     if health.working or client.work_in_flight:
         return DeepProbeResult(Verdict.BUSY, reason=f"{reason} ({_busy_reason(health, client)})")
+    if isinstance(err, SparkTimeoutError) and health.busy is None:
+        # It does not report its queue: the probe may wait behind someone else's job.
+        return DeepProbeResult(Verdict.BUSY, reason=f"{reason} (queue not reported)")
     return DeepProbeResult(Verdict.WEDGED, reason=reason)
 
 
