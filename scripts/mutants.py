@@ -72,7 +72,12 @@ MUTANTS = [
 def run(argv: list[str], cwd: Path, timeout: float | None = None) -> int:
     """A command's exit status, its output hidden."""
     return subprocess.run(
-        argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout
+        argv,
+        check=False,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=timeout,
     ).returncode
 
 
@@ -117,10 +122,11 @@ def main() -> int:
             results.append((mutant, outcome, time.monotonic() - started))
             print(f"{outcome:8}  {mutant.name}  ({results[-1][2]:.0f} s)", flush=True)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)
+        run(["git", "worktree", "remove", "--force", str(worktree)], ROOT)
         shutil.rmtree(scratch, ignore_errors=True)
     bad = [m.name for m, outcome, _ in results if outcome != "killed"]
-    print(f"{len(results) - len(bad)} of {len(results)} mutants killed" + (f"; not: {bad}" * bool(bad)))
+    summary = f"{len(results) - len(bad)} of {len(results)} mutants killed"
+    print(summary + (f"; not killed: {', '.join(bad)}" if bad else ""))
     return 1 if bad else 0
 
 

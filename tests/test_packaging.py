@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "40510b06555109c3f735993b5cef8751fd803859cea78093eb198c0b0c6c355b",
+    "0.3.0": "799646d3ef5a1efeb96c7a12b34925f15503edc0febea1d69e3c2e6bb54fee6c",
 }
 
 

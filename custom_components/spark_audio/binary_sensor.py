@@ -80,8 +80,10 @@ class SparkWedgeSensor(SparkRecoveryEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, object]:
-        """The latest errors and whether a restart is under way."""
+        """The latest check's verdict (busy is not wedged), errors, and any restart under way."""
+        status = self.coordinator.data
         return {
+            "last_check": None if status is None else str(status.verdict),
             "restarting": self.recovery.restarting,
             "last_errors": list(self.recovery.last_errors),
         }

@@ -1,4 +1,9 @@
-"""Deep checks: real inference on a schedule, the only way to see a CUDA wedge."""
+"""Deep checks: real inference on a schedule, the only way to see a CUDA wedge.
+
+Periodic, on demand (button, action) and after a 5xx; each one looks at health
+first, so a service busy with long work is reported busy, never probed through
+its queue and never restarted (`spark.probes.deep_probe`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from .const import CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL, SERVIC
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, signal_deep_check
 from .spark import SparkError
-from .spark.probes import ProbeResult, RoundTripResult
+from .spark.probes import ProbeResult, RoundTripResult, Verdict, deep_probe
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,18 +38,27 @@ def deep_check_interval(entry: SparkAudioConfigEntry) -> timedelta:
 
 @dataclass(frozen=True, slots=True)
 class DeepCheckStatus:
-    """The outcome of one deep check."""
+    """The outcome of one deep check (see `Verdict` for what each one means)."""
 
-    ok: bool
+    verdict: Verdict
     checked_at: datetime
     latency_s: float | None = None
     error: str | None = None
-    service_answers: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """The probe's inference worked."""
+        return self.verdict is Verdict.OK
 
     @property
     def wedged(self) -> bool:
-        """Inference failed although the service still answers its health check."""
-        return not self.ok and self.service_answers
+        """The service answers but cannot infer: recovery restarts it."""
+        return self.verdict is Verdict.WEDGED
+
+    @property
+    def busy(self) -> bool:
+        """Work held the GPU, so nothing was concluded (and nothing queued behind it)."""
+        return self.verdict is Verdict.BUSY
 
 
 class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
@@ -77,12 +91,21 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
         self._in_flight: asyncio.Future[DeepCheckStatus] | None = None
 
     async def async_probe_now(self) -> DeepCheckStatus:
-        """Probe now (or join the probe already running) and publish the result."""
-        await self.async_refresh()
-        assert self.data is not None
-        return self.data
+        """Probe now (or join the probe already running) and publish the result.
+
+        Joined here, not through the coordinator's refresh, so that callers at
+        the same moment (button, action, a 5xx, the timer) share one probe
+        whatever the HA version's refresh does.
+        """
+        status = await self._join_probe()
+        if self.data is not status:
+            self.async_set_updated_data(status)
+        return status
 
     async def _async_update_data(self) -> DeepCheckStatus:
+        return await self._join_probe()
+
+    async def _join_probe(self) -> DeepCheckStatus:
         if self._in_flight is None or self._in_flight.done():
             self._in_flight = asyncio.ensure_future(self._run_probe())
         return await asyncio.shield(self._in_flight)
@@ -96,30 +119,19 @@ class DeepCheckCoordinator(DataUpdateCoordinator[DeepCheckStatus]):
         return status
 
     async def _probe_once(self) -> DeepCheckStatus:
-        try:
-            result = await self._probe()
-        except (SparkError, ValueError) as err:
-            answers = await self._service_answers()
+        result = await deep_probe(self.health.client, self._probe)
+        if result.verdict is not Verdict.OK:
             # Debug only: a service that does not answer is logged once by its health
             # coordinator, a wedge once by recovery when it starts and once when it ends.
             _LOGGER.debug(
-                "%s deep check failed%s: %s",
-                SERVICE_NAMES[self.service],
-                " while its health check passes" if answers else "",
-                err,
+                "%s deep check: %s (%s)", SERVICE_NAMES[self.service], result.verdict, result.reason
             )
-            return DeepCheckStatus(
-                ok=False, checked_at=dt_util.utcnow(), error=str(err), service_answers=answers
-            )
-        return DeepCheckStatus(ok=True, checked_at=dt_util.utcnow(), latency_s=result.latency_s)
-
-    async def _service_answers(self) -> bool:
-        """Ask the health endpoint right now; a stale poll could be minutes old."""
-        try:
-            await self.health.client.fetch_status()
-        except SparkError:
-            return False
-        return True
+        return DeepCheckStatus(
+            verdict=result.verdict,
+            checked_at=dt_util.utcnow(),
+            latency_s=result.latency_s,
+            error=result.reason,
+        )
 
 
 class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):

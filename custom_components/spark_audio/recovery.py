@@ -199,12 +199,17 @@ class ServiceRecovery:
         return True
 
     async def _wait_until_working(self) -> None:
-        """Probe every few seconds until inference works or recovery gives up."""
+        """Probe every few seconds until inference works or recovery gives up.
+
+        Busy ends the wait too: the restart emptied the queue, so new work is
+        running; the periodic checks confirm recovery once it is idle again.
+        """
         try:
             async with asyncio.timeout(RECOVERY_TIMEOUT):
                 while True:
                     await asyncio.sleep(RECOVERY_PROBE_INTERVAL)
-                    if (await self.deep.async_probe_now()).ok:
+                    status = await self.deep.async_probe_now()
+                    if status.ok or status.busy:
                         return
         except TimeoutError:
             _LOGGER.error(

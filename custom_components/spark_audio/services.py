@@ -74,6 +74,8 @@ def async_register_services(hass: HomeAssistant) -> None:
         return {
             "ok": status.ok,
             "wedged": status.wedged,
+            "busy": status.busy,
+            "verdict": str(status.verdict),
             "latency_ms": None if status.latency_s is None else round(status.latency_s * 1000),
             "error": status.error,
             "checked_at": status.checked_at.isoformat(),

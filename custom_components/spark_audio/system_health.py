@@ -30,8 +30,8 @@ def _spark_summary(entry: SparkAudioConfigEntry) -> str:
             text += ", wedged"
         status = cast(DeepCheckStatus | None, deep.data) if deep is not None else None
         if status is not None:
-            outcome = "ok" if status.ok else "failed"
-            text += f", deep check {outcome} at {status.checked_at.isoformat(timespec='seconds')}"
+            checked_at = status.checked_at.isoformat(timespec="seconds")
+            text += f", deep check {status.verdict} at {checked_at}"
         else:
             text += ", no deep check yet"
         parts.append(text)

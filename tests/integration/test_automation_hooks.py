@@ -116,5 +116,5 @@ async def test_system_health(
     await init_integration.runtime_data.coordinators[SparkService.MAGPIE].async_refresh()
     info = await get_system_health_info(hass, DOMAIN)
     summary = info["127.0.0.1"]
-    assert "Parakeet: up, wedged, deep check failed at" in summary, summary
+    assert "Parakeet: up, wedged, deep check wedged at" in summary, summary
     assert "Magpie: down" in summary, summary

@@ -19,6 +19,7 @@ from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -32,7 +33,9 @@ from custom_components.spark_audio.const import (
     EVENT_WEDGE_DETECTED,
     SparkService,
 )
-from custom_components.spark_audio.data import async_entry_device
+from custom_components.spark_audio.data import async_entry_device, signal_deep_check
+from custom_components.spark_audio.deep_check import DeepCheckStatus
+from custom_components.spark_audio.spark.probes import Verdict
 from custom_components.spark_audio.spark.ssh_login import HostKey
 from tests.integration.conftest import standin_containers
 from tests.spark_sim import faults as sim_faults
@@ -349,27 +352,97 @@ async def test_without_ssh_a_wedge_raises_a_repair(
     assert err.value.translation_key == "ssh_not_configured"
 
 
+async def test_a_down_service_is_not_wedged(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    events: dict[str, list[Event[Any]]],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A stopped service (connection refused) is down, not wedged: SSH at hand, no restart."""
+    await setup(hass, ssh_entry)
+    await spark_sim.stop_service("parakeet")
+    status = await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert status.verdict is Verdict.DOWN
+    assert not status.wedged
+    assert events[EVENT_WEDGE_DETECTED] == []
+    assert [c for c in ssh_host.docker_calls() if c[1] == "restart"] == []
+    issue_id = f"keeps_wedging_{ssh_entry.entry_id}_parakeet"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
+
+
+async def test_wedged_again_during_its_restart_waits_for_that_restart(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    ssh_entry: MockConfigEntry,
+    events: dict[str, list[Event[Any]]],
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Wedged probes while recovery waits for its own restart neither restart nor give up.
+
+    Faked: the simulated restart here leaves the wedge in place (a restart that
+    has not cured it yet), so the recovery wait's probes see it again; after two
+    of them the wedge clears, as a slow-loading container's would.
+    """
+    restart = sim_faults.ServiceState.restart
+
+    def restart_keeping_the_wedge(self: sim_faults.ServiceState, delay_s: float = 0.0) -> None:
+        restart(self, delay_s)
+        self.fault = Fault.WEDGE
+
+    monkeypatch.setattr(sim_faults.ServiceState, "restart", restart_keeping_the_wedge)
+    await setup(hass, ssh_entry)
+    parakeet = spark_sim.states["parakeet"]
+    recovery_state = ssh_entry.runtime_data.recovery[PARAKEET]
+    wedged_while_restarting: list[DeepCheckStatus] = []
+
+    def watch(status: DeepCheckStatus) -> None:
+        if status.wedged and recovery_state.restarting:
+            wedged_while_restarting.append(status)
+            if len(wedged_while_restarting) == 2:
+                parakeet.fault = Fault.NONE
+
+    ssh_entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_deep_check(ssh_entry.entry_id, PARAKEET), watch)
+    )
+    parakeet.fault = Fault.WEDGE
+    await ssh_entry.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert len(wedged_while_restarting) == 2
+    assert not recovery_state.restarting
+    assert [c for c in ssh_host.docker_calls() if c[1] == "restart"] == [
+        ["docker", "restart", "parakeet"]
+    ]
+    assert len(events[EVENT_WEDGE_DETECTED]) == 1
+    assert len(events[EVENT_SERVICE_RECOVERED]) == 1
+    issue_id = f"keeps_wedging_{ssh_entry.entry_id}_parakeet"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
 async def test_joined_probes_reach_recovery_once(
     hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry
 ) -> None:
-    """Recovery hears of each probe once, however many refreshes joined it.
-
-    Whether the two refreshes share one probe depends on the HA version's
-    coordinator, so the test counts the probes the simulator really received.
-    """
+    """Two deep checks asked at once share one probe: one inference, one error for recovery."""
     await settle(hass)
     recovery = init_integration.runtime_data.recovery[PARAKEET]
     deep = init_integration.runtime_data.deep[PARAKEET]
     parakeet = spark_sim.states["parakeet"]
     parakeet.fault = Fault.WEDGE
     errors_before, requests_before = len(recovery.last_errors), len(parakeet.requests)
-    statuses = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
+    first, second = await asyncio.gather(deep.async_probe_now(), deep.async_probe_now())
     await settle(hass)
-    assert [s.wedged for s in statuses] == [True, True]
+    assert first is second
+    assert first.wedged
     probes = [
         r for r in parakeet.requests[requests_before:] if r.path == "/v1/audio/transcriptions"
     ]
-    assert len(recovery.last_errors) - errors_before == len(probes)
+    assert len(probes) == 1
+    assert len(recovery.last_errors) - errors_before == 1
 
 
 async def test_backend_5xx_in_stt_triggers_an_immediate_probe(

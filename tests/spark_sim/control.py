@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from .faults import HANDLER_TASKS_KEY, STATE_KEY, ServiceState, create_fault_middleware
+from .faults import (
+    HANDLER_TASKS_KEY,
+    IN_FLIGHT_KEY,
+    STATE_KEY,
+    ServiceState,
+    create_fault_middleware,
+    drop_in_flight,
+)
+from .gpu import GPU_KEY, GpuQueue
 
 _MAX_RESTART_DELAY_S = 600.0
 
@@ -55,7 +63,12 @@ async def _control(request: web.Request) -> web.Response:
 
 
 async def _restart(request: web.Request) -> web.Response:
-    """POST /_sim/restart: cure a wedge after `restart_delay_s` of downtime."""
+    """POST /_sim/restart: like `docker restart`, cure a wedge after `restart_delay_s`.
+
+    The requests in flight are dropped (their connections reset, their GPU
+    jobs gone); then the service refuses connections for `restart_delay_s`,
+    the time the real container takes to load its models before it listens.
+    """
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
@@ -71,7 +84,8 @@ async def _restart(request: web.Request) -> web.Response:
         )
     state = request.app[STATE_KEY]
     state.restart(float(delay))
-    return web.json_response(state.snapshot())
+    dropped = drop_in_flight(request.app)
+    return web.json_response(state.snapshot() | {"dropped": dropped})
 
 
 async def _clear(request: web.Request) -> web.Response:
@@ -97,5 +111,7 @@ def new_service_app(
     app = web.Application(middlewares=[create_fault_middleware(state, inference_paths, wedge_body)])
     app[STATE_KEY] = state
     app[HANDLER_TASKS_KEY] = set()
+    app[IN_FLIGHT_KEY] = {}
+    app[GPU_KEY] = GpuQueue()
     add_control_routes(app)
     return app

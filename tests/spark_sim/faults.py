@@ -30,6 +30,10 @@ MALFORMED_JSON = b'{"text": "trunc'
 # A WAV that stops inside its own header: what a crashing encoder leaves.
 MALFORMED_WAV = b"RIFF\x24\x00\x00\x00WAVEfm"
 _WEDGE_SETTLE_S = 0.02
+# What `fail_next` answers: a job that failed for its own reasons, the GPU is fine.
+JOB_FAILED_BODY = {"detail": "Transcription failed: ffmpeg exited with status 1"}
+# The real WhisperX container's default waiting room (app/config.py).
+DEFAULT_MAX_QUEUE = 4
 # nginx's code for "client closed the request", recorded when a client aborts.
 CLIENT_CLOSED = 499
 
@@ -101,6 +105,13 @@ def _typed(key: str, value: object, kind: type) -> object:
     return value
 
 
+def _integer(key: str, value: object, low: int, high: int) -> int:
+    """Validate a control value as an integer in ``low..high`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer {low}..{high}")
+    return value
+
+
 def _voice_list(value: object) -> list[str]:
     """Validate Magpie voice names: Model.LOCALE.Speaker[.Emotion]."""
     if not isinstance(value, list):
@@ -135,6 +146,10 @@ class ServiceState:
     upload_done_at: float | None = None
     audio_started: asyncio.Event = field(default_factory=asyncio.Event)
     api_key: str | None = None  # WhisperX: the bearer key it requires (None: open)
+    # Jobs that may wait for the GPU before new ones are refused with 429 (gpu.py).
+    max_queue: int = DEFAULT_MAX_QUEUE
+    # The next N inference requests fail with a plain 500 (no CUDA fault: a bad job).
+    fail_next: int = 0
 
     @property
     def is_down(self) -> bool:
@@ -205,9 +220,9 @@ class ServiceState:
                 case "voices":
                     updates[key] = _voice_list(value)
                 case "speakers":
-                    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
-                        raise ValueError("speakers must be an integer 1..4")
-                    updates[key] = value
+                    updates[key] = _integer(key, value, 1, 4)
+                case "max_queue" | "fail_next":
+                    updates[key] = _integer(key, value, 0, 1000)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
         for key, value in updates.items():
@@ -226,6 +241,8 @@ class ServiceState:
             "speakers": self.speakers,
             "max_diarize_s": self.max_diarize_s,
             "caption_formats": self.caption_formats,
+            "max_queue": self.max_queue,
+            "fail_next": self.fail_next,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
@@ -237,6 +254,20 @@ STATE_KEY = web.AppKey("spark_sim_state", ServiceState)
 # Handlers still running; a stopped service cancels them (aiohttp lets a
 # handler run on after its client hung up, which would leak past a test).
 HANDLER_TASKS_KEY = web.AppKey("spark_sim_handler_tasks", set[asyncio.Task[Any]])
+# The service's own requests (not /_sim) still being answered, with their handlers:
+# a restart drops them, as `docker restart` kills the process serving them.
+IN_FLIGHT_KEY = web.AppKey("spark_sim_in_flight", dict[asyncio.Task[Any], web.Request])
+
+
+def drop_in_flight(app: web.Application) -> int:
+    """Reset every connection the service is answering and stop its handler; how many."""
+    in_flight = app[IN_FLIGHT_KEY]
+    dropped = list(in_flight.items())
+    for task, request in dropped:
+        hard_close(request)
+        task.cancel()
+    in_flight.clear()
+    return len(dropped)
 
 
 def record_of(request: web.Request) -> RecordedRequest | None:
@@ -267,6 +298,21 @@ async def _drain(request: web.Request, record: RecordedRequest) -> None:
     """Read and discard the body, as a server does before it fails."""
     while chunk := await request.content.readany():
         record.bytes_received += len(chunk)
+
+
+async def _fail(
+    request: web.Request,
+    record: RecordedRequest,
+    body: Mapping[str, str],
+    *,
+    settle_s: float = 0.0,
+) -> web.Response:
+    """Read the upload, then answer 500 with ``body``."""
+    await _drain(request, record)
+    if settle_s:
+        await asyncio.sleep(settle_s)
+    record.status = 500
+    return web.json_response(dict(body), status=500)
 
 
 async def _reset_midway(request: web.Request, response: web.Response) -> web.StreamResponse:
@@ -323,6 +369,10 @@ def create_fault_middleware(
         )
         state.requests.append(record)
         request[RECORD_KEY] = record
+        in_flight = request.app.get(IN_FLIGHT_KEY)
+        task = asyncio.current_task()
+        if in_flight is not None and task is not None:
+            in_flight[task] = request
         try:
             response = await _apply_fault(request, handler, record)
         except web.HTTPException as exc:
@@ -333,6 +383,8 @@ def create_fault_middleware(
             record.status = CLIENT_CLOSED
             return web.Response(status=CLIENT_CLOSED)
         finally:
+            if in_flight is not None and task is not None:
+                in_flight.pop(task, None)
             record.finished_at = time.monotonic()
             _LOGGER.info(
                 "%s %s %s -> %s in %.3fs (%d bytes in, fault=%s)",
@@ -356,10 +408,10 @@ def create_fault_middleware(
             return web.Response(status=503)
         inference = request.path in inference_paths
         if inference and state.fault == Fault.WEDGE:
-            await _drain(request, record)
-            await asyncio.sleep(_WEDGE_SETTLE_S)
-            record.status = 500
-            return web.json_response(dict(wedge_body), status=500)
+            return await _fail(request, record, wedge_body, settle_s=_WEDGE_SETTLE_S)
+        if inference and state.fail_next:
+            state.fail_next -= 1
+            return await _fail(request, record, JOB_FAILED_BODY)
         if not inference and (delay := state.extra_delay()):
             await asyncio.sleep(delay)
         response = await handler(request)

@@ -2,11 +2,13 @@
 
 Speaks the OpenAI-compatible transcription API and the /v1/audio/diarize
 API with the validation, shapes and timing of the real FastAPI service.
+One GPU: transcriptions and diarizations queue for it one at a time, and
+a full queue is refused with 429 (gpu.py). Its /health says nothing about
+the queue, like the real service's: clients must tell busy from wedged
+by other means (their own requests in flight, a 429).
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
@@ -14,6 +16,7 @@ from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, ServiceState
 from .forms import missing_field, parse_float_field, read_form
+from .gpu import run_job
 from .transcript import (
     MAX_SORTFORMER_SPEAKERS,
     RESPONSE_FORMATS,
@@ -90,7 +93,9 @@ async def _transcriptions(request: web.Request) -> web.Response:
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
-    await asyncio.sleep(state.processing_delay(info.duration))
+    seconds = state.processing_delay(info.duration)
+    if (refused := await run_job(request, seconds)) is not None:
+        return refused
     return transcription_response(
         response_format,
         recall_speech(info.pcm) or state.transcript,
@@ -111,9 +116,13 @@ async def _diarize(request: web.Request) -> web.Response:
         return info
     if info.duration > state.max_diarize_s:
         # Sortformer memory grows with length; long files run the GPU dry.
-        await asyncio.sleep(state.processing_delay(state.max_diarize_s))
+        seconds = state.processing_delay(state.max_diarize_s)
+        if (refused := await run_job(request, seconds)) is not None:
+            return refused
         return web.json_response(OOM_BODY, status=500)
-    await asyncio.sleep(state.processing_delay(info.duration))
+    seconds = state.processing_delay(info.duration)
+    if (refused := await run_job(request, seconds)) is not None:
+        return refused
     turns = speaker_turns(info.duration, min(state.speakers, MAX_SORTFORMER_SPEAKERS))
     speakers = sorted({t.speaker for t in turns})
     return web.json_response(

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import magpie, parakeet, whisperx
 from .faults import HANDLER_TASKS_KEY, ServiceState
+from .gpu import GPU_KEY, GpuQueue
 
 type AppFactory = Callable[[ServiceState], web.Application]
 
@@ -75,6 +76,10 @@ class SparkSim:
     def urls(self) -> dict[str, str]:
         """Base URL per service."""
         return {name: self.url(name) for name in self._ports}
+
+    def gpu(self, name: str) -> GpuQueue:
+        """The GPU queue of a running service (``finish_running`` ends a long job now)."""
+        return self._runners[name].app[GPU_KEY]
 
     def is_running(self, name: str) -> bool:
         """Whether the service is listening."""

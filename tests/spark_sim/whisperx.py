@@ -1,14 +1,14 @@
 """Simulated WhisperX container (ours: faster-whisper + pyannote + wav2vec2).
 
-One GPU job at a time, like the real app, so /health can report busy and
-queue depth while a long diarization runs.
+One GPU job at a time with a bounded queue (429 when full), like the real
+app, so /health can report busy and queue depth while a long diarization
+runs. Its GPU self-test (``self_test`` in /health) fails while it is wedged,
+as the real container's does when its CUDA context is broken.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -18,8 +18,9 @@ from custom_components.spark_audio.whisperx_container.app.languages import LANGU
 
 from .audio import recall_speech
 from .control import new_service_app
-from .faults import STATE_KEY, ServiceState
+from .faults import STATE_KEY, Fault, ServiceState
 from .forms import Form, missing_field, parse_float_field, parse_int_field, read_form
+from .gpu import health_fields, run_job
 from .transcript import (
     RESPONSE_FORMATS,
     decode_upload,
@@ -42,17 +43,6 @@ DEFAULT_RTF = 0.1
 SPEAKERS_PATH = "/v1/audio/transcribe-with-speakers"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"
 WEDGE_BODY = {"detail": "CUDA error: an illegal memory access was encountered"}
-
-
-@dataclass(slots=True)
-class GpuQueue:
-    """The single GPU slot and how many jobs wait for it."""
-
-    lock: asyncio.Lock
-    waiting: int = 0
-
-
-GPU_KEY = web.AppKey("spark_sim_whisperx_gpu", GpuQueue)
 
 
 def default_state() -> ServiceState:
@@ -82,8 +72,9 @@ def _bad_request(detail: str) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    """GET /health: models loaded, GPU fine, and the job queue."""
-    gpu = request.app[GPU_KEY]
+    """GET /health: models loaded, the GPU self-test (run beside the jobs), the job queue."""
+    state = request.app[STATE_KEY]
+    wedged = state.fault == Fault.WEDGE
     return web.json_response(
         {
             "status": "ok",
@@ -91,11 +82,12 @@ async def _health(request: web.Request) -> web.Response:
             "diarizer_loaded": True,
             "model": ARCH,
             "device": "cuda",
-            "gpu_ok": True,
+            "gpu_ok": not wedged,
+            "self_test": "failed" if wedged else "passed",
+            "self_test_error": WEDGE_BODY["detail"] if wedged else None,
             "version": VERSION,
-            "busy": gpu.lock.locked(),
-            "queue": gpu.waiting,
-            "auth": request.app[STATE_KEY].api_key is not None,
+            **health_fields(request),
+            "auth": state.api_key is not None,
         }
     )
 
@@ -108,20 +100,6 @@ def _language(form: Form) -> str | web.Response | None:
     if language is not None and language.strip().lower() not in LANGUAGES:
         return _bad_request(f"Unsupported language {language.strip()[:20]!r}")
     return None if language is None else language.strip().lower()
-
-
-async def _run_job(request: web.Request, seconds: float) -> None:
-    """Hold the GPU slot for `seconds`, queueing behind other jobs."""
-    gpu = request.app[GPU_KEY]
-    gpu.waiting += 1
-    try:
-        await gpu.lock.acquire()
-    finally:
-        gpu.waiting -= 1
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        gpu.lock.release()
 
 
 async def _transcribe_with_speakers(request: web.Request) -> web.Response:
@@ -148,7 +126,9 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
     if isinstance(info, web.Response):
         return info
     speakers = counts["num_speakers"] or max(low or 1, min(high or state.speakers, state.speakers))
-    await _run_job(request, state.processing_delay(info.duration))
+    seconds = state.processing_delay(info.duration)
+    if (refused := await run_job(request, seconds)) is not None:
+        return refused
     words = spread_words(recall_speech(info.pcm) or state.transcript, info.duration)
     blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
     return web.json_response(
@@ -184,7 +164,9 @@ async def _transcriptions(request: web.Request) -> web.Response:
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
-    await _run_job(request, state.processing_delay(info.duration))
+    seconds = state.processing_delay(info.duration)
+    if (refused := await run_job(request, seconds)) is not None:
+        return refused
     return transcription_response(
         response_format,
         recall_speech(info.pcm) or state.transcript,
@@ -199,7 +181,6 @@ def create_whisperx_app(state: ServiceState) -> web.Application:
     """The WhisperX container's HTTP API bound to `state`."""
     app = new_service_app(state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH}), WEDGE_BODY)
     app.middlewares.append(_require_key)
-    app[GPU_KEY] = GpuQueue(asyncio.Lock())
     app.router.add_get("/health", _health)
     app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)
     app.router.add_post(TRANSCRIBE_PATH, _transcriptions)

@@ -443,6 +443,8 @@ async def test_whisperx_health(sim: SparkSim, session: aiohttp.ClientSession) ->
             "model": "medium",
             "device": "cuda",
             "gpu_ok": True,
+            "self_test": "passed",
+            "self_test_error": None,
             "version": WHISPERX_VERSION,
             "busy": False,
             "queue": 0,
@@ -553,6 +555,78 @@ async def test_whisperx_runs_one_job_at_a_time(
     assert health["busy"] is True
     assert health["queue"] == 1
     assert time.monotonic() - started >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ("parakeet", "/v1/audio/transcriptions"),
+        ("parakeet", "/v1/audio/diarize"),
+        ("whisperx", "/v1/audio/transcriptions"),
+        ("whisperx", "/v1/audio/transcribe-with-speakers"),
+    ],
+)
+async def test_one_gpu_queue_refuses_when_full(
+    sim: SparkSim, session: aiohttp.ClientSession, service: str, path: str
+) -> None:
+    """Both STT services: one job runs, max_queue wait, the next is refused with 429."""
+    state = sim.states[service]
+    state.apply({"rtf": 100.0, "max_queue": 1})
+    url = f"{sim.url(service)}{path}"
+    running = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
+    waiting = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
+    gpu = sim.gpu(service)
+    while not (gpu.busy and gpu.waiting == 1):  # one job runs, one waits
+        await asyncio.sleep(0.01)
+    async with session.post(url, data=upload(clip(1.0))) as resp:
+        assert resp.status == 429
+        assert resp.headers["Retry-After"] == "30"
+        assert "busy" in (await resp.json())["detail"]
+    # A restart drops the running job and the waiting one (their connections reset).
+    async with session.post(f"{sim.url(service)}/_sim/restart") as resp:
+        assert (await resp.json())["dropped"] == 2
+    for job in (running, waiting):
+        with pytest.raises(DROPPED):
+            await job
+    state.rtf = 0.0
+    assert (await post_json(session, url, upload(clip(1.0))))[0] == 200
+
+
+async def test_finish_running_ends_a_long_job(
+    sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """An hour of GPU time ends at once, successfully, when the test says so."""
+    sim.states["parakeet"].rtf = 3600.0
+    url = f"{sim.url('parakeet')}/v1/audio/transcriptions"
+    job = asyncio.create_task(post_json(session, url, upload(clip(1.0))))
+    while not sim.gpu("parakeet").busy:
+        await asyncio.sleep(0.01)
+    sim.gpu("parakeet").finish_running()
+    status, body = await job
+    assert status == 200
+    assert body["text"] == DEFAULT_TRANSCRIPT
+
+
+async def test_fail_next_answers_plain_500s(sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    """fail_next: that many inference requests fail without CUDA text, then all is well."""
+    url = f"{sim.url('whisperx')}/v1/audio/transcriptions"
+    sim.states["whisperx"].apply({"fail_next": 1})
+    status, body = await post_json(session, url, upload(clip(0.5)))
+    assert status == 500
+    assert "CUDA" not in body["detail"]
+    assert (await post_json(session, url, upload(clip(0.5))))[0] == 200
+
+
+async def test_whisperx_self_test_fails_while_wedged(
+    sim: SparkSim, session: aiohttp.ClientSession
+) -> None:
+    """A wedged WhisperX says so in /health: its GPU self-test fails with CUDA text."""
+    sim.states["whisperx"].fault = Fault.WEDGE
+    async with session.get(f"{sim.url('whisperx')}/health") as resp:
+        health = await resp.json()
+    assert health["self_test"] == "failed"
+    assert "CUDA" in health["self_test_error"]
+    assert health["gpu_ok"] is False
 
 
 # ---------------------------------------------------------------- faults

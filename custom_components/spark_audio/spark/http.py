@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,21 @@ DEFAULT_TIMEOUT = 60.0
 HEALTH_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 _DETAIL_LIMIT = 300
+_CHECKING: ContextVar[bool] = ContextVar("spark_check_requests", default=False)
+
+
+@contextmanager
+def check_requests() -> Iterator[None]:
+    """Requests made inside are the integration's own checks (probes), not the service's work.
+
+    They are left out of `SparkServiceClient.work_in_flight`, so a deep check
+    never takes the round trip running beside it for a busy GPU.
+    """
+    token = _CHECKING.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(token)
 
 
 class SparkServiceClient(ABC):
@@ -48,6 +64,15 @@ class SparkServiceClient(ABC):
         self.base_url = f"{scheme}://{_format_host(host)}:{port}"
         self.timeout = timeout
         self._auth = {aiohttp.hdrs.AUTHORIZATION: f"Bearer {api_key}"} if api_key else {}
+        self.work_in_flight = 0
+        """Requests other than GETs and checks (the service's work) waiting for answers."""
+        self.last_fault: str | None = None
+        """The latest 5xx this client received, until a deep check takes it (`take_fault`)."""
+
+    def take_fault(self) -> str | None:
+        """The latest 5xx's message since the last call (deep checks weigh it once)."""
+        fault, self.last_fault = self.last_fault, None
+        return fault
 
     @abstractmethod
     async def status(self) -> ServiceStatus:
@@ -88,6 +113,8 @@ class SparkServiceClient(ABC):
         url = f"{self.base_url}{path}"
         if self._auth:
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **self._auth}
+        work = method != "GET" and not _CHECKING.get()
+        self.work_in_flight += work
         try:
             async with self._session.request(
                 method, url, timeout=client_timeout, **kwargs
@@ -95,10 +122,15 @@ class SparkServiceClient(ABC):
                 if response.status >= 400:
                     await _raise_for_status(response)
                 yield response
+        except SparkBackendFaultError as err:
+            self.last_fault = str(err)
+            raise
         except TimeoutError as err:
             raise SparkTimeoutError(f"{method} {path} timed out after {seconds:g} s") from err
         except aiohttp.ClientError as err:
             raise SparkConnectionError(f"{method} {path} failed: {_describe(err)}") from err
+        finally:
+            self.work_in_flight -= work
 
     async def _get_json(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
         """GET a JSON object."""

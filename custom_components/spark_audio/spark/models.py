@@ -6,15 +6,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+SELF_TEST_FAILED = "failed"
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceHealth:
-    """What a service's health endpoint said, plus what it reports about itself."""
+    """What a service's health endpoint said, plus what it reports about itself.
+
+    ``busy``/``queue`` and the GPU self-test are None where the service does not
+    report them (only our WhisperX container does; Parakeet and Magpie do not).
+    """
 
     ready: bool
     model: str | None = None
     version: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    busy: bool | None = None
+    queue: int | None = None
+    self_test: str | None = None
+    self_test_error: str | None = None
+
+    @property
+    def working(self) -> bool:
+        """Whether the service says a job holds its GPU or waits for it."""
+        return bool(self.busy) or bool(self.queue)
+
+    @property
+    def self_test_failed(self) -> bool:
+        """Whether the service's own GPU self-test failed (its CUDA context is broken)."""
+        return self.self_test == SELF_TEST_FAILED
+
+
+def load_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The queue and self-test fields of a health body, typed; absent ones stay None."""
+    busy, queue = data.get("busy"), data.get("queue")
+    self_test, error = data.get("self_test"), data.get("self_test_error")
+    return {
+        "busy": busy if isinstance(busy, bool) else None,
+        "queue": queue if isinstance(queue, int) and not isinstance(queue, bool) else None,
+        "self_test": self_test if isinstance(self_test, str) else None,
+        "self_test_error": str(error) if error else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,13 @@ from typing import Any
 
 from .errors import SparkResponseError
 from .http import HEALTH_TIMEOUT
-from .models import Diarization, DiarizationSegment, ServiceHealth, ServiceStatus
+from .models import (
+    Diarization,
+    DiarizationSegment,
+    ServiceHealth,
+    ServiceStatus,
+    load_fields,
+)
 from .multipart import AudioSource
 from .transcription import OpenAITranscriptionClient
 
@@ -57,7 +63,7 @@ class ParakeetClient(OpenAITranscriptionClient):
 
 
 def health_from_json(data: dict[str, Any]) -> ServiceHealth:
-    """A 200 health body is healthy unless it says otherwise."""
+    """A 200 health body is healthy unless it says otherwise (busy/queue read where present)."""
     status = str(data.get("status", "ok")).lower()
     model = data.get("model")
     version = data.get("version")
@@ -66,6 +72,7 @@ def health_from_json(data: dict[str, Any]) -> ServiceHealth:
         model=str(model) if model else None,
         version=str(version) if version else None,
         details=data,
+        **load_fields(data),
     )
 
 

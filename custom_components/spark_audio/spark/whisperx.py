@@ -11,7 +11,13 @@ import aiohttp
 
 from .errors import SparkResponseError
 from .http import HEALTH_TIMEOUT, read_json
-from .models import ServiceHealth, ServiceStatus, SpeakerSegment, SpeakerTranscript
+from .models import (
+    ServiceHealth,
+    ServiceStatus,
+    SpeakerSegment,
+    SpeakerTranscript,
+    load_fields,
+)
 from .multipart import AudioSource, multipart_form
 from .transcription import OpenAITranscriptionClient
 
@@ -45,7 +51,7 @@ class WhisperXClient(OpenAITranscriptionClient):
         return ServiceStatus(await self.health())
 
     async def health(self) -> ServiceHealth:
-        """``GET /health``: ready once the Whisper model is loaded."""
+        """``GET /health``: ready once the Whisper model is loaded; busy/queue and self-test too."""
         data = await self._get_json("/health", timeout=HEALTH_TIMEOUT)
         if "whisper_loaded" not in data:
             raise SparkResponseError("health has no whisper_loaded field", status=200)
@@ -56,6 +62,7 @@ class WhisperXClient(OpenAITranscriptionClient):
             model=f"whisperx-{model}" if model else None,
             version=str(version) if version else None,
             details=data,
+            **load_fields(data),
         )
 
     async def transcribe_with_speakers(

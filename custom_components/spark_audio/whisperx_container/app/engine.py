@@ -143,8 +143,13 @@ class Engine(Protocol):
         """Who spoke when in the audio file at `path`."""
         ...
 
-    def gpu_check(self) -> bool:
-        """Run a tiny real GPU operation; True when it gives the right answer."""
+    def gpu_check(self) -> bool | None:
+        """The GPU self-test: tiny torch and CTranslate2 kernels with known answers.
+
+        Runs beside a job, never behind it (the app calls it outside the GPU
+        queue, from /health). True: right answers; False: wrong ones; None: no
+        GPU to test (CPU engine). Raises when the GPU fails (a CUDA fault).
+        """
         ...
 
     def release_memory(self) -> None:

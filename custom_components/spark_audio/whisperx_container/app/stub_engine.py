@@ -7,7 +7,7 @@ seconds. Env knobs (read when the engine is built):
 - ``WHISPERX_STUB_TEXT``: the text it "hears".
 - ``WHISPERX_STUB_DELAY_S``: seconds each transcription/diarization takes.
 - ``WHISPERX_STUB_CUDA_FAULT=1``: every job raises a CUDA fault.
-- ``WHISPERX_STUB_GPU_OK=0``: the health GPU check fails.
+- ``WHISPERX_STUB_GPU_OK=0``: the GPU self-test (run by /health) fails.
 - ``WHISPERX_STUB_SPEAKERS``: speakers it hears when not told (default 2).
 
 It reports the real engine's phases (``progress.report``), transcription in
@@ -88,6 +88,8 @@ class StubEngine:
         self.hold = hold
         self.max_audio_s = max_audio_s
         self.started = threading.Event()
+        self.self_tests = 0
+        self.self_test_hold: threading.Event | None = None
         self.loaded = False
         self.released = 0
         self.jobs: list[str] = []
@@ -227,8 +229,11 @@ class StubEngine:
         report("diarizing", 100)
         return turns
 
-    def gpu_check(self) -> bool:
-        """What the test asked for."""
+    def gpu_check(self) -> bool | None:
+        """What the test asked for; counted, so tests see it run beside a held job."""
+        self.self_tests += 1
+        if self.self_test_hold is not None:
+            self.self_test_hold.wait(timeout=10)
         return self.gpu_ok
 
     def release_memory(self) -> None:

@@ -254,15 +254,20 @@ class WhisperXEngine:
             for _, row in frame.iterrows()
         ]
 
-    def gpu_check(self) -> bool:
-        """A tiny matmul on the GPU, synchronised, with a known answer."""
+    def gpu_check(self) -> bool | None:
+        """torch: an 8x8 matmul on its own stream; CTranslate2: a float16 conversion on the GPU.
+
+        Its own torch stream and CTranslate2's own, so it waits for no job's
+        queued kernels; both libraries' CUDA code is exercised, as a job uses both.
+        """
         torch = _module("torch")
         if self._device != "cuda" or not torch.cuda.is_available():
-            return False
-        a = torch.ones((8, 8), device="cuda")
-        total = float((a @ a).sum().item())
-        torch.cuda.synchronize()
-        return total == 512.0
+            return None
+        stream = torch.cuda.Stream()
+        with torch.cuda.stream(stream):
+            a = torch.ones((8, 8), device="cuda")
+            total = float((a @ a).sum().item())
+        return total == 512.0 and ctranslate2_check("cuda")
 
     def release_memory(self) -> None:
         """Drop Python garbage and the CUDA caching allocator's free blocks."""
@@ -270,6 +275,17 @@ class WhisperXEngine:
         torch = _module("torch")
         if self._device == "cuda" and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def ctranslate2_check(device: str) -> bool:
+    """Convert 8 floats to float16 with CTranslate2 on ``device`` and read them back."""
+    ctranslate2 = _module("ctranslate2")
+    numpy = _module("numpy")
+    source = numpy.full((8,), 1.5, dtype=numpy.float32)  # kept alive: the view borrows it
+    target = ctranslate2.Device.cuda if device == "cuda" else ctranslate2.Device.cpu
+    view = ctranslate2.StorageView.from_array(source).to_device(target)
+    half = view.to(ctranslate2.DataType.float16).to_device(ctranslate2.Device.cpu)
+    return bool(numpy.asarray(half).astype(numpy.float32).sum() == 12.0)
 
 
 def _segment(raw: dict[str, Any]) -> Segment:

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from starlette.datastructures import UploadFile as StarletteUpload
 
 import app.whisperx_engine
+from app import health as health_module
 from app import main, uploads
 from app.config import ConfigError, Settings, read_version
 from app.engine import CudaFault, Engine, Turn, Word, is_cuda_fault
@@ -72,6 +73,8 @@ def test_health(client: TestClient, engine: StubEngine) -> None:
         "model": "medium",
         "device": "cpu",
         "gpu_ok": True,
+        "self_test": "passed",
+        "self_test_error": None,
         "version": read_version(),
         "busy": False,
         "queue": 0,
@@ -257,12 +260,11 @@ def test_queue_full_gives_429(make_client: Callable[..., TestClient]) -> None:
     first = _in_thread(client, results)
     try:
         assert engine.started.wait(5)
-        engine.gpu_ok = False  # while busy, health reports the last check
         second = _in_thread(client, results)
         _wait_for(lambda: client.get("/health").json()["queue"] == 1)
         health = client.get("/health").json()
         assert health["busy"] is True
-        assert health["gpu_ok"] is True
+        assert health["self_test"] == "passed"
         resp = post(client, TRANSCRIBE)
         assert resp.status_code == 429
         assert resp.headers["retry-after"] == "7"
@@ -274,6 +276,59 @@ def test_queue_full_gives_429(make_client: Callable[..., TestClient]) -> None:
     assert results == [200, 200]
     assert engine.released == 2
     assert client.get("/health").json()["busy"] is False
+
+
+def test_self_test_runs_beside_a_job(make_client: Callable[..., TestClient]) -> None:
+    """While a job holds the GPU, /health still runs the self-test and reports its verdict."""
+    hold = threading.Event()
+    engine = StubEngine(hf_token="x", hold=hold)
+    client = make_client(engine)
+    results: list[int] = []
+    job = _in_thread(client, results)
+    try:
+        assert engine.started.wait(5)
+        before = engine.self_tests
+        engine.gpu_ok = False  # the GPU breaks under the job
+        health = client.get("/health").json()
+        assert engine.self_tests == before + 1
+        assert (health["busy"], health["self_test"], health["gpu_ok"]) == (True, "failed", False)
+        assert "wrong answer" in health["self_test_error"]
+        engine.gpu_ok = True
+        assert client.get("/health").json()["self_test"] == "passed"
+    finally:
+        hold.set()
+    job.join(5)
+    assert results == [200]
+
+
+@pytest.mark.parametrize(("busy", "verdict"), [(True, "passed"), (False, "failed")])
+def test_slow_self_test_fails_only_while_idle(
+    make_client: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    busy: bool,
+    verdict: str,
+) -> None:
+    """A self-test past its timeout keeps the last verdict under a job; idle, it has failed."""
+    hold, slow = threading.Event(), threading.Event()
+    engine = StubEngine(hf_token="x", hold=hold)
+    client = make_client(engine)  # its startup self-test passed
+    monkeypatch.setattr(health_module, "GPU_CHECK_TIMEOUT_S", 0.05)
+    results: list[int] = []
+    job = _in_thread(client, results) if busy else None
+    try:
+        if job is not None:
+            assert engine.started.wait(5)
+        engine.self_test_hold = slow
+        body = client.get("/health").json()
+        assert body["self_test"] == verdict
+        if verdict == "failed":
+            assert "did not finish" in body["self_test_error"]
+    finally:
+        slow.set()
+        hold.set()
+    if job is not None:
+        job.join(5)
 
 
 def test_no_queue_rejects_while_busy(make_client: Callable[..., TestClient]) -> None:

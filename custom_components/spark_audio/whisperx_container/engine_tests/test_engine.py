@@ -50,10 +50,18 @@ def test_health_reports_the_real_engine(client: TestClient) -> None:
     assert health["model"] == "tiny"
     assert health["device"] == "cpu"
     assert health["gpu_ok"] is False  # no CUDA here: the check says so instead of failing
+    assert (health["self_test"], health["self_test_error"]) == ("no_gpu", None)
     assert health["auth"] is True
     assert health["diarizer_loaded"] is False
     assert health["diarizer_off_reason"].startswith("diarization model failed to load")
     assert WhisperXEngine("tiny", None).diarizer_off_reason == NO_TOKEN_REASON
+
+
+def test_ctranslate2_self_test_kernel_runs() -> None:
+    """The self-test's CTranslate2 half (a float16 conversion) with the real library, on CPU."""
+    from app.whisperx_engine import ctranslate2_check
+
+    assert ctranslate2_check("cpu") is True
 
 
 @pytest.mark.parametrize("fmt", ["json", "text", "srt", "vtt", "verbose_json"])
