@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import socket
 import tarfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
 from custom_components.spark_audio.spark.buildcontext import build_context_tar, tar_size
+from custom_components.spark_audio.spark.docker import ContainerState, DockerOverSSH
 from custom_components.spark_audio.spark.errors import (
     InstallInProgressError,
     SparkError,
+    SparkSSHCommandError,
     SparkSSHConnectionError,
     SparkSSHTimeoutError,
 )
@@ -36,6 +42,12 @@ from custom_components.spark_audio.spark.install_progress import (
     Phase,
 )
 from custom_components.spark_audio.spark.installer import InstallJob
+from custom_components.spark_audio.spark.remote_build import (
+    STATE_DIR,
+    BuildRecord,
+    BuildStatus,
+    RemoteBuild,
+)
 from custom_components.spark_audio.spark.ssh import SparkSSH
 from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
@@ -806,3 +818,323 @@ async def test_installs_the_real_whisperx_app(
         f"\nreal context tar: {job.tar_bytes} bytes; phases: "
         + ", ".join(f"{p}={t:.2f}s" for p, t in job.phase_times.items())
     )
+
+
+# Detached builds: reloads, restarts, a second HA, cancel ------------------------------
+#
+# The stand-in build waits before its compile step until the test creates the gate
+# file (`build_gate`), so "mid-build" is a state the test holds, not a moment it hopes
+# to hit.
+
+
+def open_ssh(ssh_host: SSHTestHost) -> SparkSSH:
+    """Another connection, as another HA run (or another HA) would open."""
+    return SparkSSH(
+        ssh_host.host,
+        SSHCredentials(
+            ssh_host.username, private_key=ssh_host.client_private_key, port=ssh_host.port
+        ),
+        pinned_host_key=ssh_host.host_public_key,
+        connect_timeout=5.0,
+        command_timeout=15.0,
+    )
+
+
+def gate_build(ssh_host: SSHTestHost) -> Path:
+    """Make the stand-in build wait before its compile step; returns the gate to create."""
+    gate = ssh_host.dir / "gate"
+    ssh_host.set_standin(build_gate=str(gate))
+    return gate
+
+
+async def build_waiting(gate: Path) -> int:
+    """Wait until the remote build sits at the gate; the waiting docker client's pid."""
+    waiting = gate.with_name(gate.name + ".waiting")
+    async with asyncio.timeout(60):  # a guard against a hang, not a timing assumption
+        while not waiting.exists() or not waiting.read_text().strip():
+            await asyncio.sleep(0.02)
+    return int(waiting.read_text())
+
+
+def install_dir(ssh_host: SSHTestHost) -> Path:
+    return ssh_host.dir / "home" / STATE_DIR
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is in that process group."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+async def test_build_runs_detached_and_outlives_its_ssh_connection(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The build is its own session on the Spark: a dropped connection does not end it.
+
+    The job follows the log again over a new connection and finishes; the lock is
+    released and the log stays for a look later.
+    """
+    gate = gate_build(ssh_host)
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    run = asyncio.create_task(job.run())
+    docker_pid = await build_waiting(gate)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert os.getsid(pgid) == pgid  # its own session, not sshd's
+    assert os.getpgid(docker_pid) == pgid
+    assert ssh_host.drop_connections() > 0
+    assert group_alive(pgid)
+    gate.touch()
+    assert await asyncio.wait_for(run, 60) is Phase.DONE, job.lines
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+    assert "Successfully tagged spark-audio/whisperx:1.2.3" in job.lines
+    assert job.lines.count("#9 [builder 5/6] RUN ninja install") == 1  # followed on, not again
+    assert container_running(ssh_host)
+    assert not group_alive(pgid)
+    assert sorted(p.name for p in install_dir(ssh_host).iterdir()) == ["log"]
+    assert_no_secret(ssh_host, job)
+
+
+async def test_a_restarted_ha_takes_up_the_running_build(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """HA stops mid-build (the manager's shutdown), a new run finds the build and finishes it.
+
+    The first run leaves the Spark alone; the second, with a new connection, sees the
+    build recorded as its own, shows its progress again from the log and completes the
+    install (replace, run, healthy) under the same job id.
+    """
+    gate = gate_build(ssh_host)
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(gate)
+    while first.phase is not Phase.BUILD or not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    assert first.detached
+    assert first.done
+    assert any("stopped following" in line for line in first.lines)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert group_alive(pgid)
+    assert container_running(ssh_host)  # the old service was not touched
+
+    async with open_ssh(ssh_host) as ssh:
+        base = str(ssh_host.dir / "home")
+        state = await RemoteBuild(ssh, base).state()
+        assert state is not None
+        assert state.status is BuildStatus.RUNNING
+        assert state.record == BuildRecord("127.0.0.1", first.id, "spark-audio/whisperx:1.2.3")
+        second_run = InstallManager()
+        cfg = replace(config(ssh_host), image_tag=state.record.image)
+        job = second_run.start(
+            ssh, cfg, context, standin_health(ssh_host), job_id=first.id, resume=True
+        )
+        assert job.id == first.id
+        async for update in job.updates():
+            if update.line and "[builder 4/6]" in update.line:
+                break  # the log so far, replayed: the bar is back where it was
+        assert job.phase is Phase.BUILD
+        assert job.percent > PHASE_RANGES[Phase.BUILD][0]
+        assert not (ssh_host.dir / "images.json").exists()  # still building
+        gate.touch()
+        await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.DONE, job.lines
+    assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build", "rm", "run"]
+    assert ssh_host.containers()["whisperx-asr"]["image"] == "spark-audio/whisperx:1.2.3"
+    assert not (install_dir(ssh_host) / "pid").exists()
+
+
+async def test_cancel_stops_the_remote_build_and_releases_the_lock(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """Cancel kills the build's whole process group on the Spark; a new install may start."""
+    gate = gate_build(ssh_host)
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    manager = InstallManager()
+    job = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    docker_pid = await build_waiting(gate)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert group_alive(pgid)
+    assert job.cancel()
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.CANCELLED
+    assert not group_alive(pgid)
+    assert not process_alive(docker_pid)
+    assert not (install_dir(ssh_host) / "pid").exists()
+    assert any("stopped the build" in line for line in job.lines)
+    assert container_running(ssh_host)  # cancelled before the swap
+    async with open_ssh(ssh_host) as ssh:
+        assert await RemoteBuild(ssh, str(ssh_host.dir / "home")).state() is None
+    gate.touch()
+    again = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    assert await asyncio.wait_for(_ended(again), 60) is Phase.DONE
+
+
+async def _ended(job: InstallJob) -> Phase:
+    await job.wait()
+    return job.phase
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (this sandbox's PID 1 reaps none)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_a_second_ha_is_refused_while_a_build_runs(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The lock is on the Spark: another HA (its own manager and connection) is refused.
+
+    It is refused before its upload, which would replace the running build's context,
+    and a launch that slipped past that check is refused by the lock itself.
+    """
+    gate = gate_build(ssh_host)
+    first = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-one"
+    )
+    await build_waiting(gate)
+    async with open_ssh(ssh_host) as ssh:
+        other = InstallManager().start(
+            ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-two"
+        )
+        await asyncio.wait_for(other.wait(), 60)
+        assert other.phase is Phase.FAILED
+        assert other.failed_phase is Phase.PREFLIGHT
+        assert f"already running on 127.0.0.1 (job {first.id})" in (other.error or "")
+        remote = RemoteBuild(ssh, str(ssh_host.dir / "home"))
+        with pytest.raises(InstallInProgressError) as caught:
+            await remote.launch(["sleep", "60"], BuildRecord("ha-two", "x" * 8, "a/b:1.0.0"))
+        assert caught.value.job_id == first.id
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+    gate.touch()
+    await asyncio.wait_for(first.wait(), 60)
+    assert first.phase is Phase.DONE, first.lines
+
+
+async def test_a_build_that_died_is_reported_when_taken_up(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """A build killed while HA was away (no exit status) ends the taken-up job FAILED."""
+    gate = gate_build(ssh_host)
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(gate)
+    while not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    os.killpg(pgid, signal.SIGKILL)
+    job = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), resume=True
+    )
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.FAILED
+    assert job.failed_phase is Phase.BUILD
+    assert "stopped without an exit status" in (job.error or "")
+    assert container_running(ssh_host)
+    assert not (install_dir(ssh_host) / "pid").exists()
+
+
+# Health and docker answers the install must not misread ----------------------------------
+
+
+async def test_models_that_never_load_fail_the_install(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """A service that answers but never has its models loaded is not healthy: FAILED, removed."""
+    checks = 0
+
+    async def not_loaded() -> bool:
+        nonlocal checks
+        checks += 1
+        return False
+
+    cfg = config(ssh_host, health_timeout=0.3, health_interval=0.05)
+    job = InstallJob(spark_ssh, cfg, context, not_loaded)
+    assert await job.run() is Phase.FAILED
+    assert checks >= 2
+    assert job.failed_phase is Phase.WAIT_HEALTHY
+    assert "not healthy within 0.3 s (models not loaded yet)" in (job.error or "")
+    assert ssh_host.containers() == {}
+
+
+@pytest.mark.parametrize(
+    ("health", "require_diarizer", "ready"),
+    [
+        ({"whisper_loaded": False, "diarizer_loaded": False}, False, False),
+        ({"whisper_loaded": False, "diarizer_loaded": True}, True, False),
+        ({"whisper_loaded": True, "diarizer_loaded": False}, True, False),
+        ({"whisper_loaded": True, "diarizer_loaded": False}, False, True),
+        ({"whisper_loaded": True, "diarizer_loaded": True}, True, True),
+    ],
+)
+async def test_the_install_health_check_waits_for_the_models(
+    session: aiohttp.ClientSession,
+    health: dict[str, bool],
+    require_diarizer: bool,
+    ready: bool,
+) -> None:
+    """The real check against a /health that answers 200: ready only with the models loaded."""
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **health})
+
+    app = web.Application()
+    app.router.add_get("/health", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        check = whisperx_health_check(
+            session, "127.0.0.1", port, require_diarizer=require_diarizer
+        )
+        assert await check() is ready
+    finally:
+        await runner.cleanup()
+
+
+async def test_docker_errors_are_not_read_as_a_missing_container(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH
+) -> None:
+    """Only Docker's "No such container" means missing; any other failure is an error."""
+    docker = DockerOverSSH(spark_ssh)
+    assert await docker.remove("whisperx-asr") is False
+    assert await docker.inspect_state("whisperx-asr") is ContainerState.MISSING
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(
+        rm_error="removal of container whisperx-asr is already in progress",
+        inspect_error="Cannot connect to the Docker daemon. Is the docker daemon running?",
+    )
+    with pytest.raises(SparkSSHCommandError, match="removal of container whisperx-asr"):
+        await docker.remove("whisperx-asr")
+    for read in (docker.inspect_state, docker.started_at):
+        with pytest.raises(SparkSSHCommandError, match="Cannot connect to the Docker daemon"):
+            await read("whisperx-asr")
+    assert container_running(ssh_host)
+
+
+async def test_a_failed_rm_fails_the_install_before_run(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The old container could not be removed: the install stops there, it runs nothing."""
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(rm_error="removal of container whisperx-asr is already in progress")
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    assert await job.run() is Phase.FAILED
+    assert job.failed_phase is Phase.REPLACE
+    assert "already in progress" in (job.error or "")
+    assert "run" not in [c[1] for c in ssh_host.docker_calls()]
+    assert not any("no container whisperx-asr to remove" in line for line in job.lines)

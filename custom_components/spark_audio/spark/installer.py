@@ -2,9 +2,11 @@
 
 A first install must work without a shell on the Spark, so this drives the
 whole thing over `SparkSSH`: one tar stream of the build context, ``docker
-build`` with every output line streamed into a bounded log, then the old
+build`` detached on the Spark (`remote_build`: it outlives SSH, reloads and HA
+restarts) with its log followed line by line into a bounded log, then the old
 container is swapped for the new one and the job waits until the service says
-its models are loaded. It is HA-free: the caller injects the health check and
+its models are loaded. A job made with ``resume`` takes up a build a previous
+job (before a restart) left running, and finishes the install. It is HA-free: the caller injects the health check and
 how background tasks are created, and watches the job through listeners or
 `InstallJob.updates`.
 
@@ -16,7 +18,9 @@ Rules kept here:
   into the environment of the remote command, passed on with bare ``-e NAME``),
   so they are never on a command line, in the log buffer or in an error message;
 - a failure or cancel after the old container was removed also removes the
-  half-created new one; before that, the running service is left alone.
+  half-created new one; before that, the running service is left alone;
+- cancel stops the remote build; a job cut off from outside (HA stopping)
+  leaves it running, to be followed again after the restart.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -37,9 +41,17 @@ import aiohttp
 from .build_log import TAIL_LINES, BuildProgress, describe_build_failure, with_last_lines
 from .buildcontext import DEFAULT_EXCLUDES, build_context_tar, read_context_version, tar_size
 from .docker import DockerOverSSH
-from .errors import InstallError, SparkError, SparkSSHCommandError, SparkSSHError
+from .errors import (
+    InstallError,
+    InstallInProgressError,
+    SparkError,
+    SparkSSHCommandError,
+    SparkSSHError,
+    SparkSSHTimeoutError,
+)
 from .install_config import InstallConfig, validate_base_dir, validate_image_tag
 from .install_progress import CONTAINER_PHASES, Cancelled, InstallProgress, Phase
+from .remote_build import BuildRecord, BuildState, BuildStatus, RemoteBuild
 from .ssh import SparkSSH
 from .whisperx import HealthCheck
 
@@ -70,8 +82,15 @@ class InstallJob(InstallProgress):
         *,
         job_id: str | None = None,
         log_lines: int = LOG_LINES,
+        owner: str | None = None,
+        resume: bool = False,
     ) -> None:
-        """Validate everything up front; nothing touches SSH until `run()`."""
+        """Validate everything up front; nothing touches SSH until `run()`.
+
+        ``owner`` (default: the SSH host) is recorded with the remote build: only
+        that owner takes it up again. ``resume`` follows the build already
+        recorded on the Spark instead of uploading and starting one.
+        """
         super().__init__(
             job_id or uuid.uuid4().hex,
             secrets=(config.hf_token, config.api_key),
@@ -93,6 +112,14 @@ class InstallJob(InstallProgress):
         self._build_progress = BuildProgress()
         self._build_tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._last_build_output = 0.0
+        self.owner = owner or ssh.host
+        self.resume = resume
+        self.remote_build: RemoteBuild | None = None
+        self._launched = False  # a remote build of this job exists (started or taken up)
+        self._build_over = False  # ...and it has ended
+        self._give_up = False  # ...and must be stopped (it hung or ran too long)
+        self.detached = False
+        """True when the job was cut off from outside (HA stopping): the build goes on."""
 
     def __repr__(self) -> str:
         return f"InstallJob({self.id}, {self.ssh.host}, {self.phase}, {self.percent:.0f}%)"
@@ -104,6 +131,11 @@ class InstallJob(InstallProgress):
         """The tag this job builds and runs."""
         assert self.config.image_tag is not None
         return self.config.image_tag
+
+    @property
+    def build_launched(self) -> bool:
+        """Whether a remote build of this job exists that a later HA run could take up."""
+        return self._launched
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready status (for a status endpoint or diagnostics); no secrets."""
@@ -139,7 +171,16 @@ class InstallJob(InstallProgress):
             external = isinstance(err, asyncio.CancelledError) and not self._cancel_requested
             if isinstance(err, asyncio.CancelledError) and self._task is not None:
                 self._task.uncancel()
-            await self._cleanup_after(Phase.CANCELLED, "cancelled")
+            if external and self._launched:
+                # HA is stopping: leave the Spark as it is, a restart takes it up.
+                self.detached = True
+                self.log(
+                    f"stopped following: the install goes on on {self.ssh.host} and is "
+                    "followed again when Home Assistant sets the Spark up"
+                )
+                self._set_phase(Phase.CANCELLED)
+            else:
+                await self._cleanup_after(Phase.CANCELLED, "cancelled")
             if external:
                 self._finish()
                 raise
@@ -149,6 +190,7 @@ class InstallJob(InstallProgress):
             _LOGGER.exception("WhisperX install on %s failed unexpectedly", self.ssh.host)
             await self._cleanup_after(Phase.FAILED, f"unexpected error: {err!r}")
         else:
+            await self._shielded(self._settle_remote())
             self._set_phase(Phase.DONE)
             self.log(f"WhisperX {self.image_tag} is running and healthy")
         self._finish()
@@ -161,17 +203,47 @@ class InstallJob(InstallProgress):
         verb = "cancelled" if outcome is Phase.CANCELLED else "failed"
         self.log(f"{verb} during {failed_in.value}: {message}")
         if failed_in in CONTAINER_PHASES:
-            cleanup = asyncio.ensure_future(self._remove_container())
-            try:
-                await asyncio.shield(cleanup)
-            except asyncio.CancelledError:
-                # Cancelled again while cleaning: let the cleanup finish first.
-                await cleanup
+            await self._shielded(self._remove_container())
+        await self._shielded(self._settle_remote(stop=outcome is Phase.CANCELLED))
         if outcome is Phase.FAILED:
             self.error = message
             self.failed_phase = failed_in
             _LOGGER.warning("WhisperX install on %s failed: %s", self.ssh.host, message)
         self._set_phase(outcome)
+
+    @staticmethod
+    async def _shielded(step: Coroutine[Any, Any, None]) -> None:
+        cleanup = asyncio.ensure_future(step)
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            # Cancelled again while cleaning: let the cleanup finish first.
+            await cleanup
+
+    async def _settle_remote(self, *, stop: bool = False) -> None:
+        """Release the Spark's install lock once the build has ended; stop it first if asked.
+
+        A build this job merely lost sight of (the connection dropped while
+        following it) goes on: the next follower takes it up.
+        """
+        remote = self.remote_build
+        if remote is None or not self._launched:
+            return
+        if not (self._build_over or stop or self._give_up):
+            self.log(
+                f"the build goes on on {self.ssh.host}; it is followed again when "
+                "Home Assistant next sets the Spark up"
+            )
+            return
+        try:
+            async with asyncio.timeout(_CLEANUP_TIMEOUT_S):
+                await remote.stop()
+        except (SparkError, TimeoutError) as err:
+            self.log(f"could not release the build on {self.ssh.host}: {err}")
+            return
+        if not self._build_over:
+            self.log(f"stopped the build on {self.ssh.host}")
+        self._launched = False
 
     async def _remove_container(self) -> None:
         try:
@@ -186,12 +258,16 @@ class InstallJob(InstallProgress):
         self._set_phase(Phase.CONNECT)
         self.log(f"connecting to {self.ssh!r}")
         await self.ssh.run(["true"])
+        base = await self._base_dir()
+        self.remote_dir = str(PurePosixPath(base) / BUILD_DIR_NAME)
+        self.remote_build = RemoteBuild(self.ssh, base)
 
-        self._set_phase(Phase.PREFLIGHT)
-        await self._preflight()
+        if not self.resume:
+            self._set_phase(Phase.PREFLIGHT)
+            await self._preflight(base)
 
-        self._set_phase(Phase.UPLOAD)
-        await self._upload()
+            self._set_phase(Phase.UPLOAD)
+            await self._upload()
 
         self._set_phase(Phase.BUILD)
         await self._build()
@@ -205,7 +281,18 @@ class InstallJob(InstallProgress):
         self._set_phase(Phase.WAIT_HEALTHY)
         await self._wait_healthy()
 
-    async def _preflight(self) -> None:
+    async def _base_dir(self) -> str:
+        """The folder the install works under: the configured one or the login's $HOME."""
+        base = self.config.remote_base_dir
+        if base is None:
+            home = await self.ssh.run(["sh", "-c", 'printf %s "$HOME"'])
+            base = home.stdout.strip()
+            if not base.startswith("/"):
+                raise InstallError(f"remote $HOME is not an absolute path: {base!r}")
+            validate_base_dir(base)
+        return base
+
+    async def _preflight(self, base: str) -> None:
         config = self.config
         version = await self._query_docker(
             "version", "--format", "{{.Server.Version}}", what="Docker is not usable"
@@ -220,14 +307,15 @@ class InstallJob(InstallProgress):
                 f"register it with Docker); runtimes: {runtimes.strip()[:200]}"
             )
         self.log("NVIDIA container runtime present")
-        base = config.remote_base_dir
-        if base is None:
-            home = await self.ssh.run(["sh", "-c", 'printf %s "$HOME"'])
-            base = home.stdout.strip()
-            if not base.startswith("/"):
-                raise InstallError(f"remote $HOME is not an absolute path: {base!r}")
-            validate_base_dir(base)
-        self.remote_dir = str(PurePosixPath(base) / BUILD_DIR_NAME)
+        assert self.remote_build is not None
+        running = await self.remote_build.state()
+        if running is not None and running.running:
+            # Checked before the upload, which would replace the running build's context.
+            job_id = running.record.job_id if running.record else "unknown"
+            raise InstallInProgressError(
+                f"a WhisperX build is already running on {self.ssh.host} (job {job_id})",
+                job_id=job_id,
+            )
         await self.ssh.run(["mkdir", "-p", "--", base])
         df = await self.ssh.run(["df", "-Pk", "--", base])
         free_gib = _df_free_kib(df.stdout) * 1024 / _GIB
@@ -283,40 +371,74 @@ class InstallJob(InstallProgress):
 
     async def _build(self) -> None:
         assert self.remote_dir is not None
+        assert self.remote_build is not None
         dockerfile = await asyncio.to_thread(
             (self.context_dir / "Dockerfile").read_text, encoding="utf-8", errors="replace"
         )
         self._build_progress = BuildProgress(dockerfile)
-        self._last_build_output = time.monotonic()
-        build = asyncio.ensure_future(
-            self.docker.build(
-                self.image_tag,
-                self.remote_dir,
-                {"TARGET": self.config.target},
-                self._build_line,
-                timeout=self.config.build_timeout,
+        if self.resume:
+            self.log(f"following the build already running on {self.ssh.host}")
+        else:
+            argv = self.docker.build_argv(
+                self.image_tag, self.remote_dir, {"TARGET": self.config.target}
             )
+            record = BuildRecord(self.owner, self.id, self.image_tag)
+            await self.remote_build.launch(argv, record)
+        self._launched = True
+        self._last_build_output = time.monotonic()
+        follow = asyncio.ensure_future(
+            self.remote_build.follow(self._build_line, timeout=self.config.build_timeout)
         )
         try:
-            status = await self._await_unless_idle(build)
+            state = await self._await_unless_idle(follow)
+        except SparkSSHTimeoutError:
+            self._give_up = True
+            raise InstallError(
+                with_last_lines(
+                    f"docker build did not finish within {self.config.build_timeout:g} s "
+                    "and was stopped",
+                    self._build_tail,
+                )
+            ) from None
         finally:
-            if not build.done():
-                build.cancel()  # closes the channel: a build that writes again stops
+            if not follow.done():
+                follow.cancel()  # only the tail stops: the build runs on the Spark
                 with contextlib.suppress(asyncio.CancelledError, SparkError):
-                    await build
-        if status is None:
+                    await follow
+        if state is None:
+            self._give_up = True
             idle = self.config.build_idle_timeout
             raise InstallError(
                 with_last_lines(
-                    f"docker build printed nothing for {idle:g} s and was given up; "
-                    "look on the Spark for a stuck build, then install again",
+                    f"docker build printed nothing for {idle:g} s and was stopped; "
+                    "install again",
                     self._build_tail,
                 )
             )
-        if status != 0:
-            raise InstallError(describe_build_failure(status, self._build_tail))
+        self._build_finished(state)
 
-    async def _await_unless_idle(self, build: asyncio.Future[int]) -> int | None:
+    def _build_finished(self, state: BuildState) -> None:
+        """Raise unless the followed build ended with status 0."""
+        if state.status is BuildStatus.RUNNING:
+            raise InstallError(
+                f"lost sight of the build on {self.ssh.host}; it goes on and is followed "
+                "again when Home Assistant next sets the Spark up"
+            )
+        self._build_over = True
+        if state.exit_status is None:
+            raise InstallError(
+                with_last_lines(
+                    f"the build on {self.ssh.host} stopped without an exit status (it was "
+                    "killed, or the Spark restarted); install again",
+                    self._build_tail,
+                )
+            )
+        if state.exit_status != 0:
+            raise InstallError(describe_build_failure(state.exit_status, self._build_tail))
+
+    async def _await_unless_idle(
+        self, build: asyncio.Future[BuildState]
+    ) -> BuildState | None:
         """The build's exit status, or None once it has printed nothing for the idle limit."""
         idle = self.config.build_idle_timeout
         while True:
