@@ -39,7 +39,7 @@ from .services import async_register_services
 from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
-from .whisperx_install import async_update_install_issue
+from .whisperx_install import async_resume_install, async_update_install_issue
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -118,6 +118,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     data.round_trip = make_round_trip(hass, entry)
 
     async_update_install_issue(hass, entry)
+    # A WhisperX build this entry started before an HA restart goes on on the Spark: follow it.
+    entry.async_create_background_task(
+        hass, async_resume_install(hass, entry), "spark_audio whisperx install take-up"
+    )
     entry.async_on_unload(entry.add_update_listener(_async_apply_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # First deep checks run in the background: they must not hold up HA's start.

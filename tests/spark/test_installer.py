@@ -53,6 +53,7 @@ from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost
+from tests.ssh_host.server import process_alive, process_group_alive
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
 API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
@@ -840,38 +841,16 @@ def open_ssh(ssh_host: SSHTestHost) -> SparkSSH:
     )
 
 
-def gate_build(ssh_host: SSHTestHost) -> Path:
-    """Make the stand-in build wait before its compile step; returns the gate to create."""
-    gate = ssh_host.dir / "gate"
-    ssh_host.set_standin(build_gate=str(gate))
-    return gate
-
-
-async def build_waiting(gate: Path) -> int:
+async def build_waiting(ssh_host: SSHTestHost) -> int:
     """Wait until the remote build sits at the gate; the waiting docker client's pid."""
-    waiting = gate.with_name(gate.name + ".waiting")
     async with asyncio.timeout(60):  # a guard against a hang, not a timing assumption
-        while not waiting.exists() or not waiting.read_text().strip():
+        while (pid := ssh_host.gated_build_pid()) is None:
             await asyncio.sleep(0.02)
-    return int(waiting.read_text())
+    return pid
 
 
 def install_dir(ssh_host: SSHTestHost) -> Path:
     return ssh_host.dir / "home" / STATE_DIR
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process is in that process group."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 async def test_build_runs_detached_and_outlives_its_ssh_connection(
@@ -882,22 +861,22 @@ async def test_build_runs_detached_and_outlives_its_ssh_connection(
     The job follows the log again over a new connection and finishes; the lock is
     released and the log stays for a look later.
     """
-    gate = gate_build(ssh_host)
+    ssh_host.gate_builds()
     job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
     run = asyncio.create_task(job.run())
-    docker_pid = await build_waiting(gate)
+    docker_pid = await build_waiting(ssh_host)
     pgid = int((install_dir(ssh_host) / "pid").read_text())
     assert os.getsid(pgid) == pgid  # its own session, not sshd's
     assert os.getpgid(docker_pid) == pgid
     assert ssh_host.drop_connections() > 0
-    assert group_alive(pgid)
-    gate.touch()
+    assert process_group_alive(pgid)
+    ssh_host.open_gate()
     assert await asyncio.wait_for(run, 60) is Phase.DONE, job.lines
     assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
     assert "Successfully tagged spark-audio/whisperx:1.2.3" in job.lines
     assert job.lines.count("#9 [builder 5/6] RUN ninja install") == 1  # followed on, not again
     assert container_running(ssh_host)
-    assert not group_alive(pgid)
+    assert not process_group_alive(pgid)
     assert sorted(p.name for p in install_dir(ssh_host).iterdir()) == ["log"]
     assert_no_secret(ssh_host, job)
 
@@ -911,11 +890,11 @@ async def test_a_restarted_ha_takes_up_the_running_build(
     build recorded as its own, shows its progress again from the log and completes the
     install (replace, run, healthy) under the same job id.
     """
-    gate = gate_build(ssh_host)
+    ssh_host.gate_builds()
     ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
     first_run = InstallManager()
     first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
-    await build_waiting(gate)
+    await build_waiting(ssh_host)
     while first.phase is not Phase.BUILD or not first.build_launched:
         await asyncio.sleep(0.02)
     await first_run.shutdown()
@@ -923,7 +902,7 @@ async def test_a_restarted_ha_takes_up_the_running_build(
     assert first.done
     assert any("stopped following" in line for line in first.lines)
     pgid = int((install_dir(ssh_host) / "pid").read_text())
-    assert group_alive(pgid)
+    assert process_group_alive(pgid)
     assert container_running(ssh_host)  # the old service was not touched
 
     async with open_ssh(ssh_host) as ssh:
@@ -944,7 +923,7 @@ async def test_a_restarted_ha_takes_up_the_running_build(
         assert job.phase is Phase.BUILD
         assert job.percent > PHASE_RANGES[Phase.BUILD][0]
         assert not (ssh_host.dir / "images.json").exists()  # still building
-        gate.touch()
+        ssh_host.open_gate()
         await asyncio.wait_for(job.wait(), 60)
     assert job.phase is Phase.DONE, job.lines
     assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build", "rm", "run"]
@@ -956,24 +935,24 @@ async def test_cancel_stops_the_remote_build_and_releases_the_lock(
     ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
 ) -> None:
     """Cancel kills the build's whole process group on the Spark; a new install may start."""
-    gate = gate_build(ssh_host)
+    ssh_host.gate_builds()
     ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
     manager = InstallManager()
     job = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
-    docker_pid = await build_waiting(gate)
+    docker_pid = await build_waiting(ssh_host)
     pgid = int((install_dir(ssh_host) / "pid").read_text())
-    assert group_alive(pgid)
+    assert process_group_alive(pgid)
     assert job.cancel()
     await asyncio.wait_for(job.wait(), 60)
     assert job.phase is Phase.CANCELLED
-    assert not group_alive(pgid)
+    assert not process_group_alive(pgid)
     assert not process_alive(docker_pid)
     assert not (install_dir(ssh_host) / "pid").exists()
     assert any("stopped the build" in line for line in job.lines)
     assert container_running(ssh_host)  # cancelled before the swap
     async with open_ssh(ssh_host) as ssh:
         assert await RemoteBuild(ssh, str(ssh_host.dir / "home")).state() is None
-    gate.touch()
+    ssh_host.open_gate()
     again = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
     assert await asyncio.wait_for(_ended(again), 60) is Phase.DONE
 
@@ -981,14 +960,6 @@ async def test_cancel_stops_the_remote_build_and_releases_the_lock(
 async def _ended(job: InstallJob) -> Phase:
     await job.wait()
     return job.phase
-
-
-def process_alive(pid: int) -> bool:
-    """Whether the process exists and is not a zombie (this sandbox's PID 1 reaps none)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_a_second_ha_is_refused_while_a_build_runs(
@@ -999,11 +970,11 @@ async def test_a_second_ha_is_refused_while_a_build_runs(
     It is refused before its upload, which would replace the running build's context,
     and a launch that slipped past that check is refused by the lock itself.
     """
-    gate = gate_build(ssh_host)
+    ssh_host.gate_builds()
     first = InstallManager().start(
         spark_ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-one"
     )
-    await build_waiting(gate)
+    await build_waiting(ssh_host)
     async with open_ssh(ssh_host) as ssh:
         other = InstallManager().start(
             ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-two"
@@ -1017,7 +988,7 @@ async def test_a_second_ha_is_refused_while_a_build_runs(
             await remote.launch(["sleep", "60"], BuildRecord("ha-two", "x" * 8, "a/b:1.0.0"))
         assert caught.value.job_id == first.id
     assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
-    gate.touch()
+    ssh_host.open_gate()
     await asyncio.wait_for(first.wait(), 60)
     assert first.phase is Phase.DONE, first.lines
 
@@ -1026,11 +997,11 @@ async def test_a_build_that_died_is_reported_when_taken_up(
     ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
 ) -> None:
     """A build killed while HA was away (no exit status) ends the taken-up job FAILED."""
-    gate = gate_build(ssh_host)
+    ssh_host.gate_builds()
     ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
     first_run = InstallManager()
     first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
-    await build_waiting(gate)
+    await build_waiting(ssh_host)
     while not first.build_launched:
         await asyncio.sleep(0.02)
     await first_run.shutdown()
@@ -1098,9 +1069,7 @@ async def test_the_install_health_check_waits_for_the_models(
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        check = whisperx_health_check(
-            session, "127.0.0.1", port, require_diarizer=require_diarizer
-        )
+        check = whisperx_health_check(session, "127.0.0.1", port, require_diarizer=require_diarizer)
         assert await check() is ready
     finally:
         await runner.cleanup()

@@ -6,9 +6,9 @@ build`` detached on the Spark (`remote_build`: it outlives SSH, reloads and HA
 restarts) with its log followed line by line into a bounded log, then the old
 container is swapped for the new one and the job waits until the service says
 its models are loaded. A job made with ``resume`` takes up a build a previous
-job (before a restart) left running, and finishes the install. It is HA-free: the caller injects the health check and
-how background tasks are created, and watches the job through listeners or
-`InstallJob.updates`.
+job (before a restart) left running, and finishes the install. It is HA-free:
+the caller injects the health check and how background tasks are created, and
+watches the job through listeners or `InstallJob.updates`.
 
 Rules kept here:
 
@@ -30,15 +30,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 import aiohttp
 
-from .build_log import TAIL_LINES, BuildProgress, describe_build_failure, with_last_lines
 from .buildcontext import DEFAULT_EXCLUDES, build_context_tar, read_context_version, tar_size
 from .docker import DockerOverSSH
 from .errors import (
@@ -47,15 +45,15 @@ from .errors import (
     SparkError,
     SparkSSHCommandError,
     SparkSSHError,
-    SparkSSHTimeoutError,
 )
-from .install_config import InstallConfig, validate_base_dir, validate_image_tag
-from .install_progress import CONTAINER_PHASES, Cancelled, InstallProgress, Phase
-from .remote_build import BuildRecord, BuildState, BuildStatus, RemoteBuild
+from .install_build import BuildPhase, remote_base_dir
+from .install_config import InstallConfig, validate_image_tag
+from .install_progress import CONTAINER_PHASES, Cancelled, Phase
+from .remote_build import RemoteBuild
 from .ssh import SparkSSH
 from .whisperx import HealthCheck
 
-__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "InstallJob"]
+__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "InstallJob", "remote_base_dir"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ _CLEANUP_TIMEOUT_S = 30.0
 _GIB = 1024**3
 
 
-class InstallJob(InstallProgress):
+class InstallJob(BuildPhase):
     """One install run, observable while it runs and inspectable after.
 
     `run()` never raises for install failures: it ends in DONE, FAILED (with
@@ -109,15 +107,9 @@ class InstallJob(InstallProgress):
         self._health_check = health_check
         self.tar_bytes: int | None = None  # size of the uploaded build context
         self.remote_dir: str | None = None
-        self._build_progress = BuildProgress()
-        self._build_tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._last_build_output = 0.0
         self.owner = owner or ssh.host
         self.resume = resume
-        self.remote_build: RemoteBuild | None = None
-        self._launched = False  # a remote build of this job exists (started or taken up)
-        self._build_over = False  # ...and it has ended
-        self._give_up = False  # ...and must be stopped (it hung or ran too long)
+        self.remote_build = None
         self.detached = False
         """True when the job was cut off from outside (HA stopping): the build goes on."""
 
@@ -125,17 +117,6 @@ class InstallJob(InstallProgress):
         return f"InstallJob({self.id}, {self.ssh.host}, {self.phase}, {self.percent:.0f}%)"
 
     # State -------------------------------------------------------------------
-
-    @property
-    def image_tag(self) -> str:
-        """The tag this job builds and runs."""
-        assert self.config.image_tag is not None
-        return self.config.image_tag
-
-    @property
-    def build_launched(self) -> bool:
-        """Whether a remote build of this job exists that a later HA run could take up."""
-        return self._launched
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready status (for a status endpoint or diagnostics); no secrets."""
@@ -211,40 +192,6 @@ class InstallJob(InstallProgress):
             _LOGGER.warning("WhisperX install on %s failed: %s", self.ssh.host, message)
         self._set_phase(outcome)
 
-    @staticmethod
-    async def _shielded(step: Coroutine[Any, Any, None]) -> None:
-        cleanup = asyncio.ensure_future(step)
-        try:
-            await asyncio.shield(cleanup)
-        except asyncio.CancelledError:
-            # Cancelled again while cleaning: let the cleanup finish first.
-            await cleanup
-
-    async def _settle_remote(self, *, stop: bool = False) -> None:
-        """Release the Spark's install lock once the build has ended; stop it first if asked.
-
-        A build this job merely lost sight of (the connection dropped while
-        following it) goes on: the next follower takes it up.
-        """
-        remote = self.remote_build
-        if remote is None or not self._launched:
-            return
-        if not (self._build_over or stop or self._give_up):
-            self.log(
-                f"the build goes on on {self.ssh.host}; it is followed again when "
-                "Home Assistant next sets the Spark up"
-            )
-            return
-        try:
-            async with asyncio.timeout(_CLEANUP_TIMEOUT_S):
-                await remote.stop()
-        except (SparkError, TimeoutError) as err:
-            self.log(f"could not release the build on {self.ssh.host}: {err}")
-            return
-        if not self._build_over:
-            self.log(f"stopped the build on {self.ssh.host}")
-        self._launched = False
-
     async def _remove_container(self) -> None:
         try:
             async with asyncio.timeout(_CLEANUP_TIMEOUT_S):
@@ -258,7 +205,7 @@ class InstallJob(InstallProgress):
         self._set_phase(Phase.CONNECT)
         self.log(f"connecting to {self.ssh!r}")
         await self.ssh.run(["true"])
-        base = await self._base_dir()
+        base = await remote_base_dir(self.ssh, self.config)
         self.remote_dir = str(PurePosixPath(base) / BUILD_DIR_NAME)
         self.remote_build = RemoteBuild(self.ssh, base)
 
@@ -280,17 +227,6 @@ class InstallJob(InstallProgress):
 
         self._set_phase(Phase.WAIT_HEALTHY)
         await self._wait_healthy()
-
-    async def _base_dir(self) -> str:
-        """The folder the install works under: the configured one or the login's $HOME."""
-        base = self.config.remote_base_dir
-        if base is None:
-            home = await self.ssh.run(["sh", "-c", 'printf %s "$HOME"'])
-            base = home.stdout.strip()
-            if not base.startswith("/"):
-                raise InstallError(f"remote $HOME is not an absolute path: {base!r}")
-            validate_base_dir(base)
-        return base
 
     async def _preflight(self, base: str) -> None:
         config = self.config
@@ -361,93 +297,6 @@ class InstallJob(InstallProgress):
             raise InstallError(f"build context changed while uploading ({sent} != {total} bytes)")
         self.tar_bytes = sent
         self.log(f"uploaded {sent:,} bytes")
-
-    def _build_line(self, line: str) -> None:
-        self._last_build_output = time.monotonic()
-        self.log(line)
-        self._build_tail.append(self._redact(line))
-        if (fraction := self._build_progress.feed(line)) is not None:
-            self._progress(fraction)
-
-    async def _build(self) -> None:
-        assert self.remote_dir is not None
-        assert self.remote_build is not None
-        dockerfile = await asyncio.to_thread(
-            (self.context_dir / "Dockerfile").read_text, encoding="utf-8", errors="replace"
-        )
-        self._build_progress = BuildProgress(dockerfile)
-        if self.resume:
-            self.log(f"following the build already running on {self.ssh.host}")
-        else:
-            argv = self.docker.build_argv(
-                self.image_tag, self.remote_dir, {"TARGET": self.config.target}
-            )
-            record = BuildRecord(self.owner, self.id, self.image_tag)
-            await self.remote_build.launch(argv, record)
-        self._launched = True
-        self._last_build_output = time.monotonic()
-        follow = asyncio.ensure_future(
-            self.remote_build.follow(self._build_line, timeout=self.config.build_timeout)
-        )
-        try:
-            state = await self._await_unless_idle(follow)
-        except SparkSSHTimeoutError:
-            self._give_up = True
-            raise InstallError(
-                with_last_lines(
-                    f"docker build did not finish within {self.config.build_timeout:g} s "
-                    "and was stopped",
-                    self._build_tail,
-                )
-            ) from None
-        finally:
-            if not follow.done():
-                follow.cancel()  # only the tail stops: the build runs on the Spark
-                with contextlib.suppress(asyncio.CancelledError, SparkError):
-                    await follow
-        if state is None:
-            self._give_up = True
-            idle = self.config.build_idle_timeout
-            raise InstallError(
-                with_last_lines(
-                    f"docker build printed nothing for {idle:g} s and was stopped; "
-                    "install again",
-                    self._build_tail,
-                )
-            )
-        self._build_finished(state)
-
-    def _build_finished(self, state: BuildState) -> None:
-        """Raise unless the followed build ended with status 0."""
-        if state.status is BuildStatus.RUNNING:
-            raise InstallError(
-                f"lost sight of the build on {self.ssh.host}; it goes on and is followed "
-                "again when Home Assistant next sets the Spark up"
-            )
-        self._build_over = True
-        if state.exit_status is None:
-            raise InstallError(
-                with_last_lines(
-                    f"the build on {self.ssh.host} stopped without an exit status (it was "
-                    "killed, or the Spark restarted); install again",
-                    self._build_tail,
-                )
-            )
-        if state.exit_status != 0:
-            raise InstallError(describe_build_failure(state.exit_status, self._build_tail))
-
-    async def _await_unless_idle(
-        self, build: asyncio.Future[BuildState]
-    ) -> BuildState | None:
-        """The build's exit status, or None once it has printed nothing for the idle limit."""
-        idle = self.config.build_idle_timeout
-        while True:
-            quiet_for = time.monotonic() - self._last_build_output
-            if quiet_for >= idle:
-                return None
-            done, _ = await asyncio.wait({build}, timeout=idle - quiet_for)
-            if done:
-                return build.result()
 
     async def _rm_container(self) -> None:
         name = self.config.container_name

@@ -218,6 +218,7 @@ class RemoteBuild:
         dropped connection continues where it stopped. The build itself is
         untouched by anything that happens here.
         """
+
         def counted(line: str) -> None:
             self.lines_seen += 1
             on_line(line)
