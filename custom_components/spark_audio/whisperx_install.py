@@ -239,35 +239,37 @@ async def async_resume_install(hass: HomeAssistant, entry: SparkAudioConfigEntry
     another owner (another HA) is left alone. A job still running in this HA
     (the entry was only reloaded) needs nothing.
     """
-    if entry.runtime_data.ssh is None or manager(hass).active(entry.entry_id) is not None:
+    entry_ssh = entry.runtime_data.ssh
+    if entry_ssh is None or manager(hass).active(entry.entry_id) is not None:
+        return
+    try:
+        install = await _install_for(hass, entry)
+        # The entry's connection asks; only a build to follow gets one of its own.
+        remote = await _remote_build(entry_ssh, install.config)
+        record = remote.record if remote is not None else None
+        if record is None or record.owner != entry.entry_id:
+            return
+        config = replace(install.config, image_tag=record.image)
+    except (SparkError, HomeAssistantError, OSError, ValueError) as err:
+        _LOGGER.debug("No WhisperX install to take up on %s: %s", entry.data[CONF_HOST], err)
         return
     ssh = ssh_from_entry(entry)
     if ssh is None:
         return
     try:
-        install = await _install_for(hass, entry)
-        remote = await _remote_build(ssh, install.config)
-        if remote is None or remote.record is None or remote.record.owner != entry.entry_id:
-            await ssh.close()
-            return
-        config = replace(install.config, image_tag=remote.record.image)
         job = manager(hass).start(
             ssh,
             config,
             install.context,
             install.health_check,
             host_key=entry.entry_id,
-            job_id=remote.record.job_id,
+            job_id=record.job_id,
             resume=True,
             owns_ssh=True,
         )
-    except (SparkError, HomeAssistantError, OSError, ValueError) as err:
-        await ssh.close()
-        _LOGGER.debug("No WhisperX install to take up on %s: %s", entry.data[CONF_HOST], err)
+    except InstallInProgressError:
+        await ssh.close()  # an install was started here meanwhile: it holds the Spark
         return
-    except BaseException:
-        await ssh.close()
-        raise
     _LOGGER.info("Following the WhisperX install still running on %s", entry.data[CONF_HOST])
     _watch(hass, entry.entry_id, job, install)
 
