@@ -1107,3 +1107,28 @@ async def test_a_failed_rm_fails_the_install_before_run(
     assert "already in progress" in (job.error or "")
     assert "run" not in [c[1] for c in ssh_host.docker_calls()]
     assert not any("no container whisperx-asr to remove" in line for line in job.lines)
+
+
+async def test_a_build_that_ended_while_ha_was_away_finishes_the_install(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The build ended between HA's stop and start: the take-up reports it and goes on."""
+    ssh_host.gate_builds()
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(ssh_host)
+    while not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    ssh_host.open_gate()
+    async with asyncio.timeout(60):
+        while not (install_dir(ssh_host) / "exit").exists():
+            await asyncio.sleep(0.02)
+    job = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), resume=True
+    )
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.DONE, job.lines
+    assert "Successfully tagged spark-audio/whisperx:1.2.3" in job.lines
+    assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build", "rm", "run"]
+    assert sorted(p.name for p in install_dir(ssh_host).iterdir()) == ["log"]
