@@ -112,7 +112,7 @@ class BuildPhase(InstallProgress):
         )
         self._build_progress = BuildProgress(dockerfile)
         if self.resume:
-            self.log(f"following the build already running on {self.ssh.host}")
+            self.log(f"following the build started before on {self.ssh.host}")
         else:
             argv = self.docker.build_argv(
                 self.image_tag, self.remote_dir, {"TARGET": self.config.target}
