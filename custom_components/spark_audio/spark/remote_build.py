@@ -36,6 +36,7 @@ __all__ = ["STATE_DIR", "BuildRecord", "BuildState", "BuildStatus", "RemoteBuild
 STATE_DIR: Final = ".cache/spark_audio/install"
 """The install folder, relative to the install's base folder (the login's home by default)."""
 _BUSY: Final = 75  # EX_TEMPFAIL: another build holds the lock
+_FOLLOW_ATTEMPTS: Final = 2  # a dropped connection is followed again once, from where it stopped
 _RECORD_FIELD = re.compile(r"[A-Za-z0-9_.:/-]{1,200}")
 
 # A process counts as alive unless it is gone or a zombie (a Spark's init reaps
@@ -223,18 +224,22 @@ class RemoteBuild:
             self.lines_seen += 1
             on_line(line)
 
-        for attempt in range(2):
+        state: BuildState | None = None
+        for attempt in range(_FOLLOW_ATTEMPTS):
             try:
                 await self._ssh.run_streaming(
                     ["sh", "-c", _FOLLOW, "sh", self.dir, str(self.lines_seen + 1)],
                     counted,
                     timeout=timeout,
                 )
-                break
             except SparkSSHConnectionError:
-                if attempt:
+                if attempt == _FOLLOW_ATTEMPTS - 1:
                     raise  # the build goes on; whoever follows next starts here
-        return await self.state() or BuildState(BuildStatus.DEAD, None, None)
+                continue
+            state = await self.state()
+            if state is None or not state.running:
+                break  # a follower cut short while the build runs follows again
+        return state or BuildState(BuildStatus.DEAD, None, None)
 
     async def stop(self) -> None:
         """Stop the build if it runs (its whole process group) and release the lock."""
