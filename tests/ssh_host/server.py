@@ -233,6 +233,17 @@ class SSHTestHost:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
 
+    def kill_builds(self) -> None:
+        """Kill every detached build the install left under this host (a failed test's gated one).
+
+        They run in their own session, outside sshd: stopping the server does not end them.
+        """
+        for pid_file in self.dir.rglob(".cache/spark_audio/install/pid"):
+            with contextlib.suppress(OSError, ValueError):
+                pgid = int(pid_file.read_text())
+                if pgid > 1:
+                    os.killpg(pgid, signal.SIGKILL)
+
     def _install_standin(self) -> None:
         script = self.bin_dir / "docker"
         # -I -S: stdlib only, no site-packages, no user environment: starts fast.
@@ -386,9 +397,10 @@ class SSHTestHost:
         return self.host_public_key
 
     def close(self) -> None:
-        """Stop the server, kill started apps and delete the temp dir."""
+        """Stop the server, kill started apps and detached builds, delete the temp dir."""
         self.stop()
         self.kill_containers()
+        self.kill_builds()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # Logs -----------------------------------------------------------------
