@@ -40,7 +40,7 @@ from .services import async_register_services
 from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
-from .whisperx_install import async_update_install_issue
+from .whisperx_install import async_resume_install, async_update_install_issue
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -119,6 +119,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     data.round_trip = make_round_trip(hass, entry)
 
     async_update_install_issue(hass, entry)
+    # A WhisperX build this entry started before an HA restart goes on on the Spark: follow it.
+    entry.async_create_background_task(
+        hass, async_resume_install(hass, entry), "spark_audio whisperx install take-up"
+    )
     entry.async_on_unload(entry.add_update_listener(_async_apply_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     async_remove_stale_entities(hass, entry)

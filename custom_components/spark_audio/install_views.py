@@ -1,4 +1,4 @@
-"""Admin-only HTTP endpoints for the WhisperX install: status, start, job, live SSE stream."""
+"""Admin-only HTTP endpoints for the WhisperX install: status, start, job, cancel, live SSE."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class InstallView(HomeAssistantView):
 
     @require_admin
     async def post(self, request: web.Request) -> web.Response:
-        """202 with the job id; 409 while one runs on that Spark."""
+        """202 with the job id; 409 while one runs on that Spark (from any HA)."""
         hass: HomeAssistant = request.app["hass"]
         try:
             body = await request.json() if request.can_read_body else {}
@@ -91,7 +91,11 @@ class InstallView(HomeAssistantView):
             job = await async_start_install(hass, entry)
         except HomeAssistantError as err:
             # Translated (e.g. an unusable stored HF token): the caller can act on it.
-            return web.json_response({"error": str(err), "code": err.translation_key}, status=400)
+            body = {"error": str(err), "code": err.translation_key}
+            if err.translation_key == "install_in_progress":
+                placeholders = err.translation_placeholders or {}
+                return web.json_response({**body, "job_id": placeholders.get("job_id")}, status=409)
+            return web.json_response(body, status=400)
         return web.json_response(job.as_dict(), status=202)
 
 
@@ -112,6 +116,17 @@ class JobView(HomeAssistantView):
         if job is None:
             return _error(404, f"No install job {job_id}")
         return self.json({**job.as_dict(), "log": job.lines})
+
+    @require_admin
+    async def delete(self, request: web.Request, job_id: str) -> web.Response:
+        """Cancel the job: its build on the Spark is stopped; 409 once it has ended."""
+        job = _job(request.app["hass"], job_id)
+        if job is None:
+            return _error(404, f"No install job {job_id}")
+        if not job.cancel():
+            return _error(409, f"Install job {job_id} has already ended")
+        await job.wait()
+        return self.json(job.as_dict())
 
 
 class JobStreamView(HomeAssistantView):

@@ -1,15 +1,23 @@
-"""Installing WhisperX on a Spark from Home Assistant: job start, state, and what follows."""
+"""Installing WhisperX on a Spark from Home Assistant: job start, state, and what follows.
+
+The build runs detached on the Spark (`spark.remote_build`) and each job has
+its own SSH connection, so saving options or any other reload leaves a running
+install alone. When HA stops, the jobs stop following (nothing on the Spark is
+stopped); at the next setup of the entry, `async_resume_install` finds the
+build the entry started and follows it to the end of the install.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from homeassistant.const import CONF_HOST
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_HOST, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -28,18 +36,21 @@ from .const import (
     conf_port,
 )
 from .data import SparkAudioConfigEntry, signal_install
-from .probing import container_names
+from .probing import container_names, ssh_from_entry
 from .spark.buildcontext import read_context_version
-from .spark.errors import InstallInProgressError
+from .spark.errors import InstallInProgressError, SparkError
 from .spark.install_config import InstallConfig, validate_hf_token
 from .spark.install_manager import InstallManager
 from .spark.install_progress import InstallUpdate, Phase
-from .spark.installer import InstallJob
-from .spark.whisperx import whisperx_health_check
+from .spark.installer import InstallJob, remote_base_dir
+from .spark.remote_build import BuildState, RemoteBuild
+from .spark.ssh import SparkSSH
+from .spark.whisperx import HealthCheck, whisperx_health_check
 
 _LOGGER = logging.getLogger(__name__)
 CONTEXT_DIR = Path(__file__).parent / "whisperx_container"
 """The build context ships inside the integration, so a HACS install carries it."""
+_NOTIFY_EVERY_S = 1.0
 INSTALL_MANAGER: HassKey[InstallManager] = HassKey(f"{DOMAIN}_install_manager")
 INSTALL_STATE: HassKey[dict[str, EntryInstallState]] = HassKey(f"{DOMAIN}_install_state")
 
@@ -75,9 +86,18 @@ def install_state(hass: HomeAssistant, entry_id: str) -> EntryInstallState:
 
 
 def manager(hass: HomeAssistant) -> InstallManager:
-    """The process-wide install manager (one install per Spark at a time)."""
+    """The process-wide install manager (one install per Spark at a time).
+
+    When HA stops it stops following the builds, which go on on the Sparks.
+    """
     if INSTALL_MANAGER not in hass.data:
-        hass.data[INSTALL_MANAGER] = InstallManager(create_task=hass.async_create_background_task)
+        installs = InstallManager(create_task=hass.async_create_background_task)
+        hass.data[INSTALL_MANAGER] = installs
+
+        async def stop_following(_: Event) -> None:
+            await installs.shutdown()
+
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop_following)
     return hass.data[INSTALL_MANAGER]
 
 
@@ -118,11 +138,27 @@ def async_update_install_issue(hass: HomeAssistant, entry: SparkAudioConfigEntry
         ir.async_delete_issue(hass, DOMAIN, whisperx_issue_id(entry.entry_id))
 
 
-async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> InstallJob:
-    """Start building and running WhisperX on the entry's Spark."""
-    data = entry.runtime_data
-    if data.ssh is None:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="ssh_not_configured")
+@dataclass(frozen=True)
+class _Install:
+    """What a job for the entry is made of (for a new install and a taken-up one alike)."""
+
+    config: InstallConfig
+    context: Path
+    health_check: HealthCheck
+    port: int
+    api_key: str
+
+
+def _in_progress(job_id: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="install_in_progress",
+        translation_placeholders={"job_id": job_id},
+    )
+
+
+async def _install_for(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> _Install:
+    """The install config, context and health check from the entry (translated errors)."""
     context = await hass.async_add_executor_job(bundled_context)
     version = await hass.async_add_executor_job(read_context_version, context)
     port = int(
@@ -149,35 +185,126 @@ async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry)
     check = whisperx_health_check(
         async_get_clientsession(hass), entry.data[CONF_HOST], port, require_diarizer=bool(token)
     )
+    return _Install(config, context, check, port, api_key)
+
+
+async def _remote_build(ssh: SparkSSH, config: InstallConfig) -> BuildState | None:
+    """The build recorded on the Spark (running, or ended unreported), if any."""
+    return await RemoteBuild(ssh, await remote_base_dir(ssh, config)).state()
+
+
+async def async_start_install(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> InstallJob:
+    """Start building and running WhisperX on the entry's Spark.
+
+    Refused (translated) while an install runs on that Spark: from this HA,
+    or a build another HA (or this one before a restart) left running there.
+    """
+    if entry.runtime_data.ssh is None or (ssh := ssh_from_entry(entry)) is None:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="ssh_not_configured")
+    if (running := manager(hass).active(entry.entry_id)) is not None:
+        raise _in_progress(running.id)
     try:
+        install = await _install_for(hass, entry)
+        try:
+            remote = await _remote_build(ssh, install.config)
+        except SparkError as err:
+            # The job reports an unreachable Spark itself, with its log.
+            _LOGGER.debug("Cannot read the install state on %s: %s", ssh.host, err)
+            remote = None
+        if remote is not None and remote.running:
+            raise _in_progress(remote.record.job_id if remote.record else "unknown")
         # The image tag is given, so creating the job only stats the Dockerfile.
-        job = manager(hass).start(data.ssh, config, context, check, host_key=entry.entry_id)
+        job = manager(hass).start(
+            ssh,
+            install.config,
+            install.context,
+            install.health_check,
+            host_key=entry.entry_id,
+            owns_ssh=True,
+        )
     except InstallInProgressError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="install_in_progress",
-            translation_placeholders={"job_id": err.job_id},
-        ) from err
-    state = install_state(hass, entry.entry_id)
-    state.job = job
-    entry_id = entry.entry_id
+        await ssh.close()
+        raise _in_progress(err.job_id) from err
+    except BaseException:
+        await ssh.close()
+        raise
+    _watch(hass, entry.entry_id, job, install)
+    return job
+
+
+async def async_resume_install(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
+    """At setup: take up the build this entry started on its Spark before a restart.
+
+    Finds it through the files the build keeps on the Spark; a build of
+    another owner (another HA) is left alone. A job still running in this HA
+    (the entry was only reloaded) needs nothing.
+    """
+    entry_ssh = entry.runtime_data.ssh
+    if entry_ssh is None or manager(hass).active(entry.entry_id) is not None:
+        return
+    try:
+        install = await _install_for(hass, entry)
+        # The entry's connection asks; only a build to follow gets one of its own.
+        remote = await _remote_build(entry_ssh, install.config)
+        record = remote.record if remote is not None else None
+        if record is None or record.owner != entry.entry_id:
+            return
+        config = replace(install.config, image_tag=record.image)
+    except (SparkError, HomeAssistantError, OSError, ValueError) as err:
+        _LOGGER.debug("No WhisperX install to take up on %s: %s", entry.data[CONF_HOST], err)
+        return
+    ssh = ssh_from_entry(entry)
+    if ssh is None:
+        return
+    try:
+        job = manager(hass).start(
+            ssh,
+            config,
+            install.context,
+            install.health_check,
+            host_key=entry.entry_id,
+            job_id=record.job_id,
+            resume=True,
+            owns_ssh=True,
+        )
+    except InstallInProgressError:
+        await ssh.close()  # an install was started here meanwhile: it holds the Spark
+        return
+    _LOGGER.info("Following the WhisperX install still running on %s", entry.data[CONF_HOST])
+    _watch(hass, entry.entry_id, job, install)
+
+
+def _watch(hass: HomeAssistant, entry_id: str, job: InstallJob, install: _Install) -> None:
+    """Show the job on the entry's entities; on its end, make WhisperX a managed service."""
+    install_state(hass, entry_id).job = job
     last_notified = 0.0
+    trailing: asyncio.TimerHandle | None = None
+
+    @callback
+    def notify() -> None:
+        nonlocal last_notified, trailing
+        if trailing is not None:
+            trailing.cancel()
+            trailing = None
+        last_notified = time.monotonic()
+        async_notify_install(hass, entry_id)
 
     @callback
     def on_update(update: InstallUpdate) -> None:
         # Builds print thousands of lines: refresh entities on phase changes and at
-        # most once a second for log lines, not once per line.
-        nonlocal last_notified
-        now = time.monotonic()
-        if update.line is None or update.final or now - last_notified >= 1.0:
-            last_notified = now
-            async_notify_install(hass, entry_id)
-        if update.final:
-            _finished(hass, entry_id, update, port, api_key)
+        # most once a second for log lines, not once per line. A burst's last lines
+        # (a log read again after a restart) still show, a second later.
+        nonlocal trailing
+        wait = _NOTIFY_EVERY_S - (time.monotonic() - last_notified)
+        if update.line is None or update.final or wait <= 0:
+            notify()
+        elif trailing is None:
+            trailing = hass.loop.call_later(wait, notify)
+        if update.final and not job.detached:
+            _finished(hass, entry_id, update, install.port, install.api_key)
 
     job.add_listener(on_update)
     async_notify_install(hass, entry_id)
-    return job
 
 
 @callback

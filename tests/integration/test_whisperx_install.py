@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
@@ -26,12 +27,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio import whisperx_install
-from custom_components.spark_audio.const import DOMAIN, SparkService
+from custom_components.spark_audio.const import CONF_RESTART_MIN_SPACING, DOMAIN, SparkService
 from custom_components.spark_audio.spark import SparkResponseError, WhisperXClient
+from custom_components.spark_audio.spark.install_progress import PHASE_RANGES, Phase
+from custom_components.spark_audio.spark.remote_build import STATE_DIR, BuildRecord, RemoteBuild
+from custom_components.spark_audio.spark.ssh import SparkSSH
+from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from tests.integration.conftest import SECRETS, standin_containers
 from tests.spark_sim.server import SparkSim
-from tests.ssh_host.server import SSHTestHost
+from tests.ssh_host.server import SSHTestHost, process_alive, process_group_alive
 
 HF_TOKEN = "hf_testtoken_never_logged_123"
 SECRETS.add(HF_TOKEN)
@@ -447,3 +452,194 @@ async def test_whisperx_started_outside_ha_shows_installed(
     await hass.async_block_till_done()
     assert state(hass, sensor) == "installed"
     await hass.config_entries.async_unload(install_entry.entry_id)
+
+
+# A long build meets reloads, restarts and a second install ------------------------------
+#
+# The stand-in build waits before its compile step until the test opens the gate, so
+# each test holds the install mid-build for as long as it needs.
+
+
+async def gated_build_started(hass: HomeAssistant, ssh_host: SSHTestHost) -> int:
+    """Wait until the detached build sits at the gate; its process group on the "Spark"."""
+    async with asyncio.timeout(60):  # a guard against a hang, not a timing assumption
+        while ssh_host.gated_build_pid() is None:
+            await asyncio.sleep(0.02)
+    return int((ssh_host.dir / STATE_DIR / "pid").read_text())
+
+
+def percent(hass: HomeAssistant) -> float | None:
+    found = hass.states.get("sensor.127_0_0_1_whisperx_install")
+    return None if found is None else found.attributes.get("percent")
+
+
+async def press_install(hass: HomeAssistant) -> None:
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.127_0_0_1_install_whisperx"}, blocking=True
+    )
+
+
+async def test_options_saved_mid_build_do_not_end_the_install(
+    hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
+) -> None:
+    """An options save reloads the entry mid-build: the same job goes on and is reported."""
+    ssh_host.gate_builds()
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await press_install(hass)
+    pgid = await gated_build_started(hass, ssh_host)
+    job = whisperx_install.install_state(hass, install_entry.entry_id).job
+    assert job is not None
+
+    hass.config_entries.async_update_entry(
+        install_entry, options={**install_entry.options, CONF_RESTART_MIN_SPACING: 7}
+    )
+    await hass.async_block_till_done()
+    assert install_entry.runtime_data.applied[1][CONF_RESTART_MIN_SPACING] == 7  # reloaded
+    assert process_group_alive(pgid)
+    assert str(job.phase) == "build"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installing"
+
+    ssh_host.open_gate()
+    assert await wait_for_job(hass, install_entry.entry_id) is job
+    assert str(job.phase) == "done", job.lines[-20:]
+    assert install_entry.data["whisperx_enabled"] is True
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+
+
+async def test_ha_restart_mid_build_takes_the_install_up_again(
+    hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
+) -> None:
+    """HA stops mid-build and starts again: the entry's setup finds the build and finishes.
+
+    An HA restart within one test: the stop event (the install manager stops following,
+    leaving the Spark alone), a fresh process's empty memory (the manager and job state
+    dropped), then the entry set up again as HA does at start.
+    """
+    ssh_host.gate_builds()
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await press_install(hass)
+    pgid = await gated_build_started(hass, ssh_host)
+    before = whisperx_install.install_state(hass, install_entry.entry_id).job
+    assert before is not None
+
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert before.detached
+    assert await hass.config_entries.async_unload(install_entry.entry_id)
+    hass.data.pop(whisperx_install.INSTALL_MANAGER)
+    hass.data.pop(whisperx_install.INSTALL_STATE)
+    assert process_group_alive(pgid)  # the build went on without HA
+    assert install_entry.data["whisperx_enabled"] is False  # its end was not reported
+
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    async with asyncio.timeout(60):
+        while (job := whisperx_install.install_state(hass, install_entry.entry_id).job) is None:
+            await asyncio.sleep(0.02)
+        while not any("[builder 4/6]" in line for line in job.lines):
+            await asyncio.sleep(0.02)  # the log so far, read again from the Spark
+    assert job is not before
+    assert job.id == before.id
+    assert str(job.phase) == "build"
+    async with asyncio.timeout(60):
+        # Log lines refresh the sensor at most once a second: the replay's last, a bit later.
+        while (percent(hass) or 0) <= PHASE_RANGES[Phase.BUILD][0]:
+            await asyncio.sleep(0.05)
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installing"
+    sensor = hass.states.get("sensor.127_0_0_1_whisperx_install")
+    assert sensor is not None
+    assert sensor.attributes["job_id"] == before.id
+    assert sensor.attributes["percent"] == round(job.percent, 1)
+
+    ssh_host.open_gate()
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done", job.lines
+    assert install_entry.data["whisperx_enabled"] is True
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+    assert not (ssh_host.dir / STATE_DIR / "pid").exists()
+
+
+async def test_a_second_install_is_refused_from_this_ha_and_another(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: Any,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+) -> None:
+    """While a build runs on the Spark a second install is refused with a translated error.
+
+    The other HA's build is started the way any HA starts one (`RemoteBuild.launch`,
+    another owner); this HA's setup leaves it alone, and its button and endpoint refuse.
+    """
+    install_entry.add_to_hass(hass)
+    ssh = SparkSSH(
+        ssh_host.host,
+        SSHCredentials(
+            ssh_host.username, private_key=ssh_host.client_private_key, port=ssh_host.port
+        ),
+        pinned_host_key=ssh_host.host_public_key,
+    )
+    other = RemoteBuild(ssh, str(ssh_host.dir))
+    await other.launch(["sleep", "600"], BuildRecord("another-ha", "0therjob", "a/b:1.0.0"))
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert whisperx_install.install_state(hass, install_entry.entry_id).job is None
+
+    with pytest.raises(HomeAssistantError) as caught:
+        await press_install(hass)
+    assert caught.value.translation_key == "install_in_progress"
+    assert "already running (job 0therjob)" in str(caught.value)
+    client = await hass_client()
+    response = await client.post("/api/spark_audio/whisperx/install", json={})
+    assert response.status == 409
+    assert (await response.json())["job_id"] == "0therjob"
+    assert "build" not in [c[1] for c in ssh_host.docker_calls()]
+    await other.stop()
+    await ssh.close()
+
+    ssh_host.gate_builds()
+    await press_install(hass)
+    await gated_build_started(hass, ssh_host)
+    job = whisperx_install.install_state(hass, install_entry.entry_id).job
+    assert job is not None
+    with pytest.raises(HomeAssistantError) as caught:
+        await press_install(hass)
+    assert caught.value.translation_key == "install_in_progress"
+    assert job.id in str(caught.value)
+    ssh_host.open_gate()
+    assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
+
+
+async def test_cancel_leaves_nothing_running_on_the_spark(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: Any,
+    ssh_host: SSHTestHost,
+    install_entry: MockConfigEntry,
+) -> None:
+    """``DELETE /install/{job_id}`` stops the build's process group and frees the Spark."""
+    ssh_host.gate_builds()
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    client = await hass_client()
+    response = await client.post("/api/spark_audio/whisperx/install", json={})
+    job_id = (await response.json())["job_id"]
+    pgid = await gated_build_started(hass, ssh_host)
+    docker_pid = ssh_host.gated_build_pid()
+    assert docker_pid is not None
+
+    response = await client.delete(f"/api/spark_audio/whisperx/install/{job_id}")
+    assert response.status == 200
+    assert (await response.json())["phase"] == "cancelled"
+    assert not process_group_alive(pgid)
+    assert not process_alive(docker_pid)
+    assert sorted(p.name for p in (ssh_host.dir / STATE_DIR).iterdir()) == ["log"]
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "failed"
+    response = await client.delete(f"/api/spark_audio/whisperx/install/{job_id}")
+    assert response.status == 409
+    response = await client.delete("/api/spark_audio/whisperx/install/nope")
+    assert response.status == 404
+    assert install_entry.data["whisperx_enabled"] is False
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -13,21 +13,26 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import stat
 import tarfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
 from custom_components.spark_audio.spark.buildcontext import build_context_tar, tar_size
+from custom_components.spark_audio.spark.docker import ContainerState, DockerOverSSH
 from custom_components.spark_audio.spark.errors import (
     InstallInProgressError,
     SparkError,
+    SparkSSHCommandError,
     SparkSSHConnectionError,
     SparkSSHTimeoutError,
 )
@@ -39,12 +44,19 @@ from custom_components.spark_audio.spark.install_progress import (
     Phase,
 )
 from custom_components.spark_audio.spark.installer import SECRETS_DIR_NAME, InstallJob
+from custom_components.spark_audio.spark.remote_build import (
+    STATE_DIR,
+    BuildRecord,
+    BuildStatus,
+    RemoteBuild,
+)
 from custom_components.spark_audio.spark.secret_files import CONTAINER_UID
 from custom_components.spark_audio.spark.ssh import SparkSSH
 from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost
+from tests.ssh_host.server import process_alive, process_group_alive
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
 API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
@@ -844,3 +856,316 @@ async def test_installs_the_real_whisperx_app(
         f"\nreal context tar: {job.tar_bytes} bytes; phases: "
         + ", ".join(f"{p}={t:.2f}s" for p, t in job.phase_times.items())
     )
+
+
+# Detached builds: reloads, restarts, a second HA, cancel ------------------------------
+#
+# The stand-in build waits before its compile step until the test creates the gate
+# file (`build_gate`), so "mid-build" is a state the test holds, not a moment it hopes
+# to hit.
+
+
+def open_ssh(ssh_host: SSHTestHost) -> SparkSSH:
+    """Another connection, as another HA run (or another HA) would open."""
+    return SparkSSH(
+        ssh_host.host,
+        SSHCredentials(
+            ssh_host.username, private_key=ssh_host.client_private_key, port=ssh_host.port
+        ),
+        pinned_host_key=ssh_host.host_public_key,
+        connect_timeout=5.0,
+        command_timeout=15.0,
+    )
+
+
+async def build_waiting(ssh_host: SSHTestHost) -> int:
+    """Wait until the remote build sits at the gate; the waiting docker client's pid."""
+    async with asyncio.timeout(60):  # a guard against a hang, not a timing assumption
+        while (pid := ssh_host.gated_build_pid()) is None:
+            await asyncio.sleep(0.02)
+    return pid
+
+
+def install_dir(ssh_host: SSHTestHost) -> Path:
+    return ssh_host.dir / "home" / STATE_DIR
+
+
+async def test_build_runs_detached_and_outlives_its_ssh_connection(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The build is its own session on the Spark: a dropped connection does not end it.
+
+    The job follows the log again over a new connection and finishes; the lock is
+    released and the log stays for a look later.
+    """
+    ssh_host.gate_builds()
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    run = asyncio.create_task(job.run())
+    docker_pid = await build_waiting(ssh_host)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert os.getsid(pgid) == pgid  # its own session, not sshd's
+    assert os.getpgid(docker_pid) == pgid
+    assert ssh_host.drop_connections() > 0
+    assert process_group_alive(pgid)
+    ssh_host.open_gate()
+    assert await asyncio.wait_for(run, 60) is Phase.DONE, job.lines
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+    assert "Successfully tagged spark-audio/whisperx:1.2.3" in job.lines
+    assert job.lines.count("#9 [builder 5/6] RUN ninja install") == 1  # followed on, not again
+    assert container_running(ssh_host)
+    assert not process_group_alive(pgid)
+    assert sorted(p.name for p in install_dir(ssh_host).iterdir()) == ["log"]
+    assert_no_secret(ssh_host, job)
+
+
+async def test_a_restarted_ha_takes_up_the_running_build(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """HA stops mid-build (the manager's shutdown), a new run finds the build and finishes it.
+
+    The first run leaves the Spark alone; the second, with a new connection, sees the
+    build recorded as its own, shows its progress again from the log and completes the
+    install (replace, run, healthy) under the same job id.
+    """
+    ssh_host.gate_builds()
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(ssh_host)
+    while first.phase is not Phase.BUILD or not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    assert first.detached
+    assert first.done
+    assert any("stopped following" in line for line in first.lines)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert process_group_alive(pgid)
+    assert container_running(ssh_host)  # the old service was not touched
+
+    async with open_ssh(ssh_host) as ssh:
+        base = str(ssh_host.dir / "home")
+        state = await RemoteBuild(ssh, base).state()
+        assert state is not None
+        assert state.status is BuildStatus.RUNNING
+        assert state.record == BuildRecord("127.0.0.1", first.id, "spark-audio/whisperx:1.2.3")
+        second_run = InstallManager()
+        cfg = replace(config(ssh_host), image_tag=state.record.image)
+        job = second_run.start(
+            ssh, cfg, context, standin_health(ssh_host), job_id=first.id, resume=True
+        )
+        assert job.id == first.id
+        async for update in job.updates():
+            if update.line and "[builder 4/6]" in update.line:
+                break  # the log so far, replayed: the bar is back where it was
+        assert job.phase is Phase.BUILD
+        assert job.percent > PHASE_RANGES[Phase.BUILD][0]
+        assert not (ssh_host.dir / "images.json").exists()  # still building
+        ssh_host.open_gate()
+        await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.DONE, job.lines
+    assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build", "rm", "run"]
+    assert ssh_host.containers()["whisperx-asr"]["image"] == "spark-audio/whisperx:1.2.3"
+    assert not (install_dir(ssh_host) / "pid").exists()
+
+
+async def test_cancel_stops_the_remote_build_and_releases_the_lock(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """Cancel kills the build's whole process group on the Spark; a new install may start."""
+    ssh_host.gate_builds()
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    manager = InstallManager()
+    job = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    docker_pid = await build_waiting(ssh_host)
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    assert process_group_alive(pgid)
+    assert job.cancel()
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.CANCELLED
+    assert not process_group_alive(pgid)
+    assert not process_alive(docker_pid)
+    assert not (install_dir(ssh_host) / "pid").exists()
+    assert any("stopped the build" in line for line in job.lines)
+    assert container_running(ssh_host)  # cancelled before the swap
+    async with open_ssh(ssh_host) as ssh:
+        assert await RemoteBuild(ssh, str(ssh_host.dir / "home")).state() is None
+    ssh_host.open_gate()
+    again = manager.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    assert await asyncio.wait_for(_ended(again), 60) is Phase.DONE
+
+
+async def _ended(job: InstallJob) -> Phase:
+    await job.wait()
+    return job.phase
+
+
+async def test_a_second_ha_is_refused_while_a_build_runs(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The lock is on the Spark: another HA (its own manager and connection) is refused.
+
+    It is refused before its upload, which would replace the running build's context,
+    and a launch that slipped past that check is refused by the lock itself.
+    """
+    ssh_host.gate_builds()
+    first = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-one"
+    )
+    await build_waiting(ssh_host)
+    async with open_ssh(ssh_host) as ssh:
+        other = InstallManager().start(
+            ssh, config(ssh_host), context, standin_health(ssh_host), host_key="ha-two"
+        )
+        await asyncio.wait_for(other.wait(), 60)
+        assert other.phase is Phase.FAILED
+        assert other.failed_phase is Phase.PREFLIGHT
+        assert f"already running on 127.0.0.1 (job {first.id})" in (other.error or "")
+        remote = RemoteBuild(ssh, str(ssh_host.dir / "home"))
+        with pytest.raises(InstallInProgressError) as caught:
+            await remote.launch(["sleep", "60"], BuildRecord("ha-two", "x" * 8, "a/b:1.0.0"))
+        assert caught.value.job_id == first.id
+    assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
+    ssh_host.open_gate()
+    await asyncio.wait_for(first.wait(), 60)
+    assert first.phase is Phase.DONE, first.lines
+
+
+async def test_a_build_that_died_is_reported_when_taken_up(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """A build killed while HA was away (no exit status) ends the taken-up job FAILED."""
+    ssh_host.gate_builds()
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(ssh_host)
+    while not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    pgid = int((install_dir(ssh_host) / "pid").read_text())
+    os.killpg(pgid, signal.SIGKILL)
+    job = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), resume=True
+    )
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.FAILED
+    assert job.failed_phase is Phase.BUILD
+    assert "stopped without an exit status" in (job.error or "")
+    assert container_running(ssh_host)
+    assert not (install_dir(ssh_host) / "pid").exists()
+
+
+# Health and docker answers the install must not misread ----------------------------------
+
+
+async def test_models_that_never_load_fail_the_install(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """A service that answers but never has its models loaded is not healthy: FAILED, removed."""
+    checks = 0
+
+    async def not_loaded() -> bool:
+        nonlocal checks
+        checks += 1
+        return False
+
+    cfg = config(ssh_host, health_timeout=0.3, health_interval=0.05)
+    job = InstallJob(spark_ssh, cfg, context, not_loaded)
+    assert await job.run() is Phase.FAILED
+    assert checks >= 2
+    assert job.failed_phase is Phase.WAIT_HEALTHY
+    assert "not healthy within 0.3 s (models not loaded yet)" in (job.error or "")
+    assert ssh_host.containers() == {}
+
+
+@pytest.mark.parametrize(
+    ("health", "require_diarizer", "ready"),
+    [
+        ({"whisper_loaded": False, "diarizer_loaded": False}, False, False),
+        ({"whisper_loaded": False, "diarizer_loaded": True}, True, False),
+        ({"whisper_loaded": True, "diarizer_loaded": False}, True, False),
+        ({"whisper_loaded": True, "diarizer_loaded": False}, False, True),
+        ({"whisper_loaded": True, "diarizer_loaded": True}, True, True),
+    ],
+)
+async def test_the_install_health_check_waits_for_the_models(
+    session: aiohttp.ClientSession,
+    health: dict[str, bool],
+    require_diarizer: bool,
+    ready: bool,
+) -> None:
+    """The real check against a /health that answers 200: ready only with the models loaded."""
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **health})
+
+    app = web.Application()
+    app.router.add_get("/health", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        check = whisperx_health_check(session, "127.0.0.1", port, require_diarizer=require_diarizer)
+        assert await check() is ready
+    finally:
+        await runner.cleanup()
+
+
+async def test_docker_errors_are_not_read_as_a_missing_container(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH
+) -> None:
+    """Only Docker's "No such container" means missing; any other failure is an error."""
+    docker = DockerOverSSH(spark_ssh)
+    assert await docker.remove("whisperx-asr") is False
+    assert await docker.inspect_state("whisperx-asr") is ContainerState.MISSING
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(
+        rm_error="removal of container whisperx-asr is already in progress",
+        inspect_error="Cannot connect to the Docker daemon. Is the docker daemon running?",
+    )
+    with pytest.raises(SparkSSHCommandError, match="removal of container whisperx-asr"):
+        await docker.remove("whisperx-asr")
+    for read in (docker.inspect_state, docker.started_at):
+        with pytest.raises(SparkSSHCommandError, match="Cannot connect to the Docker daemon"):
+            await read("whisperx-asr")
+    assert container_running(ssh_host)
+
+
+async def test_a_failed_rm_fails_the_install_before_run(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The old container could not be removed: the install stops there, it runs nothing."""
+    ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    ssh_host.set_standin(rm_error="removal of container whisperx-asr is already in progress")
+    job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    assert await job.run() is Phase.FAILED
+    assert job.failed_phase is Phase.REPLACE
+    assert "already in progress" in (job.error or "")
+    assert "run" not in [c[1] for c in ssh_host.docker_calls()]
+    assert not any("no container whisperx-asr to remove" in line for line in job.lines)
+
+
+async def test_a_build_that_ended_while_ha_was_away_finishes_the_install(
+    ssh_host: SSHTestHost, spark_ssh: SparkSSH, context: Path
+) -> None:
+    """The build ended between HA's stop and start: the take-up reports it and goes on."""
+    ssh_host.gate_builds()
+    first_run = InstallManager()
+    first = first_run.start(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
+    await build_waiting(ssh_host)
+    while not first.build_launched:
+        await asyncio.sleep(0.02)
+    await first_run.shutdown()
+    ssh_host.open_gate()
+    async with asyncio.timeout(60):
+        while not (install_dir(ssh_host) / "exit").exists():
+            await asyncio.sleep(0.02)
+    job = InstallManager().start(
+        spark_ssh, config(ssh_host), context, standin_health(ssh_host), resume=True
+    )
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.phase is Phase.DONE, job.lines
+    assert "Successfully tagged spark-audio/whisperx:1.2.3" in job.lines
+    assert [c[1] for c in ssh_host.docker_calls()] == ["version", "info", "build", "rm", "run"]
+    assert sorted(p.name for p in install_dir(ssh_host).iterdir()) == ["log"]

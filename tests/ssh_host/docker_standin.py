@@ -26,8 +26,12 @@ Contract (all files live in `$SPARK_STANDIN_DIR`):
 - ``standin.json`` holds settings (all optional): ``python`` (interpreter for
   started apps; `SSHTestHost` writes its own), ``fail_build``, ``fail_run``,
   ``never_healthy``, ``no_nvidia``, ``no_daemon`` (booleans),
-  ``build_line_delay_s`` (default 0.02) and ``hang_build_s`` (the build goes
-  silent for that long after its first step, like a stuck build);
+  ``build_line_delay_s`` (default 0.02), ``hang_build_s`` (the build goes
+  silent for that long after its first step, like a stuck build),
+  ``build_gate`` (a path: before the compile step the build writes
+  ``<gate>.waiting`` with its pid and waits until the gate file exists, so a
+  test decides when a long build ends), ``rm_error`` and ``inspect_error``
+  (a daemon error message ``rm`` / ``inspect`` fail with, exit 1);
   ``fail_build`` may also name how the build dies: ``"oom"`` (the compile
   step is OOM-killed: BuildKit's "exit code: 137", docker exits 1), ``"disk"``
   (pip hits "No space left on device") or ``"killed"`` (the docker client
@@ -156,6 +160,8 @@ def _inspect(args: list[str], *, noun: str) -> int:
             names.append(arg)
     if not names:
         return _err('"docker inspect" requires at least 1 argument.')
+    if error := _settings().get("inspect_error"):
+        return _err(f"Error response from daemon: {error}")
     containers = _load()
     status = 0
     for name in names:
@@ -350,6 +356,8 @@ def _build_steps(settings: dict[str, Any], line: Any) -> int:
     """Print the steps; a non-zero return is the failed build's exit status."""
     failure = settings.get("fail_build")
     for number, step in enumerate(_BUILD_STEPS, start=1):
+        if "ninja install" in step and settings.get("build_gate"):
+            _wait_for_gate(Path(settings["build_gate"]))
         line(f"#{number} {step}")
         if number == 1 and settings.get("hang_build_s"):
             time.sleep(float(settings["hang_build_s"]))
@@ -370,6 +378,14 @@ def _build_steps(settings: dict[str, Any], line: Any) -> int:
             return _solve_failed(step, 1, line)
         line(f"#{number} DONE {0.1 * number:.1f}s")
     return 0
+
+
+def _wait_for_gate(gate: Path) -> None:
+    """Announce the wait (with this process's pid), then wait until the test opens the gate."""
+    waiting = gate.with_name(gate.name + ".waiting")
+    waiting.write_text(f"{os.getpid()}\n")
+    while not gate.exists():
+        time.sleep(0.02)
 
 
 def _solve_failed(step: str, code: int, line: Any) -> int:
@@ -542,6 +558,8 @@ def _through_mounts(env: dict[str, str], mounts: list[str]) -> dict[str, str]:
 
 
 def _rm(args: list[str]) -> int:
+    if error := _settings().get("rm_error"):
+        return _err(f"Error response from daemon: {error}")
     force = any(a in {"-f", "--force"} for a in args)
     names = [a for a in args if not a.startswith("-")]
     if not names:

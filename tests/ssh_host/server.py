@@ -205,6 +205,26 @@ class SSHTestHost:
         current = {key: value for key, value in current.items() if value is not None}
         self.settings_path.write_text(json.dumps(current, indent=2))
 
+    @property
+    def build_gate(self) -> Path:
+        """The file that lets a gated stand-in build go on (see `gate_builds`)."""
+        return self.dir / "build-gate"
+
+    def gate_builds(self) -> None:
+        """Make stand-in builds wait before their compile step until `open_gate`."""
+        self.build_gate.unlink(missing_ok=True)
+        self.set_standin(build_gate=str(self.build_gate))
+
+    def open_gate(self) -> None:
+        """Let a gated build go on to its end."""
+        self.build_gate.touch()
+
+    def gated_build_pid(self) -> int | None:
+        """The pid of the `docker build` waiting at the gate, once one is."""
+        waiting = self.build_gate.with_name(self.build_gate.name + ".waiting")
+        text = waiting.read_text().strip() if waiting.exists() else ""
+        return int(text) if text else None
+
     def kill_containers(self) -> None:
         """Kill every app process the stand-in's `docker run` started (test teardown)."""
         for container in self.containers().values():
@@ -212,6 +232,17 @@ class SSHTestHost:
             if isinstance(pid, int) and pid > 0:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+
+    def kill_builds(self) -> None:
+        """Kill every detached build the install left under this host (a failed test's gated one).
+
+        They run in their own session, outside sshd: stopping the server does not end them.
+        """
+        for pid_file in self.dir.rglob(".cache/spark_audio/install/pid"):
+            with contextlib.suppress(OSError, ValueError):
+                pgid = int(pid_file.read_text())
+                if pgid > 1:
+                    os.killpg(pgid, signal.SIGKILL)
 
     def _install_standin(self) -> None:
         script = self.bin_dir / "docker"
@@ -366,9 +397,10 @@ class SSHTestHost:
         return self.host_public_key
 
     def close(self) -> None:
-        """Stop the server, kill started apps and delete the temp dir."""
+        """Stop the server, kill started apps and detached builds, delete the temp dir."""
         self.stop()
         self.kill_containers()
+        self.kill_builds()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # Logs -----------------------------------------------------------------
@@ -455,3 +487,20 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (a sandbox's PID 1 may reap none)."""
+    return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is in that process group."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False

@@ -9,7 +9,7 @@ validated before any SSH traffic; no secret is ever part of a docker command.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -148,24 +148,14 @@ class DockerOverSSH:
         return (result.stdout + result.stderr).splitlines()
 
     def build_argv(self, tag: str, context_dir: str, build_args: Mapping[str, str]) -> list[str]:
-        """``docker build`` with plain progress (one line per step, parsed for the bar)."""
+        """``docker build`` with plain progress (one line per step, parsed for the bar).
+
+        The install runs it detached on the Spark (`remote_build`), not on a channel.
+        """
         argv = self.argv("build", "--progress=plain", "-t", tag)
         for key, value in build_args.items():
             argv += ["--build-arg", f"{key}={value}"]
         return [*argv, context_dir]
-
-    async def build(
-        self,
-        tag: str,
-        context_dir: str,
-        build_args: Mapping[str, str],
-        on_line: Callable[[str], None],
-        *,
-        timeout: float,
-    ) -> int:
-        """Run the build, each output line to ``on_line``; returns its exit status."""
-        argv = self.build_argv(tag, context_dir, build_args)
-        return await self._ssh.run_streaming(argv, on_line, timeout=timeout)
 
     def run_argv(self, name: str, image: str, options: Sequence[str]) -> list[str]:
         """``docker run -d --name NAME OPTIONS IMAGE``."""

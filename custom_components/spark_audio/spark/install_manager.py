@@ -1,7 +1,10 @@
 """One WhisperX install per Spark at a time; finished jobs stay queryable by id.
 
-HA's side (`whisperx_install`) holds one manager: it refuses a second install
-on a host while one runs, prunes old jobs and cancels all on unload.
+HA's side (`whisperx_install`) holds one manager for the whole HA run (entry
+reloads do not touch it): it refuses a second install on a host while one
+runs, prunes old jobs and, when HA stops, stops following the builds, which go
+on on the Sparks and are taken up again after the restart. The lock across HA
+instances is on the Spark itself (`remote_build`).
 """
 
 from __future__ import annotations
@@ -50,10 +53,16 @@ class InstallManager:
         health_check: HealthCheck,
         *,
         host_key: str | None = None,
+        job_id: str | None = None,
+        resume: bool = False,
+        owns_ssh: bool = False,
     ) -> InstallJob:
         """Create and start a job; InstallInProgressError if that host has one running.
 
-        ``host_key`` identifies the Spark (default: the SSH host name).
+        ``host_key`` identifies the Spark (default: the SSH host name) and is
+        the owner recorded with its remote build. ``resume`` takes up the build
+        recorded on the Spark (see `InstallJob`). With ``owns_ssh`` the job's
+        connection is closed when it ends.
         """
         key = host_key or ssh.host
         running = self._active.get(key)
@@ -62,10 +71,13 @@ class InstallManager:
                 f"a WhisperX install is already running on {key} (job {running.id})",
                 job_id=running.id,
             )
-        job = InstallJob(ssh, config, context_dir, health_check)
+        job = InstallJob(
+            ssh, config, context_dir, health_check, job_id=job_id, owner=key, resume=resume
+        )
         self._jobs[job.id] = job
         self._active[key] = job
-        task = self._create_task(job.run(), f"spark_audio whisperx install {job.id}")
+        run = _run_and_close(job) if owns_ssh else job.run()
+        task = self._create_task(run, f"spark_audio whisperx install {job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._finished(key, job))
         self._prune()
@@ -96,9 +108,25 @@ class InstallManager:
         return list(self._jobs.values())
 
     async def shutdown(self) -> None:
-        """Cancel every running job and wait until each has cleaned up."""
+        """Stop following every running job (HA stops); their remote builds go on.
+
+        Unlike `InstallJob.cancel`, nothing on the Spark is stopped or removed:
+        the next HA run takes the builds up.
+        """
         tasks = list(self._tasks.values())
         for job in self._active.values():
-            job.cancel()
+            task = self._tasks.get(job.id)
+            if job.build_launched and task is not None:
+                task.cancel()  # from outside: the job leaves its build running
+            else:
+                job.cancel()  # nothing on the Spark to take up yet
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _run_and_close(job: InstallJob) -> Phase:
+    """Run the job, then close the SSH connection it was given for itself."""
+    try:
+        return await job.run()
+    finally:
+        await job.ssh.close()

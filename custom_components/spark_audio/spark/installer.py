@@ -2,11 +2,13 @@
 
 A first install must work without a shell on the Spark, so this drives the
 whole thing over `SparkSSH`: one tar stream of the build context, ``docker
-build`` with every output line streamed into a bounded log, then the old
+build`` detached on the Spark (`remote_build`: it outlives SSH, reloads and HA
+restarts) with its log followed line by line into a bounded log, then the old
 container is swapped for the new one and the job waits until the service says
-its models are loaded. It is HA-free: the caller injects the health check and
-how background tasks are created, and watches the job through listeners or
-`InstallJob.updates`.
+its models are loaded. A job made with ``resume`` takes up a build a previous
+job (before a restart) left running, and finishes the install. It is HA-free:
+the caller injects the health check and how background tasks are created, and
+watches the job through listeners or `InstallJob.updates`.
 
 Rules kept here:
 
@@ -16,7 +18,9 @@ Rules kept here:
   only the container's user may read, mounted read-only (``secret_files``): never
   on a command line, in the container's environment, the log or an error;
 - a failure or cancel after the old container was removed also removes the
-  half-created new one; before that, the running service is left alone.
+  half-created new one; before that, the running service is left alone;
+- cancel stops the remote build; a job cut off from outside (HA stopping)
+  leaves it running, to be followed again after the restart.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -34,17 +37,24 @@ from typing import Any, Final
 
 import aiohttp
 
-from .build_log import TAIL_LINES, BuildProgress, describe_build_failure, with_last_lines
 from .buildcontext import DEFAULT_EXCLUDES, build_context_tar, read_context_version, tar_size
 from .docker import DockerOverSSH
-from .errors import InstallError, SparkError, SparkSSHCommandError, SparkSSHError
-from .install_config import InstallConfig, validate_base_dir, validate_image_tag
-from .install_progress import CONTAINER_PHASES, Cancelled, InstallProgress, Phase
+from .errors import (
+    InstallError,
+    InstallInProgressError,
+    SparkError,
+    SparkSSHCommandError,
+    SparkSSHError,
+)
+from .install_build import BuildPhase, remote_base_dir
+from .install_config import InstallConfig, validate_image_tag
+from .install_progress import CONTAINER_PHASES, Cancelled, Phase
+from .remote_build import RemoteBuild
 from .secret_files import write_secret_files
 from .ssh import SparkSSH
 from .whisperx import HealthCheck
 
-__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "SECRETS_DIR_NAME", "InstallJob"]
+__all__ = ["BUILD_DIR_NAME", "LOG_LINES", "SECRETS_DIR_NAME", "InstallJob", "remote_base_dir"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +65,7 @@ _CLEANUP_TIMEOUT_S = 30.0
 _GIB = 1024**3
 
 
-class InstallJob(InstallProgress):
+class InstallJob(BuildPhase):
     """One install run, observable while it runs and inspectable after.
 
     `run()` never raises for install failures: it ends in DONE, FAILED (with
@@ -72,8 +82,15 @@ class InstallJob(InstallProgress):
         *,
         job_id: str | None = None,
         log_lines: int = LOG_LINES,
+        owner: str | None = None,
+        resume: bool = False,
     ) -> None:
-        """Validate everything up front; nothing touches SSH until `run()`."""
+        """Validate everything up front; nothing touches SSH until `run()`.
+
+        ``owner`` (default: the SSH host) is recorded with the remote build: only
+        that owner takes it up again. ``resume`` follows the build already
+        recorded on the Spark instead of uploading and starting one.
+        """
         super().__init__(
             job_id or uuid.uuid4().hex,
             secrets=(config.hf_token, config.api_key),
@@ -92,20 +109,16 @@ class InstallJob(InstallProgress):
         self._health_check = health_check
         self.tar_bytes: int | None = None  # size of the uploaded build context
         self.remote_dir: str | None = None
-        self._build_progress = BuildProgress()
-        self._build_tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._last_build_output = 0.0
+        self.owner = owner or ssh.host
+        self.resume = resume
+        self.remote_build = None
+        self.detached = False
+        """True when the job was cut off from outside (HA stopping): the build goes on."""
 
     def __repr__(self) -> str:
         return f"InstallJob({self.id}, {self.ssh.host}, {self.phase}, {self.percent:.0f}%)"
 
     # State -------------------------------------------------------------------
-
-    @property
-    def image_tag(self) -> str:
-        """The tag this job builds and runs."""
-        assert self.config.image_tag is not None
-        return self.config.image_tag
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready status (for a status endpoint or diagnostics); no secrets."""
@@ -141,7 +154,16 @@ class InstallJob(InstallProgress):
             external = isinstance(err, asyncio.CancelledError) and not self._cancel_requested
             if isinstance(err, asyncio.CancelledError) and self._task is not None:
                 self._task.uncancel()
-            await self._cleanup_after(Phase.CANCELLED, "cancelled")
+            if external and self._launched:
+                # HA is stopping: leave the Spark as it is, a restart takes it up.
+                self.detached = True
+                self.log(
+                    f"stopped following: the install goes on on {self.ssh.host} and is "
+                    "followed again when Home Assistant sets the Spark up"
+                )
+                self._set_phase(Phase.CANCELLED)
+            else:
+                await self._cleanup_after(Phase.CANCELLED, "cancelled")
             if external:
                 self._finish()
                 raise
@@ -151,6 +173,7 @@ class InstallJob(InstallProgress):
             _LOGGER.exception("WhisperX install on %s failed unexpectedly", self.ssh.host)
             await self._cleanup_after(Phase.FAILED, f"unexpected error: {err!r}")
         else:
+            await self._shielded(self._settle_remote())
             self._set_phase(Phase.DONE)
             self.log(f"WhisperX {self.image_tag} is running and healthy")
         self._finish()
@@ -163,12 +186,8 @@ class InstallJob(InstallProgress):
         verb = "cancelled" if outcome is Phase.CANCELLED else "failed"
         self.log(f"{verb} during {failed_in.value}: {message}")
         if failed_in in CONTAINER_PHASES:
-            cleanup = asyncio.ensure_future(self._remove_container())
-            try:
-                await asyncio.shield(cleanup)
-            except asyncio.CancelledError:
-                # Cancelled again while cleaning: let the cleanup finish first.
-                await cleanup
+            await self._shielded(self._remove_container())
+        await self._shielded(self._settle_remote(stop=outcome is Phase.CANCELLED))
         if outcome is Phase.FAILED:
             self.error = message
             self.failed_phase = failed_in
@@ -188,12 +207,16 @@ class InstallJob(InstallProgress):
         self._set_phase(Phase.CONNECT)
         self.log(f"connecting to {self.ssh!r}")
         await self.ssh.run(["true"])
+        base = await remote_base_dir(self.ssh, self.config)
+        self.remote_dir = str(PurePosixPath(base) / BUILD_DIR_NAME)
+        self.remote_build = RemoteBuild(self.ssh, base)
 
-        self._set_phase(Phase.PREFLIGHT)
-        await self._preflight()
+        if not self.resume:
+            self._set_phase(Phase.PREFLIGHT)
+            await self._preflight(base)
 
-        self._set_phase(Phase.UPLOAD)
-        await self._upload()
+            self._set_phase(Phase.UPLOAD)
+            await self._upload()
 
         self._set_phase(Phase.BUILD)
         await self._build()
@@ -207,7 +230,7 @@ class InstallJob(InstallProgress):
         self._set_phase(Phase.WAIT_HEALTHY)
         await self._wait_healthy()
 
-    async def _preflight(self) -> None:
+    async def _preflight(self, base: str) -> None:
         config = self.config
         version = await self._query_docker(
             "version", "--format", "{{.Server.Version}}", what="Docker is not usable"
@@ -222,14 +245,15 @@ class InstallJob(InstallProgress):
                 f"register it with Docker); runtimes: {runtimes.strip()[:200]}"
             )
         self.log("NVIDIA container runtime present")
-        base = config.remote_base_dir
-        if base is None:
-            home = await self.ssh.run(["sh", "-c", 'printf %s "$HOME"'])
-            base = home.stdout.strip()
-            if not base.startswith("/"):
-                raise InstallError(f"remote $HOME is not an absolute path: {base!r}")
-            validate_base_dir(base)
-        self.remote_dir = str(PurePosixPath(base) / BUILD_DIR_NAME)
+        assert self.remote_build is not None
+        running = await self.remote_build.state()
+        if running is not None and running.running:
+            # Checked before the upload, which would replace the running build's context.
+            job_id = running.record.job_id if running.record else "unknown"
+            raise InstallInProgressError(
+                f"a WhisperX build is already running on {self.ssh.host} (job {job_id})",
+                job_id=job_id,
+            )
         await self.ssh.run(["mkdir", "-p", "--", base])
         df = await self.ssh.run(["df", "-Pk", "--", base])
         free_gib = _df_free_kib(df.stdout) * 1024 / _GIB
@@ -275,59 +299,6 @@ class InstallJob(InstallProgress):
             raise InstallError(f"build context changed while uploading ({sent} != {total} bytes)")
         self.tar_bytes = sent
         self.log(f"uploaded {sent:,} bytes")
-
-    def _build_line(self, line: str) -> None:
-        self._last_build_output = time.monotonic()
-        self.log(line)
-        self._build_tail.append(self._redact(line))
-        if (fraction := self._build_progress.feed(line)) is not None:
-            self._progress(fraction)
-
-    async def _build(self) -> None:
-        assert self.remote_dir is not None
-        dockerfile = await asyncio.to_thread(
-            (self.context_dir / "Dockerfile").read_text, encoding="utf-8", errors="replace"
-        )
-        self._build_progress = BuildProgress(dockerfile)
-        self._last_build_output = time.monotonic()
-        build = asyncio.ensure_future(
-            self.docker.build(
-                self.image_tag,
-                self.remote_dir,
-                {"TARGET": self.config.target},
-                self._build_line,
-                timeout=self.config.build_timeout,
-            )
-        )
-        try:
-            status = await self._await_unless_idle(build)
-        finally:
-            if not build.done():
-                build.cancel()  # closes the channel: a build that writes again stops
-                with contextlib.suppress(asyncio.CancelledError, SparkError):
-                    await build
-        if status is None:
-            idle = self.config.build_idle_timeout
-            raise InstallError(
-                with_last_lines(
-                    f"docker build printed nothing for {idle:g} s and was given up; "
-                    "look on the Spark for a stuck build, then install again",
-                    self._build_tail,
-                )
-            )
-        if status != 0:
-            raise InstallError(describe_build_failure(status, self._build_tail))
-
-    async def _await_unless_idle(self, build: asyncio.Future[int]) -> int | None:
-        """The build's exit status, or None once it has printed nothing for the idle limit."""
-        idle = self.config.build_idle_timeout
-        while True:
-            quiet_for = time.monotonic() - self._last_build_output
-            if quiet_for >= idle:
-                return None
-            done, _ = await asyncio.wait({build}, timeout=idle - quiet_for)
-            if done:
-                return build.result()
 
     async def _rm_container(self) -> None:
         name = self.config.container_name
