@@ -11,13 +11,11 @@ import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -49,12 +47,11 @@ from .flow_forms import (
     public_ssh,
     validate_form,
 )
+from .flow_identity import SparkIdentityFlow
 from .identity import (
     async_identity,
-    async_resolve,
     async_ssh_hostname,
     default_title,
-    is_key_identity,
     key_identity,
     normalise_ip,
     spark_hostname,
@@ -76,7 +73,7 @@ from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ss
 _LOGGER = logging.getLogger(__name__)
 
 
-class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
+class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
     """Add a DGX Spark: one entry per machine, every chosen service probed first.
 
     The entry is keyed on the Spark's SSH host key where one is known, else on its
@@ -103,9 +100,7 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self._async_add(data)
         return self._connection_form("user", user_input, errors)
 
-    async def async_step_zeroconf(
-        self, discovery_info: ZeroconfServiceInfo
-    ) -> ConfigFlowResult:
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         """A Spark's sshd announced itself over mDNS (Avahi's ``_ssh._tcp``, as on DGX OS).
 
         The host key it presents (read without logging in) identifies the Spark, so a
@@ -165,51 +160,6 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._host_key is not None
         await self._async_set_identity(key_identity(self._host_key.openssh), data)
         return await self.async_step_ssh_host_key()
-
-    async def _async_set_identity(self, identity: str, data: Mapping[str, Any]) -> None:
-        """Key this flow on ``identity``; abort when that Spark, or its address, has an entry."""
-        await self.async_set_unique_id(identity, raise_on_progress=False)
-        self._abort_if_unique_id_configured()
-        if await self._address_taken(str(data[CONF_HOST])):
-            raise AbortFlow("already_configured")
-
-    async def _async_check_reconfigured_identity(self, data: Mapping[str, Any]) -> None:
-        """Abort unless ``data`` still reaches the reconfigured Spark, and no other entry's.
-
-        At a new address, two host keys compare: a different one is another machine. At
-        the same address the machine is the same, and a new key (another sshd, a reinstall)
-        re-keys the entry. An entry keyed on its address cannot tell, and takes the new
-        identity; one keyed on its host key keeps it when SSH is dropped (no key to compare).
-        """
-        entry = self._get_reconfigure_entry()
-        identity = await async_identity(self.hass, data)
-        if is_key_identity(entry.unique_id) and not is_key_identity(identity):
-            identity = str(entry.unique_id)
-        await self.async_set_unique_id(identity, raise_on_progress=False)
-        moved = await async_resolve(self.hass, str(data[CONF_HOST])) != await async_resolve(
-            self.hass, str(entry.data.get(CONF_HOST, ""))
-        )
-        if is_key_identity(entry.unique_id) and moved:
-            self._abort_if_unique_id_mismatch(reason="another_spark")
-        elif identity != entry.unique_id:
-            self._abort_if_unique_id_configured()
-        if await self._address_taken(str(data[CONF_HOST]), entry.entry_id):
-            raise AbortFlow("already_configured")
-
-    async def _address_taken(self, host: str, skip_entry_id: str | None = None) -> bool:
-        """Whether another entry is keyed on, or points at, the address ``host`` resolves to."""
-        address = await async_resolve(self.hass, host)
-        if address is None:
-            return False
-        for entry in self._async_current_entries(include_ignore=False):
-            if entry.entry_id == skip_entry_id:
-                continue
-            if entry.unique_id == address:
-                return True
-            other = entry.data.get(CONF_HOST)
-            if other and await async_resolve(self.hass, str(other)) == address:
-                return True
-        return False
 
     @property
     def _form_step(self) -> str:

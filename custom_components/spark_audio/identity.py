@@ -63,7 +63,8 @@ async def async_resolve(hass: HomeAssistant, host: str) -> str | None:
         return None
     addresses = [a for info in infos if (a := normalise_ip(str(info[4][0]))) is not None]
     ipv4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
-    return (ipv4 or addresses or [None])[0]
+    preferred = ipv4 or addresses
+    return preferred[0] if preferred else None
 
 
 async def async_identity(hass: HomeAssistant, data: Mapping[str, Any]) -> str:
@@ -115,9 +116,10 @@ async def async_migrate_unique_id(hass: HomeAssistant, entry: ConfigEntry[Any]) 
     An entry whose host does not resolve now keeps its version and is tried again at the
     next start; one whose Spark already has another entry keeps its old key (and says so).
     """
-    if not entry.data.get(CONF_SSH_HOST_KEY) and await async_resolve(
-        hass, str(entry.data[CONF_HOST])
-    ) is None:
+    if (
+        not entry.data.get(CONF_SSH_HOST_KEY)
+        and await async_resolve(hass, str(entry.data[CONF_HOST])) is None
+    ):
         _LOGGER.info("Spark %s does not resolve now; its entry is re-keyed later", entry.title)
         return
     identity = await async_identity(hass, entry.data)
