@@ -110,8 +110,6 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
         address = normalise_ip(discovery_info.host)
         if name is None or address is None:
             return self.async_abort(reason="not_spark")
-        if await self._address_taken(address):
-            return self.async_abort(reason="already_configured")
         port = discovery_info.port or DEFAULT_SSH_PORT
         try:
             identity = (await fetch_host_key(address, port)).fingerprint
@@ -124,6 +122,8 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
             self._abort_if_unique_id_configured()
         # The entry's update listener reloads it for the new address, once.
         self._abort_if_unique_id_configured(updates={CONF_HOST: address}, reload_on_update=False)
+        if await self._address_taken(address):  # an entry keyed on this address (no SSH)
+            return self.async_abort(reason="already_configured")
         self._discovered = {CONF_HOST: address, "name": name, CONF_SSH_PORT: port}
         self.context["title_placeholders"] = {"name": name}
         return await self.async_step_zeroconf_confirm()
@@ -140,7 +140,9 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
             errors = validate_form(data) or await self._probe(data)
             if not errors:
                 if not data.get(CONF_SSH_USER):
-                    return self._finish(data)  # keyed on what discovery read
+                    # Keyed on what discovery read; added meanwhile by hand?
+                    self._abort_if_unique_id_configured()
+                    return self._finish(data)
                 return await self._async_add(data)
         values = user_input or {CONF_SSH: {CONF_SSH_PORT: self._discovered[CONF_SSH_PORT]}}
         return self._connection_form("zeroconf_confirm", values, errors)
