@@ -70,7 +70,10 @@ async def async_resolve(hass: HomeAssistant, host: str) -> str | None:
 async def async_identity(hass: HomeAssistant, data: Mapping[str, Any]) -> str:
     """The unique id for entry ``data``: its pinned host key, else its resolved address."""
     if pinned := data.get(CONF_SSH_HOST_KEY):
-        return key_identity(pinned)
+        try:
+            return key_identity(pinned)
+        except ValueError:
+            _LOGGER.warning("The pinned SSH host key of %s is unreadable", data[CONF_HOST])
     host = str(data[CONF_HOST])
     return await async_resolve(hass, host) or host
 
@@ -116,13 +119,10 @@ async def async_migrate_unique_id(hass: HomeAssistant, entry: ConfigEntry[Any]) 
     An entry whose host does not resolve now keeps its version and is tried again at the
     next start; one whose Spark already has another entry keeps its old key (and says so).
     """
-    if (
-        not entry.data.get(CONF_SSH_HOST_KEY)
-        and await async_resolve(hass, str(entry.data[CONF_HOST])) is None
-    ):
+    identity = await async_identity(hass, entry.data)
+    if not is_key_identity(identity) and normalise_ip(identity) is None:
         _LOGGER.info("Spark %s does not resolve now; its entry is re-keyed later", entry.title)
         return
-    identity = await async_identity(hass, entry.data)
     owner = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, identity)
     if owner is not None and owner.entry_id != entry.entry_id:
         _LOGGER.warning(

@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.spark_audio.config_flow import SparkAudioConfigFlow
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.identity import (
     async_resolve,
@@ -212,6 +213,17 @@ async def test_migration_rekeys_an_ssh_entry_on_its_pinned_key(
     assert entry.minor_version == 2
     assert entry.unique_id == ssh_host.host_key_fingerprint
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_migration_of_an_unreadable_pin_falls_back_to_the_address(
+    hass: HomeAssistant, spark_sim: SparkSim, ssh_entry: MockConfigEntry
+) -> None:
+    """A damaged pinned key must not stop the entry: it is keyed on its address instead."""
+    entry = old_entry({**ssh_entry.data, "ssh_host_key": "not a key"}, "localhost")
+    entry.add_to_hass(hass)
+    assert await entry.async_migrate(hass)  # the flow handler is imported above
+    assert entry.minor_version == SparkAudioConfigFlow.MINOR_VERSION
+    assert entry.unique_id == "127.0.0.1"
 
 
 async def test_migration_leaves_a_duplicate_keyed_as_it_was(
