@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from ipaddress import ip_address
 from typing import Any
+from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_ZEROCONF
+import pytest_socket
+from homeassistant.config_entries import SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -188,3 +190,46 @@ async def test_spark_without_sshd_is_keyed_on_its_address(
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.unique_id == "127.0.0.1"
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_moved_spark_is_reloaded_once_at_its_new_address(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """A loaded discovered Spark (keyed on its host key, no SSH) moves: one reload, new host.
+
+    The same services answer on both loopback addresses, as one Spark would after a DHCP change.
+    """
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "127.0.0.2"])
+    old_home = SparkSim(
+        host="127.0.0.2",
+        parakeet_port=spark_sim.ports["parakeet"],
+        magpie_port=spark_sim.ports["magpie"],
+        whisperx_port=spark_sim.ports["whisperx"],
+    )
+    await old_home.start()
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="spark-1a2b",
+            unique_id=ssh_host.host_key_fingerprint,
+            minor_version=2,
+            data={**mock_config_entry.data, CONF_HOST: "127.0.0.2"},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.runtime_data.host == "127.0.0.2"
+        reload = hass.config_entries.async_reload
+        with patch.object(hass.config_entries, "async_reload", wraps=reload) as reloads:
+            result = await discover(hass, announced(ssh_host.port))
+            await hass.async_block_till_done()
+        assert result["reason"] == "already_configured"
+        assert reloads.call_count == 1
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.runtime_data.host == "127.0.0.1"
+        await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await old_home.stop()
