@@ -6,6 +6,7 @@ hand the flow what HA's zeroconf would, pointing at the loopback sshd and the si
 
 from __future__ import annotations
 
+import json
 import os
 from ipaddress import ip_address
 from typing import Any
@@ -20,6 +21,8 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.flow_forms import connection_schema
+from tests.integration.test_translations import COMPONENT
 from tests.spark.test_ssh import free_port
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
@@ -233,3 +236,14 @@ async def test_moved_spark_is_reloaded_once_at_its_new_address(
         await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await old_home.stop()
+
+
+def test_confirm_form_fields_and_aborts_have_english_text() -> None:
+    """Every field of the discovered Spark's form, and each new abort, reads as English."""
+    en = json.loads((COMPONENT / "translations" / "en.json").read_text())
+    step = en["config"]["step"]["zeroconf_confirm"]
+    fields = {str(key) for key in connection_schema(with_ssh=True, with_host=False).schema}
+    assert fields - {"ssh"} == set(step["data"])
+    assert "{name}" in step["title"] and "{host}" in step["description"]
+    assert en["config"]["flow_title"] == "{name}"
+    assert {"not_spark", "another_spark", "already_in_progress"} <= set(en["config"]["abort"])
