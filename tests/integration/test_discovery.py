@@ -244,6 +244,7 @@ def test_confirm_form_fields_and_aborts_have_english_text() -> None:
     step = en["config"]["step"]["zeroconf_confirm"]
     fields = {str(key) for key in connection_schema(with_ssh=True, with_host=False).schema}
     assert fields - {"ssh"} == set(step["data"])
-    assert "{name}" in step["title"] and "{host}" in step["description"]
+    assert "{name}" in step["title"]
+    assert "{host}" in step["description"]
     assert en["config"]["flow_title"] == "{name}"
     assert {"not_spark", "another_spark", "already_in_progress"} <= set(en["config"]["abort"])
