@@ -17,12 +17,14 @@ from custom_components.spark_audio.config_flow import SparkAudioConfigFlow
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.identity import (
     async_resolve,
+    async_ssh_hostname,
     default_title,
     key_identity,
     normalise_ip,
     spark_hostname,
 )
 from tests.integration.conftest import entry_data
+from tests.spark.test_ssh import free_port
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -281,3 +283,12 @@ async def test_resolution_and_names(hass: HomeAssistant) -> None:
     assert default_title("spark-1a2b.local") == "spark-1a2b"
     assert default_title("192.168.1.50") == "192.168.1.50"
     assert default_title("192.168.1.50", "spark-1a2b") == "spark-1a2b"
+
+
+async def test_unreadable_hostname_leaves_the_typed_name(
+    hass: HomeAssistant, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """No answer over SSH (here: nothing listens) names no Spark; the caller falls back."""
+    data = {**ssh_entry.data, "ssh_port": free_port()}
+    assert await async_ssh_hostname(data) is None
+    assert await async_ssh_hostname(dict(ssh_entry.data)) == os.uname().nodename
