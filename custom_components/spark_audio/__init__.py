@@ -30,6 +30,7 @@ from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import DeepCheckCoordinator
 from .entity import service_device_name, spark_name
 from .gateway import async_register_views
+from .identity import async_migrate_unique_id
 from .install_views import async_register_install_views
 from .probing import container_names, make_probes, make_round_trip, ssh_from_entry
 from .provided import async_remove_stale_entities
@@ -61,6 +62,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_register_services(hass)
     async_register_views(hass)
     async_register_install_views(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> bool:
+    """Bring older entries up to date; False (not set up) for a version from the future."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        await async_migrate_unique_id(hass, entry)  # keyed on the Spark, not the host typed
     return True
 
 

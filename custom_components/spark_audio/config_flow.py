@@ -11,7 +11,6 @@ import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
@@ -20,6 +19,7 @@ from homeassistant.core import callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .const import (
     CONF_DEFAULT_VOICE,
@@ -47,6 +47,15 @@ from .flow_forms import (
     public_ssh,
     validate_form,
 )
+from .flow_identity import SparkIdentityFlow
+from .identity import (
+    async_identity,
+    async_ssh_hostname,
+    default_title,
+    key_identity,
+    normalise_ip,
+    spark_hostname,
+)
 from .options_form import options_schema
 from .repairs import host_key_issue_id
 from .spark import (
@@ -64,14 +73,22 @@ from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ss
 _LOGGER = logging.getLogger(__name__)
 
 
-class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add a DGX Spark: one entry per host, every chosen service probed first."""
+class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
+    """Add a DGX Spark: one entry per machine, every chosen service probed first.
+
+    The entry is keyed on the Spark's SSH host key where one is known, else on its
+    resolved address (identity.py); minor version 2 introduced that (see async_migrate_entry).
+    """
 
     VERSION = 1
+    MINOR_VERSION = 2
     _pending: dict[str, Any] | None = None
     _host_key: HostKey | None = None
     # (host, port, key) the user confirmed in this flow: not asked again after a failed login.
     _confirmed: tuple[str, int, str] | None = None
+    # What zeroconf announced: the Spark's address, hostname and SSH port.
+    _discovered: dict[str, Any] | None = None
+    _ssh_hostname: str | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the Spark is and which services to use."""
@@ -80,14 +97,81 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             data = entry_data({}, normalise(user_input))
             errors = validate_form(data) or await self._probe(data)
             if not errors:
-                await self.async_set_unique_id(data[CONF_HOST])
-                self._abort_if_unique_id_configured()
-                if not data.get(CONF_SSH_USER):
-                    return self.async_create_entry(title=data[CONF_HOST], data=data)
-                errors = await self._fetch_host_key(data)
-                if not errors:
-                    return await self.async_step_ssh_host_key()
+                return await self._async_add(data)
         return self._connection_form("user", user_input, errors)
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
+        """A Spark's sshd announced itself over mDNS (Avahi's ``_ssh._tcp``, as on DGX OS).
+
+        The host key it presents (read without logging in) identifies the Spark, so a
+        known Spark at a new address has its entry's host updated instead.
+        """
+        name = spark_hostname(discovery_info.hostname)
+        address = normalise_ip(discovery_info.host)
+        if name is None or address is None:
+            return self.async_abort(reason="not_spark")
+        port = discovery_info.port or DEFAULT_SSH_PORT
+        try:
+            identity = (await fetch_host_key(address, port)).fingerprint
+        except SparkSSHError:
+            identity = address
+        await self.async_set_unique_id(identity)
+        known = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, identity)
+        if known is not None and normalise_ip(str(known.data.get(CONF_HOST, ""))) is None:
+            # Configured by name: the name follows the Spark, an address would not.
+            self._abort_if_unique_id_configured()
+        # The entry's update listener reloads it for the new address, once.
+        self._abort_if_unique_id_configured(updates={CONF_HOST: address}, reload_on_update=False)
+        if await self._address_taken(address):  # an entry keyed on this address (no SSH)
+            return self.async_abort(reason="already_configured")
+        self._discovered = {CONF_HOST: address, "name": name, CONF_SSH_PORT: port}
+        self.context["title_placeholders"] = {"name": name}
+        return await self.async_step_zeroconf_confirm()
+
+    async def async_step_zeroconf_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The user confirms the discovered Spark, chooses its services and may add SSH."""
+        assert self._discovered is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            typed = {**user_input, CONF_HOST: self._discovered[CONF_HOST]}
+            data = entry_data({}, normalise(typed))
+            errors = validate_form(data) or await self._probe(data)
+            if not errors:
+                if not data.get(CONF_SSH_USER):
+                    # Keyed on what discovery read; added meanwhile by hand?
+                    self._abort_if_unique_id_configured()
+                    return self._finish(data)
+                return await self._async_add(data)
+        values = user_input or {CONF_SSH: {CONF_SSH_PORT: self._discovered[CONF_SSH_PORT]}}
+        return self._connection_form("zeroconf_confirm", values, errors)
+
+    async def _async_add(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Key the flow on the Spark (aborting if it is configured), then add it.
+
+        With SSH the key is the host key, read before the user confirms it and before any
+        secret leaves HA; without, the resolved address.
+        """
+        if not data.get(CONF_SSH_USER):
+            await self._async_set_identity(await async_identity(self.hass, data), data)
+            return self._finish(data)
+        errors = await self._fetch_host_key(data)
+        if errors:
+            return self._connection_form(self._form_step, as_input(data), errors)
+        assert self._host_key is not None
+        await self._async_set_identity(key_identity(self._host_key.openssh), data)
+        return await self.async_step_ssh_host_key()
+
+    @property
+    def _form_step(self) -> str:
+        """The host/services/SSH form this flow shows: the one a failed login goes back to."""
+        step = "user"
+        if self.source == SOURCE_RECONFIGURE:
+            step = "reconfigure"
+        elif self._discovered is not None:
+            step = "zeroconf_confirm"
+        return step
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -99,18 +183,21 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
             data = entry_data(entry.data, normalise(user_input))
             errors = validate_form(data) or await self._probe(data)
             if not errors:
-                await self.async_set_unique_id(data[CONF_HOST])
-                if data[CONF_HOST] != entry.unique_id:
-                    self._abort_if_unique_id_configured()
                 if not data.get(CONF_SSH_USER):
+                    await self._async_check_reconfigured_identity(data)
                     return self._finish(data)
                 if not same_ssh_server(entry.data, data):
-                    # A new server: its key is shown and confirmed before any login.
+                    # A new server: its key is shown and confirmed before any login, and
+                    # a key that is not this Spark's ends the flow there.
                     errors = await self._fetch_host_key(data)
                     if not errors:
+                        assert self._host_key is not None
+                        pending = {**data, CONF_SSH_HOST_KEY: self._host_key.openssh}
+                        await self._async_check_reconfigured_identity(pending)
                         return await self.async_step_ssh_host_key()
                 else:
                     data[CONF_SSH_HOST_KEY] = entry.data[CONF_SSH_HOST_KEY]
+                    await self._async_check_reconfigured_identity(data)
                     if same_login(entry.data, data):
                         return self._finish(data)
                     errors = await async_check_login(data)
@@ -147,35 +234,51 @@ class SparkAudioConfigFlow(ConfigFlow, domain=DOMAIN):
         errors = await async_check_login(data)
         if errors:
             # Back to the form the user came from, to fix the login.
-            step = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
-            return self._connection_form(step, as_input(data), errors)
+            return self._connection_form(self._form_step, as_input(data), errors)
+        self._ssh_hostname = await async_ssh_hostname(data)
         return self._finish(data)
 
     def _connection_form(
         self, step_id: str, values: dict[str, Any] | None, errors: dict[str, str]
     ) -> ConfigFlowResult:
-        """The host/services/SSH form, filled with what the user gave (secrets aside)."""
-        schema = connection_schema(with_ssh=True)
+        """The host/services/SSH form, filled with what the user gave (secrets aside).
+
+        A discovered Spark's form has no host field: discovery found it.
+        """
+        discovered = self._discovered
+        schema = connection_schema(with_ssh=True, with_host=step_id != "zeroconf_confirm")
         if values is not None:
             shown = {**values, CONF_SSH: public_ssh(values.get(CONF_SSH))}
             schema = self.add_suggested_values_to_schema(schema, shown)
-        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+        placeholders = (
+            {"name": discovered["name"], "host": discovered[CONF_HOST]} if discovered else None
+        )
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     def _finish(self, data: dict[str, Any]) -> ConfigFlowResult:
         """Create the entry, or replace the reconfigured entry's data with ``data``."""
+        name = self._ssh_hostname or (self._discovered or {}).get("name")
         if self.source != SOURCE_RECONFIGURE:
-            return self.async_create_entry(title=data[CONF_HOST], data=data)
+            return self.async_create_entry(title=default_title(data[CONF_HOST], name), data=data)
         entry = self._get_reconfigure_entry()
         if entry.data.get(CONF_SSH_USER) and not data.get(CONF_SSH_USER):
             async_forget_ssh(self.hass, entry)
         elif data.get(CONF_SSH_HOST_KEY) != entry.data.get(CONF_SSH_HOST_KEY):
             ir.async_delete_issue(self.hass, DOMAIN, host_key_issue_id(entry.entry_id))
-        # A title the user chose names the Spark's devices: keep it. Only the default title
-        # (the host) follows a new host.
-        title = data[CONF_HOST] if entry.title == entry.data.get(CONF_HOST) else entry.title
+        # A title the user chose names the Spark's devices: keep it. Only a default title
+        # (the host, or the name it starts with) follows a new host.
+        old_host = str(entry.data.get(CONF_HOST, ""))
+        title = entry.title
+        if title in (old_host, default_title(old_host)):
+            title = default_title(data[CONF_HOST], self._ssh_hostname)
         # The entry's update listener reloads it, applying the change.
         self.hass.config_entries.async_update_entry(
-            entry, data=data, title=title, unique_id=data[CONF_HOST]
+            entry, data=data, title=title, unique_id=self.unique_id
         )
         return self.async_abort(reason="reconfigure_successful")
 

@@ -36,9 +36,11 @@ _PORT = selector.NumberSelector(
 SSH_FORM_KEYS = (CONF_SSH_USER, CONF_SSH_PORT, CONF_SSH_KEY, CONF_SSH_PASSWORD)
 
 
-def connection_schema(with_ssh: bool) -> vol.Schema:
-    """Host, then a switch and a port per service, then (optionally) SSH."""
-    fields: dict[Any, Any] = {vol.Required(CONF_HOST): selector.TextSelector()}
+def connection_schema(with_ssh: bool, with_host: bool = True) -> vol.Schema:
+    """Host (unless discovery found it), a switch and a port per service, then (optionally) SSH."""
+    fields: dict[Any, Any] = {}
+    if with_host:
+        fields[vol.Required(CONF_HOST)] = selector.TextSelector()
     for service in SparkService:
         fields[vol.Required(conf_enabled(service), default=DEFAULT_ENABLED[service])] = (
             selector.BooleanSelector()

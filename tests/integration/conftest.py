@@ -23,6 +23,7 @@ from custom_components.spark_audio.const import (
     conf_enabled,
     conf_port,
 )
+from custom_components.spark_audio.identity import key_identity
 from tests.integration.gateway_harness import Client
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
@@ -104,7 +105,8 @@ def ssh_entry(spark_sim: SparkSim, ssh_host: SSHTestHost) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title="127.0.0.1",
-        unique_id="127.0.0.1",
+        unique_id=key_identity(ssh_host.host_public_key),
+        minor_version=2,
         data=entry_data(
             spark_sim,
             ssh_user=ssh_host.username,
@@ -123,6 +125,7 @@ def mock_config_entry(spark_sim: SparkSim) -> MockConfigEntry:
         domain=DOMAIN,
         title="127.0.0.1",
         unique_id="127.0.0.1",
+        minor_version=2,
         data=entry_data(spark_sim),
         entry_id="01SPARKENTRY",
     )

@@ -19,6 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.identity import key_identity as ssh_host_identity
 from custom_components.spark_audio.repairs import host_key_issue_id
 from custom_components.spark_audio.ssh_access import ssh_issue_ids, ssh_unique_ids
 from tests.spark.test_ssh import free_port
@@ -650,28 +651,26 @@ async def _reconfigure(
     return result
 
 
-async def test_reconfigure_to_new_host_confirms_its_key_before_any_login(
+async def test_reconfigure_to_another_machine_is_refused_before_any_login(
     hass: HomeAssistant, second_spark: SparkSim, ssh_entry: MockConfigEntry
 ) -> None:
-    """Moving to another host: its key is shown first; the stored key is offered only after."""
+    """An address whose sshd presents another host key is another Spark: refused, unasked.
+
+    The entry is keyed on its Spark's host key, so the flow ends (translated
+    ``another_spark``) before the user is asked to trust the key or a secret is sent.
+    """
     await _setup(hass, ssh_entry)
     before = dict(ssh_entry.data)
     async with ImpostorSSH(host="127.0.0.2") as impostor:
         typed = second_input(second_spark)
         typed["ssh"] = ssh_section(impostor.port, before["ssh_user"])  # key left empty: kept
         result = await _reconfigure(hass, ssh_entry, typed)
-        assert result["step_id"] == "ssh_host_key"
-        assert result["description_placeholders"] == {
-            "host": "127.0.0.2",
-            "fingerprint": impostor.fingerprint,
-        }
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "another_spark"
+        assert impostor.connections == 1  # asked for its key only
         assert impostor.attempts == []
-
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-        assert result["step_id"] == "reconfigure"
-        assert result["errors"] == {"base": "ssh_auth_failed"}
-        assert {a.method for a in impostor.attempts} >= {"begin", "publickey"}
     assert dict(ssh_entry.data) == before
+    assert ssh_entry.unique_id == ssh_host_identity(before["ssh_host_key"])
 
 
 async def test_reconfigure_adds_ssh_after_confirmation(
