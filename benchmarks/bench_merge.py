@@ -1,14 +1,16 @@
-"""Word↔speaker merge on a 3-hour transcript: O((W + T) log T) vs the predecessor's O(W x T).
+"""Word<->speaker merge on a 3-hour transcript: the WhisperX container's vs spark.diarization's.
 
-The predecessor scanned every diarization turn for every word (first for a turn
-holding the word's midpoint, then for the one overlapping it most), which is
-fine for a voice command and slow for a recorded meeting. The merge in
-``spark.diarization`` answers the same questions with sorted turns and bisection.
-Here both run on the same seeded transcript (40,000 words, 5,000 Sortformer-like
-turns over 3 hours, with cross-talk, pauses and words outside every turn) and
-must give identical blocks; the new merge is timed best of 5, the baseline once.
+The WhisperX container's speakers endpoint (app/merge.py, after relabelling the
+turns) scans every diarization turn for every word: first for a turn holding
+the word's midpoint, then for the one overlapping it most, O(W x T). The
+integration's merge in ``spark.diarization`` answers the same questions with
+sorted turns and bisection, O((W + T) log T). Both run here on the same seeded
+transcript (by default one word per 0.3 s and one turn per 3 s over 3 hours,
+4 speakers, with cross-talk, pauses and words outside every turn) and must give
+identical blocks; the fast merge is timed best of 5, the container's once.
+Target: < 100 ms for a 3-hour transcript.
 
-Run: .venv/bin/python -m benchmarks.bench_merge [--words 40000] [--turns 5000] [--seed 7]
+Run: .venv/bin/python -m benchmarks.bench_merge [--words 36000] [--turns 3600] [--seed 7]
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from custom_components.spark_audio.spark.diarization import merge_words_with_speakers
 from custom_components.spark_audio.spark.models import DiarizationSegment, SpeakerSegment, Word
+from custom_components.spark_audio.whisperx_container.app.engine import Turn
+from custom_components.spark_audio.whisperx_container.app.engine import Word as ContainerWord
+from custom_components.spark_audio.whisperx_container.app.merge import (
+    normalise_speakers,
+    speaker_blocks,
+)
 
 HOURS = 3.0
 TARGET_MS = 100.0
@@ -48,79 +56,68 @@ def transcript(words: int, turns: int, seed: int) -> tuple[list[Word], list[Diar
     return result, segments
 
 
-def baseline_merge(
+def as_container(
     words: Sequence[Word], turns: Sequence[DiarizationSegment]
-) -> list[SpeakerSegment]:
-    """The predecessor's rules, straightforwardly: every word scans every turn."""
-
-    def speaker_of(start: float, end: float) -> str:
-        mid = (start + end) / 2.0
-        for turn in turns:
-            if turn.start_s <= mid <= turn.end_s:
-                return turn.speaker
-        best, best_overlap = "Speaker_unknown", 0.0
-        for turn in turns:
-            overlap = max(0.0, min(end, turn.end_s) - max(start, turn.start_s))
-            if overlap > best_overlap:
-                best, best_overlap = turn.speaker, overlap
-        return best
-
-    def join(parts: list[str]) -> str:
-        out = ""
-        for token in (p.strip() for p in parts):
-            if token:
-                out += token if not out or token[0] in ".,;:!?)]}'\"" else " " + token
-        return out
-
-    blocks: list[SpeakerSegment] = []
-    speaker: str | None = None
-    parts: list[str] = []
-    first = last = 0.0
-    for word in words:
-        spk = speaker_of(word.start, word.end)
-        if speaker is None or spk != speaker or word.start - last > 1.5:
-            if speaker is not None:
-                blocks.append(
-                    SpeakerSegment(int(first * 1000), int(last * 1000), speaker, join(parts))
-                )
-            speaker, parts, first = spk, [], word.start
-        parts.append(word.text)
-        last = word.end
-    if speaker is not None:
-        blocks.append(SpeakerSegment(int(first * 1000), int(last * 1000), speaker, join(parts)))
-    return blocks
+) -> tuple[list[ContainerWord], list[Turn]]:
+    """The same transcript in the container app's types."""
+    return (
+        [ContainerWord(w.start, w.end, w.text) for w in words],
+        [Turn(t.start_s, t.end_s, t.speaker) for t in turns],
+    )
 
 
-def main(word_count: int, turn_count: int, seed: int, runs: int) -> None:
-    words, turns = transcript(word_count, turn_count, seed)
-    samples: list[float] = []
+def container_merge(words: Sequence[ContainerWord], turns: Sequence[Turn]) -> list[SpeakerSegment]:
+    """What the WhisperX container's speakers endpoint runs (app/routes.py), as blocks."""
+    blocks = speaker_blocks(words, normalise_speakers(turns))
+    return [SpeakerSegment(b["start_ms"], b["end_ms"], b["speaker"], b["text"]) for b in blocks]
+
+
+def timed(run: Callable[[], list[SpeakerSegment]], runs: int) -> tuple[float, list[SpeakerSegment]]:
+    """Best of ``runs`` in ms, and the result."""
+    best = float("inf")
+    result: list[SpeakerSegment] = []
     for _ in range(runs):
         begin = time.perf_counter()
-        merged = merge_words_with_speakers(words, turns)
-        samples.append(time.perf_counter() - begin)
-    begin = time.perf_counter()
-    expected = baseline_merge(words, turns)
-    baseline_ms = (time.perf_counter() - begin) * 1000
-    if merged != expected:
-        raise SystemExit("FAIL: the new merge differs from the predecessor's rules")
-    new_ms = min(samples) * 1000
-    unknown = sum(block.speaker == "Speaker_unknown" for block in merged)
+        result = run()
+        best = min(best, time.perf_counter() - begin)
+    return best * 1000, result
+
+
+def main(word_count: int, turn_count: int, seed: int, runs: int, container_runs: int) -> None:
+    words, turns = transcript(word_count, turn_count, seed)
+    c_words, c_turns = as_container(words, turns)
+    # The container relabels speakers by first appearance; the fast merge gets the same labels,
+    # so the two outputs can be compared block for block.
+    labelled = [DiarizationSegment(t.start, t.end, t.speaker) for t in normalise_speakers(c_turns)]
+    fast_ms, fast = timed(lambda: merge_words_with_speakers(words, labelled), runs)
+    slow_ms, slow = timed(lambda: container_merge(c_words, c_turns), container_runs)
+    if fast != slow:
+        raise SystemExit("FAIL: the container's merge and spark.diarization's differ")
+    unknown = sum(block.speaker == "Speaker_unknown" for block in fast)
+    seconds = HOURS * 3600
     print(
-        f"transcript: {HOURS:.0f} h, {len(words)} words, {len(turns)} turns -> "
-        f"{len(merged)} blocks ({unknown} Speaker_unknown); outputs identical"
+        f"transcript: {HOURS:.0f} h, {len(words)} words (one per {seconds / len(words):.2f} s), "
+        f"{len(turns)} turns (one per {seconds / len(turns):.1f} s), "
+        f"{len({t.speaker for t in turns})} speakers -> {len(fast)} blocks "
+        f"({unknown} Speaker_unknown); outputs identical"
     )
-    print(f"baseline O(W x T), predecessor rules (1 run):  {baseline_ms:10.1f} ms")
-    print(f"merge_words_with_speakers (best of {runs}):        {new_ms:10.1f} ms")
-    print(f"speedup baseline / new:                        {baseline_ms / new_ms:10.1f} x")
-    verdict = "met" if new_ms < TARGET_MS else "MISSED"
-    print(f"target < {TARGET_MS:.0f} ms:                                {verdict:>10}")
+    rows = [
+        (f"WhisperX container, app/merge.py (best of {container_runs})", f"{slow_ms:.1f} ms"),
+        (f"spark.diarization merge_words_with_speakers (best of {runs})", f"{fast_ms:.1f} ms"),
+        ("container / spark.diarization", f"{slow_ms / fast_ms:.1f} x"),
+    ]
+    for name, ms in (("container", slow_ms), ("spark.diarization", fast_ms)):
+        rows.append((f"target < {TARGET_MS:.0f} ms, {name}", "met" if ms < TARGET_MS else "MISSED"))
+    for label, value in rows:
+        print(f"{label:<58} {value:>12}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--words", type=int, default=40_000)
-    parser.add_argument("--turns", type=int, default=5_000)
+    parser.add_argument("--words", type=int, default=36_000, help="36,000: one per 0.3 s")
+    parser.add_argument("--turns", type=int, default=3_600, help="3,600: one per 3 s")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--container-runs", type=int, default=1, help="it takes seconds")
     args = parser.parse_args()
-    main(args.words, args.turns, args.seed, args.runs)
+    main(args.words, args.turns, args.seed, args.runs, args.container_runs)
