@@ -221,6 +221,9 @@ async def _encode(
     process = await asyncio.create_subprocess_exec(
         binary,
         *("-hide_banner", "-loglevel", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1"),
+        # The input is raw PCM of a known format: nothing to probe. Without these ffmpeg
+        # holds its first output back while it "analyses" the stream (~0.4 s of audio).
+        *("-probesize", "32", "-analyzeduration", "0"),
         *("-i", "pipe:0", *args, "pipe:1"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
