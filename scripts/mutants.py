@@ -49,6 +49,41 @@ MUTANTS = [
         ("tests/test_restart_policy.py", "tests/integration/test_recovery.py"),
     ),
     Mutant(
+        "a service that is simply down counts as wedged",
+        f"{PKG}/spark/probes.py",
+        "        return DeepProbeResult(Verdict.DOWN, reason=str(health))",
+        "        return DeepProbeResult(Verdict.WEDGED, reason=str(health))",
+        ("tests/integration/test_recovery.py", "tests/spark/test_probes.py"),
+    ),
+    Mutant(
+        "no restart guard: a wedge seen during recovery's own restart restarts again",
+        f"{PKG}/recovery.py",
+        "        if self.restarting:\n            return\n        if not self.policy.allows",
+        "        if not self.policy.allows",
+        ("tests/integration/test_recovery.py",),
+    ),
+    Mutant(
+        "probes not joined: every caller runs its own inference",
+        f"{PKG}/deep_check.py",
+        "        if self._in_flight is None or self._in_flight.done():",
+        "        if True:",
+        ("tests/integration/test_recovery.py", "tests/integration/test_busy_deep_check.py"),
+    ),
+    Mutant(
+        "the installer's health check counts 'models not loaded' as healthy",
+        f"{PKG}/spark/whisperx.py",
+        "        if not health.ready:\n            return False",
+        "        if not health.ready:\n            return True",
+        ("tests/spark/test_installer.py",),
+    ),
+    Mutant(
+        "every failed docker rm/inspect read as 'no such container'",
+        f"{PKG}/spark/docker.py",
+        "        if any(marker in result.stderr for marker in _NO_SUCH_CONTAINER):",
+        "        if True:",
+        ("tests/spark/test_installer.py", "tests/integration/test_recovery.py"),
+    ),
+    Mutant(
         "no .part clean-up when a running job is cancelled",
         f"{PKG}/transcription_jobs.py",
         "        except asyncio.CancelledError:\n"
