@@ -41,7 +41,7 @@ from .services import async_register_services
 from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
-from .whisperx_install import async_resume_install, async_update_install_issue
+from .whisperx_install import async_resume_install
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -128,7 +128,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
         )
     data.round_trip = make_round_trip(hass, entry)
 
-    async_update_install_issue(hass, entry)
     # A WhisperX build this entry started before an HA restart goes on on the Spark: follow it.
     entry.async_create_background_task(
         hass, async_resume_install(hass, entry), "spark_audio whisperx install take-up"

@@ -107,6 +107,9 @@ class ServiceRecovery:
             self.wedged = False
             self._fire(EVENT_SERVICE_RECOVERED, "deep check passed")
             _LOGGER.info("%s works again", SERVICE_NAMES[self.service])
+            # "Add SSH to cure wedges" is true only while some service of the Spark is wedged.
+            if not any(r.wedged for r in self.entry.runtime_data.recovery.values()):
+                ir.async_delete_issue(self.hass, DOMAIN, ssh_missing_issue_id(self.entry.entry_id))
         if self.healthy_since is None:
             self.healthy_since = now
         elif (now - self.healthy_since).total_seconds() >= HEALTHY_TO_CLEAR_ISSUE:

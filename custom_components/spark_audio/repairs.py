@@ -9,14 +9,12 @@ from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 
 from .const import CONF_SSH_HOST_KEY, CONF_SSH_PORT, DEFAULT_SSH_PORT, DOMAIN
 from .data import SparkAudioConfigEntry
 from .spark.errors import SparkSSHError, SparkSSHHostKeyError
 from .spark.ssh_login import HostKey, fetch_host_key
-from .whisperx_install import async_start_install
 
 
 def host_key_issue_id(entry_id: str) -> str:
@@ -88,48 +86,9 @@ class HostKeyChangedRepairFlow(RepairsFlow):
         )
 
 
-class InstallWhisperXRepairFlow(RepairsFlow):
-    """Offer the WhisperX install; confirming starts it in the background."""
-
-    def __init__(self, entry_id: str) -> None:
-        """Install on the entry ``entry_id``'s Spark."""
-        self._entry_id = entry_id
-
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
-        """Start at the confirmation step."""
-        return await self.async_step_confirm()
-
-    async def async_step_confirm(
-        self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
-        """Explain, then start the install job."""
-        entry: SparkAudioConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
-        )
-        if entry is None:
-            return self.async_abort(reason="entry_removed")
-        if user_input is not None:
-            try:
-                await async_start_install(self.hass, entry)
-            except HomeAssistantError as err:
-                if err.translation_key == "invalid_hf_token":
-                    return self.async_abort(reason="invalid_hf_token")
-                return self.async_abort(reason="install_not_started")
-            return self.async_create_entry(data={})
-        return self.async_show_form(
-            step_id="confirm",
-            data_schema=vol.Schema({}),
-            description_placeholders={"host": entry.data[CONF_HOST]},
-        )
-
-
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
     """The fix flow for a fixable spark_audio issue."""
     assert data is not None
-    if data.get("kind") == "install_whisperx":
-        return InstallWhisperXRepairFlow(str(data["entry_id"]))
     return HostKeyChangedRepairFlow(str(data["entry_id"]))

@@ -29,7 +29,6 @@ from .probing import ssh_client
 from .recovery import keeps_wedging_issue_id
 from .repairs import host_key_issue_id
 from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
-from .whisperx_install import whisperx_issue_id
 
 # Entities of a service device that exist only with SSH (the platforms' needs_ssh
 # descriptions and the container switch), and those of the Spark's own device.
@@ -63,7 +62,6 @@ def ssh_issue_ids(entry_id: str) -> set[str]:
     """Repair issues that only make sense while the entry has SSH."""
     return {
         host_key_issue_id(entry_id),
-        whisperx_issue_id(entry_id),
         *(keeps_wedging_issue_id(entry_id, service) for service in SparkService),
     }
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from homeassistant.const import CONF_HOST, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util.hass_dict import HassKey
@@ -110,32 +109,6 @@ def whisperx_api_key(entry: SparkAudioConfigEntry) -> str:
     """
     key = entry.data.get(CONF_WHISPERX_API_KEY)
     return key if isinstance(key, str) and key else secrets.token_urlsafe(32)
-
-
-def whisperx_issue_id(entry_id: str) -> str:
-    """Repair issue offering the install."""
-    return f"whisperx_not_installed_{entry_id}"
-
-
-@callback
-def async_update_install_issue(hass: HomeAssistant, entry: SparkAudioConfigEntry) -> None:
-    """Offer the install (a fixable repair) when SSH is set and WhisperX is not used."""
-    if entry.runtime_data.ssh is not None and not entry.data.get(
-        conf_enabled(SparkService.WHISPERX)
-    ):
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            whisperx_issue_id(entry.entry_id),
-            is_fixable=True,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="whisperx_not_installed",
-            translation_placeholders={"host": entry.data[CONF_HOST]},
-            data={"entry_id": entry.entry_id, "kind": "install_whisperx"},
-        )
-    else:
-        ir.async_delete_issue(hass, DOMAIN, whisperx_issue_id(entry.entry_id))
 
 
 @dataclass(frozen=True)
@@ -317,7 +290,6 @@ def _finished(
         return
     if update.phase is Phase.DONE:
         _LOGGER.info("WhisperX is installed on %s", entry.data[CONF_HOST])
-        ir.async_delete_issue(hass, DOMAIN, whisperx_issue_id(entry_id))
         hass.config_entries.async_update_entry(
             entry,
             data={

@@ -792,7 +792,7 @@ async def test_reconfigure_removes_ssh(
         domain=DOMAIN,
         title="127.0.0.1",
         unique_id="127.0.0.1",
-        data={**ssh_entry.data, "whisperx_enabled": False},  # so the install repair exists
+        data={**ssh_entry.data, "whisperx_enabled": False},  # so the install entities exist
     )
     await _setup(hass, entry)
     ir.async_create_issue(
@@ -800,7 +800,7 @@ async def test_reconfigure_removes_ssh(
         severity=ir.IssueSeverity.ERROR, translation_key="ssh_host_key_changed",
     )  # fmt: skip
     issues = ssh_issue_ids(entry.entry_id)
-    assert len([i for i in issues if issue_registry.async_get_issue(DOMAIN, i)]) == 2
+    assert len([i for i in issues if issue_registry.async_get_issue(DOMAIN, i)]) == 1
     ssh_entities = [
         e.entity_id
         for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)

@@ -351,6 +351,19 @@ async def test_without_ssh_a_wedge_raises_a_repair(
         )
     assert err.value.translation_key == "ssh_not_configured"
 
+    # Two services wedged: the suggestion stays until neither is.
+    spark_sim.states["magpie"].fault = Fault.WEDGE
+    await init_integration.runtime_data.deep[SparkService.MAGPIE].async_probe_now()
+    spark_sim.states["parakeet"].fault = Fault.NONE
+    await init_integration.runtime_data.deep[PARAKEET].async_probe_now()
+    await settle(hass)
+    assert issue_registry.async_get_issue(DOMAIN, issue.issue_id) is not None
+    spark_sim.states["magpie"].fault = Fault.NONE
+    await init_integration.runtime_data.deep[SparkService.MAGPIE].async_probe_now()
+    await settle(hass)
+    assert len(events[EVENT_SERVICE_RECOVERED]) == 2
+    assert issue_registry.async_get_issue(DOMAIN, issue.issue_id) is None
+
 
 async def test_a_down_service_is_not_wedged(
     hass: HomeAssistant,

@@ -91,8 +91,8 @@ async def test_install_from_the_button(
     install_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(install_entry.entry_id)
     await hass.async_block_till_done()
-    issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    # Nothing is broken: the install is offered by the button (and the sensor), not a repair.
+    assert [i for i in issue_registry.issues.values() if i.domain == DOMAIN] == []
     assert state(hass, "sensor.127_0_0_1_whisperx_install") == "not_installed"
     assert hass.states.get("stt.127_0_0_1_whisperx_speech_to_text") is None
 
@@ -112,7 +112,7 @@ async def test_install_from_the_button(
     assert attributes["phase"] == "done"
     assert attributes["percent"] == 100
     assert attributes["log"]
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert [i for i in issue_registry.issues.values() if i.domain == DOMAIN] == []
 
     calls = ssh_host.docker_calls()
     run = next(c for c in calls if c[1] == "run")
@@ -218,28 +218,6 @@ async def test_non_admin_is_refused(
         assert response.status == 401, path
 
 
-async def test_install_from_the_repair(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    install_entry: MockConfigEntry,
-) -> None:
-    """The fixable repair issue starts the same install."""
-    install_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(install_entry.entry_id)
-    assert await async_setup_component(hass, "repairs", {})
-    client = await hass_client()
-    issue_id = f"whisperx_not_installed_{install_entry.entry_id}"
-    response = await client.post(
-        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
-    )
-    flow = await response.json()
-    assert flow["step_id"] == "confirm"
-    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
-    assert (await response.json())["type"] == "create_entry"
-    job = await wait_for_job(hass, install_entry.entry_id)
-    assert str(job.phase) == "done"
-
-
 async def test_build_failure_is_reported(
     hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
 ) -> None:
@@ -334,17 +312,6 @@ async def test_invalid_stored_hf_token_is_a_translated_error(
     assert body["code"] == "invalid_hf_token"
     assert "Hugging Face token" in body["error"]
     assert bad not in json.dumps(body)
-
-    issue_id = f"whisperx_not_installed_{entry.entry_id}"
-    response = await client.post(
-        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
-    )
-    flow = await response.json()
-    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
-    result = await response.json()
-    assert result["type"] == "abort"
-    assert result["reason"] == "invalid_hf_token"
-
     assert whisperx_install.install_state(hass, entry.entry_id).job is None
     assert not any(c[1] in ("build", "run") for c in ssh_host.docker_calls())
 
