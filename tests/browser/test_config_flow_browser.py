@@ -8,6 +8,7 @@ but never sets up its entities.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
+# The entry is named after the Spark's own hostname, read over SSH: the test's sshd runs here.
+SPARK_NAME = os.uname().nodename
 PORT_LABELS = {"parakeet": "Parakeet port", "magpie": "Magpie port", "whisperx": "WhisperX port"}
 # Generous: the first page load parses megabytes of frontend JS on a 2-core machine.
 UI_TIMEOUT_MS = 30_000
@@ -82,7 +85,7 @@ async def test_add_spark_in_the_browser(
     entries = hass_server.rest("GET", "/api/config/config_entries/entry?domain=spark_audio")
     assert len(entries) == 1, entries
     assert entries[0]["domain"] == "spark_audio"
-    assert entries[0]["title"] == sim_process.host
+    assert entries[0]["title"] == SPARK_NAME
     assert entries[0]["state"] == "loaded", entries[0]
     assert ssh_server.accepted_logins() >= 1  # the flow's login after the confirmation
 
@@ -147,7 +150,7 @@ async def _add_spark(
     name_and_assign = dialog.get_by_text("Name and assign")
     await _see(dialog.get_by_text("Success!").or_(name_and_assign))
     devices = [
-        f"{sim.host} {d}" for d in ("Parakeet", "Magpie", "WhisperX")
+        f"{SPARK_NAME} {d}" for d in ("Parakeet", "Magpie", "WhisperX")
     ]  # named after the Spark
     newer_frontend = bool(await name_and_assign.count())
     if newer_frontend:
@@ -155,9 +158,9 @@ async def _add_spark(
         # It also lists the Spark's own (hub) device, named after the entry.
         await expect(names).to_have_count(len(devices) + 1, timeout=UI_TIMEOUT_MS)
         named = sorted([await box.input_value() for box in await names.all()])
-        assert named == sorted([sim.host, *devices])
+        assert named == sorted([SPARK_NAME, *devices])
     else:
-        await _see(dialog.get_by_text(f"Created configuration for {sim.host}."))
+        await _see(dialog.get_by_text(f"Created configuration for {SPARK_NAME}."))
         for device in devices:
             await _see(dialog.get_by_text(device, exact=True))
     await page.screenshot(path=screenshot)
@@ -170,7 +173,7 @@ async def _add_spark(
         await expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
         await page.goto(f"{hass.url}/config/integrations/integration/spark_audio")
     await expect(page).to_have_url(integration_page, timeout=UI_TIMEOUT_MS)
-    await _see(page.get_by_text(sim.host, exact=True))
+    await _see(page.get_by_text(SPARK_NAME, exact=True))
 
 
 async def _see(locator: Locator) -> None:
