@@ -1,22 +1,30 @@
-"""The image's shared-library graph is closed: ldd finds every library, or the build fails.
+"""The image's shared-library graph is closed: every library an object needs is found.
 
-Runs in the image build after the wheels (and CTranslate2) are installed. Every ELF shared
-object under site-packages and /opt/ct2/lib goes through ldd; a "not found" fails the build
-unless the soname is one the NVIDIA container runtime injects at run time (``injected`` in
-base-libs-<target>.txt) or the object is one that is only dlopened on demand (``optional``).
-Each plain soname of the list must also be known to ldconfig, so the checked-in list that
-``rehearse`` resolves against is proven by the real image.
+Two ways, one list (base-libs-<target>.txt: what the base image provides, ``injected`` sonames
+the NVIDIA container runtime mounts at run time, ``optional`` objects only dlopened on demand):
 
-Usage: lib_closure.py BASE_LIST DIR...
+- ``wheels`` (rehearse, no image): read every ELF shared object inside each locked wheel (and
+  any extra built library) and resolve each DT_NEEDED against the sonames the wheels ship plus
+  the list. A gap is a library the image's loader could not find (torchcodec 0.11 aarch64
+  needing libnppicc.so.13 was one).
+- ``ldd`` (the image build): every ELF shared object under the given folders goes through ldd;
+  a "not found" fails the build unless injected or optional. Each plain soname of the list
+  must be known to ldconfig, so the list ``wheels`` trusts is proven by the real image.
+
+Usage: lib_closure.py wheels BASE_LIST WHEEL_DIR_OR_FILE... [--lib EXTRA.so ...]
+       lib_closure.py ldd BASE_LIST DIR...
 """
 
 from __future__ import annotations
 
 import fnmatch
+import struct
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 @dataclass
@@ -29,7 +37,10 @@ class BaseLibs:
 
     def is_optional(self, path: str) -> bool:
         """Whether an object (a path ending in its in-wheel path) is loaded only on demand."""
-        return any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern) for pattern in self.optional)
+        return any(
+            fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern)
+            for pattern in self.optional
+        )
 
 
 def read_base_libs(path: Path) -> BaseLibs:
@@ -54,15 +65,19 @@ def shared_objects(folder: Path) -> list[Path]:
     """ELF shared objects below a folder (by name and magic), symlinks skipped."""
     found = []
     for path in sorted(folder.rglob("*.so*")):
-        if path.is_file() and not path.is_symlink() and (path.name.endswith(".so") or ".so." in path.name):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and (path.name.endswith(".so") or ".so." in path.name)
+        ):
             with path.open("rb") as handle:
                 if handle.read(4) == b"\x7fELF":
                     found.append(path)
     return found
 
 
-def main(argv: list[str]) -> int:
-    """ldd every object; print the gaps; exit 1 on one."""
+def check_ldd(argv: list[str]) -> int:
+    """Image mode: run ldd on every object below the folders; exit 1 on a gap."""
     libs = read_base_libs(Path(argv[0]))
     known = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
     unknown = sorted(name for name in libs.provided if f"{name} (" not in known)
@@ -86,5 +101,98 @@ def main(argv: list[str]) -> int:
     return 1 if unknown or gaps else 0
 
 
+SHT_DYNAMIC = 6
+DT_NEEDED = 1
+DT_SONAME = 14
+
+
+def dynamic_entries(data: bytes) -> tuple[str | None, list[str]]:
+    """(DT_SONAME, [DT_NEEDED...]) of a 64-bit little-endian ELF image."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF file")
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQII", data, shoff + i * shentsize) for i in range(shnum)]
+    soname: str | None = None
+    needed: list[str] = []
+    for _name, sh_type, _flags, _addr, offset, size, link, _info in headers:
+        if sh_type != SHT_DYNAMIC:
+            continue
+        strtab = headers[link][4]
+        for pos in range(offset, offset + size, 16):
+            tag, value = struct.unpack_from("<qQ", data, pos)
+            if tag == 0:
+                break
+            if tag in (DT_NEEDED, DT_SONAME):
+                start = strtab + value
+                text = data[start : data.index(b"\0", start)].decode()
+                if tag == DT_NEEDED:
+                    needed.append(text)
+                else:
+                    soname = text
+    return soname, needed
+
+
+def is_shared_object(name: str) -> bool:
+    """A file name that looks like a shared object (foo.so, libfoo.so.13, x.cpython-312-....so)."""
+    base = PurePosixPath(name).name
+    return base.endswith(".so") or ".so." in base
+
+
+def wheel_objects(wheel: Path) -> Iterator[tuple[str, bytes]]:
+    """(path inside the wheel, contents) of each ELF shared object in a wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or not is_shared_object(info.filename):
+                continue
+            data = archive.read(info)
+            if data[:4] == b"\x7fELF":
+                yield f"{wheel.name}:{info.filename}", data
+
+
+def gaps(objects: Iterable[tuple[str, bytes]], base: BaseLibs) -> tuple[int, dict[str, list[str]]]:
+    """(objects checked, {missing soname: [objects needing it]}); optional objects still provide."""
+    provided = base.provided | base.injected
+    needs: dict[str, list[str]] = {}
+    count = 0
+    for where, data in objects:
+        soname, needed = dynamic_entries(data)
+        inner = where.split(":", 1)[-1]
+        provided.add(PurePosixPath(inner).name)
+        if soname:
+            provided.add(soname)
+        if base.is_optional(inner):
+            continue
+        count += 1
+        for name in needed:
+            needs.setdefault(name, []).append(where)
+    return count, {name: users for name, users in sorted(needs.items()) if name not in provided}
+
+
+def check_wheels(argv: list[str]) -> int:
+    """Wheels mode (rehearse): resolve DT_NEEDED inside the wheels; exit 1 on a gap."""
+    base_list, *rest = argv
+    extra = [Path(rest[i + 1]) for i, arg in enumerate(rest) if arg == "--lib"]
+    sources = [
+        Path(arg)
+        for i, arg in enumerate(rest)
+        if arg != "--lib" and (i == 0 or rest[i - 1] != "--lib")
+    ]
+    wheels = sorted(w for src in sources for w in ([src] if src.is_file() else src.glob("*.whl")))
+    objects: list[tuple[str, bytes]] = [obj for wheel in wheels for obj in wheel_objects(wheel)]
+    objects += [(str(lib), lib.read_bytes()) for lib in extra]
+    count, missing = gaps(objects, read_base_libs(Path(base_list)))
+    print(f"{count} shared objects checked in {len(wheels)} wheels (+{len(extra)} built): ", end="")
+    if not missing:
+        print("every DT_NEEDED resolves")
+        return 0
+    print(f"{len(missing)} sonames resolve nowhere:")
+    for name, users in missing.items():
+        print(f"  {name}  <- {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}")
+    return 1
+
+
+MODES = {"wheels": check_wheels, "ldd": check_ldd}
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(MODES[sys.argv[1]](sys.argv[2:]))
