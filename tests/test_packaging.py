@@ -137,7 +137,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "09d291eda6cd3e7d47727c3a4bfcc2a9be7ef1be17e044e1bca41f5fa42ef2f0",
+    "0.3.0": "e78e59f5bacacb2023577237d698099e36ace824a932a0ebb58631f4551d54f2",
 }
 
 
