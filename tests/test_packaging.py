@@ -137,7 +137,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "e78e59f5bacacb2023577237d698099e36ace824a932a0ebb58631f4551d54f2",
+    "0.3.0": "f854f3823c53ca420e8757863254e461f0cfa439aadc7ca445306cfcb2466f82",
 }
 
 
@@ -183,12 +183,12 @@ def _lock(name: str) -> dict[str, str]:
     return {n.lower(): v for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==([^ \\;]+)", text, re.M)}
 
 
-def _elf(needed: list[str], soname: str | None = None) -> bytes:
-    """A minimal 64-bit ELF with a .dynamic section: the DT_NEEDED/DT_SONAME the graph reads."""
-    names = [*needed, *([soname] if soname else [])]
+def _elf(needed: list[str], soname: str | None = None, rpath: str | None = None) -> bytes:
+    """A minimal 64-bit ELF with a .dynamic section: DT_NEEDED, DT_SONAME and DT_RPATH."""
+    names = [*needed, *([soname] if soname else []), *([rpath] if rpath else [])]
     strtab = b"\0" + b"".join(n.encode() + b"\0" for n in names)
     offsets = [1 + sum(len(n) + 1 for n in names[:i]) for i in range(len(names))]
-    tags = [1] * len(needed) + ([14] if soname else [])
+    tags = [1] * len(needed) + ([14] if soname else []) + ([15] if rpath else [])
     dynamic = b"".join(struct.pack("<qQ", t, o) for t, o in zip(tags, offsets, strict=True))
     dynamic += struct.pack("<qQ", 0, 0)
     header = bytearray(64)
@@ -221,6 +221,25 @@ def test_library_graph_finds_a_missing_library_and_accepts_its_wheel() -> None:
         {"libnppicc.so.13": ["t.whl:torchcodec/libtorchcodec_core6.so"]},
     )
     assert lib_closure.gaps([core, other_ffmpeg, driver, npp], base) == (3, {})
+
+
+def test_library_graph_resolves_where_the_loader_looks() -> None:
+    """A library resolves only from the folders the loader searches: RPATH ($ORIGIN), the
+    nvidia/*/lib folders in ld.so.conf, and preloaded folders (torch/lib); elsewhere it is a gap.
+
+    Synthetic ELF objects, as above.
+    """
+    from custom_components.spark_audio.whisperx_container.build import lib_closure
+
+    base = lib_closure.read_base_libs(CONTAINER / "build" / "base-libs-x86_64.txt")
+    libfoo = ("f.whl:foo.libs/libfoo.so.1", _elf([], "libfoo.so.1"))
+    libtorch = ("torch.whl:torch/lib/libtorch.so", _elf([], "libtorch.so"))
+    with_rpath = ("f.whl:foo/_ext.so", _elf(["libfoo.so.1"], rpath="$ORIGIN/../foo.libs"))
+    without = ("g.whl:goo/_ext.so", _elf(["libfoo.so.1"]))
+    vision = ("v.whl:torchvision/_C.so", _elf(["libtorch.so"]))
+
+    checked, missing = lib_closure.gaps([libfoo, libtorch, with_rpath, without, vision], base)
+    assert (checked, missing) == (5, {"libfoo.so.1": ["g.whl:goo/_ext.so"]})
 
 
 def test_torchcodec_is_kept_with_its_npp_library_locked() -> None:

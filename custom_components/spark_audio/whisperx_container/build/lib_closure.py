@@ -18,6 +18,8 @@ Usage: lib_closure.py wheels BASE_LIST WHEEL_DIR_OR_FILE... [--lib EXTRA.so ...]
 from __future__ import annotations
 
 import fnmatch
+import os
+import posixpath
 import struct
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 
 @dataclass
@@ -34,6 +37,7 @@ class BaseLibs:
     provided: set[str] = field(default_factory=set)
     injected: set[str] = field(default_factory=set)
     optional: list[str] = field(default_factory=list)
+    preloaded: list[str] = field(default_factory=list)
 
     def is_optional(self, path: str) -> bool:
         """Whether an object (a path ending in its in-wheel path) is loaded only on demand."""
@@ -44,7 +48,11 @@ class BaseLibs:
 
 
 def read_base_libs(path: Path) -> BaseLibs:
-    """Parse the list: `soname`, `injected soname` or `optional glob`, each with a `# why`."""
+    """Parse the list: `soname`, `injected soname`, `optional glob` or `preloaded folder`.
+
+    Each entry has a `# why`. A preloaded folder (relative to site-packages) holds libraries its
+    package loads before the objects that link them by bare soname, without a path.
+    """
     libs = BaseLibs()
     for line in path.read_text().splitlines():
         words = line.split("#", 1)[0].split()
@@ -54,6 +62,8 @@ def read_base_libs(path: Path) -> BaseLibs:
             libs.injected.add(words[1])
         elif words[0] == "optional" and len(words) == 2:
             libs.optional.append(words[1])
+        elif words[0] == "preloaded" and len(words) == 2:
+            libs.preloaded.append(words[1])
         elif len(words) == 1:
             libs.provided.add(words[0])
         else:
@@ -83,12 +93,20 @@ def check_ldd(argv: list[str]) -> int:
     unknown = sorted(name for name in libs.provided if f"{name} (" not in known)
     gaps: dict[str, list[str]] = {}
     objects = [obj for folder in argv[1:] for obj in shared_objects(Path(folder))]
+    # What the packages load first is on the path, as it is in the process.
+    preloaded = [
+        str(Path(f) / d) for f in argv[1:] for d in libs.preloaded if (Path(f) / d).is_dir()
+    ]
+    inherited = os.environ.get("LD_LIBRARY_PATH", "")  # the base image's, kept at run time too
+    env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": ":".join([*preloaded, inherited])}
     checked = 0
     for obj in objects:
         if libs.is_optional(str(obj)):
             continue
         checked += 1
-        out = subprocess.run(["ldd", str(obj)], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ldd", str(obj)], capture_output=True, text=True, check=False, env=env
+        ).stdout
         for line in out.splitlines():
             name, _, where = line.strip().partition(" => ")
             if where.strip() == "not found" and name not in libs.injected:
@@ -104,17 +122,26 @@ def check_ldd(argv: list[str]) -> int:
 SHT_DYNAMIC = 6
 DT_NEEDED = 1
 DT_SONAME = 14
+DT_RPATH = 15
+DT_RUNPATH = 29
 
 
-def dynamic_entries(data: bytes) -> tuple[str | None, list[str]]:
-    """(DT_SONAME, [DT_NEEDED...]) of a 64-bit little-endian ELF image."""
+class Dynamic(NamedTuple):
+    """What the loader reads from an object's dynamic section."""
+
+    soname: str | None
+    needed: list[str]
+    search: list[str]  # DT_RPATH and DT_RUNPATH entries, $ORIGIN unexpanded
+
+
+def dynamic_entries(data: bytes) -> Dynamic:
+    """DT_SONAME, DT_NEEDED and the search paths of a 64-bit little-endian ELF image."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise ValueError("not a 64-bit little-endian ELF file")
     shoff = struct.unpack_from("<Q", data, 0x28)[0]
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     headers = [struct.unpack_from("<IIQQQQII", data, shoff + i * shentsize) for i in range(shnum)]
-    soname: str | None = None
-    needed: list[str] = []
+    found = Dynamic(None, [], [])
     for _name, sh_type, _flags, _addr, offset, size, link, _info in headers:
         if sh_type != SHT_DYNAMIC:
             continue
@@ -123,14 +150,17 @@ def dynamic_entries(data: bytes) -> tuple[str | None, list[str]]:
             tag, value = struct.unpack_from("<qQ", data, pos)
             if tag == 0:
                 break
-            if tag in (DT_NEEDED, DT_SONAME):
-                start = strtab + value
-                text = data[start : data.index(b"\0", start)].decode()
-                if tag == DT_NEEDED:
-                    needed.append(text)
-                else:
-                    soname = text
-    return soname, needed
+            if tag not in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH):
+                continue
+            start = strtab + value
+            text = data[start : data.index(b"\0", start)].decode()
+            if tag == DT_NEEDED:
+                found.needed.append(text)
+            elif tag == DT_SONAME:
+                found = found._replace(soname=text)
+            else:
+                found.search.extend(text.split(":"))
+    return found
 
 
 def is_shared_object(name: str) -> bool:
@@ -151,22 +181,39 @@ def wheel_objects(wheel: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def gaps(objects: Iterable[tuple[str, bytes]], base: BaseLibs) -> tuple[int, dict[str, list[str]]]:
-    """(objects checked, {missing soname: [objects needing it]}); optional objects still provide."""
-    provided = base.provided | base.injected
-    needs: dict[str, list[str]] = {}
+    """(objects checked, {missing soname: [objects needing it]}), resolved as the loader would.
+
+    An object finds a library in its RPATH/RUNPATH folders ($ORIGIN = its own folder), in the
+    folders build/cuda_libs.py gives ld.so.conf (every nvidia/.../lib), in the list's preloaded
+    folders, or in the base image. Objects are placed by their path inside the wheel (their
+    site-packages path); optional objects are not checked but still provide.
+    """
+    read = [(where, where.split(":", 1)[-1], dynamic_entries(data)) for where, data in objects]
+    folders: dict[str, set[str]] = {}
+    for _where, inner, dynamic in read:
+        path = PurePosixPath(inner)
+        names = folders.setdefault(str(path.parent), set())
+        names.add(path.name)
+        if dynamic.soname:
+            names.add(dynamic.soname)
+    ld_conf = [f for f in folders if f.startswith("nvidia/") and PurePosixPath(f).name == "lib"]
+    system = base.provided | base.injected
+    missing: dict[str, list[str]] = {}
     count = 0
-    for where, data in objects:
-        soname, needed = dynamic_entries(data)
-        inner = where.split(":", 1)[-1]
-        provided.add(PurePosixPath(inner).name)
-        if soname:
-            provided.add(soname)
+    for where, inner, dynamic in read:
         if base.is_optional(inner):
             continue
         count += 1
-        for name in needed:
-            needs.setdefault(name, []).append(where)
-    return count, {name: users for name, users in sorted(needs.items()) if name not in provided}
+        origin = str(PurePosixPath(inner).parent)
+        own = [
+            posixpath.normpath(p.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+            for p in dynamic.search
+        ]
+        search = own + ld_conf + base.preloaded
+        for name in dynamic.needed:
+            if name not in system and not any(name in folders.get(f, ()) for f in search):
+                missing.setdefault(name, []).append(where)
+    return count, dict(sorted(missing.items()))
 
 
 def check_wheels(argv: list[str]) -> int:
