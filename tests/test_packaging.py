@@ -137,7 +137,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "f854f3823c53ca420e8757863254e461f0cfa439aadc7ca445306cfcb2466f82",
+    "0.3.0": "245ff930357834701fe57d9d203aa21b678dba451b125a6aeff1a15c5adf1e70",
 }
 
 
