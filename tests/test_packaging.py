@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "799646d3ef5a1efeb96c7a12b34925f15503edc0febea1d69e3c2e6bb54fee6c",
+    "0.3.0": "c70c25246b86830e537dd0482a6e0a741b87d704e0d4cfa42ed6ccfb524efd5d",
 }
 
 
@@ -190,3 +190,149 @@ def test_whisperx_version_moves_with_its_image() -> None:
         "the WhisperX image's files changed: raise whisperx_container/VERSION and record "
         f"{_image_digest(context)} for it in WHISPERX_IMAGES"
     )
+
+
+# The WhisperX image's build inputs (issue 22). `whisperx_container/rehearse` proves them against
+# the real wheels and toolchain in CI; these hold the decisions in the normal suite.
+CONTAINER = INTEGRATION / "whisperx_container"
+
+
+def _lock(name: str) -> dict[str, str]:
+    text = (CONTAINER / name).read_text(encoding="utf-8")
+    return {n.lower(): v for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==([^ \\;]+)", text, re.M)}
+
+
+def _elf(needed: list[str], soname: str | None = None, rpath: str | None = None) -> bytes:
+    """A minimal 64-bit ELF with a .dynamic section: DT_NEEDED, DT_SONAME and DT_RPATH."""
+    names = [*needed, *([soname] if soname else []), *([rpath] if rpath else [])]
+    strtab = b"\0" + b"".join(n.encode() + b"\0" for n in names)
+    offsets = [1 + sum(len(n) + 1 for n in names[:i]) for i in range(len(names))]
+    tags = [1] * len(needed) + ([14] if soname else []) + ([15] if rpath else [])
+    dynamic = b"".join(struct.pack("<qQ", t, o) for t, o in zip(tags, offsets, strict=True))
+    dynamic += struct.pack("<qQ", 0, 0)
+    header = bytearray(64)
+    header[:6] = b"\x7fELF\x02\x01"
+    shoff = 64 + len(strtab) + len(dynamic)
+    struct.pack_into("<Q", header, 0x28, shoff)
+    struct.pack_into("<HHH", header, 0x3A, 64, 3, 0)
+    sections = bytes(64)  # the null section
+    sections += struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, 64, len(strtab), 0, 0, 1, 0)
+    sections += struct.pack("<IIQQQQIIQQ", 0, 6, 0, 0, 64 + len(strtab), len(dynamic), 1, 0, 8, 16)
+    return bytes(header) + strtab + dynamic + sections
+
+
+def test_library_graph_finds_a_missing_library_and_accepts_its_wheel() -> None:
+    """torchcodec 0.11 aarch64 without an NPP wheel is a gap; with nvidia-npp's library it closes.
+
+    Synthetic ELF objects stand in for the wheels' libraries (the real wheels are gigabytes;
+    rehearse step e reads them): the graph logic is the same code rehearse runs.
+    """
+    from custom_components.spark_audio.whisperx_container.build import lib_closure
+
+    base = lib_closure.read_base_libs(CONTAINER / "build" / "base-libs-spark.txt")
+    core = ("t.whl:torchcodec/libtorchcodec_core6.so", _elf(["libnppicc.so.13", "libc.so.6"]))
+    other_ffmpeg = ("t.whl:torchcodec/libtorchcodec_core7.so", _elf(["libavcodec.so.61"]))
+    npp = ("n.whl:nvidia/cu13/lib/libnppicc.so.13", _elf(["libc.so.6"], "libnppicc.so.13"))
+    driver = ("torch.whl:torch/lib/libcaffe2_nvrtc.so", _elf(["libcuda.so.1"]))
+
+    assert lib_closure.gaps([core, other_ffmpeg, driver], base) == (
+        2,
+        {"libnppicc.so.13": ["t.whl:torchcodec/libtorchcodec_core6.so"]},
+    )
+    assert lib_closure.gaps([core, other_ffmpeg, driver, npp], base) == (3, {})
+
+
+def test_library_graph_resolves_where_the_loader_looks() -> None:
+    """A library resolves only from the folders the loader searches: RPATH ($ORIGIN), the
+    nvidia/*/lib folders in ld.so.conf, and preloaded folders (torch/lib); elsewhere it is a gap.
+
+    Synthetic ELF objects, as above.
+    """
+    from custom_components.spark_audio.whisperx_container.build import lib_closure
+
+    base = lib_closure.read_base_libs(CONTAINER / "build" / "base-libs-x86_64.txt")
+    libfoo = ("f.whl:foo.libs/libfoo.so.1", _elf([], "libfoo.so.1"))
+    libtorch = ("torch.whl:torch/lib/libtorch.so", _elf([], "libtorch.so"))
+    with_rpath = ("f.whl:foo/_ext.so", _elf(["libfoo.so.1"], rpath="$ORIGIN/../foo.libs"))
+    without = ("g.whl:goo/_ext.so", _elf(["libfoo.so.1"]))
+    vision = ("v.whl:torchvision/_C.so", _elf(["libtorch.so"]))
+
+    checked, missing = lib_closure.gaps([libfoo, libtorch, with_rpath, without, vision], base)
+    assert (checked, missing) == (5, {"libfoo.so.1": ["g.whl:goo/_ext.so"]})
+
+
+def test_torchcodec_is_kept_with_its_npp_library_locked() -> None:
+    """The image keeps torchcodec: on the Spark its CUDA build's NPP comes from a locked wheel.
+
+    x86_64's torchcodec is a CPU build and needs none. The NPP library is a wheel, never
+    something the base image is assumed to have.
+    """
+    spark, x86_64 = _lock("requirements-spark.lock"), _lock("requirements-x86_64.lock")
+    assert spark["torchcodec"] == "0.11.0"
+    assert spark["nvidia-npp"].startswith("13.0.")
+    assert spark["nvidia-cuda-runtime"].startswith("13.0.")
+    assert "torchcodec" in x86_64
+    assert "nvidia-npp" not in x86_64
+    for target in ("spark", "x86_64"):
+        listed = (CONTAINER / "build" / f"base-libs-{target}.txt").read_text(encoding="utf-8")
+        assert "libnpp" not in listed
+        assert re.search(r"^injected libcuda\.so\.1 ", listed, re.M)
+    assert "libpython3.12t64" in (CONTAINER / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_dockerfile_pins_every_input_by_content() -> None:
+    """Base images by digest, CTranslate2 by commit, downloads hashed, cuDNN off."""
+    from custom_components.spark_audio.whisperx_container.rehearsal import dockerfile_pins
+
+    dockerfile = (CONTAINER / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile_pins.problems(dockerfile) == []
+    assert re.search(r"^ARG CT2_COMMIT=0d8bcd362ac75ef860ef161d6f0efad0ae439ff0$", dockerfile, re.M)
+    assert "-DWITH_CUDNN=OFF" in dockerfile
+    assert "-DCUDA_DYNAMIC_LOADING=ON" in dockerfile
+    unpinned = dockerfile.replace("@sha256:", "@nosha:", 1)
+    assert any("without a digest" in p for p in dockerfile_pins.problems(unpinned))
+    for line, problem in (
+        ("RUN python -m nltk.downloader punkt_tab", "unchecked download"),
+        ("RUN curl -fsSL https://example.org/x.zip -o x.zip", "unchecked download"),
+        ("ADD https://example.org/x.zip /x.zip", "without --checksum"),
+        ("RUN git clone --branch v4.8.1 https://github.com/OpenNMT/CTranslate2.git", "branch"),
+        ("RUN pip install whisperx", "without hashes"),
+        ("RUN cmake -DWITH_CUDNN=ON .", "WITH_CUDNN=ON"),
+    ):
+        assert any(problem in p for p in dockerfile_pins.problems(f"{dockerfile}\n{line}\n")), line
+
+
+def test_ctranslate2_bindings_and_kernels_are_built_as_upstream_builds_them() -> None:
+    """pybind11 at upstream's 2.11.1 pin; sm_121 SASS plus compute_121 PTX."""
+    pyproject = (CONTAINER / "rehearsal" / "pywheel" / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"pybind11==2.11.1"' in pyproject  # v4.8.1's python/pyproject.toml, verbatim
+    assert _lock("requirements-build.lock")["pybind11"] == "2.11.1"
+    dockerfile = (CONTAINER / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip wheel --no-deps --no-build-isolation" in dockerfile
+    gencode = re.search(r'^ARG CT2_CUDA_GENCODE="(.*)"$', dockerfile, re.M)
+    assert gencode
+    assert gencode.group(1).split() == [
+        "-gencode=arch=compute_121,code=sm_121",
+        "-gencode=arch=compute_121,code=compute_121",
+    ]
+
+
+def test_engine_lane_runs_the_images_versions_unless_it_says_why() -> None:
+    """Every package the engine lane shares with the image has its version, or differs.txt and
+    the container README name it."""
+    engine = _lock("engine_tests/requirements.lock")
+    image = _lock("requirements-spark.lock") | {
+        "ctranslate2": _lock("requirements-x86_64.lock")["ctranslate2"]
+    }
+    differs_text = (CONTAINER / "engine_tests" / "differs.txt").read_text(encoding="utf-8")
+    differs = set(re.findall(r"^([A-Za-z0-9_.-]+)\s", differs_text, re.M))
+    different = {
+        name for name in engine.keys() & image.keys() if engine[name].split("+")[0] != image[name]
+    }
+    assert different <= differs, different - differs
+    assert engine["ctranslate2"] == image["ctranslate2"] == "4.8.1"
+    assert engine["whisperx"] == image["whisperx"]
+    readme = (CONTAINER / "README.md").read_text(encoding="utf-8")
+    lane = readme[readme.index("## Engine lane") :]
+    for name in differs:
+        assert f"`{name}`" in lane, f"the README's engine lane section does not name {name}"

@@ -39,7 +39,10 @@ def whisper_tokens(languages: tuple[str, ...]) -> list[str]:
 
     tokens = sorted(ByteLevel.alphabet())
     tokens += ["Ġ" + word for word in SPOKEN.split()]
-    tokens += [f"zq{i}" for i in range(BYTE_VOCAB - len(tokens))]
+    tokens += [f"zq{i}" for i in range(BYTE_VOCAB - 1 - len(tokens))]
+    # Id 50256 is the empty token in Whisper's multilingual vocabulary; CTranslate2 >= 4.7 tells
+    # a multilingual model by it (and refuses detect_language without it).
+    tokens += [""]
     tokens += ["<|endoftext|>", "<|startoftranscript|>"]
     tokens += [f"<|{code}|>" for code in languages]
     tokens += [

@@ -1,3 +1,8 @@
-// The one entry point of the rehearsal library (what CTRANSLATE2_ROOT/include holds for real).
+// The entry points of the rehearsal library (what CTRANSLATE2_ROOT/include holds for real).
 #pragma once
 extern "C" int rehearsal_softmax(const float* in, float* out, int rows, int cols);
+extern "C" int rehearsal_softmax_half(const void* in, void* out, int rows, int cols);
+extern "C" int rehearsal_softmax_bf16(const void* in, void* out, int rows, int cols);
+extern "C" int rehearsal_add_half(const void* a, const void* b, void* c, unsigned size);
+extern "C" int rehearsal_tile_bf16(const void* x, void* y, unsigned size, unsigned period);
+extern "C" int rehearsal_cccl_version();

@@ -1,8 +1,9 @@
-"""Stand-in for CTranslate2's python/setup.py: same shape, same build trap.
+"""Stand-in for CTranslate2's python/setup.py: same shape, same build inputs.
 
-Like the real one it has no pyproject.toml, imports pybind11 at module level and
-finds the C++ library through CTRANSLATE2_ROOT; so `pip wheel .` fails under
-build isolation and needs --no-build-isolation with pybind11 installed.
+Like the real one (v4.8.1) it imports pybind11 at module level, finds the C++ library
+through CTRANSLATE2_ROOT, and its pyproject.toml (upstream's build-system table, verbatim)
+pins pybind11==2.11.1; the Dockerfile builds it with --no-build-isolation on the
+hash-locked copy of exactly that pin (requirements-build.lock).
 """
 
 import importlib
