@@ -21,6 +21,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .voice_knobs import parse_voice_knob
+
 _LOGGER = logging.getLogger("spark_sim")
 
 DEFAULT_TRANSCRIPT = "turn on the kitchen light"
@@ -135,6 +137,11 @@ class ServiceState:
     upload_done_at: float | None = None
     audio_started: asyncio.Event = field(default_factory=asyncio.Event)
     api_key: str | None = None  # WhisperX: the bearer key it requires (None: open)
+    # WhisperX voices (see voices.py): diarizer loaded, the embedding of the next clips,
+    # the embedding per detected speaker label.
+    diarizer: bool = True
+    clip_embedding: list[float] | None = None
+    speaker_embeddings: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def is_down(self) -> bool:
@@ -208,6 +215,8 @@ class ServiceState:
                     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
                         raise ValueError("speakers must be an integer 1..4")
                     updates[key] = value
+                case "diarizer" | "clip_embedding" | "speaker_embeddings":
+                    updates[key] = parse_voice_knob(key, value)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
         for key, value in updates.items():
@@ -226,6 +235,9 @@ class ServiceState:
             "speakers": self.speakers,
             "max_diarize_s": self.max_diarize_s,
             "caption_formats": self.caption_formats,
+            "diarizer": self.diarizer,
+            "clip_embedding": self.clip_embedding,
+            "speaker_embeddings": dict(self.speaker_embeddings),
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
