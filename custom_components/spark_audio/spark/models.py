@@ -75,6 +75,8 @@ class SpeakerTranscript:
     speakers_detected: tuple[str, ...]
     segments: tuple[SpeakerSegment, ...]
     models: Mapping[str, str] = field(default_factory=dict)
+    speaker_embeddings: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """One voice embedding per detected speaker, when asked for (WhisperX only)."""
 
 
 @dataclass(frozen=True, slots=True)
