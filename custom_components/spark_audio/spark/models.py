@@ -64,6 +64,8 @@ class SpeakerSegment:
     end_ms: int
     speaker: str
     text: str
+    person: str | None = None
+    """The enrolled person's entity id when the speaker was recognised (``speaker``: the name)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from .models import SpeakerTranscript
 
 DEFAULT_THRESHOLD = 0.6
 """Cosine similarity a speaker must reach to be named (pyannote-style embeddings)."""
@@ -161,3 +163,23 @@ def _greedy(scores: Mapping[tuple[str, str], float]) -> list[tuple[str, str]]:
             taken_persons.add(person)
             pairs.append((label, person))
     return pairs
+
+
+def name_speakers(
+    transcript: SpeakerTranscript, names: Mapping[str, tuple[str, str]]
+) -> SpeakerTranscript:
+    """``transcript`` with each label in ``names`` replaced by (display name, person id).
+
+    Labels not in ``names`` stay as they are; the speaker embeddings are left out
+    of the result (biometric data goes no further than the matching).
+    """
+    segments = tuple(
+        replace(segment, speaker=names[segment.speaker][0], person=names[segment.speaker][1])
+        if segment.speaker in names
+        else segment
+        for segment in transcript.segments
+    )
+    detected = tuple(
+        names[label][0] if label in names else label for label in transcript.speakers_detected
+    )
+    return replace(transcript, segments=segments, speakers_detected=detected, speaker_embeddings={})
