@@ -8,11 +8,14 @@ import random
 
 import pytest
 
+from custom_components.spark_audio.spark.formats import speaker_json, speaker_srt, speaker_vtt
+from custom_components.spark_audio.spark.models import SpeakerSegment, SpeakerTranscript
 from custom_components.spark_audio.spark.voiceprints import (
     DEFAULT_THRESHOLD,
     Voiceprint,
     assign_speakers,
     cosine,
+    name_speakers,
     normalise,
 )
 
@@ -164,3 +167,29 @@ def test_many_speakers_and_persons_fall_back_to_greedy_one_to_one() -> None:
     assert len({m.person for m in found.values()}) == len(found)
     assert len(found) == 8  # S00, S04, S08, S12 resemble Anna; S01, S05, S09, S13 Ben
     assert {m.person for m in found.values()} <= set(prints)
+
+
+def test_name_speakers_relabels_matched_ones_and_drops_embeddings() -> None:
+    transcript = SpeakerTranscript(
+        duration=3.0,
+        language="en",
+        speakers_detected=("SPEAKER_00", "SPEAKER_01"),
+        segments=(
+            SpeakerSegment(0, 1000, "SPEAKER_00", "hello"),
+            SpeakerSegment(1000, 2000, "SPEAKER_01", "hi"),
+            SpeakerSegment(2000, 3000, "SPEAKER_00", "bye"),
+        ),
+        speaker_embeddings={"SPEAKER_00": ANNA, "SPEAKER_01": STRANGER},
+    )
+    named = name_speakers(transcript, {"SPEAKER_00": ("Anna", "person.anna")})
+    assert named.speakers_detected == ("Anna", "SPEAKER_01")
+    assert [(s.speaker, s.person) for s in named.segments] == [
+        ("Anna", "person.anna"),
+        ("SPEAKER_01", None),
+        ("Anna", "person.anna"),
+    ]
+    assert named.speaker_embeddings == {}
+    assert speaker_json(named)["segments"][0]["person"] == "person.anna"
+    assert "person" not in speaker_json(named)["segments"][1]
+    assert speaker_srt(named.segments).startswith("1\n00:00:00,000 --> 00:00:01,000\n[Anna] hello")
+    assert "<v Anna>hello" in speaker_vtt(named.segments)
