@@ -108,11 +108,11 @@ def named_transcript(hass: HomeAssistant, transcript: SpeakerTranscript) -> Spea
         if store and transcript.speaker_embeddings
         else {}
     )
-    names = {label: (_person_name(hass, m.person), m.person) for label, m in matches.items()}
+    names = {label: (person_name(hass, m.person), m.person) for label, m in matches.items()}
     return name_speakers(transcript, names)
 
 
-def _person_name(hass: HomeAssistant, person: str) -> str:
+def person_name(hass: HomeAssistant, person: str) -> str:
     """The person's display name; the entity id's object id when the person is gone."""
     state = hass.states.get(person)
     return state.name if state is not None else person.partition(".")[2]
