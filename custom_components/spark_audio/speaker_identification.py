@@ -17,6 +17,7 @@ from typing import Any
 
 from homeassistant.components.sensor import SensorEntity
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 
 from .const import DOMAIN
@@ -143,10 +144,12 @@ async def _identify(
     else:
         closest = max((vp.similarity(clip.vector) for vp in prints.values()), default=None)
         found = Identification(None, None, closest)
+    registered = er.async_get(hass).async_get(stt_entity_id)
     hass.bus.async_fire(
         EVENT_SPEAKER_IDENTIFIED,
         {
             "entity_id": stt_entity_id,
+            "device_id": registered.device_id if registered is not None else None,
             "person": found.person,
             "name": found.name,
             "score": None if found.score is None else round(found.score, 3),

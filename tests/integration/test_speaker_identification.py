@@ -13,10 +13,12 @@ from unittest.mock import patch
 
 import pytest
 from homeassistant.components import stt
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
+from custom_components.spark_audio.const import DOMAIN, SparkService
+from custom_components.spark_audio.device_trigger import async_get_trigger_capabilities
 from custom_components.spark_audio.spark import WhisperXClient
 from custom_components.spark_audio.spark.whisperx import ClipEmbedding
 from custom_components.spark_audio.speaker_identification import (
@@ -25,6 +27,7 @@ from custom_components.spark_audio.speaker_identification import (
 )
 from custom_components.spark_audio.voiceprint_store import VOICEPRINTS_KEY
 from tests.integration.long_audio import collect_events, wait_until
+from tests.integration.test_automation_hooks import device_id
 from tests.integration.test_stt import chunks, entity, metadata
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.faults import Fault
@@ -164,3 +167,50 @@ async def test_no_last_speaker_sensor_without_whisperx(
 ) -> None:
     await hass.async_block_till_done()
     assert hass.states.get("sensor.127_0_0_1_parakeet_last_speaker") is None
+
+
+@pytest.mark.usefixtures("anna_enrolled")
+async def test_device_trigger_runs_for_the_named_person_only(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    command: bytes,
+) -> None:
+    """A device automation on Parakeet's device, narrowed to Anna: runs for her, not for others."""
+    calls: list[ServiceCall] = async_mock_service(hass, "test", "automation")
+    parakeet = device_id(hass, init_integration, SparkService.PARAKEET)
+    capabilities = await async_get_trigger_capabilities(
+        hass, {"domain": DOMAIN, "device_id": parakeet, "type": "speaker_identified"}
+    )
+    assert "person" in capabilities["extra_fields"].schema
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "trigger": {
+                    "platform": "device",
+                    "domain": DOMAIN,
+                    "device_id": parakeet,
+                    "type": "speaker_identified",
+                    "person": "person.anna",
+                },
+                "action": {
+                    "service": "test.automation",
+                    "data_template": {"score": "{{ trigger.event.data.score }}"},
+                },
+            }
+        },
+    )
+    seen = collect_events(hass, EVENT_SPEAKER_IDENTIFIED)
+    spark_sim.states["whisperx"].apply({"clip_embedding": [0.0, 1.0, 0.0, 0.0]})  # not Anna
+    await entity(hass).async_process_audio_stream(metadata(), chunks(command))
+    await wait_until(hass, lambda: len(seen) == 1)
+    assert calls == []
+    spark_sim.states["whisperx"].apply({"clip_embedding": ANNA})
+    await entity(hass, WHISPERX_STT).async_process_audio_stream(metadata(), chunks(command))
+    await wait_until(hass, lambda: len(seen) == 2)
+    assert calls == []  # Anna, but on WhisperX's STT entity: another device
+    await entity(hass).async_process_audio_stream(metadata(), chunks(command))
+    await wait_until(hass, lambda: len(seen) == 3)
+    assert [c.data for c in calls] == [{"score": 1.0}]
