@@ -61,6 +61,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await jobs.async_load()
     hass.data[VOICEPRINTS_KEY] = voiceprints = VoiceprintStore(hass)
     await voiceprints.async_load()
+    voiceprints.async_follow_persons(hass)  # for as long as HA runs, like the actions
     async_register_services(hass)
     async_register_views(hass)
     async_register_install_views(hass)

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
@@ -83,6 +84,27 @@ class VoiceprintStore:
             return False
         await self._save()
         return True
+
+    async def async_rename(self, old: str, new: str) -> None:
+        """Keep a voiceprint with its person when the person's entity id changes."""
+        if (found := self._prints.pop(old, None)) is not None:
+            self._prints[new] = found
+            await self._save()
+
+    @callback
+    def async_follow_persons(self, hass: HomeAssistant) -> CALLBACK_TYPE:
+        """Forget a deleted person's voice; follow a renamed one. Returns the unsubscribe."""
+
+        @callback
+        def changed(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+            data = event.data
+            if data["action"] == "remove" and data["entity_id"] in self._prints:
+                hass.async_create_task(self.async_forget(data["entity_id"]))
+            elif data["action"] == "update" and data.get("old_entity_id") in self._prints:
+                old = data["old_entity_id"]
+                hass.async_create_task(self.async_rename(old, data["entity_id"]))
+
+        return hass.bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, changed)
 
     async def _save(self) -> None:
         await self._store.async_save(

@@ -14,6 +14,7 @@ import pytest
 from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -235,3 +236,24 @@ async def test_voiceprints_stay_out_of_diagnostics(
     assert "0.18" not in dumped  # the normalised vector's first value (0.1853...)
     assert "voiceprint" not in dumped
     assert "person.anna" not in dumped
+
+
+async def test_deleting_a_person_forgets_their_voice_and_renaming_keeps_it(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    household: Path,
+    hass_storage: dict[str, Any],
+) -> None:
+    spark_sim.states["whisperx"].apply({"clip_embedding": ANNA_VOICE})
+    await enroll(hass, "person.anna", await recording(household, "anna.wav", 12.0))
+    await enroll(hass, "person.ben", await recording(household, "ben.wav", 12.0))
+    registry = er.async_get(hass)
+    registry.async_update_entity("person.anna", new_entity_id="person.anna_smith")
+    await hass.async_block_till_done()
+    store = hass.data[VOICEPRINTS_KEY]
+    assert set(store.voiceprints) == {"person.anna_smith", "person.ben"}
+    registry.async_remove("person.ben")
+    await hass.async_block_till_done()
+    assert set(store.voiceprints) == {"person.anna_smith"}
+    assert set(hass_storage[STORAGE_KEY]["data"]["voiceprints"]) == {"person.anna_smith"}
