@@ -57,6 +57,10 @@ class CommandIdentification:
     and, when identifying, hands a copy to the identification. ``finish()`` after
     the transcription: a command heard to its end is identified in the
     background; an interrupted one is dropped (its identification cancelled).
+
+    Parakeet's commands are copied to WhisperX as they stream (another
+    container). WhisperX's own are sent once the text is back: the container
+    runs one GPU job at a time, and the text must not queue behind the embedding.
     """
 
     def __init__(self, audio: AsyncIterable[bytes]) -> None:
@@ -65,6 +69,7 @@ class CommandIdentification:
         self._copy: asyncio.Queue[bytes | None] | None = None
         self._complete = False
         self._task: asyncio.Task[None] | None = None
+        self._text_done = asyncio.Event()
         self.audio: AsyncIterator[bytes] = self._tee()
 
     @classmethod
@@ -81,7 +86,13 @@ class CommandIdentification:
         store = hass.data.get(VOICEPRINTS_KEY)
         whisperx = coordinator.config_entry.runtime_data.whisperx
         if store and store.voiceprints and whisperx is not None and whisperx.last_update_success:
-            identification.start(hass, whisperx.client, stt_entity_id, stt_unique_id)
+            identification.start(
+                hass,
+                whisperx.client,
+                stt_entity_id,
+                stt_unique_id,
+                after_text=coordinator is whisperx,
+            )
         return identification
 
     async def _tee(self) -> AsyncIterator[bytes]:
@@ -110,16 +121,28 @@ class CommandIdentification:
         client: WhisperXClient,
         stt_entity_id: str,
         stt_unique_id: str,
+        *,
+        after_text: bool = False,
     ) -> None:
-        """Upload the copy as it comes, in a background task."""
+        """Upload the copy in a background task: as it comes, or once ``finish`` says so."""
+        audio = self.copy()
+
+        async def identify() -> None:
+            if after_text:
+                await self._text_done.wait()
+            await _identify(hass, client, audio, stt_entity_id, stt_unique_id)
+
         self._task = hass.async_create_background_task(
-            _identify(hass, client, self.copy(), stt_entity_id, stt_unique_id),
-            f"{DOMAIN} speaker identification",
+            identify(), f"{DOMAIN} speaker identification"
         )
 
     def finish(self) -> None:
         """Let a complete command's identification run on; cancel an interrupted one."""
-        if self._task is not None and not self._complete:
+        if self._task is None:
+            return
+        if self._complete:
+            self._text_done.set()
+        else:
             self._task.cancel()
 
 

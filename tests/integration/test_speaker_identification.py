@@ -214,3 +214,23 @@ async def test_device_trigger_runs_for_the_named_person_only(
     await entity(hass).async_process_audio_stream(metadata(), chunks(command))
     await wait_until(hass, lambda: len(seen) == 3)
     assert [c.data for c in calls] == [{"score": 1.0}]
+
+
+@pytest.mark.usefixtures("anna_enrolled")
+async def test_whisperx_stt_sends_the_embedding_only_after_the_text(
+    hass: HomeAssistant, spark_sim: SparkSim, command: bytes
+) -> None:
+    """One GPU job at a time in the container: the text must not queue behind the embedding."""
+    spark_sim.states["whisperx"].apply({"clip_embedding": ANNA})
+    seen = collect_events(hass, EVENT_SPEAKER_IDENTIFIED)
+    result = await entity(hass, WHISPERX_STT).async_process_audio_stream(
+        metadata(), chunks(command)
+    )
+    assert result.text == "turn on the kitchen light"
+    await wait_until(hass, lambda: bool(seen))
+    requests = spark_sim.states["whisperx"].requests
+    text = next(r for r in requests if r.path == "/v1/audio/transcriptions")
+    voice = embedding_requests(spark_sim)[-1]
+    assert text.finished_at is not None
+    assert voice.started_at > text.finished_at
+    assert voice.file_bytes == 44 + len(command)
