@@ -257,3 +257,17 @@ async def test_deleting_a_person_forgets_their_voice_and_renaming_keeps_it(
     await hass.async_block_till_done()
     assert set(store.voiceprints) == {"person.anna_smith"}
     assert set(hass_storage[STORAGE_KEY]["data"]["voiceprints"]) == {"person.anna_smith"}
+
+
+async def test_samples_from_another_voice_model_are_refused(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry, household: Path
+) -> None:
+    """A container with another embedding model (other length): forget first, nothing mixed."""
+    whisperx = spark_sim.states["whisperx"]
+    whisperx.apply({"clip_embedding": ANNA_VOICE})
+    await enroll(hass, "person.anna", await recording(household, "anna.wav", 12.0))
+    whisperx.apply({"clip_embedding": [1.0, 0.0, 0.0]})
+    with pytest.raises(ServiceValidationError) as err:
+        await enroll(hass, "person.anna", await recording(household, "more.wav", 12.0))
+    assert err.value.translation_key == "voiceprint_mismatch"
+    assert hass.data[VOICEPRINTS_KEY].voiceprints["person.anna"].samples == 1
