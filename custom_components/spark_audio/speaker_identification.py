@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.components.sensor import SensorEntity
+from homeassistant.components.sensor import RestoreSensor, SensorEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
@@ -193,8 +193,11 @@ def last_speaker_sensors(entry: SparkAudioConfigEntry) -> list[SensorEntity]:
     ]
 
 
-class LastSpeakerSensor(SparkAudioEntity, SensorEntity):
-    """Who gave the last voice command to this service's STT entity (None: an unknown voice)."""
+class LastSpeakerSensor(SparkAudioEntity, RestoreSensor):
+    """Who gave the last voice command to this service's STT entity (None: an unknown voice).
+
+    Restored after a restart: the last speaker is still the last speaker.
+    """
 
     _attr_translation_key = "last_speaker"
     _attr_should_poll = False
@@ -206,8 +209,15 @@ class LastSpeakerSensor(SparkAudioEntity, SensorEntity):
         self._attr_extra_state_attributes = {"person": None, "score": None}
 
     async def async_added_to_hass(self) -> None:
-        """Listen for the STT entity's identifications."""
+        """Restore the last speaker; listen for the STT entity's identifications."""
         await super().async_added_to_hass()
+        if (data := await self.async_get_last_sensor_data()) is not None:
+            self._attr_native_value = data.native_value
+        if (state := await self.async_get_last_state()) is not None:
+            self._attr_extra_state_attributes = {
+                "person": state.attributes.get("person"),
+                "score": state.attributes.get("score"),
+            }
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass, speaker_signal(self._stt_unique_id), self._identified

@@ -13,9 +13,13 @@ from unittest.mock import patch
 
 import pytest
 from homeassistant.components import stt
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import HomeAssistant, ServiceCall, State
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_service,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.device_trigger import async_get_trigger_capabilities
@@ -234,3 +238,26 @@ async def test_whisperx_stt_sends_the_embedding_only_after_the_text(
     assert text.finished_at is not None
     assert voice.started_at > text.finished_at
     assert voice.file_bytes == 44 + len(command)
+
+
+async def test_last_speaker_is_restored_after_a_restart(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    sensor = "sensor.127_0_0_1_parakeet_last_speaker"
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(sensor, "Anna", {"person": "person.anna", "score": 0.91}),
+                {"native_value": "Anna", "native_unit_of_measurement": None},
+            )
+        ],
+    )
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get(sensor)
+    assert state is not None
+    assert state.state == "Anna"
+    assert (state.attributes["person"], state.attributes["score"]) == ("person.anna", 0.91)
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
