@@ -41,6 +41,7 @@ from .services import async_register_services
 from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
+from .voiceprint_store import VOICEPRINTS_KEY, VoiceprintStore
 from .whisperx_install import async_resume_install
 
 PLATFORMS: list[Platform] = [
@@ -59,6 +60,9 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions and HTTP views once per HA start."""
     hass.data[JOBS_KEY] = jobs = TranscriptionJobs(hass)
     await jobs.async_load()
+    hass.data[VOICEPRINTS_KEY] = voiceprints = VoiceprintStore(hass)
+    await voiceprints.async_load()
+    voiceprints.async_follow_persons(hass)  # for as long as HA runs, like the actions
     async_register_services(hass)
     async_register_views(hass)
     async_register_install_views(hass)

@@ -30,6 +30,7 @@ from .provided import async_add_provided
 from .spark.docker import ContainerState
 from .spark.install_progress import Phase
 from .spark.probes import RoundTripResult
+from .speaker_identification import last_speaker_sensors
 from .transcription_jobs import JOBS_KEY, jobs_signal
 
 PARALLEL_UPDATES = 0
@@ -154,6 +155,7 @@ async def async_setup_entry(
     if data.ssh is not None:
         entities.append(WhisperXInstallSensor(entry))
     entities.append(TranscriptionSensor(entry))
+    entities += last_speaker_sensors(entry)
     if data.round_trip is not None:
         entities += [
             RoundTripSensor(data, data.round_trip, description)

@@ -23,6 +23,14 @@ from .entity import translate_errors
 from .gateway.transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
 from .gateway.transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 from .recovery import ServiceRecovery
+from .speaker_enrolment import (
+    ENROLL_SCHEMA,
+    FORGET_SCHEMA,
+    SERVICE_ENROLL_SPEAKER,
+    SERVICE_FORGET_SPEAKER,
+    async_enroll_speaker,
+    async_forget_speaker,
+)
 from .transcription_jobs import JOBS_KEY
 
 _SCHEMA = vol.Schema(
@@ -89,6 +97,19 @@ def async_register_services(hass: HomeAssistant) -> None:
     async def cancel_transcription(call: ServiceCall) -> None:
         await hass.data[JOBS_KEY].async_cancel(call.data["job_id"], call.context)
 
+    async def enroll_speaker(call: ServiceCall) -> None:
+        await async_enroll_speaker(hass, call)
+
+    async def forget_speaker(call: ServiceCall) -> None:
+        await async_forget_speaker(hass, call)
+
+    # Voiceprints are biometric data of the household: administrators only.
+    async_register_admin_service(
+        hass, DOMAIN, SERVICE_ENROLL_SPEAKER, enroll_speaker, schema=ENROLL_SCHEMA
+    )
+    async_register_admin_service(
+        hass, DOMAIN, SERVICE_FORGET_SPEAKER, forget_speaker, schema=FORGET_SCHEMA
+    )
     # Restarting a container acts on the Spark itself: administrators only.
     async_register_admin_service(hass, DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)
     # Anyone may cancel the jobs they queued; only administrators other people's (the handler).

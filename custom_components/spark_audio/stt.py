@@ -36,6 +36,7 @@ from .provided import async_add_provided
 from .spark import SparkError, parakeet, whisperx
 from .spark.transcription import TEXT_ONLY, OpenAITranscriptionClient
 from .spark.wav import wav_stream
+from .speaker_identification import CommandIdentification
 from .vocabulary import AssistVocabulary
 
 _LOGGER = logging.getLogger(__name__)
@@ -154,13 +155,21 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
             sample_width=int(metadata.bit_rate) // 8,
         )
         prompt = None if self.vocabulary is None else self.vocabulary.async_prompt().text
+        # Who speaks is found beside the transcription, never in its way.
+        speaker = CommandIdentification.begin(
+            self.hass, self.coordinator, self.entity_id, str(self.unique_id), audio
+        )
         try:
             # Text only: Assist never uses timings, and WhisperX would align words for them.
-            result = await client.transcribe(audio, ask=TEXT_ONLY, language=language, prompt=prompt)
+            result = await client.transcribe(
+                speaker.audio, ask=TEXT_ONLY, language=language, prompt=prompt
+            )
         except SparkError as err:
             report_backend_fault(err, self.coordinator)
             _LOGGER.warning(
                 "%s speech-to-text failed: %s", SERVICE_NAMES[self.coordinator.service], err
             )
             return SpeechResult(None, SpeechResultState.ERROR)
+        finally:
+            speaker.finish()
         return SpeechResult(result.text, SpeechResultState.SUCCESS)

@@ -145,6 +145,8 @@ async def test_unique_ids_stable(
         "round_trip_latency",
         "round_trip_rtf",
         "transcription",
+        "parakeet_last_speaker",  # who gave the last voice command (WhisperX on the Spark)
+        "whisperx_last_speaker",
     ]
     assert sorted(e.unique_id for e in entities) == sorted(
         f"{init_integration.entry_id}_{key}" for key in expected

@@ -86,7 +86,14 @@ def test_actions_translated() -> None:
     from homeassistant.util.yaml import load_yaml_dict
 
     actions = load_yaml_dict(str(COMPONENT / "services.yaml"))
-    assert set(actions) == {"restart_service", "deep_check", "transcribe", "cancel_transcription"}
+    assert set(actions) == {
+        "restart_service",
+        "deep_check",
+        "transcribe",
+        "cancel_transcription",
+        "enroll_speaker",
+        "forget_speaker",
+    }
     for action, spec in actions.items():
         assert EN["services"][action]["name"]
         assert set(EN["services"][action]["fields"]) == set(spec["fields"])

@@ -21,6 +21,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .voice_knobs import parse_voice_knob
+
 _LOGGER = logging.getLogger("spark_sim")
 
 DEFAULT_TRANSCRIPT = "turn on the kitchen light"
@@ -150,6 +152,11 @@ class ServiceState:
     max_queue: int = DEFAULT_MAX_QUEUE
     # The next N inference requests fail with a plain 500 (no CUDA fault: a bad job).
     fail_next: int = 0
+    # WhisperX voices (see voices.py): diarizer loaded, the embedding of the next clips,
+    # the embedding per detected speaker label.
+    diarizer: bool = True
+    clip_embedding: list[float] | None = None
+    speaker_embeddings: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def is_down(self) -> bool:
@@ -223,6 +230,8 @@ class ServiceState:
                     updates[key] = _integer(key, value, 1, 4)
                 case "max_queue" | "fail_next":
                     updates[key] = _integer(key, value, 0, 1000)
+                case "diarizer" | "clip_embedding" | "speaker_embeddings":
+                    updates[key] = parse_voice_knob(key, value)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
         for key, value in updates.items():
@@ -243,6 +252,9 @@ class ServiceState:
             "caption_formats": self.caption_formats,
             "max_queue": self.max_queue,
             "fail_next": self.fail_next,
+            "diarizer": self.diarizer,
+            "clip_embedding": self.clip_embedding,
+            "speaker_embeddings": dict(self.speaker_embeddings),
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,

@@ -19,7 +19,7 @@ from custom_components.spark_audio.whisperx_container.app.languages import LANGU
 from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, Fault, ServiceState
-from .forms import Form, missing_field, parse_float_field, parse_int_field, read_form
+from .forms import Form, invalid_field, missing_field, parse_float_field, parse_int_field, read_form
 from .gpu import health_fields, run_job
 from .transcript import (
     RESPONSE_FORMATS,
@@ -29,6 +29,7 @@ from .transcript import (
     spread_words,
     transcription_response,
 )
+from .voices import EMBEDDINGS_PATH, NO_DIARIZER, embeddings, speaker_embeddings
 
 ARCH = "medium"
 MODEL = f"whisperx-{ARCH}"
@@ -106,11 +107,16 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
     """POST /v1/audio/transcribe-with-speakers: the predecessor's merged shape."""
     state = request.app[STATE_KEY]
     form = await read_form(request)
+    if not state.diarizer:
+        return web.json_response(NO_DIARIZER, status=503)
     if form.file is None:
         return missing_field("file")
     language = _language(form)
     if isinstance(language, web.Response):
         return language
+    with_embeddings = _flag(form, "return_embeddings")
+    if isinstance(with_embeddings, web.Response):
+        return with_embeddings
     counts: dict[str, int | None] = {}
     for name in ("num_speakers", "min_speakers", "max_speakers"):
         value = parse_int_field(form, name)
@@ -131,15 +137,27 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
         return refused
     words = spread_words(recall_speech(info.pcm) or state.transcript, info.duration)
     blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
-    return web.json_response(
-        {
-            "duration": round(info.duration, 3),
-            "language": language or "en",
-            "speakers_detected": sorted({str(b["speaker"]) for b in blocks}),
-            "segments": blocks,
-            "models": {"transcription": MODEL, "diarization": DIARIZER},
-        }
-    )
+    detected = sorted({str(b["speaker"]) for b in blocks})
+    body: dict[str, object] = {
+        "duration": round(info.duration, 3),
+        "language": language or "en",
+        "speakers_detected": detected,
+        "segments": blocks,
+        "models": {"transcription": MODEL, "diarization": DIARIZER},
+    }
+    if with_embeddings:
+        body["speaker_embeddings"] = speaker_embeddings(state, info.pcm, detected)
+    return web.json_response(body)
+
+
+def _flag(form: Form, name: str) -> bool | web.Response:
+    """An optional boolean form field (FastAPI's spellings), or its 422."""
+    raw = (form.get(name) or "false").strip().lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off", ""):
+        return False
+    return invalid_field(name, raw, "bool_parsing", "Input should be a valid boolean")
 
 
 async def _transcriptions(request: web.Request) -> web.Response:
@@ -179,9 +197,12 @@ async def _transcriptions(request: web.Request) -> web.Response:
 
 def create_whisperx_app(state: ServiceState) -> web.Application:
     """The WhisperX container's HTTP API bound to `state`."""
-    app = new_service_app(state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH}), WEDGE_BODY)
+    app = new_service_app(
+        state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH, EMBEDDINGS_PATH}), WEDGE_BODY
+    )
     app.middlewares.append(_require_key)
     app.router.add_get("/health", _health)
     app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)
     app.router.add_post(TRANSCRIBE_PATH, _transcriptions)
+    app.router.add_post(EMBEDDINGS_PATH, embeddings)
     return app

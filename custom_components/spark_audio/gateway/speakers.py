@@ -23,6 +23,7 @@ from ..spark.diarization_windows import plan_windows, reconcile_windows
 from ..spark.formats import SPEAKER_FORMATS
 from ..spark.transcription import WORD_TIMING
 from ..spark.wav import WavLayout, wav_header, wav_layout
+from ..voiceprint_store import named_transcript, wants_speaker_embeddings
 from .decode import decoded_wav
 from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
 from .spool import SpooledFile
@@ -87,6 +88,8 @@ async def transcribe_with_speakers(
 ) -> SpeakerTranscript:
     """WhisperX when it is ready (one pipeline, handles long audio); else the fallback."""
     if whisperx_ready(hass):
+        # With somebody enrolled, WhisperX also answers one voice embedding per speaker.
+        name_them = wants_speaker_embeddings(hass)
 
         async def on_whisperx(attempt: Attempt[WhisperXClient]) -> SpeakerTranscript:
             client = attempt.coordinator.client
@@ -102,12 +105,14 @@ async def transcribe_with_speakers(
                     content_type=form.content_type,
                     timeout=upload_timeout(client),
                     job_id=job_id,
+                    return_embeddings=name_them,
                 ),
             )
 
-        return await call_with_failover(
+        transcript = await call_with_failover(
             hass, WHISPERX_SLOT, on_whisperx, can_retry=upload.replayable
         )
+        return named_transcript(hass, transcript)
 
     spooled = await upload.ensure_spooled()
     decoded: SpooledFile | None = None

@@ -35,7 +35,7 @@ MODELS: dict[str, ServiceSlot[OpenAITranscriptionClient]] = {
 }
 
 
-def _media_id(value: Any) -> str:
+def media_id(value: Any) -> str:
     """A path or media-source id; the media selector gives ``{"media_content_id": ...}``."""
     if isinstance(value, dict):
         value = value.get("media_content_id")
@@ -44,7 +44,7 @@ def _media_id(value: Any) -> str:
 
 SCHEMA = vol.Schema(
     {
-        vol.Required("media"): _media_id,
+        vol.Required("media"): media_id,
         vol.Optional("model", default="parakeet"): vol.In(list(MODELS)),
         vol.Optional("speakers", default=False): cv.boolean,
         vol.Optional("language"): cv.string,

@@ -21,12 +21,22 @@ def speaker_json(transcript: SpeakerTranscript) -> dict[str, Any]:
         "duration": transcript.duration,
         "language": transcript.language,
         "speakers_detected": list(transcript.speakers_detected),
-        "segments": [
-            {"start_ms": s.start_ms, "end_ms": s.end_ms, "speaker": s.speaker, "text": s.text}
-            for s in transcript.segments
-        ],
+        "segments": [_speaker_segment(s) for s in transcript.segments],
         "models": dict(transcript.models),
     }
+
+
+def _speaker_segment(segment: SpeakerSegment) -> dict[str, Any]:
+    """One segment; ``person`` only on a recognised speaker (the predecessor's keys otherwise)."""
+    found: dict[str, Any] = {
+        "start_ms": segment.start_ms,
+        "end_ms": segment.end_ms,
+        "speaker": segment.speaker,
+        "text": segment.text,
+    }
+    if segment.person is not None:
+        found["person"] = segment.person
+    return found
 
 
 def speaker_srt(segments: Sequence[SpeakerSegment]) -> str:

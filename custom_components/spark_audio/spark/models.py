@@ -96,6 +96,8 @@ class SpeakerSegment:
     end_ms: int
     speaker: str
     text: str
+    person: str | None = None
+    """The enrolled person's entity id when the speaker was recognised (``speaker``: the name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ class SpeakerTranscript:
     speakers_detected: tuple[str, ...]
     segments: tuple[SpeakerSegment, ...]
     models: Mapping[str, str] = field(default_factory=dict)
+    speaker_embeddings: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """One voice embedding per detected speaker, when asked for (WhisperX only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -77,17 +78,20 @@ class WhisperXClient(OpenAITranscriptionClient):
         content_type: str = "audio/wav",
         timeout: float | None = None,
         job_id: str | None = None,
+        return_embeddings: bool = False,
     ) -> SpeakerTranscript:
         """``POST /v1/audio/transcribe-with-speakers``: words grouped by speaker.
 
         With ``job_id`` the container tracks the job's progress under that id
-        (``job_progress``).
+        (``job_progress``). With ``return_embeddings`` it also answers one voice
+        embedding per detected speaker (``speaker_embeddings``), to name them.
         """
         fields = {
             "language": language,
             "num_speakers": _opt(num_speakers),
             "min_speakers": _opt(min_speakers),
             "max_speakers": _opt(max_speakers),
+            "return_embeddings": "true" if return_embeddings else None,
         }
         form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
         async with self._request(
@@ -99,6 +103,30 @@ class WhisperXClient(OpenAITranscriptionClient):
         ) as response:
             data = await read_json(response)
         return parse_speaker_transcript(data)
+
+    async def embedding(
+        self,
+        audio: AudioSource,
+        *,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        timeout: float | None = None,
+    ) -> ClipEmbedding:
+        """``POST /v1/audio/embeddings``: the voice embedding of one clip (the diarizer's model).
+
+        A container without its diarization pipeline answers 503 (a SparkResponseError).
+        """
+        form = multipart_form({}, audio=audio, filename=filename, content_type=content_type)
+        async with self._request(
+            "POST", "/v1/audio/embeddings", data=form, timeout=timeout
+        ) as response:
+            data = await read_json(response)
+        try:
+            vector = _vector(data["embedding"])
+            duration = float(data.get("duration") or 0.0)
+        except (KeyError, TypeError, ValueError) as err:
+            raise SparkResponseError(f"malformed embedding: {err}", status=200) from err
+        return ClipEmbedding(vector=vector, duration=duration)
 
     async def job_progress(self, job_id: str) -> JobProgress | None:
         """``GET /v1/jobs/{id}``: the phase and percent of a job; None when not known.
@@ -139,6 +167,24 @@ class JobProgress:
     percent: float
 
 
+@dataclass(frozen=True, slots=True)
+class ClipEmbedding:
+    """The voice embedding of one clip, and how long the clip was (seconds)."""
+
+    vector: tuple[float, ...]
+    duration: float
+
+
+def _vector(raw: Any) -> tuple[float, ...]:
+    """A non-empty list of finite numbers, else ValueError/TypeError."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("embedding is not a non-empty list")
+    vector = tuple(float(v) for v in raw)
+    if not all(math.isfinite(v) for v in vector):
+        raise ValueError("embedding has non-finite values")
+    return vector
+
+
 def _opt(value: int | None) -> str | None:
     return None if value is None else str(value)
 
@@ -160,12 +206,22 @@ def parse_speaker_transcript(data: dict[str, Any]) -> SpeakerTranscript:
         raise SparkResponseError(f"malformed speaker transcript: {err}", status=200) from err
     models = data.get("models")
     language = data.get("language")
+    raw_embeddings = data.get("speaker_embeddings")
+    try:
+        embeddings = (
+            {str(label): _vector(v) for label, v in raw_embeddings.items()}
+            if isinstance(raw_embeddings, dict)
+            else {}
+        )
+    except (TypeError, ValueError) as err:
+        raise SparkResponseError(f"malformed speaker embeddings: {err}", status=200) from err
     return SpeakerTranscript(
         duration=duration,
         language=language if isinstance(language, str) else None,
         speakers_detected=tuple(str(s) for s in data.get("speakers_detected") or ()),
         segments=segments,
         models={str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {},
+        speaker_embeddings=embeddings,
     )
 
 
