@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "c70c25246b86830e537dd0482a6e0a741b87d704e0d4cfa42ed6ccfb524efd5d",
+    "0.3.0": "a0393bc6d36a24b19587819a4b45d62040a0f1e878f41a81de3f56a2b6ec5da4",
 }
 
 
@@ -195,6 +195,8 @@ def test_whisperx_version_moves_with_its_image() -> None:
 # The WhisperX image's build inputs (issue 22). `whisperx_container/rehearse` proves them against
 # the real wheels and toolchain in CI; these hold the decisions in the normal suite.
 CONTAINER = INTEGRATION / "whisperx_container"
+# The image's tests, engine lane and rehearsal: never shipped, beside the integration.
+TOOLS = ROOT / "whisperx_container"
 
 
 def _lock(name: str) -> dict[str, str]:
@@ -282,7 +284,7 @@ def test_torchcodec_is_kept_with_its_npp_library_locked() -> None:
 
 def test_dockerfile_pins_every_input_by_content() -> None:
     """Base images by digest, CTranslate2 by commit, downloads hashed, cuDNN off."""
-    from custom_components.spark_audio.whisperx_container.rehearsal import dockerfile_pins
+    from whisperx_container.rehearsal import dockerfile_pins
 
     dockerfile = (CONTAINER / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile_pins.problems(dockerfile) == []
@@ -304,7 +306,7 @@ def test_dockerfile_pins_every_input_by_content() -> None:
 
 def test_ctranslate2_bindings_and_kernels_are_built_as_upstream_builds_them() -> None:
     """pybind11 at upstream's 2.11.1 pin; sm_121 SASS plus compute_121 PTX."""
-    pyproject = (CONTAINER / "rehearsal" / "pywheel" / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = (TOOLS / "rehearsal" / "pywheel" / "pyproject.toml").read_text(encoding="utf-8")
     assert '"pybind11==2.11.1"' in pyproject  # v4.8.1's python/pyproject.toml, verbatim
     assert _lock("requirements-build.lock")["pybind11"] == "2.11.1"
     dockerfile = (CONTAINER / "Dockerfile").read_text(encoding="utf-8")
@@ -320,11 +322,11 @@ def test_ctranslate2_bindings_and_kernels_are_built_as_upstream_builds_them() ->
 def test_engine_lane_runs_the_images_versions_unless_it_says_why() -> None:
     """Every package the engine lane shares with the image has its version, or differs.txt and
     the container README name it."""
-    engine = _lock("engine_tests/requirements.lock")
+    engine = _lock("../../../whisperx_container/engine_tests/requirements.lock")
     image = _lock("requirements-spark.lock") | {
         "ctranslate2": _lock("requirements-x86_64.lock")["ctranslate2"]
     }
-    differs_text = (CONTAINER / "engine_tests" / "differs.txt").read_text(encoding="utf-8")
+    differs_text = (TOOLS / "engine_tests" / "differs.txt").read_text(encoding="utf-8")
     differs = set(re.findall(r"^([A-Za-z0-9_.-]+)\s", differs_text, re.M))
     different = {
         name for name in engine.keys() & image.keys() if engine[name].split("+")[0] != image[name]
@@ -336,3 +338,34 @@ def test_engine_lane_runs_the_images_versions_unless_it_says_why() -> None:
     lane = readme[readme.index("## Engine lane") :]
     for name in differs:
         assert f"`{name}`" in lane, f"the README's engine lane section does not name {name}"
+
+
+# What must never be in a user's config folder: test code, the rehearsal, the engine lane.
+_NOT_SHIPPED = (
+    "*_tests",
+    "tests",
+    "conftest.py",
+    "test_*.py",
+    "rehearsal",
+    "rehearse",
+    "engine-lane",
+)
+
+
+def test_hacs_ships_only_what_runs() -> None:
+    """HACS copies custom_components/spark_audio/ whole (hacs.json has no content_in_root):
+    the integration and the image's build context, nothing that only tests or rehearses."""
+    hacs = _json(ROOT / "hacs.json")
+    assert not hacs.get("content_in_root", False)
+    shipped = [path.relative_to(INTEGRATION) for path in INTEGRATION.rglob("*")]
+    shipped = [p for p in shipped if "__pycache__" not in p.parts]
+    offending = sorted(
+        str(p)
+        for p in shipped
+        if any(fnmatch.fnmatch(part, pattern) for part in p.parts for pattern in _NOT_SHIPPED)
+    )
+    assert offending == [], f"test or rehearsal code would reach users: {offending}"
+    assert (INTEGRATION / "whisperx_container" / "Dockerfile").is_file()  # the context ships
+    assert (TOOLS / "app_tests").is_dir()
+    assert (TOOLS / "engine_tests").is_dir()
+    assert not TOOLS.is_symlink()

@@ -60,7 +60,9 @@ from tests.ssh_host.server import process_alive, process_group_alive
 
 HF_TOKEN = "hf_SECRETtokenDoNotLeak1234567890"
 API_KEY = "wx-KEY-DoNotLeak-0987654321abcdef"
-WHISPERX_CONTEXT = Path(__file__).parents[2] / "whisperx_container"
+WHISPERX_CONTEXT = (
+    Path(__file__).parents[2] / "custom_components" / "spark_audio" / "whisperx_container"
+)
 LOGIN_OWNS_SECRETS = os.getuid() in (0, CONTAINER_UID)
 """Root or the image's own UID can give the secret files to the container's user alone."""
 # Half of the context sent (the SSH drop / cancel tests act mid-upload).

@@ -36,7 +36,10 @@ MODEL = f"whisperx-{ARCH}"
 DIARIZER = "pyannote/speaker-diarization-community-1"
 # The bundled container's version: the simulated WhisperX is an up-to-date install.
 VERSION = (
-    (Path(__file__).resolve().parents[2] / "whisperx_container" / "VERSION")
+    (
+        Path(__file__).resolve().parents[2]
+        / "custom_components/spark_audio/whisperx_container/VERSION"
+    )
     .read_text(encoding="utf-8")
     .strip()
 )

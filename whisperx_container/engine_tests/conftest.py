@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+# The image's build context, whose app/ these tests import as the image does ("app").
+ROOT = Path(__file__).resolve().parents[2] / "custom_components/spark_audio/whisperx_container"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
