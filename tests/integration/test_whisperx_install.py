@@ -41,6 +41,9 @@ from tests.ssh_host.server import SSHTestHost, process_alive, process_group_aliv
 
 HF_TOKEN = "hf_testtoken_never_logged_123"
 SECRETS.add(HF_TOKEN)
+PROGRESS = "sensor.127_0_0_1_whisperx_install_progress"
+PHASE = "sensor.127_0_0_1_whisperx_install_phase"
+BUTTON = "button.127_0_0_1_install_whisperx"
 
 
 def free_port() -> int:
@@ -232,6 +235,13 @@ async def test_build_failure_is_reported(
     assert str(job.phase) == "failed"
     assert state(hass, "sensor.127_0_0_1_whisperx_install") == "failed"
     assert install_entry.data["whisperx_enabled"] is False
+    # The phase says so; the percent stays where the build stopped; a new try can be pressed.
+    assert state(hass, PHASE) == "failed"
+    start, end = PHASE_RANGES[Phase.BUILD]
+    assert float(state(hass, PROGRESS)) == round(job.percent, 1)
+    assert start <= job.percent < end
+    assert state(hass, BUTTON) != STATE_UNAVAILABLE
+    assert untranslated_attributes(hass) == {}
 
 
 def test_installed_copy_finds_the_build_context(tmp_path: Path) -> None:
@@ -486,11 +496,6 @@ async def test_options_saved_mid_build_do_not_end_the_install(
     assert install_entry.data["whisperx_enabled"] is True
     assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installed"
     assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
-
-
-PROGRESS = "sensor.127_0_0_1_whisperx_install_progress"
-PHASE = "sensor.127_0_0_1_whisperx_install_phase"
-BUTTON = "button.127_0_0_1_install_whisperx"
 
 
 async def test_progress_and_phase_are_states_and_the_button_waits(
