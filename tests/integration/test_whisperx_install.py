@@ -601,6 +601,8 @@ async def test_ha_restart_mid_build_takes_the_install_up_again(
     assert sensor is not None
     assert sensor.attributes["job_id"] == before.id
     assert sensor.attributes["percent"] == round(job.percent, 1)
+    assert state(hass, PHASE) == "build"  # the taken-up job shows like one started here
+    assert state(hass, BUTTON) == STATE_UNAVAILABLE
 
     ssh_host.open_gate()
     assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done", job.lines
