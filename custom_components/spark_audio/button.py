@@ -110,8 +110,13 @@ class InstallWhisperXButton(SparkInstallEntity, ButtonEntity):
         """One per Spark with SSH."""
         super().__init__(entry, "install_whisperx")
 
+    @property
+    def available(self) -> bool:
+        """Not while an install job runs: a press would only be refused (available at its end)."""
+        return not self.job_running
+
     @translate_errors
     async def async_press(self) -> None:
-        """Start the install; progress shows on the status sensor."""
+        """Start the install; its phase and progress show on the install sensors."""
         await async_require_admin(self)
         await async_start_install(self.hass, self.entry)

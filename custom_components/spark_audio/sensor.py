@@ -26,6 +26,7 @@ from .const import DOMAIN, SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .deep_check import RoundTripCoordinator
 from .entity import SparkInstallEntity, SparkRecoveryEntity
+from .install_sensors import WhisperXInstallPhaseSensor, WhisperXInstallProgressSensor
 from .provided import async_add_provided
 from .spark.docker import ContainerState
 from .spark.install_progress import Phase
@@ -153,7 +154,11 @@ async def async_setup_entry(
         if data.docker is not None or not description.needs_ssh
     ]
     if data.ssh is not None:
-        entities.append(WhisperXInstallSensor(entry))
+        entities += [
+            WhisperXInstallSensor(entry),
+            WhisperXInstallProgressSensor(entry),
+            WhisperXInstallPhaseSensor(entry),
+        ]
     entities.append(TranscriptionSensor(entry))
     entities += last_speaker_sensors(entry)
     if data.round_trip is not None:

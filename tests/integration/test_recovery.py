@@ -38,6 +38,7 @@ from custom_components.spark_audio.deep_check import DeepCheckStatus
 from custom_components.spark_audio.spark.probes import Verdict
 from custom_components.spark_audio.spark.ssh_login import HostKey
 from tests.integration.conftest import standin_containers
+from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim import faults as sim_faults
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
@@ -142,6 +143,7 @@ async def test_wedge_detected_restarted_recovered(
     assert state(hass, "binary_sensor.127_0_0_1_parakeet_wedged") == STATE_OFF
     assert state(hass, "sensor.127_0_0_1_parakeet_restarts_in_24_hours") == "1"
     assert state(hass, "sensor.127_0_0_1_parakeet_last_restart") != STATE_UNKNOWN
+    assert untranslated_attributes(hass) == {}  # the restart's and the wedge's details too
     # Other services were left alone.
     assert all(
         call[1:2] != ["restart"] or call[2] == "parakeet" for call in ssh_host.docker_calls()

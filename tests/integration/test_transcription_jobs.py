@@ -37,6 +37,7 @@ from tests.integration.long_audio import (
     transcription_sensor,
     wait_until,
 )
+from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 
@@ -167,6 +168,7 @@ async def test_cancel_stops_the_backend_and_leaves_no_files(
     assert state.attributes["job_id"] == first["job_id"]
     assert state.attributes["queued"] == 1
     assert state.attributes["queue"] == [{"job_id": second["job_id"], "media": str(recording)}]
+    assert untranslated_attributes(hass) == {}  # the running job's details have English text
 
     with pytest.raises(Unauthorized):
         await hass.services.async_call(

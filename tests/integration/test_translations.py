@@ -6,10 +6,40 @@ import json
 import re
 from pathlib import Path
 
-from custom_components.spark_audio.const import SparkService
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import async_get_platforms
+
+from custom_components.spark_audio.const import DOMAIN, SparkService
 
 COMPONENT = Path(__file__).parents[2] / "custom_components" / "spark_audio"
 EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
+
+
+def untranslated_attributes(hass: HomeAssistant) -> dict[str, set[str]]:
+    """Per entity id, the attributes our entities show now that have no English text.
+
+    Only the entities' own (extra) attributes: those of a platform (an update's
+    versions, a sensor's unit) HA translates itself. An attribute whose text
+    lists its values (``state``) must show one of them.
+    """
+    missing: dict[str, set[str]] = {}
+    for platform in async_get_platforms(hass, DOMAIN):
+        texts = EN["entity"].get(platform.domain, {})
+        for entity in platform.entities.values():
+            attributes = entity.extra_state_attributes or {}
+            named = texts.get(entity.translation_key or "", {}).get("state_attributes", {})
+            bad = {key for key in attributes if key not in named}
+            bad |= {
+                f"{key}={value}"
+                for key, value in attributes.items()
+                if key in named
+                and "state" in named[key]
+                and value is not None
+                and str(value) not in named[key]["state"]
+            }
+            if bad:
+                missing[str(entity.entity_id)] = bad
+    return missing
 
 
 def source() -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, EVENT_STATE_CHANGED, STATE_UNAVAILABLE
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -35,11 +35,15 @@ from custom_components.spark_audio.spark.ssh import SparkSSH
 from custom_components.spark_audio.spark.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from tests.integration.conftest import SECRETS, standin_containers
+from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost, process_alive, process_group_alive
 
 HF_TOKEN = "hf_testtoken_never_logged_123"
 SECRETS.add(HF_TOKEN)
+PROGRESS = "sensor.127_0_0_1_whisperx_install_progress"
+PHASE = "sensor.127_0_0_1_whisperx_install_phase"
+BUTTON = "button.127_0_0_1_install_whisperx"
 
 
 def free_port() -> int:
@@ -231,6 +235,13 @@ async def test_build_failure_is_reported(
     assert str(job.phase) == "failed"
     assert state(hass, "sensor.127_0_0_1_whisperx_install") == "failed"
     assert install_entry.data["whisperx_enabled"] is False
+    # The phase says so; the percent stays where the build stopped; a new try can be pressed.
+    assert state(hass, PHASE) == "failed"
+    start, end = PHASE_RANGES[Phase.BUILD]
+    assert float(state(hass, PROGRESS)) == round(job.percent, 1)
+    assert start <= job.percent < end
+    assert state(hass, BUTTON) != STATE_UNAVAILABLE
+    assert untranslated_attributes(hass) == {}
 
 
 def test_installed_copy_finds_the_build_context(tmp_path: Path) -> None:
@@ -356,12 +367,24 @@ async def test_upgrade_turns_the_update_off(
     assert update.state == "on"
     assert update.attributes["latest_version"] == "99.0.0"
 
+    ssh_host.gate_builds()  # hold the upgrade mid-build: the update entity shows its progress
     await hass.services.async_call(
         "update", "install", {"entity_id": "update.127_0_0_1_whisperx"}, blocking=True
     )
+    await gated_build_started(hass, ssh_host)
+    await hass.async_block_till_done()
+    update = hass.states.get("update.127_0_0_1_whisperx")
+    assert update is not None
+    assert update.attributes["in_progress"] is True
+    start, end = PHASE_RANGES[Phase.BUILD]
+    assert start <= update.attributes["update_percentage"] < end
+    assert state(hass, "button.127_0_0_1_install_whisperx") == STATE_UNAVAILABLE
+    ssh_host.open_gate()
     assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
     update = hass.states.get("update.127_0_0_1_whisperx")
     assert update is not None
+    assert update.attributes["update_percentage"] is None
+    assert state(hass, "button.127_0_0_1_install_whisperx") != STATE_UNAVAILABLE
     assert update.attributes["installed_version"] == "99.0.0"
     assert update.state == "off"
     assert update.attributes["in_progress"] is False
@@ -475,6 +498,65 @@ async def test_options_saved_mid_build_do_not_end_the_install(
     assert [c[1] for c in ssh_host.docker_calls()].count("build") == 1
 
 
+async def test_progress_and_phase_are_states_and_the_button_waits(
+    hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
+) -> None:
+    """A first install shows phase and percent as states; the button is unavailable meanwhile.
+
+    The build is held at the gate, so "mid-build" is a state the test sees, not a moment
+    it hopes to catch. Every attribute shown then and afterwards has English text.
+    """
+    ssh_host.gate_builds()
+    install_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(install_entry.entry_id)
+    await hass.async_block_till_done()
+    assert (state(hass, PROGRESS), state(hass, PHASE)) == ("unknown", "unknown")  # no job yet
+    progress = hass.states.get(PROGRESS)
+    assert progress is not None
+    assert progress.attributes["unit_of_measurement"] == "%"
+    assert progress.attributes["state_class"] == "measurement"
+    assert state(hass, BUTTON) != STATE_UNAVAILABLE
+    shown: list[float] = []
+
+    @callback
+    def record(event: Event[Any]) -> None:
+        new = event.data["new_state"]
+        # Unavailable only while the entry reloads with WhisperX enabled, after the install.
+        if event.data["entity_id"] != PROGRESS or new is None:
+            return
+        if new.state not in ("unknown", STATE_UNAVAILABLE):
+            shown.append(float(new.state))
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    await press_install(hass)
+    await gated_build_started(hass, ssh_host)
+    await hass.async_block_till_done()
+
+    mid_build = float(state(hass, PROGRESS))
+    start, end = PHASE_RANGES[Phase.BUILD]
+    assert start <= mid_build < end
+    assert state(hass, PHASE) == "build"
+    assert state(hass, "sensor.127_0_0_1_whisperx_install") == "installing"
+    assert state(hass, BUTTON) == STATE_UNAVAILABLE
+    with pytest.raises(HomeAssistantError) as caught:  # what the button starts refuses too
+        await whisperx_install.async_start_install(hass, install_entry)
+    assert caught.value.translation_key == "install_in_progress"
+    assert untranslated_attributes(hass) == {}
+
+    ssh_host.open_gate()
+    job = await wait_for_job(hass, install_entry.entry_id)
+    assert str(job.phase) == "done", job.lines[-20:]
+    assert (state(hass, PROGRESS), state(hass, PHASE)) == ("100.0", "done")
+    assert state(hass, BUTTON) != STATE_UNAVAILABLE
+    # From 0 at the press, through the build, to 100; it never goes back.
+    assert shown[0] == 0
+    assert mid_build in shown
+    assert shown[-1] == 100
+    assert shown == sorted(shown)
+    assert hass.states.get("sensor.127_0_0_1_whisperx_install").attributes["phase"] == "done"  # type: ignore[union-attr]
+    assert untranslated_attributes(hass) == {}
+
+
 async def test_ha_restart_mid_build_takes_the_install_up_again(
     hass: HomeAssistant, ssh_host: SSHTestHost, install_entry: MockConfigEntry
 ) -> None:
@@ -519,6 +601,8 @@ async def test_ha_restart_mid_build_takes_the_install_up_again(
     assert sensor is not None
     assert sensor.attributes["job_id"] == before.id
     assert sensor.attributes["percent"] == round(job.percent, 1)
+    assert state(hass, PHASE) == "build"  # the taken-up job shows like one started here
+    assert state(hass, BUTTON) == STATE_UNAVAILABLE
 
     ssh_host.open_gate()
     assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done", job.lines
@@ -571,10 +655,15 @@ async def test_a_second_install_is_refused_from_this_ha_and_another(
     await gated_build_started(hass, ssh_host)
     job = whisperx_install.install_state(hass, install_entry.entry_id).job
     assert job is not None
+    # The button is unavailable meanwhile (HA skips its presses); what starts installs
+    # under it refuses with the running job's id.
+    assert state(hass, "button.127_0_0_1_install_whisperx") == STATE_UNAVAILABLE
+    await press_install(hass)
     with pytest.raises(HomeAssistantError) as caught:
-        await press_install(hass)
+        await whisperx_install.async_start_install(hass, install_entry)
     assert caught.value.translation_key == "install_in_progress"
     assert job.id in str(caught.value)
+    assert whisperx_install.install_state(hass, install_entry.entry_id).job is job
     ssh_host.open_gate()
     assert str((await wait_for_job(hass, install_entry.entry_id)).phase) == "done"
 
