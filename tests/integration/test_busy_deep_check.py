@@ -42,7 +42,7 @@ from custom_components.spark_audio.const import (
 from custom_components.spark_audio.spark import SparkError
 from tests.spark_sim import faults as sim_faults
 from tests.spark_sim.audio import tone, wav_bytes
-from tests.spark_sim.faults import Fault
+from tests.spark_sim.faults import DEFAULT_MAX_QUEUE, Fault
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -251,39 +251,30 @@ async def test_home_assistants_own_long_job_is_busy(
     assert events[EVENT_WEDGE_DETECTED] == []
 
 
-async def test_queue_full_429_is_busy(
+@pytest.mark.parametrize(
+    ("max_queue", "seen"),
+    [
+        (0, "429"),  # another client fills Parakeet's queue: the probe's 429 means busy
+        (DEFAULT_MAX_QUEUE, "timed out"),  # Parakeet reports no queue: the probe waited it out
+    ],
+    ids=["queue full 429", "timeout behind another client's job"],
+)
+async def test_a_probe_refused_or_kept_waiting_by_another_clients_job_is_busy(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     spark_sim: SparkSim,
     ssh_host: SSHTestHost,
     session: aiohttp.ClientSession,
     events: dict[str, list[Event[Any]]],
+    max_queue: int,
+    seen: str,
 ) -> None:
-    """Another client fills Parakeet's queue: the probe's 429 means busy, not wedged."""
-    spark_sim.states["parakeet"].max_queue = 0
+    """Busy, not wedged: no restart, and the other client's job completes."""
+    spark_sim.states["parakeet"].max_queue = max_queue
     job = await long_job_from_another_client(session, spark_sim, "parakeet")
     status = await entry.runtime_data.deep[SparkService.PARAKEET].async_probe_now()
     assert status.busy
-    assert "429" in (status.error or "")
-    assert restarts(ssh_host) == []
-    spark_sim.gpu("parakeet").finish_running()
-    assert await job == 200
-    assert events[EVENT_WEDGE_DETECTED] == []
-
-
-async def test_timeout_behind_another_clients_job_is_busy(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    spark_sim: SparkSim,
-    ssh_host: SSHTestHost,
-    session: aiohttp.ClientSession,
-    events: dict[str, list[Event[Any]]],
-) -> None:
-    """Parakeet does not report its queue: a probe that waited out its timeout is busy."""
-    job = await long_job_from_another_client(session, spark_sim, "parakeet")
-    status = await entry.runtime_data.deep[SparkService.PARAKEET].async_probe_now()
-    assert status.busy
-    assert "timed out" in (status.error or "")
+    assert seen in (status.error or "")
     assert restarts(ssh_host) == []
     spark_sim.gpu("parakeet").finish_running()
     assert await job == 200
