@@ -84,15 +84,19 @@ MUTANTS = [
         ("tests/spark/test_installer.py", "tests/integration/test_recovery.py"),
     ),
     Mutant(
-        "no .part clean-up when a running job is cancelled",
+        "no .part clean-up of the jobs a restart cut short",
         f"{PKG}/transcription_jobs.py",
-        "        except asyncio.CancelledError:\n"
+        "        for job in cut_short:\n"
         "            await self.hass.async_add_executor_job(remove_parts, job.targets)",
-        "        except asyncio.CancelledError:\n            pass",
-        (
-            "tests/integration/test_transcription_jobs.py",
-            "tests/integration/test_caption_files.py",
-        ),
+        "        for job in cut_short:\n            pass",
+        ("tests/integration/test_transcription_jobs.py",),
+    ),
+    Mutant(
+        "the caption writer leaves its part files when a write fails",
+        f"{PKG}/gateway/caption_files.py",
+        "            with contextlib.suppress(FileNotFoundError):\n                part.unlink()",
+        "            pass",
+        ("tests/integration/test_caption_files.py", "tests/integration/test_actions.py"),
     ),
     Mutant(
         "a failed spool is not discarded when nothing owns it",

@@ -251,7 +251,8 @@ class TranscriptionJobs:
         try:
             result = await run_transcription(self.hass, job.options, job.path)
         except asyncio.CancelledError:
-            await self.hass.async_add_executor_job(remove_parts, job.targets)
+            # No part files to remove here: the caption writer removes its own whatever
+            # happens, and a process killed mid-write leaves them to the restart's clean-up.
             if not job.cancelled:
                 raise  # HA is stopping: the Store keeps the job; it runs again after the restart
             self._fire_failed(job, CANCELLED)
