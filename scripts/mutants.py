@@ -103,7 +103,7 @@ MUTANTS = [
         f"{PKG}/gateway/spool.py",
         "        await writer.discard()",
         "        pass",
-        ("tests/integration/test_gateway_work.py", "tests/integration/test_gateway_hardening.py"),
+        ("tests/integration/test_spool.py", "tests/integration/test_gateway_work.py"),
     ),
 ]
 
