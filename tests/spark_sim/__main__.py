@@ -9,6 +9,7 @@ import logging
 import signal
 from pathlib import Path
 
+from .realistic import apply_realistic
 from .server import SparkSim
 
 
@@ -21,6 +22,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--whisperx-port", type=int, default=8002)
     parser.add_argument(
         "--no-whisperx", action="store_true", help="simulate a Spark without WhisperX"
+    )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="a real Spark's rates instead of near-instant answers: RTFs, word alignment, "
+        "aligner loads, model loads after a restart (tests/spark_sim/realistic.py)",
     )
     parser.add_argument(
         "--ports-file",
@@ -40,13 +47,21 @@ async def _serve(args: argparse.Namespace) -> None:
         whisperx_port=args.whisperx_port,
         with_whisperx=not args.no_whisperx,
     )
+    if args.realistic:
+        apply_realistic(sim.states)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with sim:
         for name, url in sim.urls.items():
-            logging.getLogger("spark_sim").info("%s listening on %s", name, url)
+            knobs = sim.states[name].snapshot()
+            logging.getLogger("spark_sim").info(
+                "%s listening on %s (rtf %g, align_rtf %g, aligner_load_s %g, load_s %g)",
+                name,
+                url,
+                *(knobs[k] for k in ("rtf", "align_rtf", "aligner_load_s", "load_s")),
+            )
         if args.ports_file is not None:
             partial = args.ports_file.with_name(args.ports_file.name + ".part")
             partial.write_text(json.dumps(sim.ports))

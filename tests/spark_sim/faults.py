@@ -8,10 +8,7 @@ that client code is exercised against the failures real Sparks produce.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +18,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from .fault_answers import corrupt, fail, hard_close, reset_midway
+from .knob_checks import integer, number, typed, voice_list
 from .voice_knobs import parse_voice_knob
 
 _LOGGER = logging.getLogger("spark_sim")
@@ -28,9 +27,6 @@ _LOGGER = logging.getLogger("spark_sim")
 DEFAULT_TRANSCRIPT = "turn on the kitchen light"
 SIM_PREFIX = "/_sim/"
 RECORD_KEY = "spark_sim_record"
-MALFORMED_JSON = b'{"text": "trunc'
-# A WAV that stops inside its own header: what a crashing encoder leaves.
-MALFORMED_WAV = b"RIFF\x24\x00\x00\x00WAVEfm"
 _WEDGE_SETTLE_S = 0.02
 # What `fail_next` answers: a job that failed for its own reasons, the GPU is fine.
 JOB_FAILED_BODY = {"detail": "Transcription failed: ffmpeg exited with status 1"}
@@ -71,6 +67,10 @@ class RecordedRequest:
     upload_done_at: float | None = None
     finished_at: float | None = None
     status: int | None = None
+    # The GPU job it ran (gpu.py): its planned GPU time and when it held the GPU.
+    gpu_s: float | None = None
+    gpu_started_at: float | None = None
+    gpu_finished_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """JSON view for the /_sim/requests endpoint."""
@@ -90,40 +90,10 @@ class RecordedRequest:
             "upload_done_at": self.upload_done_at,
             "finished_at": self.finished_at,
             "status": self.status,
+            "gpu_s": self.gpu_s,
+            "gpu_started_at": self.gpu_started_at,
+            "gpu_finished_at": self.gpu_finished_at,
         }
-
-
-def _number(key: str, value: object, minimum: float = 0.0) -> float:
-    """Validate a control value as a non-negative number (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ValueError(f"{key} must be a number >= {minimum}")
-    return float(value)
-
-
-def _typed(key: str, value: object, kind: type) -> object:
-    """Validate a control value's type (``transcript`` a string, flags true/false)."""
-    if not isinstance(value, kind):
-        raise TypeError(f"{key} must be a {'string' if kind is str else 'boolean'}")
-    return value
-
-
-def _integer(key: str, value: object, low: int, high: int) -> int:
-    """Validate a control value as an integer in ``low..high`` (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{key} must be an integer {low}..{high}")
-    return value
-
-
-def _voice_list(value: object) -> list[str]:
-    """Validate Magpie voice names: Model.LOCALE.Speaker[.Emotion]."""
-    if not isinstance(value, list):
-        raise TypeError("voices must be a list of strings")
-    voices: list[str] = []
-    for item in value:
-        if not isinstance(item, str) or len(item.split(".")) < 3 or "-" not in item.split(".")[1]:
-            raise TypeError(f"bad voice name {item!r}; expected Model.LOCALE.Speaker[.Emotion]")
-        voices.append(item)
-    return voices
 
 
 @dataclass(slots=True)
@@ -157,6 +127,13 @@ class ServiceState:
     diarizer: bool = True
     clip_embedding: list[float] | None = None
     speaker_embeddings: dict[str, list[float]] = field(default_factory=dict)
+    # What long work meets (0: instant, the tests' default; `--realistic` sets them):
+    # WhisperX word alignment's GPU time per audio second, an aligner's first load per
+    # language (the languages loaded since the last restart), a restart's model load.
+    align_rtf: float = 0.0
+    aligner_load_s: float = 0.0
+    loaded_aligners: set[str] = field(default_factory=set)
+    load_s: float = 0.0
 
     @property
     def is_down(self) -> bool:
@@ -174,11 +151,17 @@ class ServiceState:
         return audio_seconds * self.rtf + self.extra_delay()
 
     def restart(self, delay_s: float = 0.0) -> None:
-        """Simulate `docker restart`: a wedge is cured, down for `delay_s`."""
+        """Simulate `docker restart`: a wedge is cured, aligners forgotten.
+
+        Down for `delay_s` and then `load_s`: the real containers load their
+        models before they listen (uvicorn binds after the app's start-up).
+        """
         if self.fault == Fault.WEDGE:
             self.fault = Fault.NONE
         self.restarts += 1
-        self.down_until = time.monotonic() + delay_s if delay_s > 0 else None
+        self.loaded_aligners.clear()
+        down_s = delay_s + self.load_s
+        self.down_until = time.monotonic() + down_s if down_s > 0 else None
 
     def reset_records(self) -> None:
         """Forget recorded traffic so a test starts from a clean slate."""
@@ -218,18 +201,18 @@ class ServiceState:
                         raise ValueError(
                             f"fault must be one of {[f.value for f in Fault]}"
                         ) from None
-                case "slow_seconds" | "rtf":
-                    updates[key] = _number(key, value)
+                case "slow_seconds" | "rtf" | "align_rtf" | "aligner_load_s" | "load_s":
+                    updates[key] = number(key, value)
                 case "max_diarize_s":
-                    updates[key] = _number(key, value, 0.001)
+                    updates[key] = number(key, value, 0.001)
                 case "transcript" | "caption_formats":
-                    updates[key] = _typed(key, value, str if key == "transcript" else bool)
+                    updates[key] = typed(key, value, str if key == "transcript" else bool)
                 case "voices":
-                    updates[key] = _voice_list(value)
+                    updates[key] = voice_list(value)
                 case "speakers":
-                    updates[key] = _integer(key, value, 1, 4)
+                    updates[key] = integer(key, value, 1, 4)
                 case "max_queue" | "fail_next":
-                    updates[key] = _integer(key, value, 0, 1000)
+                    updates[key] = integer(key, value, 0, 1000)
                 case "diarizer" | "clip_embedding" | "speaker_embeddings":
                     updates[key] = parse_voice_knob(key, value)
                 case _:
@@ -255,6 +238,10 @@ class ServiceState:
             "diarizer": self.diarizer,
             "clip_embedding": self.clip_embedding,
             "speaker_embeddings": dict(self.speaker_embeddings),
+            "align_rtf": self.align_rtf,
+            "aligner_load_s": self.aligner_load_s,
+            "loaded_aligners": sorted(self.loaded_aligners),
+            "load_s": self.load_s,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
@@ -286,69 +273,6 @@ def record_of(request: web.Request) -> RecordedRequest | None:
     """The record the middleware opened for this request, if any."""
     record = request.get(RECORD_KEY)
     return record if isinstance(record, RecordedRequest) else None
-
-
-def hard_close(request: web.Request) -> None:
-    """Reset the TCP connection (RST), like a crashed or vanished backend."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if isinstance(sock, socket.socket):
-        # Linger 0 turns close() into an RST rather than a graceful FIN.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-def malformed_response() -> web.Response:
-    """200 with a JSON body cut off mid-string."""
-    return web.Response(status=200, body=MALFORMED_JSON, content_type="application/json")
-
-
-async def _drain(request: web.Request, record: RecordedRequest) -> None:
-    """Read and discard the body, as a server does before it fails."""
-    while chunk := await request.content.readany():
-        record.bytes_received += len(chunk)
-
-
-async def _fail(
-    request: web.Request,
-    record: RecordedRequest,
-    body: Mapping[str, str],
-    *,
-    settle_s: float = 0.0,
-) -> web.Response:
-    """Read the upload, then answer 500 with ``body``."""
-    await _drain(request, record)
-    if settle_s:
-        await asyncio.sleep(settle_s)
-    record.status = 500
-    return web.json_response(dict(body), status=500)
-
-
-async def _reset_midway(request: web.Request, response: web.Response) -> web.StreamResponse:
-    """Send the headers and half the body, then reset the connection."""
-    body = response.body if isinstance(response.body, bytes) else b""
-    stream = web.StreamResponse(
-        status=response.status, reason=response.reason, headers=response.headers
-    )
-    stream.content_length = len(body)
-    await stream.prepare(request)
-    await stream.write(body[: max(1, len(body) // 2)])
-    # Let the client see the headers before the reset lands.
-    await asyncio.sleep(0.05)
-    hard_close(request)
-    return stream
-
-
-def _corrupt(response: web.Response) -> web.Response:
-    """The MALFORMED version of a successful answer, by content type."""
-    if response.content_type == "application/json":
-        return malformed_response()
-    if response.content_type == "audio/wav":
-        return web.Response(status=200, body=MALFORMED_WAV, content_type="audio/wav")
-    return response
 
 
 def create_fault_middleware(
@@ -420,19 +344,19 @@ def create_fault_middleware(
             return web.Response(status=503)
         inference = request.path in inference_paths
         if inference and state.fault == Fault.WEDGE:
-            return await _fail(request, record, wedge_body, settle_s=_WEDGE_SETTLE_S)
+            return await fail(request, record, wedge_body, settle_s=_WEDGE_SETTLE_S)
         if inference and state.fail_next:
             state.fail_next -= 1
-            return await _fail(request, record, JOB_FAILED_BODY)
+            return await fail(request, record, JOB_FAILED_BODY)
         if not inference and (delay := state.extra_delay()):
             await asyncio.sleep(delay)
         response = await handler(request)
         record.status = response.status
         if isinstance(response, web.Response) and not response.prepared and response.status == 200:
             if state.fault == Fault.MALFORMED:
-                response = _corrupt(response)
+                response = corrupt(response)
             elif state.fault == Fault.RESET:
-                return await _reset_midway(request, response)
+                return await reset_midway(request, response)
         return response
 
     return fault_middleware

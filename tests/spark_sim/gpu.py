@@ -9,11 +9,16 @@ its inference too. A restart drops every waiting and running job
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .faults import STATE_KEY
+from .faults import STATE_KEY, record_of
+
+# A job's GPU time, or how to price it once it holds the GPU (see `GpuQueue.run`).
+type JobSeconds = float | Callable[[], float]
 
 # The real container's words (app/admission.py).
 BUSY_DETAIL = "GPU busy: too many jobs waiting, retry later"
@@ -38,8 +43,13 @@ class GpuQueue:
         """Whether a new job would be refused: GPU busy and ``max_queue`` already waiting."""
         return self.busy and self.waiting >= max_queue
 
-    async def run(self, seconds: float) -> None:
-        """Hold the GPU for ``seconds`` of work, queueing behind the jobs before it."""
+    async def run(self, seconds: JobSeconds) -> None:
+        """Hold the GPU for ``seconds`` of work, queueing behind the jobs before it.
+
+        A callable is priced once the job holds the GPU: what it costs can
+        depend on the jobs before it (the first job of a language loads its
+        aligner, the ones queued behind it find it loaded).
+        """
         self.waiting += 1
         try:
             await self.lock.acquire()
@@ -47,7 +57,8 @@ class GpuQueue:
             self.waiting -= 1
         self._finish.clear()
         try:
-            async with asyncio.timeout(seconds):
+            gpu_s = seconds() if callable(seconds) else seconds
+            async with asyncio.timeout(gpu_s):
                 await self._finish.wait()
         except TimeoutError:
             pass  # the job's GPU time is up
@@ -80,10 +91,25 @@ def health_fields(request: web.Request) -> dict[str, object]:
     return {"busy": gpu.busy, "queue": gpu.waiting}
 
 
-async def run_job(request: web.Request, seconds: float) -> web.Response | None:
-    """Hold the service's GPU for ``seconds``; the 429 to answer instead when its queue is full."""
+async def run_job(request: web.Request, seconds: JobSeconds) -> web.Response | None:
+    """Hold the service's GPU for ``seconds``; the 429 to answer instead when its queue is full.
+
+    The request's record gets the job's GPU time and when it held the GPU,
+    so tests read what the simulator decided rather than time it.
+    """
     gpu = gpu_of(request)
     if gpu.full(request.app[STATE_KEY].max_queue):
         return queue_full_response()
-    await gpu.run(seconds)
+    record = record_of(request)
+
+    def priced() -> float:
+        gpu_s = seconds() if callable(seconds) else seconds
+        if record is not None:
+            record.gpu_s = gpu_s
+            record.gpu_started_at = time.monotonic()
+        return gpu_s
+
+    await gpu.run(priced)
+    if record is not None:
+        record.gpu_finished_at = time.monotonic()
     return None

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from .audio import remember_speech, speak_pcm, wav_bytes
 from .control import new_service_app
-from .faults import STATE_KEY, Fault, ServiceState, hard_close, malformed_response
+from .fault_answers import hard_close, malformed_response
+from .faults import STATE_KEY, Fault, ServiceState
 from .forms import Form, read_form
 
 VERSION = "1.3.0"

@@ -2,7 +2,10 @@
 
 One GPU job at a time with a bounded queue (429 when full), like the real
 app, so /health can report busy and queue depth while a long diarization
-runs. Its GPU self-test (``self_test`` in /health) fails while it is wedged,
+runs. Word alignment (asked words, and always with speakers) adds
+``align_rtf`` per audio second to the job, and the first job of a language
+since the last restart loads its aligner (``aligner_load_s``), as the real
+engine does inside the job. Its GPU self-test (``self_test`` in /health) fails while it is wedged,
 as the real container's does when its CUDA context is broken.
 """
 
@@ -20,7 +23,7 @@ from .audio import recall_speech
 from .control import new_service_app
 from .faults import STATE_KEY, Fault, ServiceState
 from .forms import Form, invalid_field, missing_field, parse_float_field, parse_int_field, read_form
-from .gpu import health_fields, run_job
+from .gpu import JobSeconds, health_fields, run_job
 from .transcript import (
     RESPONSE_FORMATS,
     decode_upload,
@@ -47,6 +50,8 @@ DEFAULT_RTF = 0.1
 SPEAKERS_PATH = "/v1/audio/transcribe-with-speakers"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"
 WEDGE_BODY = {"detail": "CUDA error: an illegal memory access was encountered"}
+# What whisper "detects" when no language is given.
+DETECTED_LANGUAGE = "en"
 
 
 def default_state() -> ServiceState:
@@ -96,6 +101,25 @@ async def _health(request: web.Request) -> web.Response:
     )
 
 
+def _job_seconds(state: ServiceState, duration: float, language: str, *, align: bool) -> JobSeconds:
+    """The job's GPU time: transcription, then (when it aligns) alignment and a first load.
+
+    Priced when the job reaches the GPU, so only the first job of a language
+    pays for its aligner; a restart forgets the loaded ones.
+    """
+
+    def priced() -> float:
+        seconds = state.processing_delay(duration)
+        if align:
+            seconds += duration * state.align_rtf
+            if language not in state.loaded_aligners:
+                state.loaded_aligners.add(language)
+                seconds += state.aligner_load_s
+        return seconds
+
+    return priced
+
+
 def _language(form: Form) -> str | web.Response | None:
     """Optional language; whisper auto-detects, but "" is a client bug."""
     language = form.get("language")
@@ -135,15 +159,17 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
     if isinstance(info, web.Response):
         return info
     speakers = counts["num_speakers"] or max(low or 1, min(high or state.speakers, state.speakers))
-    seconds = state.processing_delay(info.duration)
+    text = recall_speech(info.pcm) or state.transcript
+    language = language or DETECTED_LANGUAGE
+    seconds = _job_seconds(state, info.duration, language, align=bool(text.strip()))
     if (refused := await run_job(request, seconds)) is not None:
         return refused
-    words = spread_words(recall_speech(info.pcm) or state.transcript, info.duration)
+    words = spread_words(text, info.duration)
     blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
     detected = sorted({str(b["speaker"]) for b in blocks})
     body: dict[str, object] = {
         "duration": round(info.duration, 3),
-        "language": language or "en",
+        "language": language,
         "speakers_detected": detected,
         "segments": blocks,
         "models": {"transcription": MODEL, "diarization": DIARIZER},
@@ -185,16 +211,16 @@ async def _transcriptions(request: web.Request) -> web.Response:
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
-    seconds = state.processing_delay(info.duration)
+    text = recall_speech(info.pcm) or state.transcript
+    language = language or DETECTED_LANGUAGE
+    with_words = ("timestamp_granularities[]", "word") in form.field_list
+    # Like the container: it aligns only for words in verbose_json, and only speech.
+    align = with_words and response_format == "verbose_json" and bool(text.strip())
+    seconds = _job_seconds(state, info.duration, language, align=align)
     if (refused := await run_job(request, seconds)) is not None:
         return refused
     return transcription_response(
-        response_format,
-        recall_speech(info.pcm) or state.transcript,
-        info.duration,
-        language or "en",
-        MODEL,
-        with_words=("timestamp_granularities[]", "word") in form.field_list,
+        response_format, text, info.duration, language, MODEL, with_words=with_words
     )
 
 
