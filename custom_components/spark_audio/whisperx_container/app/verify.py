@@ -1,7 +1,7 @@
 """``python -m app.verify [--json]``: what only a real Spark can prove, checked on the Spark.
 
 Run inside the running container (``docker exec whisperx-asr python -m app.verify``,
-which is what Home Assistant's "Verify WhisperX on the GPU" button does): CTranslate2's
+which is what the WhisperX device's "Verify on the GPU" button does): CTranslate2's
 CUDA kernels and the cuBLAS it loaded, transcription of a bundled speech clip in both
 compute types, word alignment, the diarizer (with an HF token) and torchcodec, each
 timed. One line per check (``--json``: one JSON object); exit status 0 when nothing
