@@ -247,3 +247,18 @@ def test_loaded_libraries_reads_the_maps(tmp_path: Path) -> None:
         "/usr/lib/libcublasLt.so.13",
     ]
     assert loaded_libraries("libcublas", tmp_path / "missing") == []
+
+
+def test_a_probe_that_cannot_find_its_device_still_reports() -> None:
+    """torch failing to import is one failed ``device`` check, not a traceback."""
+
+    class Broken(FakeProbe):
+        @property
+        def device(self) -> str:  # type: ignore[override]
+            raise ImportError("libcudart.so.13: cannot open shared object file")
+
+    report = verify.run_checks(Broken(), "0.3.0")
+    assert report.device == "unknown"
+    assert [(c.name, c.status) for c in report.checks] == [("device", "failed")]
+    assert "libcudart.so.13" in report.checks[0].detail
+    assert not report.passed

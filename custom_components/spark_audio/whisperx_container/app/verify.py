@@ -95,9 +95,21 @@ def _bound(func: Callable[[str], str], arg: str) -> Callable[[], str]:
 def run_checks(
     probe: VerifyProbe, version: str, clock: Callable[[], float] = time.perf_counter
 ) -> Report:
-    """Run every check (a failing one does not stop the rest) and time each."""
-    results = [_run_one(name, check, clock) for name, check in planned_checks(probe)]
-    return Report(version, probe.model, probe.device, tuple(results))
+    """Run every check (a failing one does not stop the rest) and time each.
+
+    A probe that cannot even tell its device (torch does not import) gives one
+    failed ``device`` check instead of a traceback, so the caller still gets a report.
+    """
+    started = clock()
+    try:
+        device, plan = probe.device, planned_checks(probe)
+    except Exception as err:
+        failed = CheckResult(
+            "device", FAILED, _one_line(f"{type(err).__name__}: {err}"), round(clock() - started, 3)
+        )
+        return Report(version, probe.model, "unknown", (failed,))
+    results = [_run_one(name, check, clock) for name, check in plan]
+    return Report(version, probe.model, device, tuple(results))
 
 
 def _run_one(name: str, check: Callable[[], str], clock: Callable[[], float]) -> CheckResult:
