@@ -17,6 +17,7 @@ from .const import (
 )
 from .data import SparkAudioConfigEntry
 from .vocabulary import async_vocabulary_diagnostics
+from .whisperx_verify import verify_diagnostics
 
 TO_REDACT = {
     CONF_SSH_KEY,
@@ -86,6 +87,7 @@ async def async_get_config_entry_diagnostics(
             for service in entry.runtime_data.coordinators
         },
         "assist_vocabulary": async_vocabulary_diagnostics(hass, entry),
+        "whisperx_verify": verify_diagnostics(hass, entry),
     }
 
 
@@ -95,5 +97,8 @@ async def async_get_device_diagnostics(
     """One service device's state."""
     for service, coordinator in entry.runtime_data.coordinators.items():
         if coordinator.device_identifier in device.identifiers:
-            return {"service": str(service), **_service_diagnostics(entry, service)}
+            found = {"service": str(service), **_service_diagnostics(entry, service)}
+            if service is SparkService.WHISPERX:
+                found["whisperx_verify"] = verify_diagnostics(hass, entry)
+            return found
     return {"error": f"device not part of {DOMAIN} entry {entry.title}"}

@@ -62,6 +62,12 @@ Contract (all files live in `$SPARK_STANDIN_DIR`):
   container; a missing name exits 1 with ``No such container``, a running one
   without ``-f`` exits 1;
 - ``docker logs [--tail N] NAME`` prints the app's log;
+- ``docker exec NAME python -m app.verify --json`` (the WhisperX container's
+  self-verification) prints ``standin.json``'s ``verify`` record: ``stdout``,
+  ``stderr`` and ``exit`` (a canned report the test controls; without the
+  record it exits 1 with an error, as an image without the command would); a
+  missing container exits 1 with ``No such container``, one not running with
+  ``is not running``; any other exec command exits 126 (not found);
 - anything else exits 1 with a Docker-like message.
 """
 
@@ -606,6 +612,29 @@ def _logs(args: list[str]) -> int:
     return 0
 
 
+VERIFY_ARGV = ["python", "-m", "app.verify", "--json"]
+
+
+def _exec(args: list[str]) -> int:
+    if not args:
+        return _err('"docker exec" requires at least 2 arguments.')
+    name, command = args[0], args[1:]
+    container = _load().get(name)
+    if container is None:
+        return _err(f"Error response from daemon: No such container: {name}")
+    if container.get("state", "running") != "running":
+        return _err(f"Error response from daemon: container {name} is not running")
+    if command != VERIFY_ARGV:
+        print(f"OCI runtime exec failed: {command[:1]} not found", file=sys.stderr)
+        return 126
+    canned = _settings().get("verify")
+    if not isinstance(canned, dict):
+        return _err("/usr/bin/python: No module named app.verify")
+    sys.stdout.write(str(canned.get("stdout", "")))
+    sys.stderr.write(str(canned.get("stderr", "")))
+    return int(canned.get("exit", 0))
+
+
 def main(argv: list[str]) -> int:
     """Dispatch one docker invocation; returns the exit status."""
     with (_dir() / CALLS_FILE).open("a") as calls:
@@ -623,6 +652,7 @@ def main(argv: list[str]) -> int:
         "run": _run,
         "rm": _rm,
         "logs": _logs,
+        "exec": _exec,
     }
     if argv and argv[0] in handlers:
         return handlers[argv[0]](argv[1:])

@@ -1,9 +1,10 @@
 """Every docker command the integration sends to the Spark, built and parsed here.
 
-Recovery (restart/start/stop/inspect) and the WhisperX install (version, info,
-build, rm, run, logs) both go through `DockerOverSSH`, so argv shapes and
-Docker's "No such container" answer are handled in one place. Names are
-validated before any SSH traffic; no secret is ever part of a docker command.
+Recovery (restart/start/stop/inspect), the WhisperX install (version, info,
+build, rm, run, logs) and its on-Spark verification (exec) all go through
+`DockerOverSSH`, so argv shapes and Docker's "No such container" answer are
+handled in one place. Names are validated before any SSH traffic; no secret
+is ever part of a docker command.
 """
 
 from __future__ import annotations
@@ -146,6 +147,17 @@ class DockerOverSSH:
             "logs", "--tail", str(tail), validate_container_name(name), check=False
         )
         return (result.stdout + result.stderr).splitlines()
+
+    async def exec(self, name: str, *command: str, timeout: float | None = None) -> CommandResult:
+        """``docker exec NAME COMMAND...`` in a running container; unchecked.
+
+        The caller reads the exit status and output. ``command`` is fixed by the
+        caller, never user input, and carries no secret.
+        """
+        argv = self.argv("exec", validate_container_name(name), *command)
+        return await self._ssh.run(
+            argv, timeout=self._timeout if timeout is None else timeout, check=False
+        )
 
     def build_argv(self, tag: str, context_dir: str, build_args: Mapping[str, str]) -> list[str]:
         """``docker build`` with plain progress (one line per step, parsed for the bar).
