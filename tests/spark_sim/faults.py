@@ -157,6 +157,8 @@ class ServiceState:
     diarizer: bool = True
     clip_embedding: list[float] | None = None
     speaker_embeddings: dict[str, list[float]] = field(default_factory=dict)
+    # WhisperX's device (whisperx.py): cuda, cpu (runs on the CPU), or cuda_missing (503).
+    device: str = "cuda"
 
     @property
     def is_down(self) -> bool:
@@ -230,7 +232,7 @@ class ServiceState:
                     updates[key] = _integer(key, value, 1, 4)
                 case "max_queue" | "fail_next":
                     updates[key] = _integer(key, value, 0, 1000)
-                case "diarizer" | "clip_embedding" | "speaker_embeddings":
+                case "diarizer" | "clip_embedding" | "speaker_embeddings" | "device":
                     updates[key] = parse_voice_knob(key, value)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
@@ -255,6 +257,7 @@ class ServiceState:
             "diarizer": self.diarizer,
             "clip_embedding": self.clip_embedding,
             "speaker_embeddings": dict(self.speaker_embeddings),
+            "device": self.device,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,
