@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "a3ab461880b657fc61d10ee86724f20db46e2779ea71d0f6af244ec266b78ffa",
+    "0.3.0": "757eb0bedc22eab4fa2b45001af36c673e034d56b930f790dc71c3c8fb7ad14b",
 }
 
 

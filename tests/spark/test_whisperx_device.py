@@ -18,7 +18,12 @@ from custom_components.spark_audio.spark import (
     SparkBackendFaultError,
     WhisperXClient,
 )
-from custom_components.spark_audio.spark.probes import ProbeResult, Verdict, deep_probe
+from custom_components.spark_audio.spark.probes import (
+    ProbeResult,
+    Verdict,
+    deep_probe,
+    names_cuda_fault,
+)
 from custom_components.spark_audio.spark.whisperx import WhisperXDevice
 from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from tests.spark_sim.server import SparkSim
@@ -61,6 +66,8 @@ async def test_cuda_missing_is_not_ready_with_the_reason_and_no_fault(
     assert str(err.value) == health.problem
     assert err.value.health == health
     assert client.take_fault() is None
+    # Nothing in the reason reads as a broken CUDA context (that would ask for a restart).
+    assert not names_cuda_fault(health.problem)
 
 
 async def test_cuda_missing_is_down_for_the_deep_check_never_wedged(

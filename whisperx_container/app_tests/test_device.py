@@ -32,10 +32,14 @@ def _transcribe(client: TestClient) -> tuple[int, dict[str, object]]:
 
 
 def test_cuda_expected_and_missing_answers_503_with_the_reason(
-    make_client: Callable[..., TestClient],
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = StubEngine(hf_token="x", cuda=False)
     client = make_client(engine)
+    assert any(
+        r.levelname == "CRITICAL" and r.getMessage().startswith(f"Not serving: {CUDA_MISSING}")
+        for r in caplog.records
+    )
     resp = client.get("/health")
     assert resp.status_code == 503
     body = resp.json()

@@ -64,7 +64,9 @@ class WhisperXClient(OpenAITranscriptionClient):
             try:
                 data = await read_json(response)
             except SparkResponseError as err:
-                raise _unavailable(err) if unavailable else err from None
+                if unavailable:
+                    raise _unavailable("not the service's health") from err
+                raise
         problem = data.get("device_error")
         if unavailable and not isinstance(problem, str):
             raise _unavailable(data.get("detail") or "Service Unavailable")

@@ -137,8 +137,7 @@ class WhisperXEngine:
         if self._device == "cuda" and (missing := cuda_missing_reason()) is not None:
             # No silent CPU/int8 fallback: /health and every job answer 503 with the reason.
             self._device_error = f"{CUDA_MISSING}: {missing}"
-            _LOGGER.critical("%s; nothing loaded", self._device_error)
-            return
+            return  # the app logs it and answers 503
         whisperx = _module("whisperx")
         compute_type = self._compute_setting or ("float16" if self._device == "cuda" else "int8")
         self._compute_type = compute_type
