@@ -42,6 +42,7 @@ from .spark.docker import DockerOverSSH
 from .spark.probes import load_probe_clip
 from .transcription_jobs import JOBS_KEY, TranscriptionJobs
 from .voiceprint_store import VOICEPRINTS_KEY, VoiceprintStore
+from .whisperx_gpu import async_follow_whisperx_device
 from .whisperx_install import async_resume_install
 
 PLATFORMS: list[Platform] = [
@@ -85,6 +86,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SparkAudioConfigEntry) -
     data = SparkAudioData(host=host, applied=_applied(entry))
     entry.runtime_data = data
     add_coordinators(hass, entry, session)
+    async_follow_whisperx_device(hass, entry, data.whisperx)
 
     coordinators = list(data.coordinators.values())
     await asyncio.gather(*(c.async_refresh() for c in coordinators))

@@ -1,4 +1,4 @@
-"""Connectivity sensors: is each Spark service answering its health check."""
+"""Connectivity sensors: is each Spark service answering its health check (WhisperX: and where)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import SparkService
 from .coordinator import SparkServiceCoordinator
-from .data import SparkAudioConfigEntry, SparkAudioData
+from .data import SparkAudioConfigEntry, SparkAudioData, signal_health_report
 from .entity import SparkAudioEntity, SparkRecoveryEntity
 from .provided import async_add_provided
+from .spark.whisperx import WhisperXDevice
 
 PARALLEL_UPDATES = 0
 
@@ -30,7 +32,12 @@ async def async_setup_entry(
         entry,
         Platform.BINARY_SENSOR,
         async_add_entities,
-        [SparkConnectivitySensor(coordinator) for coordinator in data.coordinators.values()]
+        [
+            WhisperXConnectivitySensor(coordinator)
+            if service is SparkService.WHISPERX
+            else SparkConnectivitySensor(coordinator)
+            for service, coordinator in data.coordinators.items()
+        ]
         + [SparkWedgeSensor(data, service) for service in data.deep],
     )
 
@@ -55,6 +62,40 @@ class SparkConnectivitySensor(SparkAudioEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Whether the last health poll succeeded."""
         return self.coordinator.last_update_success
+
+
+class WhisperXConnectivitySensor(SparkConnectivitySensor):
+    """WhisperX's also says where it runs: device, compute type, GPU self-test, and why not.
+
+    From what WhisperX last reported, ready or not: a 503 for missing CUDA
+    turns the sensor off and its ``device_error`` says why.
+    """
+
+    async def async_added_to_hass(self) -> None:
+        """Also write when the report changes while polls keep failing."""
+        await super().async_added_to_hass()
+        coordinator = self.coordinator
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                signal_health_report(coordinator.config_entry.entry_id, coordinator.service),
+                self.async_write_ha_state,
+            )
+        )
+
+    @property
+    def extra_state_attributes(self) -> dict[str, str | None]:
+        """Device, compute type and self-test as last reported (None until WhisperX answers)."""
+        reported = self.coordinator.reported
+        device = WhisperXDevice(None, None, None, None)
+        if reported is not None:
+            device = WhisperXDevice.of(reported)
+        return {
+            "device": device.device,
+            "compute_type": device.compute_type,
+            "self_test": device.self_test,
+            "device_error": device.error,
+        }
 
 
 class SparkWedgeSensor(SparkRecoveryEntity, BinarySensorEntity):

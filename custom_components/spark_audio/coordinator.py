@@ -12,6 +12,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import (
@@ -26,11 +27,17 @@ from .const import (
     conf_enabled,
     conf_port,
 )
-from .data import SparkAudioConfigEntry, SparkAudioData, async_entry_device
+from .data import (
+    SparkAudioConfigEntry,
+    SparkAudioData,
+    async_entry_device,
+    signal_health_report,
+)
 from .spark import (
     MagpieClient,
     ParakeetClient,
     ServiceHealth,
+    ServiceNotReadyError,
     ServiceStatus,
     SparkError,
     SparkServiceClient,
@@ -91,6 +98,13 @@ class SparkServiceCoordinator[ClientT: SparkServiceClient = SparkServiceClient](
         self.service = service
         self._client = client
         self.device_identifier = (DOMAIN, f"{entry.entry_id}_{service}")
+        self.reported: ServiceHealth | None = None
+        """What the service last said about itself, ready or not (kept while it is down).
+
+        A not-ready answer fails the poll, but what it says (WhisperX: CUDA missing)
+        is still shown; `signal_health_report` tells followers when it changes,
+        failed poll after failed poll, which the coordinator's listeners are not told.
+        """
 
     @property
     def client(self) -> ClientT:
@@ -101,6 +115,8 @@ class SparkServiceCoordinator[ClientT: SparkServiceClient = SparkServiceClient](
         try:
             status = await self.client.fetch_status()
         except SparkError as err:
+            if isinstance(err, ServiceNotReadyError) and err.health is not None:
+                self._report(err.health)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="update_failed",
@@ -109,8 +125,16 @@ class SparkServiceCoordinator[ClientT: SparkServiceClient = SparkServiceClient](
                     "error": str(err) or type(err).__name__,
                 },
             ) from err
+        self._report(status.health)
         self._update_device(status.health)
         return status
+
+    def _report(self, health: ServiceHealth) -> None:
+        if health != self.reported:
+            self.reported = health
+            async_dispatcher_send(
+                self.hass, signal_health_report(self.config_entry.entry_id, self.service)
+            )
 
     def _update_device(self, health: ServiceHealth) -> None:
         """Keep the device's model and version in step with what the backend reports."""

@@ -38,6 +38,11 @@ def signal_recovery(entry_id: str, service: SparkService) -> SignalType[()]:
     return SignalType(f"{DOMAIN}_{entry_id}_{service}_recovery")
 
 
+def signal_health_report(entry_id: str, service: SparkService) -> SignalType[()]:
+    """Sent when what ``service`` says about itself changed, ready or not (`reported`)."""
+    return SignalType(f"{DOMAIN}_{entry_id}_{service}_health_report")
+
+
 def signal_install(entry_id: str) -> SignalType[()]:
     """Sent when the entry's WhisperX install job starts, progresses or ends."""
     return SignalType(f"{DOMAIN}_{entry_id}_install")

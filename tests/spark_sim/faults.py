@@ -134,6 +134,8 @@ class ServiceState:
     aligner_load_s: float = 0.0
     loaded_aligners: set[str] = field(default_factory=set)
     load_s: float = 0.0
+    # WhisperX's device (whisperx.py): cuda, cpu (runs on the CPU), or cuda_missing (503).
+    device: str = "cuda"
 
     @property
     def is_down(self) -> bool:
@@ -213,7 +215,7 @@ class ServiceState:
                     updates[key] = integer(key, value, 1, 4)
                 case "max_queue" | "fail_next":
                     updates[key] = integer(key, value, 0, 1000)
-                case "diarizer" | "clip_embedding" | "speaker_embeddings":
+                case "diarizer" | "clip_embedding" | "speaker_embeddings" | "device":
                     updates[key] = parse_voice_knob(key, value)
                 case _:
                     raise ValueError(f"unknown control key {key!r}")
@@ -242,6 +244,7 @@ class ServiceState:
             "aligner_load_s": self.aligner_load_s,
             "loaded_aligners": sorted(self.loaded_aligners),
             "load_s": self.load_s,
+            "device": self.device,
             "requests": len(self.requests),
             "restarts": self.restarts,
             "first_audio_byte_at": self.first_audio_byte_at,

@@ -1,8 +1,11 @@
-"""Validation of the simulated WhisperX's voice knobs (no sim imports: faults.py uses it)."""
+"""Validation of the simulated WhisperX's own knobs (no sim imports: faults.py uses it)."""
 
 from __future__ import annotations
 
 import math
+
+# What the simulated WhisperX can report running on (the ``device`` knob).
+DEVICES = ("cuda", "cpu", "cuda_missing")
 
 
 def embedding_list(key: str, value: object) -> list[float]:
@@ -20,7 +23,11 @@ def embedding_list(key: str, value: object) -> list[float]:
 
 
 def parse_voice_knob(key: str, value: object) -> object:
-    """Validate ``diarizer``, ``clip_embedding`` (list or null), ``speaker_embeddings``."""
+    """Validate `diarizer`, `clip_embedding` (list or null), `speaker_embeddings`, `device`."""
+    if key == "device":
+        if value not in DEVICES:
+            raise ValueError(f"device must be one of {list(DEVICES)}")
+        return value
     if key == "diarizer":
         if not isinstance(value, bool):
             raise TypeError("diarizer must be a boolean")

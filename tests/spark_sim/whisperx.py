@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from custom_components.spark_audio.whisperx_container.app.languages import LANGUAGES
 
 from .audio import recall_speech
@@ -52,6 +53,12 @@ TRANSCRIBE_PATH = "/v1/audio/transcriptions"
 WEDGE_BODY = {"detail": "CUDA error: an illegal memory access was encountered"}
 # What whisper "detects" when no language is given.
 DETECTED_LANGUAGE = "en"
+# The real app's reason: its marker and the engine's detail when torch sees no GPU.
+CUDA_MISSING_BODY = {
+    "detail": f"{CUDA_MISSING}: torch.cuda.is_available() is false: no GPU is visible in the "
+    "container (run it with --gpus all and the NVIDIA container runtime)"
+}
+JOB_PATHS = frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH, EMBEDDINGS_PATH})
 
 
 def default_state() -> ServiceState:
@@ -81,24 +88,42 @@ def _bad_request(detail: str) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    """GET /health: models loaded, the GPU self-test (run beside the jobs), the job queue."""
+    """GET /health: models loaded, device, the GPU self-test (run beside the jobs), the queue.
+
+    The ``device`` knob: ``cpu`` reports a CPU/int8 run (no GPU to self-test),
+    ``cuda_missing`` the real app's 503 with its reason and nothing loaded.
+    """
     state = request.app[STATE_KEY]
     wedged = state.fault == Fault.WEDGE
-    return web.json_response(
-        {
-            "status": "ok",
-            "whisper_loaded": True,
-            "diarizer_loaded": True,
-            "model": ARCH,
-            "device": "cuda",
-            "gpu_ok": not wedged,
-            "self_test": "failed" if wedged else "passed",
-            "self_test_error": WEDGE_BODY["detail"] if wedged else None,
-            "version": VERSION,
-            **health_fields(request),
-            "auth": state.api_key is not None,
-        }
-    )
+    missing = state.device == "cuda_missing"
+    on_gpu = state.device == "cuda"
+    body = {
+        "status": "error" if missing else "ok",
+        "whisper_loaded": not missing,
+        "diarizer_loaded": not missing,
+        "model": ARCH,
+        "device": "cpu" if state.device == "cpu" else "cuda",
+        "compute_type": None if missing else ("float16" if on_gpu else "int8"),
+        "device_error": CUDA_MISSING_BODY["detail"] if missing else None,
+        "gpu_ok": on_gpu and not wedged,
+        "self_test": ("failed" if wedged else "passed") if on_gpu else "no_gpu",
+        "self_test_error": WEDGE_BODY["detail"] if wedged and on_gpu else None,
+        "version": VERSION,
+        **health_fields(request),
+        "auth": state.api_key is not None,
+    }
+    if missing:
+        return web.json_response({**body, **CUDA_MISSING_BODY}, status=503)
+    return web.json_response(body)
+
+
+@web.middleware
+async def _refuse_without_cuda(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Like the real app without its GPU: every job 503 with the reason."""
+    state = request.app[STATE_KEY]
+    if state.device == "cuda_missing" and request.path in JOB_PATHS:
+        return web.json_response(CUDA_MISSING_BODY, status=503)
+    return await handler(request)
 
 
 def _job_seconds(state: ServiceState, duration: float, language: str, *, align: bool) -> JobSeconds:
@@ -230,6 +255,7 @@ def create_whisperx_app(state: ServiceState) -> web.Application:
         state, frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH, EMBEDDINGS_PATH}), WEDGE_BODY
     )
     app.middlewares.append(_require_key)
+    app.middlewares.append(_refuse_without_cuda)
     app.router.add_get("/health", _health)
     app.router.add_post(SPEAKERS_PATH, _transcribe_with_speakers)
     app.router.add_post(TRANSCRIBE_PATH, _transcriptions)

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from tests.spark_sim import audio
 from tests.spark_sim.audio import (
     parse_wav,
@@ -442,6 +443,8 @@ async def test_whisperx_health(sim: SparkSim, session: aiohttp.ClientSession) ->
             "diarizer_loaded": True,
             "model": "medium",
             "device": "cuda",
+            "compute_type": "float16",
+            "device_error": None,
             "gpu_ok": True,
             "self_test": "passed",
             "self_test_error": None,
@@ -450,6 +453,29 @@ async def test_whisperx_health(sim: SparkSim, session: aiohttp.ClientSession) ->
             "queue": 0,
             "auth": False,
         }
+
+
+async def test_whisperx_device_knob(sim: SparkSim, session: aiohttp.ClientSession) -> None:
+    """``device`` cpu runs on the CPU (200); cuda_missing: health and jobs 503, as the app."""
+    base = sim.url("whisperx")
+    async with session.post(f"{base}/_sim/control", json={"device": "cpu"}) as resp:
+        assert resp.status == 200
+    async with session.get(f"{base}/health") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert (body["device"], body["compute_type"], body["self_test"]) == ("cpu", "int8", "no_gpu")
+    sim.states["whisperx"].apply({"device": "cuda_missing"})
+    async with session.get(f"{base}/health") as resp:
+        assert resp.status == 503
+        body = await resp.json()
+    assert body["detail"] == body["device_error"]
+    assert body["device_error"].startswith(CUDA_MISSING)
+    assert (body["whisper_loaded"], body["compute_type"]) == (False, None)
+    async with session.post(f"{base}/v1/audio/transcriptions", data=upload(clip(1.0))) as resp:
+        assert resp.status == 503
+        assert (await resp.json())["detail"] == body["device_error"]
+    async with session.post(f"{base}/_sim/control", json={"device": "tpu"}) as resp:
+        assert resp.status == 400
 
 
 async def test_whisperx_key_and_input_checks(sim: SparkSim, session: aiohttp.ClientSession) -> None:

@@ -115,8 +115,8 @@ def whisperx(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeWhisperX:
 def real_engine(
     whisperx: FakeWhisperX, make_client: Callable[..., TestClient]
 ) -> tuple[TestClient, WhisperXEngine]:
-    engine = WhisperXEngine("tiny", None, env={})
-    return make_client(engine), engine
+    engine = WhisperXEngine("tiny", None, env={}, device="cpu")
+    return make_client(engine, device="cpu"), engine
 
 
 def transcribe(client: TestClient, fields: dict[str, Any]) -> Any:

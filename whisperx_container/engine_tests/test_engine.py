@@ -48,13 +48,28 @@ def test_health_reports_the_real_engine(client: TestClient) -> None:
     assert health["status"] == "ok"
     assert health["whisper_loaded"] is True
     assert health["model"] == "tiny"
-    assert health["device"] == "cpu"
+    assert (health["device"], health["compute_type"], health["device_error"]) == (
+        "cpu",
+        "int8",
+        None,
+    )
     assert health["gpu_ok"] is False  # no CUDA here: the check says so instead of failing
     assert (health["self_test"], health["self_test_error"]) == ("no_gpu", None)
     assert health["auth"] is True
     assert health["diarizer_loaded"] is False
     assert health["diarizer_off_reason"].startswith("diarization model failed to load")
     assert WhisperXEngine("tiny", None).diarizer_off_reason == NO_TOKEN_REASON
+
+
+def test_cuda_expected_on_cpu_torch_loads_nothing() -> None:
+    """The real torch and CTranslate2 of this CPU lane: CUDA asked for is refused, not faked."""
+    from app.engine import CUDA_MISSING
+
+    engine = WhisperXEngine("tiny", None, env={}, device="cuda")
+    engine.load()
+    assert engine.device_error is not None
+    assert engine.device_error.startswith(CUDA_MISSING)
+    assert (engine.whisper_loaded, engine.compute_type, engine.gpu_check()) == (False, None, None)
 
 
 def test_ctranslate2_self_test_kernel_runs() -> None:

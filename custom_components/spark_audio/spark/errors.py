@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import ServiceHealth
+
 
 class SparkError(Exception):
     """Base class: anything that went wrong talking to a Spark service."""
@@ -35,7 +40,14 @@ class SparkBackendFaultError(SparkResponseError):
 
 
 class ServiceNotReadyError(SparkError):
-    """The service answered but says it cannot serve yet (models loading)."""
+    """The service answered but says it cannot serve (yet: models loading; or why, in ``health``).
+
+    ``health`` is what it said, kept so callers can show it (WhisperX's device and reason).
+    """
+
+    def __init__(self, message: str, *, health: ServiceHealth | None = None) -> None:
+        super().__init__(message)
+        self.health = health
 
 
 class SparkSSHError(SparkError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -86,7 +86,10 @@ class SparkServiceClient(ABC):
         """``status()``, raising ServiceNotReadyError while the service is still loading."""
         status = await self.status()
         if not status.health.ready:
-            raise ServiceNotReadyError("the service reports it is not ready")
+            raise ServiceNotReadyError(
+                status.health.problem or "the service reports it is not ready",
+                health=status.health,
+            )
         return status
 
     @asynccontextmanager
@@ -97,12 +100,14 @@ class SparkServiceClient(ABC):
         *,
         timeout: float | None = None,
         stream: bool = False,
+        answered: Collection[int] = (),
         **kwargs: Any,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one request and map every failure onto the Spark exception tree.
 
         ``stream=True`` bounds the wait for each read instead of the whole call,
         so a long streamed answer is not cut off while it is still flowing.
+        ``answered`` are error statuses whose body the caller reads itself.
         """
         seconds = self.timeout if timeout is None else timeout
         client_timeout = (
@@ -119,7 +124,7 @@ class SparkServiceClient(ABC):
             async with self._session.request(
                 method, url, timeout=client_timeout, **kwargs
             ) as response:
-                if response.status >= 400:
+                if response.status >= 400 and response.status not in answered:
                     await _raise_for_status(response)
                 yield response
         except SparkBackendFaultError as err:

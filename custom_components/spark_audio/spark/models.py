@@ -25,6 +25,8 @@ class ServiceHealth:
     queue: int | None = None
     self_test: str | None = None
     self_test_error: str | None = None
+    problem: str | None = None
+    """Why the service cannot serve, where it says (WhisperX: CUDA expected and missing)."""
 
     @property
     def working(self) -> bool:

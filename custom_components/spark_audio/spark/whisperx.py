@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import SparkResponseError
+from .errors import SparkBackendFaultError, SparkResponseError
 from .http import HEALTH_TIMEOUT, read_json
 from .models import (
     ServiceHealth,
@@ -52,17 +52,34 @@ class WhisperXClient(OpenAITranscriptionClient):
         return ServiceStatus(await self.health())
 
     async def health(self) -> ServiceHealth:
-        """``GET /health``: ready once the Whisper model is loaded; busy/queue and self-test too."""
-        data = await self._get_json("/health", timeout=HEALTH_TIMEOUT)
+        """``GET /health``: ready once the Whisper model is loaded; busy/queue, device, self-test.
+
+        A 503 with the container's health body (CUDA expected and missing) is a
+        not-ready health whose ``problem`` says why; any other 503 is a fault.
+        """
+        async with self._request(
+            "GET", "/health", timeout=HEALTH_TIMEOUT, answered=(HTTPStatus.SERVICE_UNAVAILABLE,)
+        ) as response:
+            unavailable = response.status == HTTPStatus.SERVICE_UNAVAILABLE
+            try:
+                data = await read_json(response)
+            except SparkResponseError as err:
+                if unavailable:
+                    raise _unavailable("not the service's health") from err
+                raise
+        problem = data.get("device_error")
+        if unavailable and not isinstance(problem, str):
+            raise _unavailable(data.get("detail") or "Service Unavailable")
         if "whisper_loaded" not in data:
             raise SparkResponseError("health has no whisper_loaded field", status=200)
         model = data.get("model")
         version = data.get("version")
         return ServiceHealth(
-            ready=bool(data["whisper_loaded"]),
+            ready=bool(data["whisper_loaded"]) and not unavailable,
             model=f"whisperx-{model}" if model else None,
             version=str(version) if version else None,
             details=data,
+            problem=problem if isinstance(problem, str) else None,
             **load_fields(data),
         )
 
@@ -157,6 +174,44 @@ class WhisperXClient(OpenAITranscriptionClient):
 
 
 JOB_HEADER = "X-Job-Id"
+
+
+def _unavailable(detail: object) -> SparkBackendFaultError:
+    """A 503 from /health that is not the container's own health body (a proxy, say)."""
+    return SparkBackendFaultError(f"GET /health -> 503: {detail}", status=503)
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperXDevice:
+    """Where WhisperX runs, as its /health says; containers before 0.3.0 report the device only."""
+
+    device: str | None
+    compute_type: str | None
+    self_test: str | None
+    error: str | None
+    """Why it refuses to run: CUDA expected and missing (the 503's reason)."""
+
+    @classmethod
+    def of(cls, health: ServiceHealth) -> WhisperXDevice:
+        """Read the device fields of a WhisperX health answer."""
+        details = health.details
+        device, compute = details.get("device"), details.get("compute_type")
+        return cls(
+            device=device if isinstance(device, str) else None,
+            compute_type=compute if isinstance(compute, str) else None,
+            self_test=health.self_test,
+            error=health.problem,
+        )
+
+    @property
+    def off_gpu(self) -> bool:
+        """It runs on the CPU, or would have but for the missing CUDA (on a Spark: wrong)."""
+        return self.device == "cpu" or self.error is not None
+
+    @property
+    def on_gpu(self) -> bool:
+        """It runs on CUDA, as it should on a Spark."""
+        return self.device == "cuda" and self.error is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from .decoder import DEFAULT_MAX_AUDIO_S
 from .engine import DEFAULT_MODEL, MODELS
 
 ENGINES = ("whisperx", "stub")
+DEVICES = ("cuda", "cpu")
 DEFAULT_MAX_QUEUE = 4
 _VERSION_FILE = Path(__file__).resolve().parent.parent / "VERSION"
 
@@ -26,6 +27,7 @@ class Settings:
 
     model: str = DEFAULT_MODEL
     engine: str = "whisperx"
+    device: str = "cuda"
     hf_token: str | None = field(default=None, repr=False)
     max_queue: int = DEFAULT_MAX_QUEUE
     retry_after_s: int = 30
@@ -44,6 +46,11 @@ class Settings:
         engine = env.get("WHISPERX_ENGINE", "").strip() or "whisperx"
         if engine not in ENGINES:
             raise ConfigError(f"WHISPERX_ENGINE={engine!r} is not one of: {', '.join(ENGINES)}")
+        # The image is for GPUs: CUDA is expected unless CPU is asked for by name, so a
+        # missing NVIDIA runtime is reported (503 on /health), never a silent CPU fallback.
+        device = env.get("WHISPERX_DEVICE", "").strip().lower() or "cuda"
+        if device not in DEVICES:
+            raise ConfigError(f"WHISPERX_DEVICE={device!r} is not one of: {', '.join(DEVICES)}")
         try:
             api_key = load_api_key(env)
             hf_token = secret_setting(env, "HF_TOKEN")
@@ -52,6 +59,7 @@ class Settings:
         return cls(
             model=model,
             engine=engine,
+            device=device,
             hf_token=hf_token,
             max_queue=_int(env, "WHISPERX_MAX_QUEUE", DEFAULT_MAX_QUEUE, minimum=0),
             retry_after_s=_int(env, "WHISPERX_RETRY_AFTER_S", 30, minimum=1),

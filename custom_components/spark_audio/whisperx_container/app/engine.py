@@ -13,6 +13,9 @@ MODELS: tuple[str, ...] = ("tiny", "base", "small", "medium", "large-v3")
 DEFAULT_MODEL = "medium"
 DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
 NO_TOKEN_REASON = "HF_TOKEN is not set (diarization needs a Hugging Face token)"  # noqa: S105
+# The first words of `Engine.device_error` (clients match on them; no "CUDA error" in it:
+# nothing here is a broken CUDA context that a restart would cure).
+CUDA_MISSING = "CUDA is expected (WHISPERX_DEVICE=cuda) but not available"
 _FAULT_MARKERS = ("CUDA", "CUBLAS", "CUDNN", "ILLEGAL MEMORY ACCESS")
 
 
@@ -100,7 +103,21 @@ class Engine(Protocol):
 
     @property
     def device(self) -> str:
-        """``cuda`` or ``cpu``."""
+        """``cuda`` or ``cpu``: where the models run (or were asked to, see `device_error`)."""
+        ...
+
+    @property
+    def compute_type(self) -> str | None:
+        """CTranslate2's compute type in use (``float16``, ``int8``...); None until loaded."""
+        ...
+
+    @property
+    def device_error(self) -> str | None:
+        """Why the engine refuses to run: CUDA was asked for and is not there (None when fine).
+
+        The engine then loads nothing rather than fall back to the CPU: /health
+        answers 503 with this reason and every job 503.
+        """
         ...
 
     @property

@@ -1,4 +1,8 @@
-"""``GET /health``: models, the GPU self-test, the queue; open without a key (Docker's probe).
+"""``GET /health``: models, device, GPU self-test, queue; open without a key (Docker's probe).
+
+Where CUDA is expected and missing the answer is 503 with the reason (``detail``
+and ``device_error``), so Docker, Home Assistant and anyone with curl see a
+service that cannot run on its GPU instead of one that quietly runs on the CPU.
 
 The self-test runs on every call, beside whatever job holds the GPU, never
 through the job queue: clients (Home Assistant's deep checks) read ``busy`` and
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from .engine import is_cuda_fault
 from .service import FAULT_EXIT_CODE, Service, service_of
@@ -77,22 +82,37 @@ def self_test_of(request: Request, svc: Service) -> SelfTest:
     return test
 
 
-@router.get("/health")
-async def health(request: Request) -> dict[str, Any]:
-    """Readiness, the self-test's verdict and the queue; a CUDA fault exits for a restart."""
+@router.get("/health", response_model=None)
+async def health(request: Request) -> dict[str, Any] | JSONResponse:
+    """Readiness, device, the self-test's verdict and the queue; 503 without the expected GPU.
+
+    A CUDA fault exits for a restart.
+    """
     svc = service_of(request)
     eng = svc.engine
     test = self_test_of(request, svc)
     if not svc.faulted:
         await test.run(svc)
         svc.last_gpu_ok = test.result == PASSED
+    body = _body(svc, test)
+    if (problem := eng.device_error) is not None:
+        return JSONResponse({**body, "detail": problem}, status_code=503)
+    return body
+
+
+def _body(svc: Service, test: SelfTest) -> dict[str, Any]:
+    """The same fields whatever the status code, so clients read one shape."""
+    eng = svc.engine
+    problem = eng.device_error
     return {
-        "status": "error" if svc.faulted else "ok",
+        "status": "error" if svc.faulted or problem else "ok",
         "whisper_loaded": eng.whisper_loaded,
         "diarizer_loaded": eng.diarizer_loaded,
         "diarizer_off_reason": eng.diarizer_off_reason,
         "model": eng.model,
         "device": eng.device,
+        "compute_type": eng.compute_type,
+        "device_error": problem,
         "gpu_ok": test.result == PASSED and not svc.faulted,
         "self_test": FAILED if svc.faulted else test.result,
         "self_test_error": test.error or ("a CUDA fault: restarting" if svc.faulted else None),

@@ -46,7 +46,15 @@ def create_app(
         gpu_ok = await asyncio.to_thread(chosen.gpu_check)
         if config.api_key is None:
             _LOGGER.warning("No API key configured: every client on the network may submit jobs")
-        _LOGGER.info("Ready (device=%s, gpu_ok=%s)", chosen.device, gpu_ok)
+        if (problem := chosen.device_error) is not None:
+            _LOGGER.critical("Not serving: %s (/health and every job answer 503)", problem)
+        else:
+            _LOGGER.info(
+                "Ready (device=%s, compute_type=%s, gpu_ok=%s)",
+                chosen.device,
+                chosen.compute_type,
+                gpu_ok,
+            )
         app.state.service = Service(
             settings=config,
             engine=chosen,

@@ -66,11 +66,19 @@ def build_engine(settings: Settings) -> Engine:
         from .stub_engine import StubEngine
 
         return StubEngine.from_env(
-            settings.model, settings.hf_token, max_audio_s=settings.max_audio_s
+            settings.model,
+            settings.hf_token,
+            max_audio_s=settings.max_audio_s,
+            device=settings.device,
         )
     from .whisperx_engine import WhisperXEngine
 
-    return WhisperXEngine(settings.model, settings.hf_token, max_audio_s=settings.max_audio_s)
+    return WhisperXEngine(
+        settings.model,
+        settings.hf_token,
+        max_audio_s=settings.max_audio_s,
+        device=settings.device,
+    )
 
 
 def hard_exit(code: int) -> None:
@@ -119,6 +127,8 @@ async def guarded(
     """Shared request flow: validate, spool, queue, run, map errors."""
     if svc.faulted:
         return error(503, "GPU fault: the service is restarting", **{"Retry-After": "30"})
+    if (problem := svc.engine.device_error) is not None:
+        return error(503, problem)  # no Retry-After: only fixing the host's GPU setup helps
     try:
         if upload is None:
             raise BadRequest("file is required")

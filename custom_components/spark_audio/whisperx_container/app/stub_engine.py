@@ -9,6 +9,8 @@ seconds. Env knobs (read when the engine is built):
 - ``WHISPERX_STUB_CUDA_FAULT=1``: every job raises a CUDA fault.
 - ``WHISPERX_STUB_GPU_OK=0``: the GPU self-test (run by /health) fails.
 - ``WHISPERX_STUB_SPEAKERS``: speakers it hears when not told (default 2).
+- ``WHISPERX_STUB_CUDA=0``: no GPU is visible; with ``WHISPERX_DEVICE=cuda`` (the
+  default) it loads nothing and reports why, as the real engine does.
 
 It reports the real engine's phases (``progress.report``), transcription in
 ten steps of "audio processed".
@@ -27,6 +29,7 @@ from collections.abc import Mapping
 
 from .decoder import DEFAULT_MAX_AUDIO_S
 from .engine import (
+    CUDA_MISSING,
     NO_TOKEN_REASON,
     AudioDecodeError,
     AudioTooLong,
@@ -77,8 +80,12 @@ class StubEngine:
         speakers: int = 2,
         hold: threading.Event | None = None,
         max_audio_s: float = DEFAULT_MAX_AUDIO_S,
+        device: str = "cuda",
+        cuda: bool = True,
     ) -> None:
         self._model = model
+        self._device = device
+        self.cuda = cuda
         self._hf_token = hf_token
         self.text = text
         self.delay_s = delay_s
@@ -103,6 +110,7 @@ class StubEngine:
         env: Mapping[str, str] | None = None,
         *,
         max_audio_s: float = DEFAULT_MAX_AUDIO_S,
+        device: str = "cuda",
     ) -> StubEngine:
         """Build one steered by the WHISPERX_STUB_* variables."""
         env = os.environ if env is None else env
@@ -115,6 +123,8 @@ class StubEngine:
             gpu_ok=env.get("WHISPERX_STUB_GPU_OK", "1") != "0",
             speakers=int(env.get("WHISPERX_STUB_SPEAKERS") or 2),
             max_audio_s=max_audio_s,
+            device=device,
+            cuda=env.get("WHISPERX_STUB_CUDA", "1") != "0",
         )
 
     def _duration(self, path: str) -> float:
@@ -133,8 +143,22 @@ class StubEngine:
 
     @property
     def device(self) -> str:
-        """Always ``cpu``."""
-        return "cpu"
+        """The device it was asked for, like the real engine."""
+        return self._device
+
+    @property
+    def compute_type(self) -> str | None:
+        """The real engine's default for the device, once loaded."""
+        if not self.loaded:
+            return None
+        return "float16" if self._device == "cuda" else "int8"
+
+    @property
+    def device_error(self) -> str | None:
+        """CUDA asked for while the stub "sees" no GPU."""
+        if self._device == "cuda" and not self.cuda:
+            return f"{CUDA_MISSING}: torch.cuda.is_available() is false (stub)"
+        return None
 
     @property
     def whisper_loaded(self) -> bool:
@@ -149,13 +173,15 @@ class StubEngine:
     @property
     def diarizer_off_reason(self) -> str | None:
         """Why diarization is off."""
+        if self.device_error is not None:
+            return self.device_error
         if self._hf_token is None:
             return NO_TOKEN_REASON
         return None if self.loaded else "models not loaded yet"
 
     def load(self) -> None:
-        """Nothing to load."""
-        self.loaded = True
+        """Nothing to load (and nothing at all without the GPU it was told to use)."""
+        self.loaded = self.device_error is None
 
     def _work(self, job: str) -> None:
         self.jobs.append(job)
@@ -232,6 +258,8 @@ class StubEngine:
     def gpu_check(self) -> bool | None:
         """What the test asked for; counted, so tests see it run beside a held job."""
         self.self_tests += 1
+        if self._device != "cuda" or not self.cuda:
+            return None  # no GPU to test, as the real engine says
         if self.self_test_hold is not None:
             self.self_test_hold.wait(timeout=10)
         return self.gpu_ok

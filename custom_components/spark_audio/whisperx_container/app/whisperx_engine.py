@@ -22,6 +22,7 @@ from .aligners import AlignerCache
 from .audio_progress import AudioProgress
 from .decoder import DEFAULT_MAX_AUDIO_S, SAMPLE_RATE, decode_pcm
 from .engine import (
+    CUDA_MISSING,
     DIARIZATION_MODEL,
     NO_TOKEN_REASON,
     DiarizationUnavailable,
@@ -62,9 +63,12 @@ class WhisperXEngine:
         env: Mapping[str, str] | None = None,
         *,
         max_audio_s: float = DEFAULT_MAX_AUDIO_S,
+        device: str = "cuda",
     ) -> None:
         """Read the engine's env knobs; nothing is loaded until `load()`.
 
+        ``device`` (``WHISPERX_DEVICE``, checked by the settings) is where the
+        models must run: ``cuda`` never falls back to the CPU.
         ``WHISPERX_MODEL_DIR`` loads a local CTranslate2 model instead of
         downloading `model`; ``WHISPERX_ALIGN_MODELS`` overrides alignment models.
         """
@@ -73,8 +77,10 @@ class WhisperXEngine:
         self._model_source = env.get("WHISPERX_MODEL_DIR", "").strip() or model
         self._hf_token = hf_token
         self._max_audio_s = max_audio_s
-        self._device = env.get("WHISPERX_DEVICE", "").strip() or ""
-        self._compute_type = env.get("WHISPERX_COMPUTE_TYPE", "").strip() or ""
+        self._device = device
+        self._compute_setting = env.get("WHISPERX_COMPUTE_TYPE", "").strip()
+        self._compute_type: str | None = None
+        self._device_error: str | None = None
         self._batch_size = int(env.get("WHISPERX_BATCH_SIZE") or 16)
         self._align_models = parse_align_models(env.get("WHISPERX_ALIGN_MODELS", ""))
         self._whisper: Any = None
@@ -92,8 +98,18 @@ class WhisperXEngine:
 
     @property
     def device(self) -> str:
-        """``cuda`` or ``cpu`` (decided at load)."""
-        return self._device or "unknown"
+        """``cuda`` or ``cpu``, as the settings ask (never changed behind their back)."""
+        return self._device
+
+    @property
+    def compute_type(self) -> str | None:
+        """The compute type Whisper was loaded with; None before (or without) loading."""
+        return self._compute_type
+
+    @property
+    def device_error(self) -> str | None:
+        """Why nothing was loaded: CUDA asked for and missing (None when fine)."""
+        return self._device_error
 
     @property
     def whisper_loaded(self) -> bool:
@@ -110,17 +126,21 @@ class WhisperXEngine:
         """Why diarization is off, or None."""
         if self._diarizer is not None:
             return None
+        if self._device_error is not None:
+            return self._device_error
         if self._hf_token is None:
             return NO_TOKEN_REASON
         return self._diarizer_error or "diarization model not loaded yet"
 
     def load(self) -> None:
         """Load Whisper, then (with a token) the diarization pipeline."""
-        torch = _module("torch")
+        if self._device == "cuda" and (missing := cuda_missing_reason()) is not None:
+            # No silent CPU/int8 fallback: /health and every job answer 503 with the reason.
+            self._device_error = f"{CUDA_MISSING}: {missing}"
+            return  # the app logs it and answers 503
         whisperx = _module("whisperx")
-        if not self._device:
-            self._device = "cuda" if torch.cuda.is_available() else "cpu"
-        compute_type = self._compute_type or ("float16" if self._device == "cuda" else "int8")
+        compute_type = self._compute_setting or ("float16" if self._device == "cuda" else "int8")
+        self._compute_type = compute_type
         _LOGGER.info("Loading whisper %s on %s (%s)", self._model_name, self._device, compute_type)
         self._whisper = whisperx.load_model(
             self._model_source,
@@ -261,7 +281,7 @@ class WhisperXEngine:
         queued kernels; both libraries' CUDA code is exercised, as a job uses both.
         """
         torch = _module("torch")
-        if self._device != "cuda" or not torch.cuda.is_available():
+        if self._device != "cuda" or self._device_error or not torch.cuda.is_available():
             return None
         stream = torch.cuda.Stream()
         with torch.cuda.stream(stream):
@@ -275,6 +295,21 @@ class WhisperXEngine:
         torch = _module("torch")
         if self._device == "cuda" and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def cuda_missing_reason() -> str | None:
+    """Why torch or CTranslate2 cannot use a GPU here (None when both can)."""
+    torch = _module("torch")
+    if torch.version.cuda is None:
+        return "torch is a CPU-only build"
+    if not torch.cuda.is_available():
+        return (
+            "torch.cuda.is_available() is false: no GPU is visible in the container "
+            "(run it with --gpus all and the NVIDIA container runtime)"
+        )
+    if _module("ctranslate2").get_cuda_device_count() < 1:
+        return "CTranslate2 sees no CUDA device (a build without CUDA?)"
+    return None
 
 
 def ctranslate2_check(device: str) -> bool:
