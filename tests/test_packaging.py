@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "18d2b29254309ebea0275f17caa96fc0b10cec780f96e220a2ad5e926a741b08",
+    "0.3.0": "57f432434a295a750d764686c6cb1006340d43428f282eb29beca7d062e3d014",
 }
 
 

@@ -88,7 +88,9 @@ class WhisperXProbe:
         engine = WhisperXEngine(
             self.model,
             self._settings.hf_token if first else None,
-            {**self._env, "WHISPERX_DEVICE": self.device, "WHISPERX_COMPUTE_TYPE": compute_type},
+            {**self._env, "WHISPERX_COMPUTE_TYPE": compute_type},
+            max_audio_s=self._settings.max_audio_s,
+            device=self.device,
         )
         engine.load()
         transcript = engine.transcribe(str(self._clip), CLIP_LANGUAGE, words=False)
