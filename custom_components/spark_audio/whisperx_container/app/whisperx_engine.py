@@ -252,9 +252,7 @@ class WhisperXEngine:
         max_speakers: int | None = None,
     ) -> Diarization:
         """Turns plus pyannote's per-speaker embeddings (the centroids it clustered with)."""
-        return self._diarized(
-            path, num_speakers, min_speakers, max_speakers, with_embeddings=True
-        )
+        return self._diarized(path, num_speakers, min_speakers, max_speakers, with_embeddings=True)
 
     def _diarized(
         self,
