@@ -22,6 +22,7 @@ from .conftest import wav_bytes
 KEY = "k3y-for-tests_0123456789abcdef"
 TRANSCRIBE = "/v1/audio/transcriptions"
 SPEAKERS = "/v1/audio/transcribe-with-speakers"
+EMBEDDINGS = "/v1/audio/embeddings"
 WAV3 = wav_bytes(3.0)
 
 
@@ -127,7 +128,7 @@ def test_key_required_everywhere_but_health(
     health = client.get("/health")
     assert health.status_code == 200
     assert health.json()["auth"] is True
-    for path in (TRANSCRIBE, SPEAKERS):
+    for path in (TRANSCRIBE, SPEAKERS, EMBEDDINGS):
         for headers in (None, bearer("wrong"), {"Authorization": KEY}):
             resp = post(client, path, headers)
             assert resp.status_code == 401, (path, headers)
@@ -139,6 +140,7 @@ def test_key_required_everywhere_but_health(
     assert list(tmp_path.glob("whisperx-*")) == []
     assert post(client, TRANSCRIBE, bearer()).status_code == 200
     assert post(client, SPEAKERS, bearer()).status_code == 200
+    assert post(client, EMBEDDINGS, bearer()).status_code == 200
     assert compared
     assert all(c == KEY.encode() for c in compared)
     assert client.get("/openapi.json", headers=bearer()).status_code == 200
@@ -174,7 +176,7 @@ def test_queue_full_429_before_body_is_read(
         assert engine.started.wait(5)
         spooled_before = sorted(tmp_path.glob("whisperx-*"))
         auth_header = [(b"authorization", f"Bearer {KEY}".encode())]
-        for path in (TRANSCRIBE, SPEAKERS):
+        for path in (TRANSCRIBE, SPEAKERS, EMBEDDINGS):
             asked, sent = client.portal.call(asgi_post, client, path, auth_header)  # type: ignore[union-attr]
             assert sent[0]["status"] == 429
             assert (b"retry-after", b"9") in sent[0]["headers"]

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 SPEAKERS_PATH = "/v1/audio/transcribe-with-speakers"
 TRANSCRIBE_PATH = "/v1/audio/transcriptions"
-JOB_PATHS = frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH})
+EMBEDDINGS_PATH = "/v1/audio/embeddings"
+JOB_PATHS = frozenset({SPEAKERS_PATH, TRANSCRIBE_PATH, EMBEDDINGS_PATH})
 BUSY_DETAIL = "GPU busy: too many jobs waiting, retry later"
 
 

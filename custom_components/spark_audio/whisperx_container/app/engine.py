@@ -27,6 +27,10 @@ class AudioDecodeError(EngineError):
     """The upload is not audio the engine can read (answered with 400)."""
 
 
+class AudioTooShort(AudioDecodeError):
+    """The clip is too short for the embedding model to hear a voice in (answered with 400)."""
+
+
 class AudioTooLong(EngineError):
     """The decoded audio is past the service's maximum length (answered with 413)."""
 
@@ -90,6 +94,22 @@ class Turn:
     start: float
     end: float
     speaker: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClipEmbedding:
+    """The voice embedding of one clip (the diarizer's embedding model) and the clip's length."""
+
+    vector: tuple[float, ...]
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class Diarization:
+    """Who spoke when, and one voice embedding per speaker label of `turns`."""
+
+    turns: tuple[Turn, ...]
+    embeddings: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -158,6 +178,20 @@ class Engine(Protocol):
         max_speakers: int | None = None,
     ) -> list[Turn]:
         """Who spoke when in the audio file at `path`."""
+        ...
+
+    def diarize_with_embeddings(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Diarization:
+        """`diarize`, plus the embedding the pipeline computed for each speaker it found."""
+        ...
+
+    def embedding(self, path: str) -> ClipEmbedding:
+        """The voice embedding of the whole clip at `path` (raises DiarizationUnavailable)."""
         ...
 
     def gpu_check(self) -> bool | None:

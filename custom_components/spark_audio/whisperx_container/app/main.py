@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from . import health, routes
+from . import embeddings, health, routes
 from .admission import AdmissionMiddleware
 from .auth import BearerAuthMiddleware
 from .config import ConfigError, Settings, read_version
@@ -68,6 +68,7 @@ def create_app(
     app = FastAPI(title="WhisperX speech service", version=read_version(), lifespan=lifespan)
     app.include_router(health.router)
     app.include_router(routes.router)
+    app.include_router(embeddings.router)
     # The last added runs first: the key is checked before the queue is.
     app.add_middleware(AdmissionMiddleware)
     app.add_middleware(BearerAuthMiddleware)

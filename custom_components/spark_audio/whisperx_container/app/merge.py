@@ -12,15 +12,19 @@ UNKNOWN_SPEAKER = "Speaker_unknown"
 _TIGHT = ".,;:!?)]}'\""
 
 
+def speaker_names(turns: Iterable[Turn]) -> dict[str, str]:
+    """The engine's label -> Speaker_0, Speaker_1... in order of first appearance."""
+    names: dict[str, str] = {}
+    for turn in sorted(turns, key=lambda t: (t.start, t.end)):
+        names.setdefault(turn.speaker, f"Speaker_{len(names)}")
+    return names
+
+
 def normalise_speakers(turns: Iterable[Turn]) -> list[Turn]:
     """Relabel speakers Speaker_0, Speaker_1... in order of first appearance."""
     ordered = sorted(turns, key=lambda t: (t.start, t.end))
-    names: dict[str, str] = {}
-    out: list[Turn] = []
-    for turn in ordered:
-        name = names.setdefault(turn.speaker, f"Speaker_{len(names)}")
-        out.append(Turn(turn.start, turn.end, name))
-    return out
+    names = speaker_names(ordered)
+    return [Turn(turn.start, turn.end, names[turn.speaker]) for turn in ordered]
 
 
 def speaker_for(word: Word, turns: Sequence[Turn]) -> str:

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, Response
 
 from . import forms
 from .admission import SPEAKERS_PATH, TRANSCRIBE_PATH
-from .engine import DIARIZATION_MODEL, DiarizationUnavailable, Transcript
+from .engine import DIARIZATION_MODEL, Diarization, DiarizationUnavailable, Transcript
 from .formats import CONTENT_TYPES, RESPONSE_FORMATS, render
-from .merge import normalise_speakers, speaker_blocks
+from .merge import normalise_speakers, speaker_blocks, speaker_names
 from .progress import JOB_HEADER, job_id_of, tracked
 from .service import Service, guarded, run_job, service_of
 
@@ -27,8 +27,13 @@ async def transcribe_with_speakers(
     num_speakers: Annotated[str | None, Form()] = None,
     min_speakers: Annotated[str | None, Form()] = None,
     max_speakers: Annotated[str | None, Form()] = None,
+    return_embeddings: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Words grouped into speaker blocks (the predecessor's shape)."""
+    """Words grouped into speaker blocks (the predecessor's shape).
+
+    ``return_embeddings`` adds ``speaker_embeddings``: each detected speaker's
+    voice embedding (pyannote's cluster centroid), so a client can name them.
+    """
     parsed: dict[str, Any] = {}
     svc = service_of(request)
 
@@ -44,26 +49,35 @@ async def transcribe_with_speakers(
             raise DiarizationUnavailable(svc.engine.diarizer_off_reason or "not loaded")
 
     async def work(svc: Service, path: Path) -> Response:
-        def job() -> tuple[Transcript, list[Any]]:
+        def job() -> tuple[Transcript, Diarization]:
             transcript = svc.engine.transcribe(str(path), parsed["language"], words=True)
-            turns = svc.engine.diarize(str(path), parsed["num"], parsed["min"], parsed["max"])
-            return transcript, turns
+            counts = (str(path), parsed["num"], parsed["min"], parsed["max"])
+            if return_embeddings:
+                return transcript, svc.engine.diarize_with_embeddings(*counts)
+            return transcript, Diarization(tuple(svc.engine.diarize(*counts)))
 
         with tracked(svc.jobs, parsed["job_id"]):
-            transcript, turns = await run_job(svc, job)
-        blocks = speaker_blocks(transcript.words, normalise_speakers(turns))
-        return JSONResponse(
-            {
-                "duration": round(transcript.duration, 3),
-                "language": transcript.language,
-                "speakers_detected": sorted({str(b["speaker"]) for b in blocks}),
-                "segments": blocks,
-                "models": {
-                    "transcription": f"whisperx-{svc.engine.model}",
-                    "diarization": DIARIZATION_MODEL,
-                },
+            transcript, diarization = await run_job(svc, job)
+        names = speaker_names(diarization.turns)
+        blocks = speaker_blocks(transcript.words, normalise_speakers(diarization.turns))
+        detected = sorted({str(b["speaker"]) for b in blocks})
+        body: dict[str, Any] = {
+            "duration": round(transcript.duration, 3),
+            "language": transcript.language,
+            "speakers_detected": detected,
+            "segments": blocks,
+            "models": {
+                "transcription": f"whisperx-{svc.engine.model}",
+                "diarization": DIARIZATION_MODEL,
+            },
+        }
+        if return_embeddings:
+            body["speaker_embeddings"] = {
+                names[label]: list(vector)
+                for label, vector in diarization.embeddings.items()
+                if names.get(label) in detected
             }
-        )
+        return JSONResponse(body)
 
     return await guarded(svc, file, validate, work)
 

@@ -15,12 +15,18 @@ seconds. Env knobs (read when the engine is built):
 It reports the real engine's phases (``progress.report``), transcription in
 ten steps of "audio processed".
 
-Diarization is on only with ``HF_TOKEN`` set, like the real engine.
+Diarization is on only with ``HF_TOKEN`` set, like the real engine. Voice
+embeddings are deterministic pseudo-random unit vectors (EMBEDDING_DIM, like
+pyannote community-1's) derived from the file's bytes (and the speaker label):
+the same audio, the same voice; other audio, another voice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import random
 import re
 import threading
 import time
@@ -33,7 +39,10 @@ from .engine import (
     NO_TOKEN_REASON,
     AudioDecodeError,
     AudioTooLong,
+    AudioTooShort,
+    ClipEmbedding,
     CudaFault,
+    Diarization,
     DiarizationUnavailable,
     Segment,
     Transcript,
@@ -48,6 +57,8 @@ DEFAULT_TEXT = (
 )
 TURN_SECONDS = 3.0
 PROGRESS_STEPS = 10
+EMBEDDING_DIM = 256
+SHORTEST_CLIP_S = 0.5
 _SENTENCE_END = re.compile(r"[.!?]$")
 
 
@@ -255,6 +266,34 @@ class StubEngine:
         report("diarizing", 100)
         return turns
 
+    def diarize_with_embeddings(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Diarization:
+        """The turns, and a vector per speaker label derived from the file and the label."""
+        turns = self.diarize(path, num_speakers, min_speakers, max_speakers)
+        content = _content(path)
+        labels = sorted({t.speaker for t in turns})
+        return Diarization(
+            tuple(turns), {label: derived_vector(content, label.encode()) for label in labels}
+        )
+
+    def embedding(self, path: str) -> ClipEmbedding:
+        """A vector derived from the file; clips under SHORTEST_CLIP_S are refused."""
+        if not self.diarizer_loaded:
+            raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
+        duration = self._duration(path)
+        if duration < SHORTEST_CLIP_S:
+            raise AudioTooShort(
+                f"The clip is too short for a voice embedding ({duration:.2f} s; "
+                f"it needs at least {SHORTEST_CLIP_S:.2f} s)"
+            )
+        self._work("embedding")
+        return ClipEmbedding(derived_vector(_content(path)), duration)
+
     def gpu_check(self) -> bool | None:
         """What the test asked for; counted, so tests see it run beside a held job."""
         self.self_tests += 1
@@ -267,6 +306,19 @@ class StubEngine:
     def release_memory(self) -> None:
         """Count the calls so tests can see it happen."""
         self.released += 1
+
+
+def derived_vector(*parts: bytes) -> tuple[float, ...]:
+    """A fixed pseudo-random unit vector per input."""
+    rng = random.Random(hashlib.sha256(b"\0".join(parts)).digest())
+    vector = [rng.gauss(0.0, 1.0) for _ in range(EMBEDDING_DIM)]
+    norm = math.sqrt(sum(v * v for v in vector))
+    return tuple(round(v / norm, 6) for v in vector)
+
+
+def _content(path: str) -> bytes:
+    with open(path, "rb") as audio:
+        return audio.read()
 
 
 def _segment(words: list[Word]) -> Segment:

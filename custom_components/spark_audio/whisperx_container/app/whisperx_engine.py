@@ -25,6 +25,8 @@ from .engine import (
     CUDA_MISSING,
     DIARIZATION_MODEL,
     NO_TOKEN_REASON,
+    ClipEmbedding,
+    Diarization,
     DiarizationUnavailable,
     Segment,
     Transcript,
@@ -32,6 +34,7 @@ from .engine import (
     Word,
 )
 from .progress import report
+from .voice_embedding import clip_embedding, finite_vectors
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -259,20 +262,54 @@ class WhisperXEngine:
         max_speakers: int | None = None,
     ) -> list[Turn]:
         """Pyannote turns (labels as pyannote gives them)."""
+        return list(self._diarized(path, num_speakers, min_speakers, max_speakers).turns)
+
+    def diarize_with_embeddings(
+        self,
+        path: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Diarization:
+        """Turns plus pyannote's per-speaker embeddings (the centroids it clustered with)."""
+        return self._diarized(path, num_speakers, min_speakers, max_speakers, with_embeddings=True)
+
+    def _diarized(
+        self,
+        path: str,
+        num_speakers: int | None,
+        min_speakers: int | None,
+        max_speakers: int | None,
+        *,
+        with_embeddings: bool = False,
+    ) -> Diarization:
         if self._diarizer is None:
             raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
         audio = self._audio(path)
         report("diarizing")
-        frame = self._diarizer(
-            audio,
-            num_speakers=num_speakers,
-            min_speakers=min_speakers,
-            max_speakers=max_speakers,
-        )
-        return [
+        counts = {
+            "num_speakers": num_speakers,
+            "min_speakers": min_speakers,
+            "max_speakers": max_speakers,
+        }
+        vectors: Mapping[str, Any] | None = None
+        if with_embeddings:
+            frame, vectors = self._diarizer(audio, return_embeddings=True, **counts)
+        else:
+            frame = self._diarizer(audio, **counts)
+        turns = tuple(
             Turn(float(row["start"]), float(row["end"]), str(row["speaker"]))
             for _, row in frame.iterrows()
-        ]
+        )
+        return Diarization(turns, finite_vectors(vectors or {}))
+
+    def embedding(self, path: str) -> ClipEmbedding:
+        """The diarizer's own embedding model over the whole clip: no other model to download."""
+        if self._diarizer is None:
+            raise DiarizationUnavailable(self.diarizer_off_reason or "diarization is off")
+        audio = self._audio(path)
+        vector = clip_embedding(self._diarizer.model._embedding, audio, SAMPLE_RATE)
+        return ClipEmbedding(vector, float(len(audio)) / SAMPLE_RATE)
 
     def gpu_check(self) -> bool | None:
         """torch: an 8x8 matmul on its own stream; CTranslate2: a float16 conversion on the GPU.
