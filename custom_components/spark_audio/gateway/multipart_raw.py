@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from aiohttp import ClientError
 from aiohttp.http_exceptions import BadHttpMessage
@@ -212,10 +213,23 @@ class _Scanner:
         self.pos = found + 2
 
 
+def _first_line_is_skipped() -> bool:
+    """Whether this aiohttp's ``parse_headers`` skips its first line.
+
+    3.11 does (a status line goes there); later ones parse every line, so their multipart
+    reader passes no blank line first.
+    """
+    headers, _ = HeadersParser().parse_headers([b"X-Probe: 1", b""])
+    return "X-Probe" not in headers
+
+
+_LEAD: Final = [b""] if _first_line_is_skipped() else []
+
+
 def _parsed(lines: list[bytes]) -> Headers:
     """Header lines parsed exactly as aiohttp's multipart reader parses them."""
     try:
-        headers, _ = HeadersParser().parse_headers([b"", *lines, b""])
+        headers, _ = HeadersParser().parse_headers([*_LEAD, *lines, b""])
     except BadHttpMessage as err:
         raise bad_request(
             f"Malformed multipart body: {err.message.strip()[:200]}", code="bad_multipart"

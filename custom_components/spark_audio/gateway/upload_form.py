@@ -138,7 +138,9 @@ async def read_fields_after(raw: RawBody, after: bytes, form: UploadForm) -> Non
 def _memory_stream(data: bytes) -> StreamReader:
     """``data`` as a finished stream, for aiohttp's parser to read bytes already bounded."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+    # A limit above the data: feeding it must not try to pause a transport there is none of
+    # (newer aiohttp pauses the protocol past twice the limit, and this one has no transport).
+    stream = StreamReader(BaseProtocol(loop), max(2**16, len(data) + 1), loop=loop)
     stream.feed_data(data)
     stream.feed_eof()
     return stream
