@@ -214,6 +214,8 @@ async def test_a_copy_is_kept_only_where_a_replay_may_be_needed(
 
     async def copy_or_none() -> None:
         await wait_for(receiving_audio(spark_sim, "copy.wav"), "Parakeet to get audio")
+        if whisperx:  # the copy's file is created off the loop: on a busy machine, a bit later
+            await wait_for(lambda: bool(ours(spool)), "the copy to be spooled")
         assert bool(ours(spool)) is whisperx
 
     status, payload = await send_in_two(
