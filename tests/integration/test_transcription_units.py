@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.gateway.units import UNIT_S
+from custom_components.spark_audio.spark.wav import wav_header
 from custom_components.spark_audio.stt import SparkSpeechToTextEntity
 from tests.integration.long_audio import (
     CAP_S,
@@ -181,3 +182,28 @@ async def test_long_compressed_file_is_decoded_into_units(
     assert [r.file_bytes for r in units] == [44 + 600 * 32000, 44 + 600 * 32000, 44 + 300 * 32000]
     assert result["text"] == f"{LATER} {LATER} {LATER}"
     assert await hass.async_add_executor_job(lambda: list(spool.iterdir())) == []
+
+
+def write_tone_with_gap(target: Path, seconds: int, gap_at: float, gap_s: float) -> None:
+    """A loud constant signal (8 kHz, 16-bit) with one silent gap: the only pause to cut at."""
+    loud = (4096).to_bytes(2, "little", signed=True)
+    first, last = int(gap_at * RATE), int((gap_at + gap_s) * RATE)
+    total = seconds * RATE
+    with target.open("wb") as out:
+        out.write(wav_header(RATE, channels=1, sample_width=2, data_size=total * 2))
+        out.write(loud * first)
+        out.write(bytes(2 * (last - first)))
+        out.write(loud * (total - last))
+
+
+async def test_units_are_cut_in_a_pause_not_in_a_word(
+    hass: HomeAssistant, spark_sim: SparkSim, init_integration: MockConfigEntry, media_dir: Path
+) -> None:
+    """Sound everywhere but a pause 1.3 s past the planned cut: the cut moves into the pause."""
+    target = media_dir / "talk.wav"
+    await hass.async_add_executor_job(write_tone_with_gap, target, 660, UNIT_S + 1.3, 0.1)
+    spark_sim.states["parakeet"].rtf = 0.0
+    await transcribe(hass, target.name, wait=True)
+    units = [r for r in transcriptions(spark_sim) if (r.file_name or "").startswith("unit")]
+    cut = int((UNIT_S + 1.3) * RATE)
+    assert [r.file_bytes for r in units] == [44 + cut * 2, 44 + (660 * RATE - cut) * 2]

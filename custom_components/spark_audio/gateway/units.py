@@ -16,9 +16,9 @@ from homeassistant.core import HomeAssistant
 
 from ..progress import report_progress
 from ..spark import Transcription
-from ..spark.diarization_windows import plan_windows
+from ..spark.diarization_windows import Window, plan_windows
 from ..spark.transcription import BackendAsk, OpenAITranscriptionClient, join_transcriptions
-from ..spark.wav import WavLayout
+from ..spark.wav import WavLayout, quietest_point
 from .decode import decoded_wav
 from .routing import GatewayError, upload_timeout
 from .speakers import read_layout, window_wav
@@ -28,6 +28,9 @@ from .upload import Upload
 _LOGGER = logging.getLogger(__name__)
 UNIT_S = 600.0
 """One unit of background work: what a voice command may have to wait for (GPU time of 10 min)."""
+SEARCH_S = 2.0
+"""A cut moves to the quietest point this close to where it was planned, so it splits no word."""
+FRAME_S = 0.02
 
 
 async def transcribe_in_units(
@@ -60,7 +63,8 @@ async def transcribe_in_units(
                 filename=filename,
                 timeout=upload_timeout(client),
             )
-        return await _windows(client, source, layout, ask=ask, language=language)
+        windows = await _quiet_windows(hass, source, layout)
+        return await _windows(client, source, layout, windows, ask=ask, language=language)
     finally:
         if decoded is not None:
             await decoded.remove()
@@ -79,12 +83,12 @@ async def _windows(
     client: OpenAITranscriptionClient,
     source: SpooledFile,
     layout: WavLayout,
+    windows: list[Window],
     *,
     ask: BackendAsk,
     language: str | None,
 ) -> Transcription:
     """One request per window, in order; the joined transcription."""
-    windows = plan_windows(layout.duration_s, UNIT_S, 0.0)
     parts: list[Transcription] = []
     report_progress(0.0, "transcribing")
     for window in windows:
@@ -100,3 +104,25 @@ async def _windows(
         )
         report_progress(len(parts) / len(windows), "transcribing")
     return join_transcriptions(parts, [window.start_s for window in windows], layout.duration_s)
+
+
+async def _quiet_windows(
+    hass: HomeAssistant, source: SpooledFile, layout: WavLayout
+) -> list[Window]:
+    """``UNIT_S`` windows, each cut moved to the quietest point nearby (16-bit PCM only)."""
+    planned = plan_windows(layout.duration_s, UNIT_S, 0.0)
+    if layout.sample_width != 2:
+        return planned
+    rate, frame = layout.sample_rate, layout.block_align
+    reach, step = int(SEARCH_S * rate), int(FRAME_S * rate)
+    bounds = [0.0]
+    for window in planned[1:]:
+        first = int(window.start_s * rate) - reach
+        length = min((2 * reach + step) * frame, layout.data_size - first * frame)
+        pcm = await source.read(layout.data_offset + first * frame, length)
+        quiet = await hass.async_add_executor_job(
+            quietest_point, pcm, rate, layout.channels, FRAME_S
+        )
+        bounds.append(first / rate + quiet)
+    bounds.append(layout.duration_s)
+    return [Window(k, bounds[k], bounds[k + 1]) for k in range(len(planned))]
