@@ -29,8 +29,9 @@ from .const import (
     SparkService,
 )
 from .coordinator import SparkServiceCoordinator
-from .data import SparkAudioConfigEntry
+from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
+from .gateway.routing import offering
 from .options_form import whisperx_default_language
 from .provided import async_add_provided
 from .spark import SparkError, parakeet, whisperx
@@ -46,6 +47,11 @@ PARALLEL_UPDATES = 0
 STT_LANGUAGES: dict[SparkService, tuple[str, ...]] = {
     SparkService.PARAKEET: parakeet.LANGUAGES,
     SparkService.WHISPERX: whisperx.LANGUAGES,
+}
+
+STT_SLOTS: dict[SparkService, ServiceSlot[OpenAITranscriptionClient]] = {
+    SparkService.PARAKEET: PARAKEET_SLOT,
+    SparkService.WHISPERX: WHISPERX_SLOT,
 }
 
 
@@ -145,8 +151,14 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
     async def async_process_audio_stream(
         self, metadata: SpeechMetadata, stream: AsyncIterable[bytes]
     ) -> SpeechResult:
-        """Upload the speech while it is still being spoken, then read the text."""
-        client = self.coordinator.client
+        """Upload the speech while it is still being spoken, then read the text.
+
+        It goes to the Spark offering this service with the shortest queue, so a
+        voice command never waits behind another Spark's long job; this entity's
+        own Spark whenever it is no busier.
+        """
+        coordinator = self._least_busy()
+        client = coordinator.client
         language = backend_language(metadata.language, self._languages, self._default_language)
         audio = wav_stream(
             stream,
@@ -157,7 +169,7 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
         prompt = None if self.vocabulary is None else self.vocabulary.async_prompt().text
         # Who speaks is found beside the transcription, never in its way.
         speaker = CommandIdentification.begin(
-            self.hass, self.coordinator, self.entity_id, str(self.unique_id), audio
+            self.hass, coordinator, self.entity_id, str(self.unique_id), audio
         )
         try:
             # Text only: Assist never uses timings, and WhisperX would align words for them.
@@ -165,11 +177,20 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
                 speaker.audio, ask=TEXT_ONLY, language=language, prompt=prompt
             )
         except SparkError as err:
-            report_backend_fault(err, self.coordinator)
+            report_backend_fault(err, coordinator)
             _LOGGER.warning(
-                "%s speech-to-text failed: %s", SERVICE_NAMES[self.coordinator.service], err
+                "%s speech-to-text failed on %s: %s",
+                SERVICE_NAMES[coordinator.service],
+                coordinator.config_entry.title,
+                err,
             )
             return SpeechResult(None, SpeechResultState.ERROR)
         finally:
             speaker.finish()
         return SpeechResult(result.text, SpeechResultState.SUCCESS)
+
+    def _least_busy(self) -> SparkServiceCoordinator[OpenAITranscriptionClient]:
+        """The healthy coordinator of this service with the shortest queue (own one on a tie)."""
+        own = self.coordinator
+        candidates = offering(self.hass, STT_SLOTS[own.service], prefer=own.config_entry.entry_id)
+        return next((c for c in candidates if c.last_update_success), own)

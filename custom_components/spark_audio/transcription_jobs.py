@@ -32,7 +32,7 @@ from homeassistant.util.hass_dict import HassKey
 from .const import DOMAIN, EVENT_TRANSCRIPTION_DONE, EVENT_TRANSCRIPTION_FAILED, SparkService
 from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, async_entry_device
 from .gateway.caption_files import remove_parts
-from .gateway.routing import offering
+from .gateway.routing import offering, pinned_spark
 from .gateway.speakers import whisperx_ready
 from .gateway.transcribe_action import (
     MODELS,
@@ -174,13 +174,25 @@ class TranscriptionJobs:
         self._check_room(call.context.user_id)
         options = {key: value for key, value in call.data.items() if key != "wait"}
         options["media"] = call.data["media"]
-        entry_id = coordinators[0].config_entry.entry_id
+        # A healthy Spark with the fewest jobs of this backend; then the shortest queue now.
+        chosen = min(
+            coordinators,
+            key=lambda c: (
+                not c.last_update_success,
+                self._queued(c.config_entry.entry_id, backend),
+            ),
+        )
+        entry_id = chosen.config_entry.entry_id
         job = Job(uuid4().hex, entry_id, backend, path, options, user_id=call.context.user_id)
         self.jobs[job.job_id] = job
         self._save()
         self._start_next(entry_id, backend)
         self._changed(job)
         return {"job_id": job.job_id}
+
+    def _queued(self, entry_id: str, backend: SparkService) -> int:
+        """How many jobs of ``backend`` this Spark holds, queued or running."""
+        return sum(1 for j in self.jobs.values() if (j.entry_id, j.backend) == (entry_id, backend))
 
     def _check_room(self, user_id: str | None) -> None:
         """Refuse a job past the queue caps: in all, and for the calling user."""
@@ -249,7 +261,8 @@ class TranscriptionJobs:
         """Run the job; report done or failed; start the next one."""
         current_progress.set(lambda fraction, phase: self._progress(job, fraction, phase))
         try:
-            result = await run_transcription(self.hass, job.options, job.path)
+            with pinned_spark(job.entry_id):  # its own Spark's GPU; the others only as failover
+                result = await run_transcription(self.hass, job.options, job.path)
         except asyncio.CancelledError:
             # No part files to remove here: the caption writer removes its own whatever
             # happens, and a process killed mid-write leaves them to the restart's clean-up.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,16 +78,63 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return GatewayError(400, message, param=param, code=code)
 
 
+_PINNED: ContextVar[str | None] = ContextVar("spark_audio_pinned_spark", default=None)
+
+
+@contextmanager
+def pinned_spark(entry_id: str) -> Iterator[None]:
+    """Calls made inside go to this Spark first (the others only as failover).
+
+    A background job is queued on one Spark (the one with the shortest queue
+    when it was submitted) and runs there, so the per-Spark job queue is what
+    the GPUs see; a context variable so the deep call sites need no argument.
+    """
+    token = _PINNED.set(entry_id)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def queue_length(coordinator: SparkServiceCoordinator) -> int:
+    """The work ahead of a new request: the service's reported queue plus HA's own in flight.
+
+    ``busy``/``queue`` come from the last health poll (only services that
+    report them, like our WhisperX container); HA's own requests are counted
+    live by the client, so a Parakeet that reports nothing still shows the job
+    this HA sent it. The two may overlap: they only order the candidates.
+    """
+    reported = 0
+    if coordinator.last_update_success and coordinator.data is not None:
+        health = coordinator.data.health
+        reported = int(bool(health.busy)) + (health.queue or 0)
+    return reported + coordinator.client.work_in_flight
+
+
 def offering[ClientT: SparkServiceClient](
-    hass: HomeAssistant, slot: ServiceSlot[ClientT]
+    hass: HomeAssistant, slot: ServiceSlot[ClientT], *, prefer: str | None = None
 ) -> list[SparkServiceCoordinator[ClientT]]:
-    """The coordinators of ``slot``'s service on every loaded Spark, healthy ones first."""
+    """The coordinators of ``slot``'s service on every loaded Spark, best first.
+
+    Healthy ones first; a Spark pinned for the running job (`pinned_spark`)
+    next; then the shortest queue (`queue_length`); on equal queues the
+    ``prefer``red entry (an STT entity's own Spark), then the entries' order.
+    """
     found = [
         coordinator
         for entry in loaded_entries(hass)
         if (coordinator := slot.get(entry.runtime_data)) is not None
     ]
-    return sorted(found, key=lambda c: not c.last_update_success)
+    pinned = _PINNED.get()
+    return sorted(
+        found,
+        key=lambda c: (
+            not c.last_update_success,
+            c.config_entry.entry_id != pinned,
+            queue_length(c),
+            c.config_entry.entry_id != prefer,
+        ),
+    )
 
 
 def not_offered(slot: ServiceSlot[Any]) -> GatewayError:
@@ -110,7 +159,7 @@ async def call_with_failover[ClientT: SparkServiceClient, T](
     *,
     can_retry: Callable[[], bool] = lambda: True,
 ) -> T:
-    """Run ``call`` on a healthy Spark offering ``service``; on a connection error try one more.
+    """Run ``call`` on the healthy Spark with the shortest queue; on a connection error, the next.
 
     ``can_retry`` says whether the request can still be replayed (an upload
     streamed from the client cannot, once bytes have gone out).

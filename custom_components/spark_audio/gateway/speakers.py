@@ -209,7 +209,7 @@ async def _diarize(
     report_progress(0.0, "diarizing")
     for window in windows:  # one at a time: Sortformer's memory is the limit
         result = await client.diarize(
-            _window_wav(spooled, layout, window.start_s, window.end_s),
+            window_wav(spooled, layout, window.start_s, window.end_s),
             filename=f"window{window.index}.wav",
             content_type="audio/wav",
             timeout=upload_timeout(client),
@@ -230,7 +230,7 @@ async def _diarize(
     )
 
 
-async def _window_wav(
+async def window_wav(
     spooled: SpooledFile, layout: WavLayout, start_s: float, end_s: float
 ) -> AsyncIterator[bytes]:
     """A WAV file of ``[start_s, end_s)`` read straight from the spooled upload."""

@@ -22,9 +22,10 @@ from ..spark.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_
 from ..spark.transcription import SEGMENT_TIMING, OpenAITranscriptionClient
 from .caption_files import CaptionTargetError, check_targets, write_captions
 from .limits import active_uploads, gateway_limits, upload_slot
-from .routing import Attempt, GatewayError, call_with_failover, upload_timeout
+from .routing import Attempt, GatewayError, call_with_failover
 from .speakers import SpeakerRequest, transcribe_with_speakers
 from .spool import SpooledFile
+from .units import transcribe_in_units
 from .upload import Upload
 from .upload_form import UploadForm
 
@@ -206,13 +207,15 @@ async def _plain(
     language: str | None,
 ) -> Transcription:
     async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
-        client = attempt.coordinator.client
-        return await client.transcribe(  # verbose_json for the language and duration it reports
-            audio.chunks(),
+        # verbose_json for the language and duration it reports; long files in units, so a
+        # voice command on the same GPU waits for one unit at most
+        return await transcribe_in_units(
+            hass,
+            attempt.coordinator.client,
+            audio,
             ask=SEGMENT_TIMING,
             language=language,
             filename="audio",
-            timeout=upload_timeout(client),
         )
 
     return await call_with_failover(hass, slot, call)

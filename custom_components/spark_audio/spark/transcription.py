@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -191,4 +192,27 @@ def parse_transcription(data: dict[str, Any]) -> Transcription:
         duration=duration,
         model=model if isinstance(model, str) else None,
         words=words,
+    )
+
+
+def join_transcriptions(
+    parts: Sequence[Transcription], offsets: Sequence[float], duration: float | None
+) -> Transcription:
+    """One transcription of consecutive, non-overlapping pieces of a recording.
+
+    Texts are joined in order; word times move by each piece's ``offset`` (its
+    start in the recording); the language is the one most pieces heard (the
+    earliest on a tie), since one piece of silence or music may be misjudged.
+    """
+    languages = Counter(part.language for part in parts if part.language)
+    return Transcription(
+        text=" ".join(part.text for part in parts if part.text),
+        language=languages.most_common(1)[0][0] if languages else None,
+        duration=duration,
+        model=next((part.model for part in parts if part.model), None),
+        words=tuple(
+            Word(word.start + offset, word.end + offset, word.text)
+            for part, offset in zip(parts, offsets, strict=True)
+            for word in part.words
+        ),
     )

@@ -124,3 +124,27 @@ def read_wav(data: bytes) -> PcmAudio:
     return PcmAudio(
         data[layout.data_offset : end], layout.sample_rate, layout.channels, layout.sample_width
     )
+
+
+def quietest_point(pcm: bytes, sample_rate: int, channels: int = 1, frame_s: float = 0.02) -> float:
+    """Seconds into 16-bit ``pcm`` where its quietest ``frame_s`` frame starts.
+
+    Where long audio is cut into units, a cut there splits no word (a pause
+    between words is the quietest place nearby). Frames are compared by their
+    mean absolute amplitude; on a tie the frame nearest the middle wins, so
+    silence everywhere keeps the cut where it was planned.
+    """
+    samples = memoryview(pcm[: len(pcm) // 2 * 2]).cast("h")
+    step = max(1, int(frame_s * sample_rate)) * channels
+    count = len(samples) // step
+    if count == 0:
+        return len(samples) / channels / sample_rate / 2
+    middle = (count - 1) / 2
+    best = min(
+        range(count),
+        key=lambda k: (
+            sum(abs(s) for s in samples[k * step : (k + 1) * step]) // step,
+            abs(k - middle),
+        ),
+    )
+    return best * step / channels / sample_rate

@@ -1,0 +1,125 @@
+"""Assist speech end -> text while a 1-hour background transcription runs on the same GPU.
+
+The simulated Parakeet serves one request at a time, first come first served,
+and takes ``audio seconds x RTF`` of GPU time per request. A background job
+sends its recording the way the integration does (`gateway.units`): windows of
+``UNIT_S`` of audio (`plan_windows`, no overlap), one after another; here it
+loops over a 1-hour recording so it is always running. Voice commands stream
+in at real-time pace (10 ms chunks, as Assist does) through the STT entity's
+path (chunked WAV upload); each is timed from its last chunk to its text.
+The same command on the idle service, same run, is the baseline. The added
+latency is compared with one unit's GPU time (target: at most that + 100 ms).
+One command behind the whole hour sent as one request (what the job did
+before units) shows what units save.
+
+Run: .venv/bin/python -m benchmarks.bench_voice_behind_job [--runs 8] [--rtf 0.005]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from custom_components.spark_audio.gateway.units import UNIT_S
+from custom_components.spark_audio.spark import ParakeetClient
+from custom_components.spark_audio.spark.diarization_windows import plan_windows
+from custom_components.spark_audio.spark.wav import wav_header, wav_stream
+from tests.spark_sim.audio import speak_pcm
+
+from .common import median_ms, spark_and_session
+
+RATE = 16000
+JOB_RATE = 8000  # the recording: half the bytes of 16 kHz, same audio seconds
+HOUR_S = 3600
+CHUNK = 320  # 10 ms
+
+
+async def microphone(pcm: bytes, marks: dict[str, float]) -> AsyncIterator[bytes]:
+    """10 ms chunks at real-time pace; note when the last one is produced (speech end)."""
+    start = time.perf_counter()
+    count = (len(pcm) + CHUNK - 1) // CHUNK
+    for index in range(count):
+        if (delay := start + index * 0.01 - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        if index == count - 1:
+            marks["last_chunk"] = time.perf_counter()
+        yield pcm[index * CHUNK : (index + 1) * CHUNK]
+
+
+async def command(client: ParakeetClient, pcm: bytes) -> float:
+    """What the STT entity does; seconds from speech end to text."""
+    marks: dict[str, float] = {}
+    await client.transcribe(wav_stream(microphone(pcm, marks), RATE), language="en")
+    return time.perf_counter() - marks["last_chunk"]
+
+
+async def job_in_units(client: ParakeetClient, pcm: bytes) -> None:
+    """The background job, looping: the hour in units, one request after another."""
+    while True:
+        for window in plan_windows(HOUR_S, UNIT_S, 0.0):
+            piece = pcm[int(window.start_s * JOB_RATE) * 2 : int(window.end_s * JOB_RATE) * 2]
+            body = wav_header(JOB_RATE, data_size=len(piece)) + piece
+            await client.transcribe(body, language="en", filename=f"unit{window.index}.wav")
+
+
+async def main(runs: int, rtf: float) -> None:
+    pcm = await speak_pcm("turn on the kitchen light", "en-US", RATE)
+    hour = bytes(HOUR_S * JOB_RATE * 2)
+    unit_gpu_s = UNIT_S * rtf
+    async with spark_and_session() as (sim, session):
+        sim.states["parakeet"].rtf = rtf
+        client = ParakeetClient(session, "127.0.0.1", sim.ports["parakeet"], timeout=3600)
+        await command(client, pcm)  # warm up
+        idle = [await command(client, pcm) for _ in range(runs)]
+        job = asyncio.create_task(job_in_units(client, hour))
+        busy = []
+        for index in range(runs):
+            # Spread the commands over the units' phases (speech lasts a few seconds too).
+            await asyncio.sleep(unit_gpu_s * (index % 4) / 4)
+            busy.append(await command(client, pcm))
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        sim.gpu("parakeet").finish_running()
+        await asyncio.sleep(0.2)
+        whole = asyncio.create_task(
+            client.transcribe(wav_header(JOB_RATE, data_size=len(hour)) + hour, language="en")
+        )
+        await asyncio.sleep(unit_gpu_s / 2)  # the whole hour is on the GPU
+        behind_whole = await command(client, pcm)
+        await whole
+    idle_ms, busy_ms = median_ms(idle), median_ms(busy)
+    worst_added = (max(busy) - statistics_median(idle)) * 1000
+    print(
+        f"Parakeet RTF {rtf}; one unit = {UNIT_S:.0f} s of audio = {unit_gpu_s * 1000:.0f} ms GPU"
+    )
+    print(f"speech end -> text, idle service (median of {runs}):       {idle_ms:8.1f} ms")
+    print(f"speech end -> text, 1-hour job running (median of {runs}): {busy_ms:8.1f} ms")
+    print(f"added latency, median:                                {busy_ms - idle_ms:8.1f} ms")
+    print(f"added latency, worst:                                 {worst_added:8.1f} ms")
+    print(
+        f"target (one unit's GPU time + 100 ms):                {unit_gpu_s * 1000 + 100:8.1f} ms"
+        f" -> {'met' if worst_added <= unit_gpu_s * 1000 + 100 else 'MISSED'}"
+    )
+    print(
+        f"behind the hour sent whole (before units), one command: "
+        f"{(behind_whole - statistics_median(idle)) * 1000:8.1f} ms added"
+    )
+
+
+def statistics_median(samples: list[float]) -> float:
+    """Median in seconds."""
+    return median_ms(samples) / 1000
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument(
+        "--rtf", type=float, default=0.005, help="simulated GPU seconds per audio second"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.rtf))
