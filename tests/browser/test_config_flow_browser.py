@@ -173,7 +173,7 @@ async def _add_spark(
         await expect(dialog).to_be_hidden(timeout=UI_TIMEOUT_MS)
         await page.goto(f"{hass.url}/config/integrations/integration/spark_audio")
     await expect(page).to_have_url(integration_page, timeout=UI_TIMEOUT_MS)
-    await _see(page.get_by_text(SPARK_NAME, exact=True))
+    await _see(page.get_by_text(SPARK_NAME, exact=True).first)  # the entry (and its hub device)
 
 
 async def _see(locator: Locator) -> None:

@@ -236,10 +236,14 @@ async def set_up_spark(hass: HomeAssistant, spark_sim: SparkSim) -> MockConfigEn
     return entry
 
 
-async def flush_store(hass: HomeAssistant) -> None:
-    """Let the jobs Store's delayed save happen."""
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=5))
-    await hass.async_block_till_done()
+async def wait_for_no_stored_jobs(hass: HomeAssistant, hass_storage: dict[str, Any]) -> None:
+    """Until the jobs Store (saved a second after each change) holds no job; times out if never."""
+
+    def empty() -> bool:
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=5))
+        return bool(hass_storage[f"{DOMAIN}.jobs"]["data"]["jobs"] == [])
+
+    await wait_until(hass, empty)
 
 
 async def test_a_job_cut_short_by_a_restart_runs_again(
@@ -268,8 +272,7 @@ async def test_a_job_cut_short_by_a_restart_runs_again(
     assert not await hass.async_add_executor_job(partial.exists)
     assert not await hass.async_add_executor_job(legacy.exists)
     assert diarize_calls(spark_sim) >= 13  # the whole recording again, not a resumed tail
-    await flush_store(hass)
-    assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}
+    await wait_for_no_stored_jobs(hass, hass_storage)
     assert len(done) == 1
     state = hass.states.get(transcription_sensor(hass, entry))
     assert state is not None
@@ -288,14 +291,13 @@ async def test_jobs_whose_media_or_spark_is_gone_are_reported_failed_once(
     done = collect_events(hass, "spark_audio_transcription_done")
     failed = collect_events(hass, "spark_audio_transcription_failed")
     await set_up_spark(hass, spark_sim)
-    await flush_store(hass)
+    await wait_for_no_stored_jobs(hass, hass_storage)
     assert sorted((e["job_id"], e["media"], e["error"]) for e in failed) == [
         ("no-media", str(gone), MEDIA_GONE),
         ("orphan", str(recording), SPARK_GONE),
     ]
     assert done == []
     assert diarize_calls(spark_sim) == 0
-    assert hass_storage[f"{DOMAIN}.jobs"]["data"] == {"jobs": []}
 
 
 async def test_cancel_of_an_unknown_job_is_a_clear_error(

@@ -223,9 +223,19 @@ def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
     (a fifth of a gateway request's CPU); the plain ``form-data; name="..."``
     every client sends needs none of it. Values come out exactly as aiohttp's.
     """
-    if (found := _plain_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))) is not None:
+    header = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
+    if (found := _plain_disposition(header)) is not None:
         return found
-    return part.name, part.filename
+    name, filename = part.name, part.filename
+    if filename is None and _FILENAME_PARAM.search(header):
+        # aiohttp 3.12+ drops a filename it cannot decode (3.11 raises): refuse it alike.
+        raise bad_request(
+            "Malformed multipart body: the part's filename cannot be decoded", code="bad_multipart"
+        )
+    return name, filename
+
+
+_FILENAME_PARAM = re.compile(r";\s*filename(\*|\*?\d+\*?)?\s*=", re.IGNORECASE)
 
 
 def _plain_disposition(header: str) -> tuple[str | None, str | None] | None:
