@@ -124,6 +124,14 @@ WHISPERX_SLOT: ServiceSlot[WhisperXClient] = ServiceSlot(
 )
 
 
+def strictest_option(hass: HomeAssistant, key: str, default: int) -> int:
+    """The smallest value of a whole-number option over every loaded Spark (else ``default``).
+
+    Limits shared by all Sparks (gateway uploads, background jobs) take the strictest one.
+    """
+    return min((int(e.options.get(key, default)) for e in loaded_entries(hass)), default=default)
+
+
 def loaded_entries(hass: HomeAssistant) -> list[SparkAudioConfigEntry]:
     """Every loaded Spark entry, in the order they were added."""
     return [

@@ -16,7 +16,7 @@ from .const import (
     DEFAULT_MAX_JOBS,
     DEFAULT_MAX_JOBS_PER_USER,
 )
-from .data import loaded_entries
+from .data import strictest_option
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +29,7 @@ class JobLimits:
 
 def job_limits(hass: HomeAssistant) -> JobLimits:
     """The strictest configured caps over every loaded Spark."""
-    entries = loaded_entries(hass)
     return JobLimits(
-        min(
-            (int(e.options.get(CONF_MAX_JOBS, DEFAULT_MAX_JOBS)) for e in entries),
-            default=DEFAULT_MAX_JOBS,
-        ),
-        min(
-            (
-                int(e.options.get(CONF_MAX_JOBS_PER_USER, DEFAULT_MAX_JOBS_PER_USER))
-                for e in entries
-            ),
-            default=DEFAULT_MAX_JOBS_PER_USER,
-        ),
+        strictest_option(hass, CONF_MAX_JOBS, DEFAULT_MAX_JOBS),
+        strictest_option(hass, CONF_MAX_JOBS_PER_USER, DEFAULT_MAX_JOBS_PER_USER),
     )

@@ -19,7 +19,7 @@ from ..const import (
     DEFAULT_MAX_CONCURRENT_UPLOADS,
     DEFAULT_MAX_UPLOAD_MB,
 )
-from ..data import loaded_entries
+from ..data import strictest_option
 from .routing import GatewayError
 
 MIB = 1024 * 1024
@@ -44,18 +44,8 @@ ACTIVE_UPLOADS: HassKey[_Active] = HassKey("spark_audio_active_uploads")
 
 def gateway_limits(hass: HomeAssistant) -> GatewayLimits:
     """The strictest configured limits over every loaded Spark."""
-    entries = loaded_entries(hass)
-    upload_mb = min(
-        (int(e.options.get(CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB)) for e in entries),
-        default=DEFAULT_MAX_UPLOAD_MB,
-    )
-    concurrent = min(
-        (
-            int(e.options.get(CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS))
-            for e in entries
-        ),
-        default=DEFAULT_MAX_CONCURRENT_UPLOADS,
-    )
+    upload_mb = strictest_option(hass, CONF_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB)
+    concurrent = strictest_option(hass, CONF_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_CONCURRENT_UPLOADS)
     return GatewayLimits(upload_mb * MIB, concurrent)
 
 
