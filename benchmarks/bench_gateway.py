@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from custom_components.spark_audio.spark.transcription import TEXT_ONLY
+from custom_components.spark_audio.spark.clients.transcription import TEXT_ONLY
 from tests.browser.conftest import (  # noqa: F401  (fixtures)
     HassServer,
     SimulatedSpark,
@@ -70,8 +70,8 @@ async def wav_body(size: int) -> AsyncIterator[bytes]:
 
 
 # What the gateway asks the backend for a request without response_format (OpenAI's default,
-# json): the text alone (spark.transcription.TEXT_ONLY). The direct baseline and the bare relay
-# ask the same, so the difference is the gateway's own cost, not a costlier backend answer.
+# json): the text alone (spark.clients.transcription.TEXT_ONLY). The direct baseline and the bare
+# relay ask the same, so the difference is the gateway's own cost, not a costlier backend answer.
 BACKEND_FIELDS = [(name, value) for name, value in TEXT_ONLY.fields() if value is not None]
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from custom_components.spark_audio.spark.install_progress import Phase
-from custom_components.spark_audio.spark.installer import InstallJob
-from custom_components.spark_audio.spark.ssh import SparkSSH
-from custom_components.spark_audio.spark.whisperx import whisperx_health_check
+from custom_components.spark_audio.spark.clients.whisperx import whisperx_health_check
+from custom_components.spark_audio.spark.installer.job import InstallJob
+from custom_components.spark_audio.spark.installer.progress import Phase
+from custom_components.spark_audio.spark.remote.ssh import SparkSSH
 from tests.spark.test_installer import (  # noqa: F401  (fixtures)
     WHISPERX_CONTEXT,
     config,

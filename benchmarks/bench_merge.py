@@ -1,9 +1,9 @@
-"""Word<->speaker merge on a 3-hour transcript: the WhisperX container's vs spark.diarization's.
+"""Word<->speaker merge on a 3-hour transcript: the WhisperX container's vs the integration's.
 
 The WhisperX container's speakers endpoint (app/merge.py, after relabelling the
 turns) scans every diarization turn for every word: first for a turn holding
 the word's midpoint, then for the one overlapping it most, O(W x T). The
-integration's merge in ``spark.diarization`` answers the same questions with
+integration's merge in ``spark.transcripts.speaker_merge`` answers the same questions with
 sorted turns and bisection, O((W + T) log T). Both run here on the same seeded
 transcript (by default one word per 0.3 s and one turn per 3 s over 3 hours,
 4 speakers, with cross-talk, pauses and words outside every turn) and must give
@@ -20,8 +20,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from custom_components.spark_audio.spark.diarization import merge_words_with_speakers
 from custom_components.spark_audio.spark.models import DiarizationSegment, SpeakerSegment, Word
+from custom_components.spark_audio.spark.transcripts.speaker_merge import merge_words_with_speakers
 from custom_components.spark_audio.whisperx_container.app.engine import Turn
 from custom_components.spark_audio.whisperx_container.app.engine import Word as ContainerWord
 from custom_components.spark_audio.whisperx_container.app.merge import (
@@ -92,7 +92,7 @@ def main(word_count: int, turn_count: int, seed: int, runs: int, container_runs:
     fast_ms, fast = timed(lambda: merge_words_with_speakers(words, labelled), runs)
     slow_ms, slow = timed(lambda: container_merge(c_words, c_turns), container_runs)
     if fast != slow:
-        raise SystemExit("FAIL: the container's merge and spark.diarization's differ")
+        raise SystemExit("FAIL: the container's merge and spark.transcripts.speaker_merge's differ")
     unknown = sum(block.speaker == "Speaker_unknown" for block in fast)
     seconds = HOURS * 3600
     print(
@@ -103,10 +103,13 @@ def main(word_count: int, turn_count: int, seed: int, runs: int, container_runs:
     )
     rows = [
         (f"WhisperX container, app/merge.py (best of {container_runs})", f"{slow_ms:.1f} ms"),
-        (f"spark.diarization merge_words_with_speakers (best of {runs})", f"{fast_ms:.1f} ms"),
-        ("container / spark.diarization", f"{slow_ms / fast_ms:.1f} x"),
+        (
+            f"spark.transcripts.speaker_merge merge_words_with_speakers (best of {runs})",
+            f"{fast_ms:.1f} ms",
+        ),
+        ("container / speaker_merge", f"{slow_ms / fast_ms:.1f} x"),
     ]
-    for name, ms in (("container", slow_ms), ("spark.diarization", fast_ms)):
+    for name, ms in (("container", slow_ms), ("speaker_merge", fast_ms)):
         rows.append((f"target < {TARGET_MS:.0f} ms, {name}", "met" if ms < TARGET_MS else "MISSED"))
     for label, value in rows:
         print(f"{label:<58} {value:>12}")

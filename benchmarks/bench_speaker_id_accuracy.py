@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from custom_components.spark_audio.spark.voiceprints import (
+from custom_components.spark_audio.spark.transcripts.voiceprints import (
     DEFAULT_THRESHOLD,
     Voiceprint,
     assign_speakers,

@@ -41,7 +41,7 @@ from homeassistant.components.tts.helper import get_engine_instance
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spark_audio.spark.probes import PROBE_PHRASE
+from custom_components.spark_audio.spark.clients.probes import PROBE_PHRASE
 from custom_components.spark_audio.tts import MagpieTextToSpeechEntity
 from tests.conftest import spark_sim  # noqa: F401  (fixture)
 from tests.integration.conftest import (  # noqa: F401  (fixtures)

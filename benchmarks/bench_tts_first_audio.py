@@ -17,8 +17,8 @@ import time
 from collections.abc import AsyncIterator
 
 from custom_components.spark_audio.spark import MagpieClient
-from custom_components.spark_audio.spark.magpie import MAX_TEXT_CHARS
-from custom_components.spark_audio.spark.text import stream_sentences
+from custom_components.spark_audio.spark.clients.magpie import MAX_TEXT_CHARS
+from custom_components.spark_audio.spark.clients.magpie_sentences import stream_sentences
 
 from .common import median_ms, spark_and_session
 

@@ -2,7 +2,7 @@
 
 The simulated Parakeet serves one request at a time, first come first served,
 and takes ``audio seconds x RTF`` of GPU time per request. A background job
-sends its recording the way the integration does (`gateway.units`): windows of
+sends its recording the way the integration does (`transcription.units`): windows of
 ``UNIT_S`` of audio (`plan_windows`, no overlap), one after another; here it
 loops over a 1-hour recording so it is always running. Voice commands stream
 in at real-time pace (10 ms chunks, as Assist does) through the STT entity's
@@ -23,10 +23,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from custom_components.spark_audio.gateway.units import UNIT_S
 from custom_components.spark_audio.spark import ParakeetClient
-from custom_components.spark_audio.spark.diarization_windows import plan_windows
+from custom_components.spark_audio.spark.transcripts.diarization_windows import plan_windows
 from custom_components.spark_audio.spark.wav import wav_header, wav_stream
+from custom_components.spark_audio.transcription.units import UNIT_S
 from tests.spark_sim.audio import speak_pcm
 
 from .common import median_ms, spark_and_session

@@ -29,7 +29,7 @@ from custom_components.spark_audio.const import (
     SparkService,
 )
 from custom_components.spark_audio.spark import ParakeetClient, SparkError
-from custom_components.spark_audio.spark.probes import load_probe_clip
+from custom_components.spark_audio.spark.clients.probes import load_probe_clip
 from tests.conftest import spark_sim  # noqa: F401  (fixture)
 from tests.integration.conftest import (  # noqa: F401  (fixtures)
     auto_enable_custom_integrations,

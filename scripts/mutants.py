@@ -50,7 +50,7 @@ MUTANTS = [
     ),
     Mutant(
         "a service that is simply down counts as wedged",
-        f"{PKG}/spark/probes.py",
+        f"{PKG}/spark/clients/probes.py",
         "        return DeepProbeResult(Verdict.DOWN, reason=str(health))",
         "        return DeepProbeResult(Verdict.WEDGED, reason=str(health))",
         ("tests/integration/test_recovery.py", "tests/spark/test_probes.py"),
@@ -71,21 +71,21 @@ MUTANTS = [
     ),
     Mutant(
         "the installer's health check counts 'models not loaded' as healthy",
-        f"{PKG}/spark/whisperx.py",
+        f"{PKG}/spark/clients/whisperx.py",
         "        if not health.ready:\n            return False",
         "        if not health.ready:\n            return True",
         ("tests/spark/test_installer.py",),
     ),
     Mutant(
         "every failed docker rm/inspect read as 'no such container'",
-        f"{PKG}/spark/docker.py",
+        f"{PKG}/spark/remote/docker.py",
         "        if any(marker in result.stderr for marker in _NO_SUCH_CONTAINER):",
         "        if True:",
         ("tests/spark/test_installer.py", "tests/integration/test_recovery.py"),
     ),
     Mutant(
         "no .part clean-up of the jobs a restart cut short",
-        f"{PKG}/transcription_jobs.py",
+        f"{PKG}/transcription/jobs.py",
         "        for job in cut_short:\n"
         "            await self.hass.async_add_executor_job(remove_parts, job.targets)",
         "        for job in cut_short:\n            pass",
@@ -93,14 +93,14 @@ MUTANTS = [
     ),
     Mutant(
         "the caption writer leaves its part files when a write fails",
-        f"{PKG}/gateway/caption_files.py",
+        f"{PKG}/transcription/caption_files.py",
         "            with contextlib.suppress(FileNotFoundError):\n                part.unlink()",
         "            pass",
         ("tests/integration/test_caption_files.py", "tests/integration/test_actions.py"),
     ),
     Mutant(
         "a failed spool is not discarded when nothing owns it",
-        f"{PKG}/gateway/spool.py",
+        f"{PKG}/transcription/spool.py",
         "        await writer.discard()",
         "        pass",
         ("tests/integration/test_spool.py", "tests/integration/test_gateway_work.py"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from benchmarks.bench_speaker_id_accuracy import UNKNOWN_GROUP, Tally, folds, score, sweep
-from custom_components.spark_audio.spark.voiceprints import Voiceprint
+from custom_components.spark_audio.spark.transcripts.voiceprints import Voiceprint
 
 DIM = 16
 

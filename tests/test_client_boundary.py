@@ -11,7 +11,7 @@ INTEGRATION = Path(__file__).parents[1] / "custom_components" / "spark_audio"
 def _client_classes() -> set[str]:
     """Every client class the HA-free package defines (``...Client``)."""
     names = set()
-    for path in (INTEGRATION / "spark").glob("*.py"):
+    for path in (INTEGRATION / "spark").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef) and node.name.endswith("Client"):
                 names.add(node.name)

@@ -24,23 +24,23 @@ from .const import (
     SERVICE_DEFAULT_MODELS,
     SERVICE_MANUFACTURERS,
 )
-from .containers import ContainerCoordinator
+from .containers import ContainerCoordinator, container_names
 from .coordinator import SparkServiceCoordinator, add_coordinators
 from .data import SparkAudioConfigEntry, SparkAudioData
-from .deep_check import DeepCheckCoordinator
+from .deep_check import DeepCheckCoordinator, make_probes, make_round_trip
 from .entity import service_device_name, spark_name
 from .gateway import async_register_views
 from .identity import async_migrate_unique_id
 from .install_views import async_register_install_views
-from .probing import container_names, make_probes, make_round_trip, ssh_from_entry
 from .provided import async_remove_stale_entities
 from .recovery import ServiceRecovery, ssh_missing_issue_id
 from .restart_history import RestartHistoryStore
 from .restart_policy import RestartPolicy
 from .services import async_register_services
-from .spark.docker import DockerOverSSH
-from .spark.probes import load_probe_clip
-from .transcription_jobs import JOBS_KEY, TranscriptionJobs
+from .spark.clients.probes import load_probe_clip
+from .spark.remote.docker import DockerOverSSH
+from .ssh_access import ssh_from_entry
+from .transcription.jobs import JOBS_KEY, TranscriptionJobs
 from .voiceprint_store import VOICEPRINTS_KEY, VoiceprintStore
 from .whisperx_gpu import async_follow_whisperx_device
 from .whisperx_install import async_resume_install

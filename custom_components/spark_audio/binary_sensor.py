@@ -16,7 +16,7 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, SparkAudioData, signal_health_report
 from .entity import SparkAudioEntity, SparkRecoveryEntity
 from .provided import async_add_provided
-from .spark.whisperx import WhisperXDevice
+from .spark.clients.whisperx import WhisperXDevice
 
 PARALLEL_UPDATES = 0
 

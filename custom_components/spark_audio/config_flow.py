@@ -64,10 +64,10 @@ from .spark import (
     SparkError,
     SparkTimeoutError,
 )
-from .spark.docker import validate_container_name
 from .spark.errors import SparkSSHError
-from .spark.install_config import validate_hf_token
-from .spark.ssh_login import HostKey, fetch_host_key
+from .spark.installer.config import validate_hf_token
+from .spark.remote.docker import validate_container_name
+from .spark.remote.ssh_login import HostKey, fetch_host_key
 from .ssh_access import async_check_login, async_forget_ssh, same_login, same_ssh_server
 
 _LOGGER = logging.getLogger(__name__)

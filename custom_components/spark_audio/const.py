@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from .spark import magpie, parakeet, whisperx
+from .spark.clients import magpie, parakeet, whisperx
 
 DOMAIN: Final = "spark_audio"
 

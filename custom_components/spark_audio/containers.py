@@ -9,10 +9,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN, SparkService
+from .const import DEFAULT_CONTAINERS, DOMAIN, SparkService, conf_container
 from .data import SparkAudioConfigEntry
 from .repairs import async_raise_host_key_changed
-from .spark.docker import ContainerState, DockerOverSSH
 from .spark.errors import (
     SparkError,
     SparkInvalidNameError,
@@ -20,10 +19,19 @@ from .spark.errors import (
     SparkSSHError,
     SparkSSHHostKeyError,
 )
+from .spark.remote.docker import ContainerState, DockerOverSSH
 
 _LOGGER = logging.getLogger(__name__)
 # As often as the health polls: WhisperX started or removed outside HA shows within one interval.
 CONTAINER_POLL = timedelta(seconds=30)
+
+
+def container_names(entry: SparkAudioConfigEntry) -> dict[SparkService, str]:
+    """Each service's Docker container name, from the options or the defaults."""
+    return {
+        service: entry.options.get(conf_container(service), DEFAULT_CONTAINERS[service])
+        for service in SparkService
+    }
 
 
 class ContainerCoordinator(DataUpdateCoordinator[dict[SparkService, ContainerState]]):

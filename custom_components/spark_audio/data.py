@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from .deep_check import DeepCheckCoordinator, DeepCheckStatus, RoundTripCoordinator
     from .recovery import ServiceRecovery
     from .spark import MagpieClient, ParakeetClient, SparkServiceClient, WhisperXClient
-    from .spark.docker import DockerOverSSH
-    from .spark.ssh import SparkSSH
+    from .spark.remote.docker import DockerOverSSH
+    from .spark.remote.ssh import SparkSSH
 
 type SparkAudioConfigEntry = ConfigEntry[SparkAudioData]
 

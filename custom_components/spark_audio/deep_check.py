@@ -2,7 +2,7 @@
 
 Periodic, on demand (button, action) and after a 5xx; each one looks at health
 first, so a service busy with long work is reported busy, never probed through
-its queue and never restarted (`spark.probes.deep_probe`).
+its queue and never restarted (`spark.clients.probes.deep_probe`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,27 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL, SERVICE_NAMES
+from .const import (
+    CONF_DEEP_CHECK_INTERVAL,
+    CONF_DEFAULT_VOICE,
+    DEFAULT_DEEP_CHECK_INTERVAL,
+    DEFAULT_VOICE,
+    SERVICE_NAMES,
+    SparkService,
+)
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, signal_deep_check
-from .spark import SparkError
-from .spark.probes import ProbeResult, RoundTripResult, Verdict, deep_probe
+from .spark import MagpieClient, SparkError
+from .spark.clients.probes import (
+    ProbeResult,
+    RoundTripResult,
+    Verdict,
+    deep_probe,
+    probe_synthesis,
+    probe_transcription,
+    round_trip,
+)
+from .spark.clients.transcription import OpenAITranscriptionClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -169,3 +185,55 @@ class RoundTripCoordinator(DataUpdateCoordinator[RoundTripResult | None]):
             _LOGGER.info("Round trip: Parakeet hears Magpie's test phrase again")
         self._misheard = not result.understood
         return result
+
+
+def probe_voice(entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator[MagpieClient]) -> str:
+    """The configured default voice if Magpie offers it, else its first voice."""
+    wanted = entry.options.get(CONF_DEFAULT_VOICE, DEFAULT_VOICE)
+    catalog = magpie.data.voices if magpie.data else None
+    if catalog is None or not catalog.voices or catalog.get(wanted) is not None:
+        return str(wanted)
+    return catalog.voices[0].name
+
+
+def make_probes(entry: SparkAudioConfigEntry, clip: bytes) -> dict[SparkService, Probe]:
+    """Each service's deep probe: real inference, small input."""
+    data = entry.runtime_data
+    probes: dict[SparkService, Probe] = {}
+    if (magpie := data.magpie) is not None:
+        probes[magpie.service] = _synthesis_probe(entry, magpie)
+    for stt in (data.parakeet, data.whisperx):
+        if stt is not None:
+            probes[stt.service] = _transcription_probe(stt.client, clip)
+    return probes
+
+
+def _synthesis_probe(
+    entry: SparkAudioConfigEntry, magpie: SparkServiceCoordinator[MagpieClient]
+) -> Probe:
+    async def probe() -> ProbeResult:
+        return await probe_synthesis(magpie.client, voice=probe_voice(entry, magpie))
+
+    return probe
+
+
+def _transcription_probe(client: OpenAITranscriptionClient, clip: bytes) -> Probe:
+    async def probe() -> ProbeResult:
+        return await probe_transcription(client, clip)
+
+    return probe
+
+
+def make_round_trip(
+    hass: HomeAssistant, entry: SparkAudioConfigEntry
+) -> RoundTripCoordinator | None:
+    """Magpie -> Parakeet round trip, when the Spark runs both."""
+    data = entry.runtime_data
+    magpie, parakeet = data.magpie, data.parakeet
+    if magpie is None or parakeet is None:
+        return None
+
+    async def run() -> RoundTripResult:
+        return await round_trip(magpie.client, parakeet.client, voice=probe_voice(entry, magpie))
+
+    return RoundTripCoordinator(hass, entry, run)

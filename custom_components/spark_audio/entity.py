@@ -28,6 +28,7 @@ from .spark import (
     SparkResponseError,
     SparkTimeoutError,
 )
+from .spark.clients.http import SparkServiceClient
 from .spark.errors import (
     InstallError,
     InstallInProgressError,
@@ -40,8 +41,7 @@ from .spark.errors import (
     SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
-from .spark.http import SparkServiceClient
-from .spark.install_progress import Phase
+from .spark.installer.progress import Phase
 from .whisperx_install import EntryInstallState, install_state
 
 

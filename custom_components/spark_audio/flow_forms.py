@@ -28,7 +28,7 @@ from .const import (
     conf_port,
 )
 from .coordinator import enabled_services
-from .spark.ssh_login import check_private_key
+from .spark.remote.ssh_login import check_private_key
 
 _PORT = selector.NumberSelector(
     selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)

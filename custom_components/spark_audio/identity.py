@@ -20,9 +20,9 @@ from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_SSH_HOST_KEY, DOMAIN
-from .probing import ssh_client
 from .spark.errors import SparkSSHError
-from .spark.ssh_login import host_key_fingerprint
+from .spark.remote.ssh_login import host_key_fingerprint
+from .ssh_access import ssh_client
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from homeassistant.const import PERCENTAGE
 
 from .data import SparkAudioConfigEntry
 from .entity import SparkInstallEntity
-from .spark.install_progress import Phase
+from .spark.installer.progress import Phase
 
 INSTALL_PHASES = [str(phase) for phase in Phase]
 

@@ -13,7 +13,7 @@ from homeassistant.helpers.http import HomeAssistantView
 
 from .const import SparkService
 from .data import SparkAudioConfigEntry, loaded_entries
-from .spark.installer import InstallJob
+from .spark.installer.job import InstallJob
 from .whisperx_install import async_start_install, install_state, manager
 
 BASE = "/api/spark_audio/whisperx"

@@ -44,7 +44,7 @@ from .const import (
     SparkService,
     conf_container,
 )
-from .spark import parakeet, whisperx
+from .spark.clients import parakeet, whisperx
 
 
 def whisperx_default_language(options: Mapping[str, Any]) -> str:

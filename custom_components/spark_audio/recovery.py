@@ -38,8 +38,8 @@ from .repairs import async_raise_host_key_changed
 from .restart_history import RestartHistoryStore
 from .restart_policy import REASON_MANUAL, RestartPolicy
 from .spark import SparkError
-from .spark.docker import DockerOverSSH
 from .spark.errors import SparkSSHHostKeyError
+from .spark.remote.docker import DockerOverSSH
 
 _LOGGER = logging.getLogger(__name__)
 _KEPT_ERRORS = 5

@@ -14,7 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from .const import CONF_SSH_HOST_KEY, CONF_SSH_PORT, DEFAULT_SSH_PORT, DOMAIN
 from .data import SparkAudioConfigEntry
 from .spark.errors import SparkSSHError, SparkSSHHostKeyError
-from .spark.ssh_login import HostKey, fetch_host_key
+from .spark.remote.ssh_login import HostKey, fetch_host_key
 
 
 def host_key_issue_id(entry_id: str) -> str:

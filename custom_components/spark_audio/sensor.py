@@ -28,11 +28,11 @@ from .deep_check import RoundTripCoordinator
 from .entity import SparkInstallEntity, SparkRecoveryEntity
 from .install_sensors import WhisperXInstallPhaseSensor, WhisperXInstallProgressSensor
 from .provided import async_add_provided
-from .spark.docker import ContainerState
-from .spark.install_progress import Phase
-from .spark.probes import RoundTripResult
+from .spark.clients.probes import RoundTripResult
+from .spark.installer.progress import Phase
+from .spark.remote.docker import ContainerState
 from .speaker_identification import last_speaker_sensors
-from .transcription_jobs import JOBS_KEY, jobs_signal
+from .transcription.jobs import JOBS_KEY, jobs_signal
 
 PARALLEL_UPDATES = 0
 LOG_TAIL = 10

@@ -20,8 +20,6 @@ from .const import (
 )
 from .data import SparkAudioConfigEntry
 from .entity import translate_errors
-from .gateway.transcribe_action import SCHEMA as TRANSCRIBE_SCHEMA
-from .gateway.transcribe_action import SERVICE_TRANSCRIBE, async_transcribe
 from .recovery import ServiceRecovery
 from .speaker_enrolment import (
     ENROLL_SCHEMA,
@@ -31,7 +29,9 @@ from .speaker_enrolment import (
     async_enroll_speaker,
     async_forget_speaker,
 )
-from .transcription_jobs import JOBS_KEY
+from .transcription.action import SCHEMA as TRANSCRIBE_SCHEMA
+from .transcription.action import SERVICE_TRANSCRIBE, async_transcribe
+from .transcription.jobs import JOBS_KEY
 
 _SCHEMA = vol.Schema(
     {

@@ -16,11 +16,11 @@ from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
 from .data import WHISPERX_SLOT
-from .gateway.routing import Attempt, GatewayError, call_with_failover, upload_timeout
-from .gateway.spool import SpooledFile
-from .gateway.transcribe_action import media_id, resolve_media_path
 from .spark import WhisperXClient
-from .spark.whisperx import ClipEmbedding
+from .spark.clients.whisperx import ClipEmbedding
+from .transcription.action import media_id, resolve_media_path
+from .transcription.routing import Attempt, GatewayError, call_with_failover, upload_timeout
+from .transcription.spool import SpooledFile
 from .voiceprint_store import VOICEPRINTS_KEY
 
 SERVICE_ENROLL_SPEAKER = "enroll_speaker"

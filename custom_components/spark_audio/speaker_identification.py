@@ -25,8 +25,8 @@ from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity
 from .spark import SparkError, WhisperXClient
-from .spark.http import SparkServiceClient
-from .spark.voiceprints import assign_speakers
+from .spark.clients.http import SparkServiceClient
+from .spark.transcripts.voiceprints import assign_speakers
 from .voiceprint_store import VOICEPRINTS_KEY, person_name
 
 _LOGGER = logging.getLogger(__name__)

@@ -22,18 +22,40 @@ from .const import (
     CONF_SSH_PASSWORD,
     CONF_SSH_PORT,
     CONF_SSH_USER,
+    DEFAULT_SSH_PORT,
     DOMAIN,
     SparkService,
 )
-from .probing import ssh_client
+from .data import SparkAudioConfigEntry
 from .recovery import keeps_wedging_issue_id
 from .repairs import host_key_issue_id
 from .spark.errors import SparkSSHAuthError, SparkSSHError, SparkSSHHostKeyError
+from .spark.remote.ssh import SparkSSH
+from .spark.remote.ssh_login import SSHCredentials
 
 # Entities of a service device that exist only with SSH (the platforms' needs_ssh
 # descriptions and the container switch), and those of the Spark's own device.
 _SERVICE_SSH_KEYS = ("restart", "container", "container_state", "restarts_24h", "last_restart")
 _HUB_SSH_KEYS = ("install_whisperx", "whisperx_install", "whisperx_update")
+
+
+def ssh_from_entry(entry: SparkAudioConfigEntry) -> SparkSSH | None:
+    """SSH access to the Spark, when SSH is configured and its host key pinned."""
+    data = entry.data
+    if not data.get(CONF_SSH_USER) or not data.get(CONF_SSH_HOST_KEY):
+        return None
+    return ssh_client(data, data[CONF_SSH_HOST_KEY])
+
+
+def ssh_client(data: Mapping[str, Any], host_key: str) -> SparkSSH:
+    """An SSH client for the host and credentials in ``data``, trusting only ``host_key``."""
+    credentials = SSHCredentials(
+        username=data[CONF_SSH_USER],
+        private_key=data.get(CONF_SSH_KEY),
+        password=data.get(CONF_SSH_PASSWORD),
+        port=int(data.get(CONF_SSH_PORT, DEFAULT_SSH_PORT)),
+    )
+    return SparkSSH(data[CONF_HOST], credentials, pinned_host_key=host_key)
 
 
 async def async_check_login(data: Mapping[str, Any]) -> dict[str, str]:

@@ -31,13 +31,14 @@ from .const import (
 from .coordinator import SparkServiceCoordinator
 from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, SparkAudioConfigEntry
 from .entity import SparkAudioEntity, report_backend_fault
-from .gateway.routing import offering
 from .options_form import whisperx_default_language
 from .provided import async_add_provided
-from .spark import SparkError, parakeet, whisperx
-from .spark.transcription import TEXT_ONLY, OpenAITranscriptionClient
+from .spark import SparkError
+from .spark.clients import parakeet, whisperx
+from .spark.clients.transcription import TEXT_ONLY, OpenAITranscriptionClient
 from .spark.wav import wav_stream
 from .speaker_identification import CommandIdentification
+from .transcription.routing import offering
 from .vocabulary import AssistVocabulary
 
 _LOGGER = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from .const import SparkService
 from .data import SparkAudioConfigEntry, SparkAudioData
 from .entity import SparkRecoveryEntity, async_require_admin, translate_errors
 from .provided import async_add_provided
-from .spark.docker import ContainerState
+from .spark.remote.docker import ContainerState
 
 PARALLEL_UPDATES = 1
 

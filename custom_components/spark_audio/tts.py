@@ -19,8 +19,8 @@ from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity, spark_error_to_ha
 from .provided import async_add_provided
 from .spark import MagpieClient, SparkError, Voice, VoiceCatalog
-from .spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
-from .spark.text import split_sentences, stream_sentences
+from .spark.clients.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
+from .spark.clients.magpie_sentences import split_sentences, stream_sentences
 from .spark.wav import read_wav, wav_header
 
 PARALLEL_UPDATES = 0

@@ -19,7 +19,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .spark import SpeakerTranscript
-from .spark.voiceprints import Voiceprint, assign_speakers, name_speakers
+from .spark.transcripts.voiceprints import Voiceprint, assign_speakers, name_speakers
 
 _LOGGER = logging.getLogger(__name__)
 STORAGE_KEY = f"{DOMAIN}.voiceprints"

@@ -16,7 +16,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from .const import DOMAIN, SparkService
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry, signal_health_report
-from .spark.whisperx import WhisperXDevice
+from .spark.clients.whisperx import WhisperXDevice
 
 
 def whisperx_off_gpu_issue_id(entry_id: str) -> str:

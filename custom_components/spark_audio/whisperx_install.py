@@ -1,6 +1,6 @@
 """Installing WhisperX on a Spark from Home Assistant: job start, state, and what follows.
 
-The build runs detached on the Spark (`spark.remote_build`) and each job has
+The build runs detached on the Spark (`spark.installer.remote_build`) and each job has
 its own SSH connection, so saving options or any other reload leaves a running
 install alone. When HA stops, the jobs stop following (nothing on the Spark is
 stopped); at the next setup of the entry, `async_resume_install` finds the
@@ -34,17 +34,18 @@ from .const import (
     conf_enabled,
     conf_port,
 )
+from .containers import container_names
 from .data import SparkAudioConfigEntry, signal_install
-from .probing import container_names, ssh_from_entry
-from .spark.buildcontext import read_context_version
+from .spark.clients.whisperx import HealthCheck, whisperx_health_check
 from .spark.errors import InstallInProgressError, SparkError
-from .spark.install_config import InstallConfig, validate_hf_token
-from .spark.install_manager import InstallManager
-from .spark.install_progress import InstallUpdate, Phase
-from .spark.installer import InstallJob, remote_base_dir
-from .spark.remote_build import BuildState, RemoteBuild
-from .spark.ssh import SparkSSH
-from .spark.whisperx import HealthCheck, whisperx_health_check
+from .spark.installer.build_context import read_context_version
+from .spark.installer.config import InstallConfig, validate_hf_token
+from .spark.installer.job import InstallJob, remote_base_dir
+from .spark.installer.manager import InstallManager
+from .spark.installer.progress import InstallUpdate, Phase
+from .spark.installer.remote_build import BuildState, RemoteBuild
+from .spark.remote.ssh import SparkSSH
+from .ssh_access import ssh_from_entry
 
 _LOGGER = logging.getLogger(__name__)
 CONTEXT_DIR = Path(__file__).parent / "whisperx_container"

@@ -18,9 +18,9 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.signal_type import SignalType
 
 from .const import DOMAIN, SparkService
+from .containers import container_names
 from .data import SparkAudioConfigEntry
-from .probing import container_names
-from .spark.whisperx_verify import VerifyReport, WhisperXVerifyError, run_verify
+from .spark.remote.whisperx_verify import VerifyReport, WhisperXVerifyError, run_verify
 
 VERIFY_STATE: HassKey[dict[str, EntryVerifyState]] = HassKey(f"{DOMAIN}_whisperx_verify")
 

@@ -18,7 +18,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio.spark.probes import PROBE_PHRASE
+from custom_components.spark_audio.spark.clients.probes import PROBE_PHRASE
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.server import SparkSim
 

@@ -21,8 +21,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.spark import ParakeetClient, WhisperXClient
-from custom_components.spark_audio.spark.formats import render_transcription
-from custom_components.spark_audio.spark.transcription import BackendAsk
+from custom_components.spark_audio.spark.clients.transcription import BackendAsk
+from custom_components.spark_audio.spark.transcripts.formats import render_transcription
 from tests.integration.gateway_harness import BASE, Client, body, form_type, part
 from tests.integration.test_stt import chunks, entity, metadata
 from tests.spark_sim.audio import speak, speak_pcm

@@ -12,8 +12,8 @@ from homeassistant.exceptions import ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
-from custom_components.spark_audio.gateway import caption_files
-from custom_components.spark_audio.gateway.caption_files import (
+from custom_components.spark_audio.transcription import caption_files
+from custom_components.spark_audio.transcription.caption_files import (
     CaptionTargetError,
     remove_parts,
     write_captions,

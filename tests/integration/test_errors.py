@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.entity import ERROR_TRANSLATIONS
 from custom_components.spark_audio.spark import errors
-from custom_components.spark_audio.spark.docker import DockerOverSSH
+from custom_components.spark_audio.spark.remote.docker import DockerOverSSH
 from tests.integration.conftest import standin_containers
 from tests.integration.test_translations import EN
 from tests.spark_sim.server import SparkSim

@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio.gateway import routing
+from custom_components.spark_audio.transcription import routing
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim

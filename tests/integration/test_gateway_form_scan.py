@@ -19,12 +19,12 @@ from custom_components.spark_audio.gateway.multipart_raw import (
     RawBody,
     read_fields_tail,
 )
-from custom_components.spark_audio.gateway.routing import GatewayError
 from custom_components.spark_audio.gateway.upload_form import (
     UploadForm,
     read_fields,
     read_form_head,
 )
+from custom_components.spark_audio.transcription.routing import GatewayError
 
 B = "scanBoundary42"
 FIELD = f'--{B}\r\nContent-Disposition: form-data; name="model"\r\n\r\nparakeet\r\n'

@@ -25,14 +25,14 @@ from custom_components.spark_audio.const import (
     CONF_MAX_UPLOAD_MB,
     DOMAIN,
 )
-from custom_components.spark_audio.gateway import routing
 from custom_components.spark_audio.gateway.multipart_raw import (
     MAX_FORM_BYTES,
     MAX_PART_HEADER_BYTES,
     MAX_PART_HEADER_LINES,
 )
-from custom_components.spark_audio.gateway.spool import SPOOL_PREFIX
 from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
+from custom_components.spark_audio.transcription import routing
+from custom_components.spark_audio.transcription.spool import SPOOL_PREFIX
 from tests.integration.gateway_harness import (
     BASE,
     BOUNDARY,

@@ -20,8 +20,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import CONF_MAX_UPLOAD_MB, DOMAIN
-from custom_components.spark_audio.gateway import decode
-from custom_components.spark_audio.gateway import spool as spool_module
+from custom_components.spark_audio.transcription import decode
+from custom_components.spark_audio.transcription import spool as spool_module
 from tests.integration.conftest import entry_data
 from tests.integration.gateway_harness import (
     Client,
@@ -177,7 +177,7 @@ async def test_not_audio_for_speakers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """ffmpeg's complaint (it names our spool path and HA's PID) goes to the debug log only."""
-    caplog.set_level(logging.DEBUG, "custom_components.spark_audio.gateway.decode")
+    caplog.set_level(logging.DEBUG, "custom_components.spark_audio.transcription.decode")
     response = await post_speakers(hass_client, b"definitely not audio")
     assert response.status == 400
     body = await response.json()

@@ -15,10 +15,10 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.spark_audio.gateway.decode import decoded_wav
-from custom_components.spark_audio.gateway.routing import GatewayError
-from custom_components.spark_audio.gateway.spool import SpooledFile, remove_stale_spool_files
 from custom_components.spark_audio.gateway.upload import Upload
+from custom_components.spark_audio.transcription.decode import decoded_wav
+from custom_components.spark_audio.transcription.routing import GatewayError
+from custom_components.spark_audio.transcription.spool import SpooledFile, remove_stale_spool_files
 from tests.integration.gateway_harness import BASE, child_processes, ours, wait_for
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim

@@ -29,9 +29,9 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.spark_audio import whisperx_install
 from custom_components.spark_audio.const import DOMAIN, INSTALL_WRITE_INTERVAL, SparkService
-from custom_components.spark_audio.spark.install_config import InstallConfig
-from custom_components.spark_audio.spark.install_progress import Phase
-from custom_components.spark_audio.spark.installer import InstallJob
+from custom_components.spark_audio.spark.installer.config import InstallConfig
+from custom_components.spark_audio.spark.installer.job import InstallJob
+from custom_components.spark_audio.spark.installer.progress import Phase
 from tests.integration.conftest import standin_containers
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim

@@ -35,8 +35,8 @@ from custom_components.spark_audio.const import (
 )
 from custom_components.spark_audio.data import async_entry_device, signal_deep_check
 from custom_components.spark_audio.deep_check import DeepCheckStatus
-from custom_components.spark_audio.spark.probes import Verdict
-from custom_components.spark_audio.spark.ssh_login import HostKey
+from custom_components.spark_audio.spark.clients.probes import Verdict
+from custom_components.spark_audio.spark.remote.ssh_login import HostKey
 from tests.integration.conftest import standin_containers
 from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim import faults as sim_faults

@@ -22,8 +22,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.data import PARAKEET_SLOT
-from custom_components.spark_audio.gateway.routing import offering, pinned_spark
 from custom_components.spark_audio.stt import SparkSpeechToTextEntity
+from custom_components.spark_audio.transcription.routing import offering, pinned_spark
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import collect_events, wait_until
 from tests.spark_sim.audio import speak, speak_pcm

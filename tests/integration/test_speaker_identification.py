@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.device_trigger import async_get_trigger_capabilities
 from custom_components.spark_audio.spark import WhisperXClient
-from custom_components.spark_audio.spark.whisperx import ClipEmbedding
+from custom_components.spark_audio.spark.clients.whisperx import ClipEmbedding
 from custom_components.spark_audio.speaker_identification import (
     EVENT_SPEAKER_IDENTIFIED,
     CommandIdentification,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from homeassistant.core import HomeAssistant
 
-from custom_components.spark_audio.gateway.spool import SpooledFile
+from custom_components.spark_audio.transcription.spool import SpooledFile
 from tests.integration.gateway_harness import ours
 
 

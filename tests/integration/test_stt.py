@@ -89,7 +89,7 @@ async def test_audio_streams_while_user_speaks(
 )
 def test_backend_language_is_never_empty(requested: str, expected: str) -> None:
     """Assist's language tag is reduced to what Parakeet knows, else the default."""
-    from custom_components.spark_audio.spark import parakeet
+    from custom_components.spark_audio.spark.clients import parakeet
 
     assert backend_language(requested, parakeet.LANGUAGES, "fr") == expected
 

@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabled
 from custom_components.spark_audio.data import async_entry_device
-from custom_components.spark_audio.transcription_jobs import JOBS_KEY, MEDIA_GONE, SPARK_GONE
+from custom_components.spark_audio.transcription.jobs import JOBS_KEY, MEDIA_GONE, SPARK_GONE
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
     HOURS_2,

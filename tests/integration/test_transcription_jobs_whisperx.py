@@ -115,7 +115,7 @@ async def test_two_hour_job_through_the_container_reports_its_phases(
     failed = collect_events(hass, "spark_audio_transcription_failed")
     jobs_before = len(engine.jobs)
     engine.gate = threading.Event()
-    with patch("custom_components.spark_audio.progress.POLL_INTERVAL_S", 0.05):
+    with patch("custom_components.spark_audio.transcription.progress.POLL_INTERVAL_S", 0.05):
         response: Any = await hass.services.async_call(
             DOMAIN,
             "transcribe",

@@ -21,9 +21,9 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
-from custom_components.spark_audio.gateway.units import UNIT_S
 from custom_components.spark_audio.spark.wav import wav_header
 from custom_components.spark_audio.stt import SparkSpeechToTextEntity
+from custom_components.spark_audio.transcription.units import UNIT_S
 from tests.integration.long_audio import (
     CAP_S,
     RATE,

@@ -43,7 +43,7 @@ def untranslated_attributes(hass: HomeAssistant) -> dict[str, set[str]]:
 
 
 def source() -> str:
-    """The HA side's code: the top-level modules and its subpackages (gateway/)."""
+    """The HA side's code: the top-level modules and its subpackages (gateway/, transcription/)."""
     paths = [p for p in COMPONENT.rglob("*.py") if p.parts[len(COMPONENT.parts)] != "spark"]
     return "\n".join(p.read_text() for p in paths if "whisperx_container" not in p.parts)
 

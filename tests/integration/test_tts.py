@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.spark_audio.spark.probes import PROBE_PHRASE
+from custom_components.spark_audio.spark.clients.probes import PROBE_PHRASE
 from custom_components.spark_audio.tts import MagpieTextToSpeechEntity
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim

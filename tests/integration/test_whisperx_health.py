@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.recovery import ssh_missing_issue_id
-from custom_components.spark_audio.spark.probes import Verdict
+from custom_components.spark_audio.spark.clients.probes import Verdict
 from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from custom_components.spark_audio.whisperx_gpu import whisperx_off_gpu_issue_id
 from tests.integration.test_translations import EN

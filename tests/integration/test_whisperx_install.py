@@ -29,10 +29,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.spark_audio import whisperx_install
 from custom_components.spark_audio.const import CONF_RESTART_MIN_SPACING, DOMAIN, SparkService
 from custom_components.spark_audio.spark import SparkResponseError, WhisperXClient
-from custom_components.spark_audio.spark.install_progress import PHASE_RANGES, Phase
-from custom_components.spark_audio.spark.remote_build import STATE_DIR, BuildRecord, RemoteBuild
-from custom_components.spark_audio.spark.ssh import SparkSSH
-from custom_components.spark_audio.spark.ssh_login import SSHCredentials
+from custom_components.spark_audio.spark.installer.progress import PHASE_RANGES, Phase
+from custom_components.spark_audio.spark.installer.remote_build import (
+    STATE_DIR,
+    BuildRecord,
+    RemoteBuild,
+)
+from custom_components.spark_audio.spark.remote.ssh import SparkSSH
+from custom_components.spark_audio.spark.remote.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
 from tests.integration.conftest import SECRETS, standin_containers
 from tests.integration.test_translations import untranslated_attributes

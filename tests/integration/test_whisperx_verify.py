@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.data import async_entry_device
 from custom_components.spark_audio.spark.errors import SparkInvalidNameError
-from custom_components.spark_audio.spark.whisperx_verify import MAX_DETAIL_CHARS
+from custom_components.spark_audio.spark.remote.whisperx_verify import MAX_DETAIL_CHARS
 from custom_components.spark_audio.whisperx_verify import verify_state
 from tests.integration.conftest import standin_containers
 from tests.spark_sim.server import SparkSim

@@ -24,7 +24,7 @@ from custom_components.spark_audio.spark import (
     SparkTimeoutError,
     WhisperXClient,
 )
-from custom_components.spark_audio.spark.transcription import (
+from custom_components.spark_audio.spark.clients.transcription import (
     SEGMENT_TIMING,
     TEXT_ONLY,
     WORD_TIMING,
@@ -42,7 +42,7 @@ SPARK_PACKAGE = Path(__file__).parents[2] / "custom_components" / "spark_audio" 
 def test_client_package_never_imports_home_assistant() -> None:
     """The client package must stay publishable on its own: no homeassistant import."""
     offenders = []
-    files = sorted(SPARK_PACKAGE.glob("*.py"))
+    files = sorted(SPARK_PACKAGE.rglob("*.py"))
     assert len(files) >= 8
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -507,7 +507,7 @@ def test_client_and_container_agree_on_whisper_languages() -> None:
     Two copies because the container is its own program, built on the Spark from
     its folder; this test keeps them from drifting apart.
     """
-    from custom_components.spark_audio.spark.whisperx import LANGUAGES as CLIENT_LANGUAGES
+    from custom_components.spark_audio.spark.clients.whisperx import LANGUAGES as CLIENT_LANGUAGES
     from custom_components.spark_audio.whisperx_container.app.languages import VENDORED
 
     assert sorted(CLIENT_LANGUAGES) == sorted(VENDORED)

@@ -13,17 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custom_components.spark_audio.spark.diarization import (
-    UNKNOWN_SPEAKER,
-    merge_words_with_speakers,
-)
-from custom_components.spark_audio.spark.diarization_windows import (
+from custom_components.spark_audio.spark.models import DiarizationSegment, SpeakerSegment, Word
+from custom_components.spark_audio.spark.transcripts.diarization_windows import (
     ReconciledDiarization,
     Window,
     plan_windows,
     reconcile_windows,
 )
-from custom_components.spark_audio.spark.models import DiarizationSegment, SpeakerSegment, Word
+from custom_components.spark_audio.spark.transcripts.speaker_merge import (
+    UNKNOWN_SPEAKER,
+    merge_words_with_speakers,
+)
 
 PROPERTY = settings(
     max_examples=1500,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.spark_audio.spark.formats import cues, render_transcription
+from custom_components.spark_audio.spark.transcripts.formats import cues, render_transcription
 
 WORDS_ONLY: dict[str, Any] = {
     "text": " Hello there. How are you? ",

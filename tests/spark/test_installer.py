@@ -26,9 +26,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from custom_components.spark_audio.spark.build_log import dockerfile_step_weights
-from custom_components.spark_audio.spark.buildcontext import build_context_tar, tar_size
-from custom_components.spark_audio.spark.docker import ContainerState, DockerOverSSH
+from custom_components.spark_audio.spark.clients.whisperx import HealthCheck, whisperx_health_check
 from custom_components.spark_audio.spark.errors import (
     InstallInProgressError,
     SparkError,
@@ -36,25 +34,27 @@ from custom_components.spark_audio.spark.errors import (
     SparkSSHConnectionError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.install_config import InstallConfig
-from custom_components.spark_audio.spark.install_manager import InstallManager
-from custom_components.spark_audio.spark.install_progress import (
+from custom_components.spark_audio.spark.installer.build_context import build_context_tar, tar_size
+from custom_components.spark_audio.spark.installer.build_log import dockerfile_step_weights
+from custom_components.spark_audio.spark.installer.config import InstallConfig
+from custom_components.spark_audio.spark.installer.job import SECRETS_DIR_NAME, InstallJob
+from custom_components.spark_audio.spark.installer.manager import InstallManager
+from custom_components.spark_audio.spark.installer.progress import (
     PHASE_RANGES,
     InstallUpdate,
     Phase,
 )
-from custom_components.spark_audio.spark.installer import SECRETS_DIR_NAME, InstallJob
-from custom_components.spark_audio.spark.remote_build import (
+from custom_components.spark_audio.spark.installer.remote_build import (
     STATE_DIR,
     BuildRecord,
     BuildStatus,
     RemoteBuild,
 )
-from custom_components.spark_audio.spark.secret_files import CONTAINER_UID
-from custom_components.spark_audio.spark.ssh import SparkSSH
-from custom_components.spark_audio.spark.ssh_login import SSHCredentials
+from custom_components.spark_audio.spark.installer.secret_files import CONTAINER_UID
+from custom_components.spark_audio.spark.remote.docker import ContainerState, DockerOverSSH
+from custom_components.spark_audio.spark.remote.ssh import SparkSSH
+from custom_components.spark_audio.spark.remote.ssh_login import SSHCredentials
 from custom_components.spark_audio.spark.wav import wav_header
-from custom_components.spark_audio.spark.whisperx import HealthCheck, whisperx_health_check
 from tests.ssh_host import SSHTestHost
 from tests.ssh_host.server import process_alive, process_group_alive
 

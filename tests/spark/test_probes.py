@@ -14,6 +14,13 @@ from typing import cast
 import aiohttp
 import pytest
 
+from custom_components.spark_audio.spark.clients.http import SparkServiceClient
+from custom_components.spark_audio.spark.clients.probes import (
+    ProbeResult,
+    Verdict,
+    deep_probe,
+    names_cuda_fault,
+)
 from custom_components.spark_audio.spark.errors import (
     SparkBackendFaultError,
     SparkConnectionError,
@@ -21,14 +28,7 @@ from custom_components.spark_audio.spark.errors import (
     SparkResponseError,
     SparkTimeoutError,
 )
-from custom_components.spark_audio.spark.http import SparkServiceClient
 from custom_components.spark_audio.spark.models import ServiceHealth, ServiceStatus
-from custom_components.spark_audio.spark.probes import (
-    ProbeResult,
-    Verdict,
-    deep_probe,
-    names_cuda_fault,
-)
 
 IDLE = ServiceHealth(ready=True, busy=False, queue=0, self_test="passed")
 SILENT = ServiceHealth(ready=True)  # a service that does not report its queue

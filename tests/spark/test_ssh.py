@@ -21,11 +21,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.spark_audio.spark.docker import (
-    ContainerState,
-    DockerOverSSH,
-    validate_container_name,
-)
 from custom_components.spark_audio.spark.errors import (
     SparkError,
     SparkSSHAuthError,
@@ -35,8 +30,13 @@ from custom_components.spark_audio.spark.errors import (
     SparkSSHHostKeyError,
     SparkSSHTimeoutError,
 )
-from custom_components.spark_audio.spark.ssh import CommandResult, SparkSSH
-from custom_components.spark_audio.spark.ssh_login import (
+from custom_components.spark_audio.spark.remote.docker import (
+    ContainerState,
+    DockerOverSSH,
+    validate_container_name,
+)
+from custom_components.spark_audio.spark.remote.ssh import CommandResult, SparkSSH
+from custom_components.spark_audio.spark.remote.ssh_login import (
     HostKey,
     SSHCredentials,
     check_private_key,

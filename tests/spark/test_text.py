@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from custom_components.spark_audio.spark.text import split_sentences, stream_sentences
+from custom_components.spark_audio.spark.clients.magpie_sentences import (
+    split_sentences,
+    stream_sentences,
+)
 
 
 async def pieces(text: str, sizes: list[int]) -> AsyncIterator[str]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from custom_components.spark_audio.spark import Transcription
+from custom_components.spark_audio.spark.clients.transcription import join_transcriptions
 from custom_components.spark_audio.spark.models import Word
-from custom_components.spark_audio.spark.transcription import join_transcriptions
 
 
 def test_units_join_in_order_with_word_times_moved_by_their_offsets() -> None:

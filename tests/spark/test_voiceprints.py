@@ -8,9 +8,13 @@ import random
 
 import pytest
 
-from custom_components.spark_audio.spark.formats import speaker_json, speaker_srt, speaker_vtt
 from custom_components.spark_audio.spark.models import SpeakerSegment, SpeakerTranscript
-from custom_components.spark_audio.spark.voiceprints import (
+from custom_components.spark_audio.spark.transcripts.formats import (
+    speaker_json,
+    speaker_srt,
+    speaker_vtt,
+)
+from custom_components.spark_audio.spark.transcripts.voiceprints import (
     DEFAULT_THRESHOLD,
     Voiceprint,
     assign_speakers,

@@ -18,13 +18,13 @@ from custom_components.spark_audio.spark import (
     SparkBackendFaultError,
     WhisperXClient,
 )
-from custom_components.spark_audio.spark.probes import (
+from custom_components.spark_audio.spark.clients.probes import (
     ProbeResult,
     Verdict,
     deep_probe,
     names_cuda_fault,
 )
-from custom_components.spark_audio.spark.whisperx import WhisperXDevice
+from custom_components.spark_audio.spark.clients.whisperx import WhisperXDevice
 from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from tests.spark_sim.server import SparkSim
 

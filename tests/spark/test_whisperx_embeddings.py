@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from custom_components.spark_audio.spark import SparkResponseError, WhisperXClient
-from custom_components.spark_audio.spark.whisperx import parse_speaker_transcript
+from custom_components.spark_audio.spark.clients.whisperx import parse_speaker_transcript
 from tests.spark_sim.audio import tone, wav_bytes
 from tests.spark_sim.server import SparkSim
 

@@ -84,8 +84,8 @@ def test_integration_client_prompt_reaches_engine(
     pytest.importorskip("homeassistant")
     uvicorn = pytest.importorskip("uvicorn")
     request.getfixturevalue("socket_enabled")  # HA's test plugin blocks sockets otherwise
+    from custom_components.spark_audio.spark.clients.whisperx import WhisperXClient
     from custom_components.spark_audio.spark.wav import wav_stream
-    from custom_components.spark_audio.spark.whisperx import WhisperXClient
 
     app = create_app(engine=engine, settings=Settings(engine="stub"), exit_fn=exits)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

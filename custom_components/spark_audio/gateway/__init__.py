@@ -1,7 +1,7 @@
-"""The OpenAI-compatible gateway: HTTP views that route speech requests to a healthy Spark.
+"""The OpenAI-compatible gateway: the HTTP edge of the transcription core and of Magpie.
 
-A subsystem of its own, not a platform: upload streaming, speech, speakers,
-routing and failover, and the transcribe action live here, behind one door.
+HTTP only: streaming and bounding uploads, parsing forms, rendering OpenAI-shaped
+answers and errors. What a transcription does lives in ``transcription/``.
 """
 
 from __future__ import annotations

@@ -17,10 +17,16 @@ from homeassistant.core import HomeAssistant
 from ..const import CONF_DEFAULT_VOICE, DEFAULT_VOICE
 from ..data import MAGPIE_SLOT
 from ..spark import MagpieClient, SparkError, VoiceCatalog
-from ..spark.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
-from ..spark.text import split_sentences
+from ..spark.clients.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
+from ..spark.clients.magpie_sentences import split_sentences
 from ..spark.wav import wav_header
-from .routing import Attempt, GatewayError, bad_request, call_with_failover, map_spark_error
+from ..transcription.routing import (
+    Attempt,
+    GatewayError,
+    bad_request,
+    call_with_failover,
+    map_spark_error,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from aiohttp import ClientError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from homeassistant.core import HomeAssistant
 
+from ..transcription.routing import GatewayError, bad_request
+from ..transcription.spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
 from .multipart_raw import TRUNCATED, RawBody, part_body
-from .routing import GatewayError, bad_request
-from .spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
 from .upload_form import FILE_FIELD, UploadForm, open_form, read_fields_after, reject_references
 
 _LOGGER = logging.getLogger(__name__)

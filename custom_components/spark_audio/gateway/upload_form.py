@@ -20,6 +20,7 @@ from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from aiohttp.streams import StreamReader
 
+from ..transcription.routing import GatewayError, bad_request
 from .multipart_raw import (
     TRUNCATED,
     Headers,
@@ -28,7 +29,6 @@ from .multipart_raw import (
     read_fields_head,
     read_fields_tail,
 )
-from .routing import GatewayError, bad_request
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024

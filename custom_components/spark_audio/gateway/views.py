@@ -15,21 +15,20 @@ from homeassistant.helpers.http import HomeAssistantView
 from ..const import SparkService
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, loaded_entries
 from ..spark import SparkResponseError
-from ..spark.formats import (
+from ..spark.clients.transcription import (
+    BackendAsk,
+    OpenAITranscriptionClient,
+    TranscriptionOptions,
+    ask_for_rendering,
+)
+from ..spark.transcripts.formats import (
     TRANSCRIPTION_FORMATS,
     render_transcription,
     speaker_json,
     speaker_srt,
     speaker_vtt,
 )
-from ..spark.transcription import (
-    BackendAsk,
-    OpenAITranscriptionClient,
-    TranscriptionOptions,
-    ask_for_rendering,
-)
-from .limits import gateway_limits, upload_slot
-from .routing import (
+from ..transcription.routing import (
     Attempt,
     GatewayError,
     bad_request,
@@ -38,9 +37,10 @@ from .routing import (
     offering,
     upload_timeout,
 )
-from .speakers import SpeakerRequest, transcribe_with_speakers
+from ..transcription.speakers import SpeakerRequest, transcribe_with_speakers
+from ..transcription.spool import remove_stale_spool_files
+from .limits import gateway_limits, upload_slot
 from .speech import SpeechRequest, open_speech_stream, write_speech
-from .spool import remove_stale_spool_files
 from .upload import Upload, receive_upload
 from .upload_form import UploadForm
 

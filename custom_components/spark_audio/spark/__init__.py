@@ -2,9 +2,15 @@
 
 Nothing in this package imports Home Assistant: it is written as if it were a
 library on PyPI, so the integration stays a thin adapter and the clients can be
-tested (and reused) on their own.
+tested (and reused) on their own. Subpackages by subject: ``clients`` (the
+services' HTTP APIs), ``transcripts`` (pure transcript functions), ``remote``
+(SSH and docker on the Spark) and ``installer`` (the WhisperX install).
 """
 
+from .clients.http import SparkServiceClient
+from .clients.magpie import MagpieClient
+from .clients.parakeet import ParakeetClient
+from .clients.whisperx import WhisperXClient
 from .errors import (
     ServiceNotReadyError,
     SparkBackendFaultError,
@@ -13,8 +19,6 @@ from .errors import (
     SparkResponseError,
     SparkTimeoutError,
 )
-from .http import SparkServiceClient
-from .magpie import MagpieClient
 from .models import (
     Diarization,
     DiarizationSegment,
@@ -27,8 +31,6 @@ from .models import (
     VoiceCatalog,
     Word,
 )
-from .parakeet import ParakeetClient
-from .whisperx import WhisperXClient
 
 __all__ = [
     "Diarization",

@@ -1,0 +1,1 @@
+"""The WhisperX install: build context, detached remote build, container run, progress and jobs."""

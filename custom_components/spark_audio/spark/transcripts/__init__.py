@@ -1,0 +1,1 @@
+"""Pure functions on transcripts: word-speaker merge, long-audio windows, formats, voiceprints."""

@@ -1,0 +1,128 @@
+"""Long recordings go to the backend in units, so a voice command waits for one at most.
+
+A Spark's GPU serves one request at a time, first come first served. A
+one-hour file sent whole holds it for all of that hour's GPU time, and a voice
+command arriving meanwhile waits behind it. Cut into ~10-minute windows sent one
+after another, the command is served as soon as the window running now ends.
+Windows do not overlap (each second is transcribed once); their texts are
+joined in order. A file of one window or less is sent as it is, exactly as before.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.core import HomeAssistant
+
+from ..gateway.upload import Upload
+from ..spark import Transcription
+from ..spark.clients.transcription import BackendAsk, OpenAITranscriptionClient, join_transcriptions
+from ..spark.transcripts.diarization_windows import Window, plan_windows
+from ..spark.wav import WavLayout, quietest_point
+from .decode import decoded_wav
+from .progress import report_progress
+from .routing import GatewayError, upload_timeout
+from .speakers import read_layout, window_wav
+from .spool import SpooledFile
+
+_LOGGER = logging.getLogger(__name__)
+UNIT_S = 600.0
+"""One unit of background work: what a voice command may have to wait for (GPU time of 10 min)."""
+SEARCH_S = 2.0
+"""A cut moves to the quietest point this close to where it was planned, so it splits no word."""
+FRAME_S = 0.02
+
+
+async def transcribe_in_units(
+    hass: HomeAssistant,
+    client: OpenAITranscriptionClient,
+    audio: SpooledFile,
+    *,
+    ask: BackendAsk,
+    language: str | None,
+    filename: str,
+) -> Transcription:
+    """Transcribe ``audio`` in windows of ``UNIT_S``, one request after another.
+
+    A PCM WAV is cut where it lies; anything else is decoded to a 16 kHz WAV
+    first (removed again whatever happens). Where it cannot be decoded within
+    the gateway's bounds, it goes whole, as before.
+    """
+    decoded: SpooledFile | None = None
+    try:
+        source, layout = audio, await read_layout(audio)
+        if layout is None:
+            decoded = await _decoded(hass, audio)
+            if decoded is not None:
+                source, layout = decoded, await read_layout(decoded)
+        if layout is None or layout.duration_s <= UNIT_S:
+            return await client.transcribe(
+                audio.chunks(),
+                ask=ask,
+                language=language,
+                filename=filename,
+                timeout=upload_timeout(client),
+            )
+        windows = await _quiet_windows(hass, source, layout)
+        return await _windows(client, source, layout, windows, ask=ask, language=language)
+    finally:
+        if decoded is not None:
+            await decoded.remove()
+
+
+async def _decoded(hass: HomeAssistant, audio: SpooledFile) -> SpooledFile | None:
+    """A 16 kHz WAV of ``audio``; None where ffmpeg or the gateway's bounds refuse it."""
+    try:
+        return await decoded_wav(hass, Upload.from_spool(hass, audio), audio)
+    except GatewayError as err:
+        _LOGGER.debug("Sending %s whole: it could not be decoded (%s)", audio.path.name, err)
+        return None
+
+
+async def _windows(
+    client: OpenAITranscriptionClient,
+    source: SpooledFile,
+    layout: WavLayout,
+    windows: list[Window],
+    *,
+    ask: BackendAsk,
+    language: str | None,
+) -> Transcription:
+    """One request per window, in order; the joined transcription."""
+    parts: list[Transcription] = []
+    report_progress(0.0, "transcribing")
+    for window in windows:
+        parts.append(
+            await client.transcribe(
+                window_wav(source, layout, window.start_s, window.end_s),
+                ask=ask,
+                language=language,
+                filename=f"unit{window.index}.wav",
+                content_type="audio/wav",
+                timeout=upload_timeout(client),
+            )
+        )
+        report_progress(len(parts) / len(windows), "transcribing")
+    return join_transcriptions(parts, [window.start_s for window in windows], layout.duration_s)
+
+
+async def _quiet_windows(
+    hass: HomeAssistant, source: SpooledFile, layout: WavLayout
+) -> list[Window]:
+    """``UNIT_S`` windows, each cut moved to the quietest point nearby (16-bit PCM only)."""
+    planned = plan_windows(layout.duration_s, UNIT_S, 0.0)
+    if layout.sample_width != 2:
+        return planned
+    rate, frame = layout.sample_rate, layout.block_align
+    reach, step = int(SEARCH_S * rate), int(FRAME_S * rate)
+    bounds = [0.0]
+    for window in planned[1:]:
+        first = int(window.start_s * rate) - reach
+        length = min((2 * reach + step) * frame, layout.data_size - first * frame)
+        pcm = await source.read(layout.data_offset + first * frame, length)
+        quiet = await hass.async_add_executor_job(
+            quietest_point, pcm, rate, layout.channels, FRAME_S
+        )
+        bounds.append(first / rate + quiet)
+    bounds.append(layout.duration_s)
+    return [Window(k, bounds[k], bounds[k + 1]) for k in range(len(planned))]
