@@ -1,4 +1,4 @@
-"""SSH access of a config entry as the flows see it: trial login, and forgetting it all.
+"""SSH access of a config entry: its client, the flows' trial login, and forgetting it all.
 
 Secrets go only to a host whose key the user confirmed: every login here
 trusts exactly one pinned key, so a server presenting another one is refused
