@@ -69,7 +69,9 @@ class RecentCommands:
 
 
 @callback
-def async_keep_commands(hass: HomeAssistant, entry: ConfigEntry, stt_entity_id: str) -> CALLBACK_TYPE:
+def async_keep_commands(
+    hass: HomeAssistant, entry: ConfigEntry, stt_entity_id: str
+) -> CALLBACK_TYPE:
     """Start keeping ``stt_entity_id``'s commands if the entry opted in; returns the stop."""
     if not entry.options.get(CONF_KEEP_VOICE_COMMANDS, DEFAULT_KEEP_VOICE_COMMANDS):
         return lambda: None

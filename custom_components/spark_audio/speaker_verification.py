@@ -11,6 +11,7 @@ from __future__ import annotations
 import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
 from homeassistant.exceptions import Unauthorized, UnknownUser
+from homeassistant.util.json import JsonValueType
 
 from .spark.transcripts.voiceprints import DEFAULT_THRESHOLD, LeaveOneOutTally, leave_one_out
 from .voiceprint_store import VOICEPRINTS_KEY, person_name
@@ -28,12 +29,13 @@ async def async_verify_speakers(hass: HomeAssistant, call: ServiceCall) -> Servi
         if not user.is_admin:
             raise Unauthorized(context=call.context)
     result = leave_one_out(hass.data[VOICEPRINTS_KEY].voiceprints, DEFAULT_THRESHOLD)
+    untested: list[JsonValueType] = [
+        person for person, tally in sorted(result.persons.items()) if not tally.samples
+    ]
     return {
         "threshold": result.threshold,
         **_figures(result.total),
-        "persons_without_samples": sorted(
-            person for person, tally in result.persons.items() if not tally.samples
-        ),
+        "persons_without_samples": untested,
         "persons": {
             person: {"name": person_name(hass, person), **_figures(tally)}
             for person, tally in result.persons.items()

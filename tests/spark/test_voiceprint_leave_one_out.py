@@ -59,8 +59,8 @@ def test_stored_form_keeps_samples_and_old_voiceprints_still_load() -> None:
     old = Voiceprint.from_dict({"mean": [1.0, 0.0, 0.0, 0.0], "samples": 3, "seconds": 12.0})
     assert (old.samples, old.kept) == (3, ())
     # Damaged kept samples are dropped, the voiceprint stays.
-    for kept in ([[1.0, 0.0]], [["x", 0.0, 0.0, 0.0]], [[0.0] * 4], [[1.0] * 4] * 4, 7):
-        damaged = {"mean": [1.0, 0.0, 0.0, 0.0], "samples": 3, "kept": kept}
+    for bad in ([[1.0, 0.0]], [["x", 0.0, 0.0, 0.0]], [[0.0] * 4], [[1.0] * 4] * 4, 7):
+        damaged = {"mean": [1.0, 0.0, 0.0, 0.0], "samples": 3, "kept": bad}
         assert Voiceprint.from_dict(damaged).kept == ()
 
 

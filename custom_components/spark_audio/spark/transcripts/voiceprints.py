@@ -77,7 +77,7 @@ class Voiceprint:
         return Voiceprint(mean, count, self.seconds + seconds, kept)
 
     def without(self, index: int) -> Voiceprint | None:
-        """This voiceprint as if kept sample ``index`` had never been added (None: no sample left).
+        """The voiceprint as if kept sample ``index`` had never been added (None: none left).
 
         The mean is the plain average of every sample, so taking one out is exact.
         """
@@ -117,7 +117,9 @@ class Voiceprint:
         samples = int(data["samples"])
         if not mean or samples < 1:
             raise ValueError("empty voiceprint")
-        return cls(mean, samples, float(data.get("seconds") or 0.0), _kept(data, len(mean), samples))
+        return cls(
+            mean, samples, float(data.get("seconds") or 0.0), _kept(data, len(mean), samples)
+        )
 
 
 def _kept(data: Mapping[str, Any], dimensions: int, samples: int) -> tuple[tuple[float, ...], ...]:
