@@ -10,6 +10,7 @@ the entry unloads, and commands used for an enrolment leave it at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
@@ -31,6 +32,8 @@ class RecentCommands:
     def __init__(self) -> None:
         """An empty ring of ``MAX_COMMANDS``."""
         self._audio: deque[bytes] = deque(maxlen=MAX_COMMANDS)
+        self.enrolling = asyncio.Lock()
+        """Held by an enrolment from these commands, so two never use the same ones."""
 
     def __len__(self) -> int:
         """How many commands are kept now."""

@@ -67,22 +67,45 @@ async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
             translation_key="unknown_person",
             translation_placeholders={"person": person},
         )
-    ring, commands = _kept_commands(hass, call.data)
+    ring = _command_ring(hass, call.data)
     if ring is None:
         clips = [await _file_clip(hass, media) for media in call.data["media"]]
-    else:
-        clips = [_command_clip(call.data["stt_entity"], i, commands) for i in range(len(commands))]
+        await _enroll(hass, person, clips, "not_enough_speech", {})
+        return
+    entity_id: str = call.data["stt_entity"]
+    async with ring.enrolling:  # a second call waits, then finds these commands gone
+        commands = ring.last(call.data.get("last"))
+        if not commands:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_commands_kept",
+                translation_placeholders={"entity": entity_id},
+            )
+        clips = [_command_clip(entity_id, i, commands) for i in range(len(commands))]
+        count = {"count": str(len(commands))}
+        await _enroll(hass, person, clips, "not_enough_command_speech", count)
+        ring.discard(commands)  # in a voiceprint now: the audio itself is kept no longer
+
+
+async def _enroll(
+    hass: HomeAssistant,
+    person: str,
+    clips: list[_Clip],
+    not_enough_key: str,
+    placeholders: dict[str, str],
+) -> None:
+    """Embed the clips on a Spark and fold them into the person's voiceprint, if enough speech."""
     samples = [await _clip_embedding(hass, clip) for clip in clips]
     store = hass.data[VOICEPRINTS_KEY]
     heard = sum(sample.duration for sample in samples) + store.enrolled_seconds(person)
     if heard < MIN_SPEECH_S:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
-            translation_key="not_enough_speech" if ring is None else "not_enough_command_speech",
+            translation_key=not_enough_key,
             translation_placeholders={
                 "seconds": f"{heard:.1f}",
                 "needed": f"{MIN_SPEECH_S:g}",
-                **({} if ring is None else {"count": str(len(commands))}),
+                **placeholders,
             },
         )
     try:
@@ -93,14 +116,10 @@ async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
             translation_key="voiceprint_mismatch",
             translation_placeholders={"person": person},
         ) from err
-    if ring is not None:
-        ring.discard(commands)  # in a voiceprint now: the audio itself is kept no longer
 
 
-def _kept_commands(
-    hass: HomeAssistant, data: dict[str, Any]
-) -> tuple[RecentCommands | None, list[bytes]]:
-    """The STT entity's ring and the commands to use; (None, []) for media files.
+def _command_ring(hass: HomeAssistant, data: dict[str, Any]) -> RecentCommands | None:
+    """The STT entity's kept commands; None when enrolling from media files.
 
     Exactly one source: media files, or an STT entity (with ``last``, default all kept).
     """
@@ -108,7 +127,7 @@ def _kept_commands(
     if ("media" in data) == (entity_id is not None) or ("last" in data and entity_id is None):
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="enrolment_source")
     if entity_id is None:
-        return None, []
+        return None
     ring = recent_commands(hass, entity_id)
     if ring is None:
         raise ServiceValidationError(
@@ -116,14 +135,7 @@ def _kept_commands(
             translation_key="commands_not_kept",
             translation_placeholders={"entity": entity_id},
         )
-    commands = ring.last(data.get("last"))
-    if not commands:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="no_commands_kept",
-            translation_placeholders={"entity": entity_id},
-        )
-    return ring, commands
+    return ring
 
 
 async def _file_clip(hass: HomeAssistant, media: str) -> _Clip:
