@@ -73,6 +73,10 @@ DEFAULT_STT_LANGUAGE: Final = "en"
 # Send the names Assist knows (exposed entities, areas, floors) as Whisper's prompt.
 CONF_STT_VOCABULARY: Final = "stt_vocabulary"
 DEFAULT_STT_VOCABULARY: Final = True
+# Keep the audio of the last few Assist commands per STT entity, in memory only, so a
+# person can be enrolled from them (opt-in: people's voice commands are sensitive).
+CONF_KEEP_VOICE_COMMANDS: Final = "keep_voice_commands"
+DEFAULT_KEEP_VOICE_COMMANDS: Final = False
 DEFAULT_REQUEST_TIMEOUT: Final = 60
 # Health poll of each service, in seconds: fixed (core's appropriate-polling rule);
 # a "scan_interval" left in old entries' options is ignored.

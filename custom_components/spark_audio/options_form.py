@@ -16,6 +16,7 @@ from .const import (
     CONF_DEEP_CHECK_INTERVAL,
     CONF_DEFAULT_VOICE,
     CONF_HF_TOKEN,
+    CONF_KEEP_VOICE_COMMANDS,
     CONF_MAX_CONCURRENT_UPLOADS,
     CONF_MAX_JOBS,
     CONF_MAX_JOBS_PER_USER,
@@ -29,6 +30,7 @@ from .const import (
     CONF_WHISPERX_STT_LANGUAGE,
     DEFAULT_CONTAINERS,
     DEFAULT_DEEP_CHECK_INTERVAL,
+    DEFAULT_KEEP_VOICE_COMMANDS,
     DEFAULT_MAX_CONCURRENT_UPLOADS,
     DEFAULT_MAX_JOBS,
     DEFAULT_MAX_JOBS_PER_USER,
@@ -70,6 +72,9 @@ def options_schema(options: Mapping[str, Any], voice: selector.Selector[Any]) ->
             selector.LanguageSelectorConfig(languages=list(whisperx.LANGUAGES))
         ),
         _current(options, CONF_STT_VOCABULARY, DEFAULT_STT_VOCABULARY): selector.BooleanSelector(),
+        _current(
+            options, CONF_KEEP_VOICE_COMMANDS, DEFAULT_KEEP_VOICE_COMMANDS
+        ): selector.BooleanSelector(),
         _current(options, CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT): _count(5, 3600, "s"),
         _current(options, CONF_DEEP_CHECK_INTERVAL, DEFAULT_DEEP_CHECK_INTERVAL): _minutes(1, 1440),
         _current(options, CONF_RESTART_MIN_SPACING, DEFAULT_RESTART_MIN_SPACING): _minutes(1, 1440),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
@@ -28,6 +30,11 @@ from .speaker_enrolment import (
     SERVICE_FORGET_SPEAKER,
     async_enroll_speaker,
     async_forget_speaker,
+)
+from .speaker_verification import (
+    SERVICE_VERIFY_SPEAKERS,
+    VERIFY_SCHEMA,
+    async_verify_speakers,
 )
 from .transcription.action import SCHEMA as TRANSCRIBE_SCHEMA
 from .transcription.action import SERVICE_TRANSCRIBE, async_transcribe
@@ -109,6 +116,14 @@ def async_register_services(hass: HomeAssistant) -> None:
     )
     async_register_admin_service(
         hass, DOMAIN, SERVICE_FORGET_SPEAKER, forget_speaker, schema=FORGET_SCHEMA
+    )
+    # Administrators only too (the handler checks: an admin service cannot answer data).
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_VERIFY_SPEAKERS,
+        partial(async_verify_speakers, hass),
+        schema=VERIFY_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
     )
     # Restarting a container acts on the Spark itself: administrators only.
     async_register_admin_service(hass, DOMAIN, SERVICE_RESTART, restart, schema=_SCHEMA)

@@ -1,13 +1,17 @@
 """Actions ``enroll_speaker`` and ``forget_speaker``: a person's voiceprint, in and out.
 
-Enrolment sends each media file to the user's own WhisperX, which answers the
-voice embedding of the clip (its diarizer's model); the embeddings are folded
-into the person's voiceprint in HA's storage. Nothing of it is logged.
+Enrolment sends each media file, or each of the last voice commands an STT
+entity kept in memory (opt-in, see ``recent_commands``), to the user's own
+WhisperX, which answers the voice embedding of the clip (its diarizer's model);
+the embeddings are folded into the person's voiceprint in HA's storage. Commands
+used for an enrolment leave memory at once. Nothing of it is logged.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall
@@ -16,6 +20,7 @@ from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
 from .data import WHISPERX_SLOT
+from .recent_commands import MAX_COMMANDS, RecentCommands, recent_commands
 from .spark import WhisperXClient
 from .spark.clients.whisperx import ClipEmbedding
 from .transcription.action import media_id, resolve_media_path
@@ -32,16 +37,29 @@ MAX_FILES = 20
 ENROLL_SCHEMA = vol.Schema(
     {
         vol.Required("person"): cv.entity_domain("person"),
-        vol.Required("media"): vol.All(
+        vol.Optional("media"): vol.All(
             cv.ensure_list, vol.Length(min=1, max=MAX_FILES), [media_id]
         ),
+        vol.Optional("stt_entity"): cv.entity_domain("stt"),
+        vol.Optional("last"): vol.All(vol.Coerce(int), vol.Range(min=1, max=MAX_COMMANDS)),
     }
 )
 FORGET_SCHEMA = vol.Schema({vol.Required("person"): cv.entity_domain("person")})
 
 
+@dataclass(frozen=True, slots=True)
+class _Clip:
+    """One enrolment sample on its way to WhisperX: a name for errors and its audio."""
+
+    name: str
+    filename: str
+    content_type: str
+    chunks: Callable[[], AsyncIterator[bytes]]
+    """A fresh stream of the audio per attempt (failover may send it twice)."""
+
+
 async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
-    """Add the media files' voice to the person's voiceprint (a new one or a better one)."""
+    """Add the recordings' or commands' voice to the person's voiceprint (new or better)."""
     person: str = call.data["person"]
     if hass.states.get(person) is None:
         raise ServiceValidationError(
@@ -49,15 +67,46 @@ async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
             translation_key="unknown_person",
             translation_placeholders={"person": person},
         )
-    paths = [await resolve_media_path(hass, media) for media in call.data["media"]]
-    samples = [await _clip_embedding(hass, path) for path in paths]
+    ring = _command_ring(hass, call.data)
+    if ring is None:
+        clips = [await _file_clip(hass, media) for media in call.data["media"]]
+        await _enroll(hass, person, clips, "not_enough_speech", {})
+        return
+    entity_id: str = call.data["stt_entity"]
+    async with ring.enrolling:  # a second call waits, then finds these commands gone
+        commands = ring.last(call.data.get("last"))
+        if not commands:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_commands_kept",
+                translation_placeholders={"entity": entity_id},
+            )
+        clips = [_command_clip(entity_id, i, commands) for i in range(len(commands))]
+        count = {"count": str(len(commands))}
+        await _enroll(hass, person, clips, "not_enough_command_speech", count)
+        ring.discard(commands)  # in a voiceprint now: the audio itself is kept no longer
+
+
+async def _enroll(
+    hass: HomeAssistant,
+    person: str,
+    clips: list[_Clip],
+    not_enough_key: str,
+    placeholders: dict[str, str],
+) -> None:
+    """Embed the clips on a Spark and fold them into the person's voiceprint, if enough speech."""
+    samples = [await _clip_embedding(hass, clip) for clip in clips]
     store = hass.data[VOICEPRINTS_KEY]
     heard = sum(sample.duration for sample in samples) + store.enrolled_seconds(person)
     if heard < MIN_SPEECH_S:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
-            translation_key="not_enough_speech",
-            translation_placeholders={"seconds": f"{heard:.1f}", "needed": f"{MIN_SPEECH_S:g}"},
+            translation_key=not_enough_key,
+            translation_placeholders={
+                "seconds": f"{heard:.1f}",
+                "needed": f"{MIN_SPEECH_S:g}",
+                **placeholders,
+            },
         )
     try:
         await store.async_add(person, [(s.vector, s.duration) for s in samples])
@@ -69,22 +118,59 @@ async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
         ) from err
 
 
+def _command_ring(hass: HomeAssistant, data: dict[str, Any]) -> RecentCommands | None:
+    """The STT entity's kept commands; None when enrolling from media files.
+
+    Exactly one source: media files, or an STT entity (with ``last``, default all kept).
+    """
+    entity_id: str | None = data.get("stt_entity")
+    if ("media" in data) == (entity_id is not None) or ("last" in data and entity_id is None):
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="enrolment_source")
+    if entity_id is None:
+        return None
+    ring = recent_commands(hass, entity_id)
+    if ring is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="commands_not_kept",
+            translation_placeholders={"entity": entity_id},
+        )
+    return ring
+
+
+async def _file_clip(hass: HomeAssistant, media: str) -> _Clip:
+    """A media file as a clip, read in place (never removed)."""
+    path = await resolve_media_path(hass, media)
+    size = (await hass.async_add_executor_job(path.stat)).st_size
+    audio = SpooledFile(hass, path, size)
+    return _Clip(path.name, path.name, "application/octet-stream", audio.chunks)
+
+
+def _command_clip(entity_id: str, index: int, commands: list[bytes]) -> _Clip:
+    """One kept command (WAV bytes, as sent to be transcribed) as a clip."""
+    audio = commands[index]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield audio
+
+    name = f"{entity_id} command {index + 1}/{len(commands)}"
+    return _Clip(name, "command.wav", "audio/wav", chunks)
+
+
 async def async_forget_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
     """Delete the person's voiceprint; forgetting somebody not enrolled is no error."""
     await hass.data[VOICEPRINTS_KEY].async_forget(call.data["person"])
 
 
-async def _clip_embedding(hass: HomeAssistant, path: Path) -> ClipEmbedding:
-    """The voice embedding of one media file, from WhisperX on a Spark (with failover)."""
-    size = (await hass.async_add_executor_job(path.stat)).st_size
-    audio = SpooledFile(hass, path, size)  # read in place; never removed
+async def _clip_embedding(hass: HomeAssistant, clip: _Clip) -> ClipEmbedding:
+    """The voice embedding of one clip, from WhisperX on a Spark (with failover)."""
 
     async def call(attempt: Attempt[WhisperXClient]) -> ClipEmbedding:
         client = attempt.coordinator.client
         return await client.embedding(
-            audio.chunks(),
-            filename=path.name,
-            content_type="application/octet-stream",
+            clip.chunks(),
+            filename=clip.filename,
+            content_type=clip.content_type,
             timeout=upload_timeout(client),
         )
 
@@ -94,5 +180,5 @@ async def _clip_embedding(hass: HomeAssistant, path: Path) -> ClipEmbedding:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="enrolment_failed",
-            translation_placeholders={"media": path.name, "error": err.message},
+            translation_placeholders={"media": clip.name, "error": err.message},
         ) from err

@@ -33,6 +33,7 @@ from .data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, SparkAudioConfigEnt
 from .entity import SparkAudioEntity, report_backend_fault
 from .options_form import whisperx_default_language
 from .provided import async_add_provided
+from .recent_commands import async_keep_commands, keep_command
 from .spark import SparkError
 from .spark.clients import parakeet, whisperx
 from .spark.clients.transcription import TEXT_ONLY, OpenAITranscriptionClient
@@ -114,8 +115,10 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
             self.vocabulary = AssistVocabulary(coordinator.hass)
 
     async def async_added_to_hass(self) -> None:
-        """Follow exposure and name changes while the entity exists."""
+        """Follow exposure and name changes; keep the last commands if the Spark opted in."""
         await super().async_added_to_hass()
+        entry = self.coordinator.config_entry
+        self.async_on_remove(async_keep_commands(self.hass, entry, self.entity_id))
         if self.vocabulary is not None:
             self.async_on_remove(self.vocabulary.async_start())
 
@@ -167,6 +170,7 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
             channels=int(metadata.channel),
             sample_width=int(metadata.bit_rate) // 8,
         )
+        audio = keep_command(self.hass, self.entity_id, audio)  # only when opted in
         prompt = None if self.vocabulary is None else self.vocabulary.async_prompt().text
         # Who speaks is found beside the transcription, never in its way.
         speaker = CommandIdentification.begin(

@@ -2,7 +2,8 @@
 
 Voiceprints are biometric data: they live only in ``.storage/spark_audio.voiceprints``
 (written private, never in a config entry, never in diagnostics), are keyed by
-``person`` entity id, and are never logged.
+``person`` entity id, and are never logged. Since version 1.2 each also keeps
+its newest sample embeddings (for leave-one-out); 1.1 voiceprints load without.
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ from .spark.transcripts.voiceprints import Voiceprint, assign_speakers, name_spe
 _LOGGER = logging.getLogger(__name__)
 STORAGE_KEY = f"{DOMAIN}.voiceprints"
 STORAGE_VERSION = 1
+STORAGE_MINOR_VERSION = 2
 VOICEPRINTS_KEY: HassKey[VoiceprintStore] = HassKey(f"{DOMAIN}_voiceprints")
 
 type Sample = tuple[Sequence[float], float]
 """One enrolment sample: its embedding and the seconds of speech behind it."""
+
+
+class _VoiceprintStorage(Store[dict[str, Any]]):
+    """The stored voiceprints; 1.1 (means only) reads as 1.2 with no kept samples."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> dict[str, Any]:
+        if old_major_version > STORAGE_VERSION:
+            raise NotImplementedError  # from a newer version of the integration
+        return old_data
 
 
 class VoiceprintStore:
@@ -35,8 +48,13 @@ class VoiceprintStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Nothing is read until ``async_load``."""
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, STORAGE_KEY, private=True, atomic_writes=True
+        self._store = _VoiceprintStorage(
+            hass,
+            STORAGE_VERSION,
+            STORAGE_KEY,
+            private=True,
+            atomic_writes=True,
+            minor_version=STORAGE_MINOR_VERSION,
         )
         self._prints: dict[str, Voiceprint] = {}
 

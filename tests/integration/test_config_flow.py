@@ -527,6 +527,7 @@ async def test_options_flow_applies_without_restart(
         "stt_language",
         "whisperx_stt_language",
         "stt_vocabulary",
+        "keep_voice_commands",
         "request_timeout",
         "deep_check_interval",
         "restart_min_spacing",

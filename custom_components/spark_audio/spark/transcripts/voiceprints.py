@@ -1,7 +1,9 @@
 """Voiceprints and who-is-who matching, from speaker embeddings (pure, HA-free).
 
 A voiceprint is the running mean of a person's L2-normalised sample embeddings
-with its sample count, so it improves as samples are added. A recording's
+with its sample count, so it improves as samples are added; it also keeps its
+newest samples (a bounded number), so leave-one-out can measure on the user's
+own voices how well the matching separates them. A recording's
 detected speakers are matched to enrolled persons one-to-one (two speaker
 clusters can never both be Anna), maximising the total cosine similarity;
 a speaker whose best available person is below the threshold stays unknown.
@@ -18,6 +20,9 @@ from ..models import SpeakerTranscript
 
 DEFAULT_THRESHOLD = 0.6
 """Cosine similarity a speaker must reach to be named (pyannote-style embeddings)."""
+
+MAX_KEPT_SAMPLES = 20
+"""Sample embeddings a voiceprint keeps for leave-one-out (the newest; the mean has all)."""
 
 _EXACT_MAX = 12
 """Largest side searched exactly (bitmask over it); beyond, the greedy best-pairs-first."""
@@ -50,11 +55,14 @@ class Voiceprint:
     samples: int
     seconds: float = 0.0
     """Speech behind it, in seconds (what enrolment has heard so far)."""
+    kept: tuple[tuple[float, ...], ...] = ()
+    """The newest normalised samples (at most ``MAX_KEPT_SAMPLES``), for leave-one-out."""
 
     @classmethod
     def first(cls, embedding: Sequence[float], seconds: float = 0.0) -> Voiceprint:
         """A voiceprint from one sample."""
-        return cls(normalise(embedding), 1, seconds)
+        sample = normalise(embedding)
+        return cls(sample, 1, seconds, (sample,))
 
     def add(self, embedding: Sequence[float], seconds: float = 0.0) -> Voiceprint:
         """A new voiceprint: this one with one more sample folded into the running mean."""
@@ -65,26 +73,66 @@ class Voiceprint:
             )
         count = self.samples + 1
         mean = tuple(m + (s - m) / count for m, s in zip(self.mean, sample, strict=True))
-        return Voiceprint(mean, count, self.seconds + seconds)
+        kept = (*self.kept, sample)[-MAX_KEPT_SAMPLES:]
+        return Voiceprint(mean, count, self.seconds + seconds, kept)
+
+    def without(self, index: int) -> Voiceprint | None:
+        """The voiceprint as if kept sample ``index`` had never been added (None: none left).
+
+        The mean is the plain average of every sample, so taking one out is exact.
+        """
+        sample = self.kept[index]
+        count = self.samples - 1
+        if count < 1:
+            return None
+        mean = tuple((m * self.samples - s) / count for m, s in zip(self.mean, sample, strict=True))
+        return Voiceprint(mean, count, self.seconds, self.kept[:index] + self.kept[index + 1 :])
 
     def similarity(self, embedding: Sequence[float]) -> float:
         """Cosine similarity of ``embedding`` to this voice (a wrong length counts as -1)."""
         if len(embedding) != len(self.mean):
             return -1.0
-        return cosine(self.mean, embedding)
+        try:
+            return cosine(self.mean, embedding)
+        except ValueError:  # a mean that cancelled out to zero matches nothing
+            return -1.0
 
     def as_dict(self) -> dict[str, Any]:
         """The stored form (JSON-safe)."""
-        return {"mean": list(self.mean), "samples": self.samples, "seconds": self.seconds}
+        return {
+            "mean": list(self.mean),
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "kept": [list(sample) for sample in self.kept],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Voiceprint:
-        """Read the stored form; ValueError/TypeError/KeyError when it is damaged."""
+        """Read the stored form; ValueError/TypeError/KeyError when it is damaged.
+
+        Voiceprints stored before samples were kept have none (leave-one-out skips
+        them); damaged kept samples are dropped, the mean is kept.
+        """
         mean = tuple(float(v) for v in data["mean"])
         samples = int(data["samples"])
         if not mean or samples < 1:
             raise ValueError("empty voiceprint")
-        return cls(mean, samples, float(data.get("seconds") or 0.0))
+        return cls(
+            mean, samples, float(data.get("seconds") or 0.0), _kept(data, len(mean), samples)
+        )
+
+
+def _kept(data: Mapping[str, Any], dimensions: int, samples: int) -> tuple[tuple[float, ...], ...]:
+    """The stored kept samples; none when any is damaged or they cannot belong to the mean."""
+    try:
+        kept = tuple(tuple(float(v) for v in sample) for sample in data.get("kept") or ())
+        for sample in kept:
+            normalise(sample)  # finite and not zero; stored normalised already
+    except (TypeError, ValueError):
+        return ()
+    if any(len(sample) != dimensions for sample in kept) or len(kept) > samples:
+        return ()
+    return kept[-MAX_KEPT_SAMPLES:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +211,105 @@ def _greedy(scores: Mapping[tuple[str, str], float]) -> list[tuple[str, str]]:
             taken_persons.add(person)
             pairs.append((label, person))
     return pairs
+
+
+@dataclass(slots=True)
+class LeaveOneOutTally:
+    """Outcomes of held-out samples: each against the voiceprints built without it.
+
+    Enrolled-voice trials: the sample against every voiceprint, its own person's
+    rebuilt without it (skipped when that was the person's only sample).
+    Unknown-voice trials: the sample against the other persons only, as if a
+    stranger spoke (skipped when nobody else is enrolled).
+    """
+
+    samples: int = 0
+    identified: int = 0
+    """Named as their own person."""
+    misidentified: int = 0
+    """Named as somebody else."""
+    missed: int = 0
+    """Left unknown although enrolled."""
+    unknown_trials: int = 0
+    false_accepts: int = 0
+    """As a stranger, named as somebody anyway."""
+
+    @property
+    def enrolled_trials(self) -> int:
+        """Trials in which the sample's own person was enrolled."""
+        return self.identified + self.misidentified + self.missed
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of enrolled-voice trials named right (None without such trials)."""
+        return _share(self.identified, self.enrolled_trials)
+
+    @property
+    def false_accept_rate(self) -> float | None:
+        """Share of unknown-voice trials named as somebody (None without such trials)."""
+        return _share(self.false_accepts, self.unknown_trials)
+
+    def add(self, other: LeaveOneOutTally) -> None:
+        """Count ``other``'s outcomes in too."""
+        self.samples += other.samples
+        self.identified += other.identified
+        self.misidentified += other.misidentified
+        self.missed += other.missed
+        self.unknown_trials += other.unknown_trials
+        self.false_accepts += other.false_accepts
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveOneOut:
+    """Leave-one-out over every enrolled person's kept samples, at one threshold."""
+
+    threshold: float
+    persons: Mapping[str, LeaveOneOutTally]
+    """Per person id; persons whose voiceprint keeps no samples have a tally of 0 samples."""
+
+    @property
+    def total(self) -> LeaveOneOutTally:
+        """Everyone's outcomes summed."""
+        total = LeaveOneOutTally()
+        for tally in self.persons.values():
+            total.add(tally)
+        return total
+
+
+def leave_one_out(
+    voiceprints: Mapping[str, Voiceprint], threshold: float = DEFAULT_THRESHOLD
+) -> LeaveOneOut:
+    """Match each kept sample as a command would be, against the voiceprints without it."""
+    persons: dict[str, LeaveOneOutTally] = {}
+    for person in sorted(voiceprints):
+        voiceprint = voiceprints[person]
+        others = {p: vp for p, vp in voiceprints.items() if p != person}
+        tally = persons[person] = LeaveOneOutTally()
+        for index, sample in enumerate(voiceprint.kept):
+            tally.samples += 1
+            if (rest := voiceprint.without(index)) is not None:
+                named = _named(sample, {**others, person: rest}, threshold)
+                if named == person:
+                    tally.identified += 1
+                elif named is None:
+                    tally.missed += 1
+                else:
+                    tally.misidentified += 1
+            if others:
+                tally.unknown_trials += 1
+                tally.false_accepts += _named(sample, others, threshold) is not None
+    return LeaveOneOut(threshold, persons)
+
+
+def _named(
+    sample: Sequence[float], voiceprints: Mapping[str, Voiceprint], threshold: float
+) -> str | None:
+    match = assign_speakers({"sample": sample}, voiceprints, threshold).get("sample")
+    return None if match is None else match.person
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def name_speakers(
