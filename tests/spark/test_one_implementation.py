@@ -42,6 +42,7 @@ from custom_components.spark_audio.whisperx_container.app import merge as image_
 from tests.spark_sim import transcript as sim_transcript
 
 CONTEXT = Path(integration.__file__).parent / "whisperx_container"
+CONTEXT_MODULE = "custom_components.spark_audio.whisperx_container.app"
 SHARED = (speaker_merge, captions)
 PROPERTY = settings(max_examples=300, deadline=None, database=None)
 
@@ -72,6 +73,29 @@ def test_shared_modules_need_only_the_standard_library(module: ModuleType) -> No
         else:
             continue
         assert all(root in sys.stdlib_module_names for root in roots), roots
+
+
+def _imports_outside_spark(path: Path, spark: Path) -> set[str]:
+    """The modules of the integration outside ``spark/`` that one file of it imports."""
+    package = ["custom_components", "spark_audio", "spark", *path.parent.relative_to(spark).parts]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = package[: len(package) - node.level + 1] if node.level else []
+        module = ".".join([*base, *([node.module] if node.module else [])])
+        if module.startswith("custom_components.") and not module.startswith(
+            "custom_components.spark_audio.spark"
+        ):
+            found.add(module)
+    return found
+
+
+def test_spark_reaches_outside_only_for_the_shared_modules() -> None:
+    """spark/ stays HA-free and self-contained but for the two stdlib-only shared files."""
+    spark = Path(integration.__file__).parent / "spark"
+    outside = set().union(*(_imports_outside_spark(p, spark) for p in spark.rglob("*.py")))
+    assert outside == {f"{CONTEXT_MODULE}.speaker_merge", f"{CONTEXT_MODULE}.captions"}
 
 
 # ---- One merge ----
