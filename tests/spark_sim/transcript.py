@@ -2,7 +2,9 @@
 
 The "recognized" text is whatever the test configured; what matters is that
 word and segment timings fit the uploaded audio so clients' timestamp
-handling, caption rendering and speaker merging get exercised.
+handling, caption rendering and speaker merging get exercised. Captions and
+speaker blocks come from the code the real services run (the WhisperX image's
+caption writer and the shared merge), so the simulator cannot drift from them.
 """
 
 from __future__ import annotations
@@ -12,21 +14,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from custom_components.spark_audio.spark.models import DiarizationSegment, Word
+from custom_components.spark_audio.spark.transcripts.speaker_merge import merge_words_with_speakers
+from custom_components.spark_audio.whisperx_container.app.captions import Cue, srt, vtt
+
 from .audio import WavInfo, parse_wav
 
 RESPONSE_FORMATS = frozenset({"json", "text", "verbose_json", "srt", "vtt"})
 TURN_SECONDS = 3.0
 MAX_SORTFORMER_SPEAKERS = 4
 _SENTENCE_END = re.compile(r"[.!?]$")
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One recognized word with its time span in seconds."""
-
-    start: float
-    end: float
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,71 +87,24 @@ def speaker_turns(duration: float, speakers: int) -> list[Turn]:
     return turns
 
 
-def speaker_at(word: Word, turns: list[Turn]) -> str:
-    """The speaker whose turn contains the word's midpoint."""
-    middle = (word.start + word.end) / 2
-    for turn in turns:
-        if turn.start <= middle <= turn.end:
-            return turn.speaker
-    return turns[-1].speaker if turns else "Speaker_0"
-
-
 def speaker_blocks(words: list[Word], turns: list[Turn]) -> list[dict[str, object]]:
-    """Consecutive same-speaker words as {start_ms, end_ms, speaker, text}."""
-    blocks: list[dict[str, object]] = []
-    current: list[Word] = []
-    current_speaker = ""
-    for word in words:
-        speaker = speaker_at(word, turns)
-        if current and speaker != current_speaker:
-            blocks.append(_block(current, current_speaker))
-            current = []
-        current.append(word)
-        current_speaker = speaker
-    if current:
-        blocks.append(_block(current, current_speaker))
-    return blocks
+    """The words in speaker blocks ``{start_ms, end_ms, speaker, text}``: the shared merge.
 
-
-def _block(words: list[Word], speaker: str) -> dict[str, object]:
-    """One speaker block in the predecessor's millisecond shape."""
-    return {
-        "start_ms": int(words[0].start * 1000),
-        "end_ms": int(words[-1].end * 1000),
-        "speaker": speaker,
-        "text": " ".join(w.text for w in words),
-    }
-
-
-def _timestamp(seconds: float, separator: str) -> str:
-    """HH:MM:SS<sep>mmm, the caption formats' clock."""
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
-
-
-def render_srt(segments: list[list[Word]]) -> str:
-    """SubRip captions for the segments."""
-    blocks = [
-        f"{i}\n{_timestamp(seg[0].start, ',')} --> {_timestamp(seg[-1].end, ',')}\n"
-        + " ".join(w.text for w in seg)
-        + "\n"
-        for i, seg in enumerate(segments, start=1)
+    The simulated WhisperX joins words and turns with the one merge the container
+    and the integration run, so its blocks cannot drift from theirs.
+    """
+    merged = merge_words_with_speakers(
+        words, [DiarizationSegment(t.start, t.end, t.speaker) for t in turns]
+    )
+    return [
+        {"start_ms": b.start_ms, "end_ms": b.end_ms, "speaker": b.speaker, "text": b.text}
+        for b in merged
     ]
-    return "\n".join(blocks)
 
 
-def render_vtt(segments: list[list[Word]]) -> str:
-    """WebVTT captions for the segments."""
-    blocks = [
-        f"{_timestamp(seg[0].start, '.')} --> {_timestamp(seg[-1].end, '.')}\n"
-        + " ".join(w.text for w in seg)
-        + "\n"
-        for seg in segments
-    ]
-    return "WEBVTT\n\n" + "\n".join(blocks)
+def _cues(segments: list[list[Word]]) -> list[Cue]:
+    """One caption per segment, rendered by the one SubRip/WebVTT writer."""
+    return [Cue(seg[0].start, seg[-1].end, " ".join(w.text for w in seg)) for seg in segments]
 
 
 def transcription_response(
@@ -177,9 +127,9 @@ def transcription_response(
         case "text":
             return web.Response(text=text, content_type="text/plain")
         case "srt":
-            return web.Response(text=render_srt(segments), content_type="text/plain")
+            return web.Response(text=srt(_cues(segments)), content_type="text/plain")
         case "vtt":
-            return web.Response(text=render_vtt(segments), content_type="text/vtt")
+            return web.Response(text=vtt(_cues(segments)), content_type="text/vtt")
         case "verbose_json":
             body: dict[str, object] = {
                 "task": "transcribe",

@@ -1,15 +1,19 @@
 """Render transcripts as JSON, text, SRT or WebVTT (pure).
 
-Speaker-labelled ones in the predecessor's shapes, plain ones in OpenAI's.
+Speaker-labelled ones in the predecessor's shapes, plain ones in OpenAI's. Both
+kinds of captions go through the one SubRip and WebVTT writer and clock, which
+live in the WhisperX image's build context (``whisperx_container/app/captions.py``)
+so the container writes the same captions; speaker captions are plain cues
+whose text carries the speaker.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ...whisperx_container.app.captions import Cue, srt, vtt
 from ..models import SpeakerSegment, SpeakerTranscript
 
 SPEAKER_FORMATS = ("json", "srt", "vtt")
@@ -41,27 +45,17 @@ def _speaker_segment(segment: SpeakerSegment) -> dict[str, Any]:
 
 def speaker_srt(segments: Sequence[SpeakerSegment]) -> str:
     """SubRip captions, each line tagged ``[Speaker_N]``."""
-    blocks = [
-        f"{i}\n{_stamp(s.start_ms, ',')} --> {_stamp(s.end_ms, ',')}\n[{s.speaker}] {s.text}\n"
-        for i, s in enumerate(segments, start=1)
-    ]
-    return "\n".join(blocks)
+    return srt(Cue(*_span(s), f"[{s.speaker}] {s.text}") for s in segments)
 
 
 def speaker_vtt(segments: Sequence[SpeakerSegment]) -> str:
     """WebVTT captions with voice spans (``<v Speaker_N>``) players can style."""
-    cues = [
-        f"{_stamp(s.start_ms, '.')} --> {_stamp(s.end_ms, '.')}\n<v {s.speaker}>{s.text}\n"
-        for s in segments
-    ]
-    return "WEBVTT\n\n" + "\n".join(cues)
+    return vtt(Cue(*_span(s), f"<v {s.speaker}>{s.text}") for s in segments)
 
 
-def _stamp(ms: int, separator: str) -> str:
-    hours, rest = divmod(max(0, ms), 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+def _span(segment: SpeakerSegment) -> tuple[float, float]:
+    """A block's milliseconds as the caption clock's seconds (it rounds back exactly)."""
+    return segment.start_ms / 1000, segment.end_ms / 1000
 
 
 # --- Plain transcriptions (``/audio/transcriptions``) rendered from verbose_json ---
@@ -71,15 +65,6 @@ _CUE_MAX_WORDS = 12
 _CUE_MAX_S = 7.0
 _CUE_GAP_S = 1.5
 _SENTENCE_ENDS = (".", "!", "?", "\u3002", "\uff1f", "\uff01")  # and CJK ones
-
-
-@dataclass(frozen=True, slots=True)
-class Cue:
-    """One caption: a time span in seconds and its text."""
-
-    start: float
-    end: float
-    text: str
 
 
 def render_transcription(
@@ -99,9 +84,9 @@ def render_transcription(
         case "text":
             return "text/plain; charset=utf-8", (text + "\n").encode()
         case "srt":
-            return "text/plain; charset=utf-8", _srt(cues(data)).encode()
+            return "text/plain; charset=utf-8", srt(cues(data)).encode()
         case "vtt":
-            return "text/vtt; charset=utf-8", _vtt(cues(data)).encode()
+            return "text/vtt; charset=utf-8", vtt(cues(data)).encode()
         case "verbose_json":
             return "application/json", _dumps(_verbose(data, text, granularities))
         case _:
@@ -174,22 +159,6 @@ def _verbose(data: dict[str, Any], text: str, granularities: Sequence[str]) -> d
     if "word" in asked:
         body["words"] = _words(data)
     return body
-
-
-def _srt(found: Sequence[Cue]) -> str:
-    return "\n".join(
-        f"{i}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{c.text}\n"
-        for i, c in enumerate(found, start=1)
-    )
-
-
-def _vtt(found: Sequence[Cue]) -> str:
-    body = "\n".join(f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text}\n" for c in found)
-    return "WEBVTT\n\n" + body
-
-
-def _clock(seconds: float, separator: str) -> str:
-    return _stamp(round(seconds * 1000), separator)
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

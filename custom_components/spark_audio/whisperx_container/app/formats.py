@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .captions import Cue, srt, vtt
 from .engine import Segment, Transcript
 
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
@@ -16,28 +17,19 @@ CONTENT_TYPES = {
 }
 
 
-def _clock(seconds: float, separator: str) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
-
-
 def render_srt(segments: tuple[Segment, ...]) -> str:
-    """SubRip captions."""
-    return "\n".join(
-        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text.strip()}\n"
-        for i, s in enumerate(segments, start=1)
-    )
+    """SubRip captions, one per segment."""
+    return srt(_cues(segments))
 
 
 def render_vtt(segments: tuple[Segment, ...]) -> str:
-    """WebVTT captions."""
-    body = "\n".join(
-        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n" for s in segments
-    )
-    return "WEBVTT\n\n" + body
+    """WebVTT captions, one per segment."""
+    return vtt(_cues(segments))
+
+
+def _cues(segments: tuple[Segment, ...]) -> list[Cue]:
+    """Whisper's segment texts carry a leading space; captions don't."""
+    return [Cue(s.start, s.end, s.text.strip()) for s in segments]
 
 
 def verbose_json(transcript: Transcript, model: str, *, words: bool = True) -> dict[str, Any]:
