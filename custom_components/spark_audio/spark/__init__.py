@@ -2,7 +2,9 @@
 
 Nothing in this package imports Home Assistant: it is written as if it were a
 library on PyPI, so the integration stays a thin adapter and the clients can be
-tested (and reused) on their own. Subpackages by subject: ``clients`` (the
+tested (and reused) on their own. Its one reach outside is to the two standard-library
+modules it shares with the WhisperX image (the speaker merge and the caption writer,
+in the image's build context, so the two cannot drift). Subpackages by subject: ``clients`` (the
 services' HTTP APIs), ``transcripts`` (pure transcript functions), ``remote``
 (SSH and docker on the Spark) and ``installer`` (the WhisperX install).
 """
