@@ -19,7 +19,8 @@ from .data import WHISPERX_SLOT
 from .spark import WhisperXClient
 from .spark.clients.whisperx import ClipEmbedding
 from .transcription.action import media_id, resolve_media_path
-from .transcription.routing import Attempt, GatewayError, call_with_failover, upload_timeout
+from .transcription.errors import TranscriptionError
+from .transcription.routing import Attempt, call_with_failover, upload_timeout
 from .transcription.spool import SpooledFile
 from .voiceprint_store import VOICEPRINTS_KEY
 
@@ -90,7 +91,7 @@ async def _clip_embedding(hass: HomeAssistant, path: Path) -> ClipEmbedding:
 
     try:
         return await call_with_failover(hass, WHISPERX_SLOT, call)
-    except GatewayError as err:
+    except TranscriptionError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="enrolment_failed",

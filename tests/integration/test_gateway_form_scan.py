@@ -14,6 +14,7 @@ import pytest
 from aiohttp import MultipartReader, hdrs
 from aiohttp.streams import StreamReader
 
+from custom_components.spark_audio.gateway.errors import GatewayError
 from custom_components.spark_audio.gateway.multipart_raw import (
     FormBudget,
     RawBody,
@@ -24,7 +25,6 @@ from custom_components.spark_audio.gateway.upload_form import (
     read_fields,
     read_form_head,
 )
-from custom_components.spark_audio.transcription.routing import GatewayError
 
 B = "scanBoundary42"
 FIELD = f'--{B}\r\nContent-Disposition: form-data; name="model"\r\n\r\nparakeet\r\n'

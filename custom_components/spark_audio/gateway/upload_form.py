@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from aiohttp.streams import StreamReader
 
-from ..transcription.routing import GatewayError, bad_request
+from .errors import GatewayError, bad_request
 from .multipart_raw import (
     TRUNCATED,
     Headers,
@@ -97,13 +97,6 @@ class UploadForm:
         if value not in choices:
             raise bad_request(f"{name} must be one of {', '.join(choices)}", param=name)
         return value
-
-    def language(self) -> str | None:
-        """The optional language code, never empty (backends reject empty ones)."""
-        language = self.get("language")
-        if language is not None and not language.strip():
-            raise bad_request("language must not be empty", param="language")
-        return language.strip() if language else None
 
 
 async def open_form(request: web.Request) -> tuple[UploadForm, RawBody]:
