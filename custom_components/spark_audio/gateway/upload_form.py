@@ -145,16 +145,7 @@ def _form_reader(boundary: bytes, stream: StreamReader) -> MultipartReader:
 
 
 def _is_file_part(headers: Headers) -> bool:
-    header = headers.get(hdrs.CONTENT_DISPOSITION)
-    if header is not None and (found := _plain_disposition(header)) is not None:
-        return found[0] == FILE_FIELD
-    try:
-        _, params = parse_content_disposition(header)
-        return content_disposition_filename(params, "name") == FILE_FIELD
-    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
-        raise bad_request(
-            f"Malformed multipart body: {str(err)[:200]}", code="bad_multipart"
-        ) from err
+    return read_disposition(headers.get(hdrs.CONTENT_DISPOSITION))[0] == FILE_FIELD
 
 
 async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
@@ -210,17 +201,30 @@ def _add_field(form: UploadForm, name: str, text: str) -> None:
 
 
 def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
-    """A part's name and filename: plain headers read here, any other by aiohttp.
+    """A part's name and filename (see ``read_disposition``)."""
+    return read_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
 
-    aiohttp's parser rebuilds a 128-character regex escape table on every call
-    (a fifth of a gateway request's CPU); the plain ``form-data; name="..."``
-    every client sends needs none of it. Values come out exactly as aiohttp's.
+
+def read_disposition(header: str | None) -> tuple[str | None, str | None]:
+    """A part's name and filename from its Content-Disposition: plain ones read here.
+
+    The one reader of a part's disposition, for the scan that finds the file
+    part and for the fields. aiohttp's parser rebuilds a 128-character regex
+    escape table on every call (a fifth of a gateway request's CPU); the plain
+    ``form-data; name="..."`` every client sends needs none of it. Values come
+    out exactly as aiohttp's; one it cannot decode is a 400.
     """
-    header = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
-    if (found := _plain_disposition(header)) is not None:
+    if header is not None and (found := _plain_disposition(header)) is not None:
         return found
-    name, filename = part.name, part.filename
-    if filename is None and _FILENAME_PARAM.search(header):
+    try:
+        _, params = parse_content_disposition(header)
+        name = content_disposition_filename(params, "name")
+        filename = content_disposition_filename(params, "filename")
+    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
+        raise bad_request(
+            f"Malformed multipart body: {str(err).strip()[:200]}", code="bad_multipart"
+        ) from err
+    if filename is None and header is not None and _FILENAME_PARAM.search(header):
         # aiohttp 3.12+ drops a filename it cannot decode (3.11 raises): refuse it alike.
         raise bad_request(
             "Malformed multipart body: the part's filename cannot be decoded", code="bad_multipart"
