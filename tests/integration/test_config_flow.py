@@ -292,7 +292,9 @@ async def test_probe_errors_are_field_level(
     Only the broken service's client gets a short health timeout (1 s against the simulator's
     5 s delay): the healthy ones keep the real one, so a busy machine cannot time them out.
     """
-    monkeypatch.setattr(f"custom_components.spark_audio.spark.{service}.HEALTH_TIMEOUT", 1.0)
+    monkeypatch.setattr(
+        f"custom_components.spark_audio.spark.clients.{service}.HEALTH_TIMEOUT", 1.0
+    )
     overrides = await _break(spark_sim, how, service)
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
