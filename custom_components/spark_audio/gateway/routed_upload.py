@@ -39,18 +39,23 @@ async def transcribe_upload(
         request = transcription_request(form)
         return await transcribe_audio(hass, upload, name, content_type, request)
     target: ServiceSlot[OpenAITranscriptionClient] | None = guess
+    ahead: TranscriptionRequest | None = None
     if model is not None:
-        transcription_request(form)  # a bad field before the file is a 400 before any backend
+        ahead = transcription_request(form)  # a bad field before the file: 400 before any backend
         target = stt_service(model)
     assert target is not None  # streamed somewhere: the model, or the guess
-
+    fields_ahead = form.count
     parsed: list[TranscriptionRequest] = []
 
     def complete() -> TranscriptionRequest:
         return parsed[0]
 
     def belongs_here() -> bool:
-        parsed.append(transcription_request(form))
+        # Parsed again only when fields came after the file (the SDK's order sends none).
+        if ahead is not None and form.count == fields_ahead:
+            parsed.append(ahead)
+        else:
+            parsed.append(transcription_request(form))
         return complete().model is target
 
     outcome = await upload.forward_early(
