@@ -13,7 +13,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.data import PARAKEET_SLOT
 from custom_components.spark_audio.gateway.errors import error_response
-from custom_components.spark_audio.spark.clients.transcription import WORD_TIMING
+from custom_components.spark_audio.spark.clients.transcription import (
+    SEGMENT_TIMING,
+    WORD_TIMING,
+)
 from custom_components.spark_audio.transcription.action import action_request
 from custom_components.spark_audio.transcription.errors import TranscriptionError
 from custom_components.spark_audio.transcription.request import (
@@ -79,6 +82,7 @@ def test_action_data_becomes_the_request_without_a_form() -> None:
     """Captions or speakers ask for a speaker-labelled transcript; else plain text."""
     plain = action_request({"model": "parakeet", "speakers": False, "write": []})
     assert (plain.model, plain.speakers) == (PARAKEET_SLOT, None)
+    assert plain.backend.ask == SEGMENT_TIMING  # language and duration for its summary
     labelled = action_request(
         {"model": "parakeet", "speakers": False, "write": ["srt"], "num_speakers": 2}
     )

@@ -18,11 +18,7 @@ from ..const import DOMAIN, EVENT_TRANSCRIPTION_DONE
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
 from ..gateway.limits import active_uploads, gateway_limits, upload_slot
 from ..spark import Transcription
-from ..spark.clients.transcription import (
-    SEGMENT_TIMING,
-    OpenAITranscriptionClient,
-    TranscriptionOptions,
-)
+from ..spark.clients.transcription import OpenAITranscriptionClient
 from ..spark.transcripts.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from .audio import FileAudio
 from .caption_files import CaptionTargetError, check_targets, write_captions
@@ -210,28 +206,31 @@ def action_request(data: Mapping[str, Any]) -> TranscriptionRequest:
     """The typed request of the action's (schema-validated) data.
 
     A speaker-labelled transcript when asked for, or when caption files are to
-    be written (captions carry speakers); else plain text from ``model``.
+    be written (captions carry speakers); else plain text from ``model``, in
+    ``verbose_json`` with segments for the language and duration it reports.
     """
-    speakers = None
+    language = data.get("language")
     if data["speakers"] or data["write"]:
         speakers = SpeakerCounts(
             data.get("num_speakers"), data.get("min_speakers"), data.get("max_speakers")
         )
+        return TranscriptionRequest(language=language, speakers=speakers)
     return TranscriptionRequest(
-        MODELS[data["model"]], language=data.get("language"), speakers=speakers
+        MODELS[data["model"]],
+        language=language,
+        response_format="verbose_json",
+        granularities=("segment",),
     )
 
 
 async def _plain(
     hass: HomeAssistant, request: TranscriptionRequest, audio: SpooledFile
 ) -> Transcription:
-    # verbose_json for the language and duration it reports; long files in units, so a
-    # voice command on the same GPU waits for one unit at most
-    options = TranscriptionOptions(SEGMENT_TIMING, request.language)
+    """Long files in units, so a voice command on the same GPU waits for one unit at most."""
 
     async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
         client = attempt.coordinator.client
-        return await transcribe_in_units(hass, client, audio, options, filename="audio")
+        return await transcribe_in_units(hass, client, audio, request.backend, filename="audio")
 
-    assert request.model is not None
+    assert request.model is not None  # a plain request names its model (action_request)
     return await call_with_failover(hass, request.model, call)
