@@ -19,6 +19,7 @@ import time
 import aiohttp
 
 from custom_components.spark_audio.spark import ParakeetClient, WhisperXClient
+from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
 from custom_components.spark_audio.spark.wav import wav_stream
 from custom_components.spark_audio.speaker_identification import CommandIdentification
 from tests.spark_sim.audio import speak_pcm
@@ -27,11 +28,13 @@ from tests.spark_sim.server import SparkSim
 from .bench_stt_streaming import RATE, microphone
 from .common import median_ms
 
+EN = TranscriptionOptions(language="en")
+
 
 async def plain(parakeet: ParakeetClient, pcm: bytes) -> float:
     """What the STT entity does with nobody enrolled."""
     marks: dict[str, float] = {}
-    await parakeet.transcribe(wav_stream(microphone(pcm, marks), RATE), language="en")
+    await parakeet.transcribe(wav_stream(microphone(pcm, marks), RATE), EN)
     return time.perf_counter() - marks["last_chunk"]
 
 
@@ -40,7 +43,7 @@ async def identified(parakeet: ParakeetClient, whisperx: WhisperXClient, pcm: by
     marks: dict[str, float] = {}
     speaker = CommandIdentification(wav_stream(microphone(pcm, marks), RATE))
     identification = asyncio.create_task(whisperx.embedding(speaker.copy()))
-    await parakeet.transcribe(speaker.audio, language="en")
+    await parakeet.transcribe(speaker.audio, EN)
     elapsed = time.perf_counter() - marks["last_chunk"]
     speaker.finish()
     await identification  # finished after the text, outside the measured span

@@ -18,10 +18,13 @@ import time
 from collections.abc import AsyncIterator
 
 from custom_components.spark_audio.spark import ParakeetClient
+from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
 from custom_components.spark_audio.spark.wav import wav_header, wav_stream
 from tests.spark_sim.audio import speak_pcm
 
 from .common import median_ms, spark_and_session
+
+EN = TranscriptionOptions(language="en")
 
 RATE = 16000
 CHUNK = 320  # 10 ms
@@ -43,7 +46,7 @@ async def microphone(pcm: bytes, marks: dict[str, float]) -> AsyncIterator[bytes
 async def streamed(client: ParakeetClient, pcm: bytes) -> float:
     """What the STT entity does: wrap the live stream as WAV and upload it as it comes."""
     marks: dict[str, float] = {}
-    await client.transcribe(wav_stream(microphone(pcm, marks), RATE), language="en")
+    await client.transcribe(wav_stream(microphone(pcm, marks), RATE), EN)
     return time.perf_counter() - marks["last_chunk"]
 
 
@@ -51,7 +54,7 @@ async def buffered(client: ParakeetClient, pcm: bytes) -> float:
     """The baseline: collect the whole utterance, then upload one WAV file."""
     marks: dict[str, float] = {}
     body = b"".join([chunk async for chunk in microphone(pcm, marks)])
-    await client.transcribe(wav_header(RATE, data_size=len(body)) + body, language="en")
+    await client.transcribe(wav_header(RATE, data_size=len(body)) + body, EN)
     return time.perf_counter() - marks["last_chunk"]
 
 
@@ -64,7 +67,7 @@ async def main(runs: int, rtf: float) -> None:
         sim.states["parakeet"].rtf = rtf
         client = ParakeetClient(session, "127.0.0.1", sim.ports["parakeet"])
         backend_s = seconds * rtf
-        await client.transcribe(wav_header(RATE, data_size=len(pcm)) + pcm, language="en")
+        await client.transcribe(wav_header(RATE, data_size=len(pcm)) + pcm, EN)
         stream_samples: list[float] = []
         buffer_samples: list[float] = []
         for _ in range(runs):  # interleave so drift affects both alike

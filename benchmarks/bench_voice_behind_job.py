@@ -24,12 +24,15 @@ import time
 from collections.abc import AsyncIterator
 
 from custom_components.spark_audio.spark import ParakeetClient
+from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
 from custom_components.spark_audio.spark.transcripts.diarization_windows import plan_windows
 from custom_components.spark_audio.spark.wav import wav_header, wav_stream
 from custom_components.spark_audio.transcription.units import UNIT_S
 from tests.spark_sim.audio import speak_pcm
 
 from .common import median_ms, spark_and_session
+
+EN = TranscriptionOptions(language="en")
 
 RATE = 16000
 JOB_RATE = 8000  # the recording: half the bytes of 16 kHz, same audio seconds
@@ -52,7 +55,7 @@ async def microphone(pcm: bytes, marks: dict[str, float]) -> AsyncIterator[bytes
 async def command(client: ParakeetClient, pcm: bytes) -> float:
     """What the STT entity does; seconds from speech end to text."""
     marks: dict[str, float] = {}
-    await client.transcribe(wav_stream(microphone(pcm, marks), RATE), language="en")
+    await client.transcribe(wav_stream(microphone(pcm, marks), RATE), EN)
     return time.perf_counter() - marks["last_chunk"]
 
 
@@ -62,7 +65,7 @@ async def job_in_units(client: ParakeetClient, pcm: bytes) -> None:
         for window in plan_windows(HOUR_S, UNIT_S, 0.0):
             piece = pcm[int(window.start_s * JOB_RATE) * 2 : int(window.end_s * JOB_RATE) * 2]
             body = wav_header(JOB_RATE, data_size=len(piece)) + piece
-            await client.transcribe(body, language="en", filename=f"unit{window.index}.wav")
+            await client.transcribe(body, EN, filename=f"unit{window.index}.wav")
 
 
 async def main(runs: int, rtf: float) -> None:
@@ -86,7 +89,7 @@ async def main(runs: int, rtf: float) -> None:
         sim.gpu("parakeet").finish_running()
         await asyncio.sleep(0.2)
         whole = asyncio.create_task(
-            client.transcribe(wav_header(JOB_RATE, data_size=len(hour)) + hour, language="en")
+            client.transcribe(wav_header(JOB_RATE, data_size=len(hour)) + hour, EN)
         )
         await asyncio.sleep(unit_gpu_s / 2)  # the whole hour is on the GPU
         behind_whole = await command(client, pcm)

@@ -30,6 +30,7 @@ from custom_components.spark_audio.const import (
 )
 from custom_components.spark_audio.spark import ParakeetClient, SparkError
 from custom_components.spark_audio.spark.clients.probes import load_probe_clip
+from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
 from tests.conftest import spark_sim  # noqa: F401  (fixture)
 from tests.integration.conftest import (  # noqa: F401  (fixtures)
     auto_enable_custom_integrations,
@@ -79,7 +80,7 @@ async def test_wedge_to_answering(
         wedged_at = time.monotonic()
         while time.monotonic() - wedged_at < PROBE_INTERVAL_S + RESTART_S + 60:
             try:
-                await client.transcribe(clip, language="en")
+                await client.transcribe(clip, TranscriptionOptions(language="en"))
             except SparkError:
                 await asyncio.sleep(0.25)
                 continue

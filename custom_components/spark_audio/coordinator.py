@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -47,6 +47,46 @@ from .spark import (
 _LOGGER = logging.getLogger(__name__)
 
 
+@overload
+def build_client(
+    service: Literal[SparkService.PARAKEET],
+    session: aiohttp.ClientSession,
+    host: str,
+    port: int,
+    timeout: float = ...,
+    *,
+    whisperx_api_key: str | None = ...,
+) -> ParakeetClient: ...
+@overload
+def build_client(
+    service: Literal[SparkService.MAGPIE],
+    session: aiohttp.ClientSession,
+    host: str,
+    port: int,
+    timeout: float = ...,
+    *,
+    whisperx_api_key: str | None = ...,
+) -> MagpieClient: ...
+@overload
+def build_client(
+    service: Literal[SparkService.WHISPERX],
+    session: aiohttp.ClientSession,
+    host: str,
+    port: int,
+    timeout: float = ...,
+    *,
+    whisperx_api_key: str | None = ...,
+) -> WhisperXClient: ...
+@overload
+def build_client(
+    service: SparkService,
+    session: aiohttp.ClientSession,
+    host: str,
+    port: int,
+    timeout: float = ...,
+    *,
+    whisperx_api_key: str | None = ...,
+) -> SparkServiceClient: ...
 def build_client(
     service: SparkService,
     session: aiohttp.ClientSession,
@@ -56,7 +96,11 @@ def build_client(
     *,
     whisperx_api_key: str | None = None,
 ) -> SparkServiceClient:
-    """The client for ``service`` at ``host:port`` (WhisperX with its key, if any)."""
+    """The client for ``service`` at ``host:port`` (WhisperX with its key, if any).
+
+    The one place a client is made: the config flow's check and the
+    coordinators; typed by the service it is asked for.
+    """
     if service is SparkService.WHISPERX:
         return WhisperXClient(session, host, port, timeout=timeout, api_key=whisperx_api_key)
     if service is SparkService.MAGPIE:
@@ -153,22 +197,20 @@ def add_coordinators(
     services = enabled_services(entry.data)
     timeout = request_timeout(entry)
 
-    def port(service: SparkService) -> int:
-        return service_port(entry.data, service)
+    key = entry.data.get(CONF_WHISPERX_API_KEY)
+
+    def at(service: SparkService) -> tuple[aiohttp.ClientSession, str, int, float]:
+        return session, data.host, service_port(entry.data, service), timeout
 
     if SparkService.PARAKEET in services:
-        parakeet = ParakeetClient(session, data.host, port(SparkService.PARAKEET), timeout=timeout)
+        parakeet = build_client(SparkService.PARAKEET, *at(SparkService.PARAKEET))
         data.parakeet = SparkServiceCoordinator(hass, entry, SparkService.PARAKEET, parakeet)
     if SparkService.MAGPIE in services:
-        magpie = MagpieClient(session, data.host, port(SparkService.MAGPIE), timeout=timeout)
+        magpie = build_client(SparkService.MAGPIE, *at(SparkService.MAGPIE))
         data.magpie = SparkServiceCoordinator(hass, entry, SparkService.MAGPIE, magpie)
     if SparkService.WHISPERX in services:
-        whisperx = WhisperXClient(
-            session,
-            data.host,
-            port(SparkService.WHISPERX),
-            timeout=timeout,
-            api_key=entry.data.get(CONF_WHISPERX_API_KEY),
+        whisperx = build_client(
+            SparkService.WHISPERX, *at(SparkService.WHISPERX), whisperx_api_key=key
         )
         data.whisperx = SparkServiceCoordinator(hass, entry, SparkService.WHISPERX, whisperx)
 

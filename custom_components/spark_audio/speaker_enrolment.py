@@ -24,7 +24,8 @@ from .recent_commands import MAX_COMMANDS, RecentCommands, recent_commands
 from .spark import WhisperXClient
 from .spark.clients.whisperx import ClipEmbedding
 from .transcription.action import media_id, resolve_media_path
-from .transcription.routing import Attempt, GatewayError, call_with_failover, upload_timeout
+from .transcription.errors import TranscriptionError
+from .transcription.routing import Attempt, call_with_failover, upload_timeout
 from .transcription.spool import SpooledFile
 from .voiceprint_store import VOICEPRINTS_KEY
 
@@ -176,7 +177,7 @@ async def _clip_embedding(hass: HomeAssistant, clip: _Clip) -> ClipEmbedding:
 
     try:
         return await call_with_failover(hass, WHISPERX_SLOT, call)
-    except GatewayError as err:
+    except TranscriptionError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="enrolment_failed",

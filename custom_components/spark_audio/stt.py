@@ -36,7 +36,7 @@ from .provided import async_add_provided
 from .recent_commands import async_keep_commands, keep_command
 from .spark import SparkError
 from .spark.clients import parakeet, whisperx
-from .spark.clients.transcription import TEXT_ONLY, OpenAITranscriptionClient
+from .spark.clients.transcription import TEXT_ONLY, OpenAITranscriptionClient, TranscriptionOptions
 from .spark.wav import wav_stream
 from .speaker_identification import CommandIdentification
 from .transcription.routing import offering
@@ -179,7 +179,7 @@ class SparkSpeechToTextEntity(SparkAudioEntity[OpenAITranscriptionClient], Speec
         try:
             # Text only: Assist never uses timings, and WhisperX would align words for them.
             result = await client.transcribe(
-                speaker.audio, ask=TEXT_ONLY, language=language, prompt=prompt
+                speaker.audio, TranscriptionOptions(TEXT_ONLY, language, prompt)
             )
         except SparkError as err:
             report_backend_fault(err, coordinator)

@@ -21,7 +21,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import DOMAIN
 from custom_components.spark_audio.spark import ParakeetClient, WhisperXClient
-from custom_components.spark_audio.spark.clients.transcription import BackendAsk
+from custom_components.spark_audio.spark.clients.transcription import (
+    BackendAsk,
+    TranscriptionOptions,
+)
 from custom_components.spark_audio.spark.transcripts.formats import render_transcription
 from tests.integration.gateway_harness import BASE, Client, body, form_type, part
 from tests.integration.test_stt import chunks, entity, metadata
@@ -117,7 +120,7 @@ async def test_gateway_asks_what_the_format_needs(
     )
     table: list[tuple[str, list[str], list[tuple[str, str]]]] = []
     try:
-        full = await direct.transcribe_raw(clip, ask=EVERYTHING, language="en")
+        full = await direct.transcribe_raw(clip, TranscriptionOptions(EVERYTHING, language="en"))
         for row, (fmt, granularities, _) in enumerate(GATEWAY_TABLE):
             name = f"ask-{row}.wav"
             response = await gateway.post(

@@ -14,6 +14,8 @@ import pytest
 from aiohttp import MultipartReader, hdrs
 from aiohttp.streams import StreamReader
 
+from custom_components.spark_audio.gateway import upload_form
+from custom_components.spark_audio.gateway.errors import GatewayError
 from custom_components.spark_audio.gateway.multipart_raw import (
     FormBudget,
     RawBody,
@@ -24,7 +26,6 @@ from custom_components.spark_audio.gateway.upload_form import (
     read_fields,
     read_form_head,
 )
-from custom_components.spark_audio.transcription.routing import GatewayError
 
 B = "scanBoundary42"
 FIELD = f'--{B}\r\nContent-Disposition: form-data; name="model"\r\n\r\nparakeet\r\n'
@@ -133,3 +134,26 @@ async def test_budget_counts_only_what_is_not_the_file() -> None:
     with pytest.raises(GatewayError) as caught:
         await read_form_head(RawBody(_stream([data]), B.encode(), budget=FormBudget(len(data) - 1)))
     assert caught.value.status == 413
+
+
+async def test_one_reader_for_every_part_disposition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan that finds the file part and the field reader read dispositions alike.
+
+    Spied rather than faked: the real reader runs; the spy only records that
+    both passes (the raw scan and aiohttp's parts) go through it.
+    """
+    seen: list[str | None] = []
+    real = upload_form.read_disposition
+
+    def spy(header: str | None) -> tuple[str | None, str | None]:
+        seen.append(header)
+        return real(header)
+
+    monkeypatch.setattr(upload_form, "read_disposition", spy)
+    body = BODIES["file part named in another way"]
+    fields, _ = await _ours([(FIELD + body).encode() + AUDIO + END.encode()])
+    assert fields == {"model": ["parakeet"]}
+    field_header = 'form-data; name="model"'
+    file_header = "form-data; name*=UTF-8''file; filename=\"b.wav\""
+    # the scan reads both headers, then aiohttp's parts are read once more by the same reader
+    assert seen == [field_header, file_header, field_header, file_header]

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.gateway.upload import Upload
 from custom_components.spark_audio.transcription.decode import decoded_wav
-from custom_components.spark_audio.transcription.routing import GatewayError
+from custom_components.spark_audio.transcription.errors import TranscriptionError
 from custom_components.spark_audio.transcription.spool import SpooledFile, remove_stale_spool_files
 from tests.integration.gateway_harness import BASE, child_processes, ours, wait_for
 from tests.spark_sim.audio import speak, wav_bytes
@@ -85,7 +85,7 @@ async def test_ffmpeg_itself_refuses_references(
     path = spool / "spark_audio_given.upload"
     path.write_bytes(data)
     upload = Upload(hass)
-    with pytest.raises(GatewayError) as err:
+    with pytest.raises(TranscriptionError) as err:
         await decoded_wav(hass, upload, SpooledFile(hass, path, len(data)))
     assert err.value.code == "not_audio"
     assert ours(spool) == {path.name}  # the decoded WAV is gone again

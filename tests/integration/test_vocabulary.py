@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.spark import ParakeetClient
+from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
 from custom_components.spark_audio.spark.wav import wav_stream
 from custom_components.spark_audio.stt import SparkSpeechToTextEntity
 from custom_components.spark_audio.vocabulary import (
@@ -246,7 +247,9 @@ async def test_parakeet_gets_no_prompt(
     assert isinstance(client, ParakeetClient)
     spark_sim.states["parakeet"].reset_records()
 
-    await client.transcribe(wav_stream(chunks(speech_pcm), 16000), language="en", prompt="Hue Go")
+    await client.transcribe(
+        wav_stream(chunks(speech_pcm), 16000), TranscriptionOptions(language="en", prompt="Hue Go")
+    )
     ours = [
         r
         for r in spark_sim.states["parakeet"].requests

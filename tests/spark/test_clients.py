@@ -29,6 +29,7 @@ from custom_components.spark_audio.spark.clients.transcription import (
     TEXT_ONLY,
     WORD_TIMING,
     BackendAsk,
+    TranscriptionOptions,
 )
 from custom_components.spark_audio.spark.wav import read_wav, wav_header, wav_stream
 from tests.spark_sim.audio import speak
@@ -156,7 +157,7 @@ async def test_transcribe_streams_and_parses_words(
         for i in range(0, len(clip), 4096):
             yield clip[i : i + 4096]
 
-    result = await parakeet.transcribe(stream(), ask=WORD_TIMING, language="en")
+    result = await parakeet.transcribe(stream(), TranscriptionOptions(WORD_TIMING, language="en"))
     assert result.text == "hello from the spark"
     assert [w.text for w in result.words] == ["hello", "from", "the", "spark"]
     assert all(0 <= w.start < w.end <= (result.duration or 0) + 1e-6 for w in result.words)
@@ -196,19 +197,19 @@ async def test_transcribe_asks_only_for_what_it_is_told(
     _, _, whisperx = clients(spark_sim, session)
     spark_sim.states["whisperx"].transcript = "hello from the spark"
     if ask is None:
-        result = await whisperx.transcribe(clip, language="en")
+        result = await whisperx.transcribe(clip, TranscriptionOptions(language="en"))
     else:
-        result = await whisperx.transcribe(clip, ask=ask, language="en")
+        result = await whisperx.transcribe(clip, TranscriptionOptions(ask, language="en"))
     assert result.text == "hello from the spark"
     assert asked(spark_sim.states["whisperx"].requests[-1]) == sent
     assert bool(result.words) is (ask == WORD_TIMING)
     assert result.language == (None if ask in (None, TEXT_ONLY) else "en")
 
 
-async def test_an_ask_known_late_is_sent_after_the_file(
+async def test_options_known_late_are_sent_after_the_file(
     spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
 ) -> None:
-    """A callable ask is asked once the audio went out (the gateway's fields after the file)."""
+    """Options given as a callable are asked once the audio went out (fields after the file)."""
     parakeet, _, _ = clients(spark_sim, session)
     spark_sim.states["parakeet"].transcript = "hello from the spark"
     streamed: list[int] = []
@@ -218,11 +219,11 @@ async def test_an_ask_known_late_is_sent_after_the_file(
             streamed.append(i)
             yield clip[i : i + 4096]
 
-    def late() -> BackendAsk:
+    def late() -> TranscriptionOptions:
         assert len(streamed) == -(-len(clip) // 4096)  # every chunk is out
-        return WORD_TIMING
+        return TranscriptionOptions(WORD_TIMING, language="en")
 
-    data = await parakeet.transcribe_raw(stream(), ask=late, language="en")
+    data = await parakeet.transcribe_raw(stream(), late)
     assert [w["text"] for w in data["words"]] == ["hello", "from", "the", "spark"]
     record = spark_sim.states["parakeet"].requests[-1]
     assert asked(record) == [
@@ -230,19 +231,25 @@ async def test_an_ask_known_late_is_sent_after_the_file(
         ("timestamp_granularities[]", "word"),
     ]
     assert [name for name, _ in record.field_list] == [
-        "language",
         "response_format",
         "timestamp_granularities[]",
+        "language",
     ]
+    assert record.fields["language"] == "en"
 
 
-async def test_empty_language_refused_before_sending(
-    spark_sim: SparkSim, session: aiohttp.ClientSession, clip: bytes
-) -> None:
-    parakeet, _, _ = clients(spark_sim, session)
+def test_empty_language_refused_before_sending() -> None:
+    """The one language rule: an empty code is refused when the options are made."""
     with pytest.raises(ValueError, match="empty"):
-        await parakeet.transcribe(clip, language=" ")
-    assert not [r for r in spark_sim.states["parakeet"].requests if "transcriptions" in r.path]
+        TranscriptionOptions(language=" ")
+    assert TranscriptionOptions(language=" de ").language == "de"
+
+
+def test_prompt_sent_only_where_the_model_takes_one() -> None:
+    """The one prompt rule: a model without a prompt input is not sent one."""
+    options = TranscriptionOptions(prompt="Hue Go")
+    assert ("prompt", "Hue Go") in options.fields(accepts_prompt=True)
+    assert ("prompt", None) in options.fields(accepts_prompt=False)
 
 
 async def test_language_omitted_when_none(
@@ -373,7 +380,7 @@ async def test_fault_mapping(
     parakeet, _, _ = clients(spark_sim, session, timeout=0.5)
     spark_sim.states["parakeet"].fault = fault
     with pytest.raises(error) as err:
-        await parakeet.transcribe(clip, language="en")
+        await parakeet.transcribe(clip, TranscriptionOptions(language="en"))
     if status is not None:
         assert isinstance(err.value, SparkResponseError)
         assert err.value.status == status
@@ -470,15 +477,15 @@ async def test_whisperx_key_is_sent_as_bearer(
     assert (await open_client.health()).details["auth"] is True  # /health stays open
     for client in (open_client, wrong):
         with pytest.raises(SparkResponseError) as caught:
-            await client.transcribe(clip, language="en")
+            await client.transcribe(clip, TranscriptionOptions(language="en"))
         assert caught.value.status == 401
         assert "API key" in str(caught.value)
         assert "sim-key" not in str(caught.value)
-    result = await keyed.transcribe(clip, language="en")
+    result = await keyed.transcribe(clip, TranscriptionOptions(language="en"))
     assert result.text
     speakers = await keyed.transcribe_with_speakers(clip, num_speakers=1)
     assert speakers.segments
-    verbose = await keyed.transcribe_raw(clip, ask=SEGMENT_TIMING)
+    verbose = await keyed.transcribe_raw(clip, TranscriptionOptions(SEGMENT_TIMING))
     assert verbose["text"].strip() == result.text
     assert "sim-key" not in repr(keyed)
 

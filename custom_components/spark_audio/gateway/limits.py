@@ -20,7 +20,7 @@ from ..const import (
     DEFAULT_MAX_UPLOAD_MB,
 )
 from ..data import strictest_option
-from ..transcription.routing import GatewayError
+from .errors import GatewayError
 
 MIB = 1024 * 1024
 BUSY_RETRY_AFTER_S = 10

@@ -21,7 +21,7 @@ from aiohttp.http_parser import HeadersParser
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDictProxy
 
-from ..transcription.routing import GatewayError, bad_request
+from .errors import GatewayError, bad_request
 
 KIB = 1024
 MAX_FORM_BYTES = 1024 * KIB

@@ -20,13 +20,8 @@ from ..spark import MagpieClient, SparkError, VoiceCatalog
 from ..spark.clients.magpie import DEFAULT_SAMPLE_RATE, MAX_TEXT_CHARS
 from ..spark.clients.magpie_sentences import split_sentences
 from ..spark.wav import wav_header
-from ..transcription.routing import (
-    Attempt,
-    GatewayError,
-    bad_request,
-    call_with_failover,
-    map_spark_error,
-)
+from ..transcription.routing import Attempt, call_with_failover, map_spark_error
+from .errors import GatewayError, bad_request
 
 _LOGGER = logging.getLogger(__name__)
 

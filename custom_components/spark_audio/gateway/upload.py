@@ -14,19 +14,34 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import ClientError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from homeassistant.core import HomeAssistant
 
-from ..transcription.routing import GatewayError, bad_request
+from ..transcription.errors import TranscriptionError
 from ..transcription.spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
+from .errors import GatewayError, bad_request
 from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
 from .multipart_raw import TRUNCATED, RawBody, part_body
 from .upload_form import FILE_FIELD, UploadForm, open_form, read_fields_after, reject_references
 
 _LOGGER = logging.getLogger(__name__)
 SNIFF_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Misrouted:
+    """The fields after the file named another service than the one it was streamed to.
+
+    The call to the first one was cancelled; the upload replays the file from
+    its spool to whichever call reads ``chunks`` next.
+    """
+
+
+type Verdict = tuple[Callable[[], bool], asyncio.Future[bool | TranscriptionError]]
+"""How to judge the fields after the file, and where the judgement goes (forward_early)."""
 
 
 class Upload:
@@ -41,19 +56,11 @@ class Upload:
         self._owned: list[SpooledFile] = []
         self._started = False
         self.received = 0
-        self.error: GatewayError | None = None
+        self.error: TranscriptionError | None = None
         self.fields_pending = False
-        self.after_fields: Callable[[], None] | None = None
-        """Run once the fields after the file are read; a GatewayError it raises ends the upload."""
         self._teeing = False
-        self.keep_copy = True
-
-    @classmethod
-    def from_spool(cls, hass: HomeAssistant, spooled: SpooledFile) -> Upload:
-        """An upload already on disk (not ours: never removed)."""
-        upload = cls(hass)
-        upload.spooled = spooled
-        return upload
+        self._keep_copy = True
+        self._verdict: Verdict | None = None
 
     async def begin(
         self,
@@ -68,7 +75,7 @@ class Upload:
         With ``forward_early`` the file is streamed even when fields follow it:
         the caller picks its backend before they arrive, the file is spooled on
         the way (for a replay), and the fields after it are read when it ends
-        (``fields_pending`` until then; ``after_fields`` runs then).
+        (``fields_pending`` until then; see ``forward_early``).
         """
         if form.file is None:
             raise bad_request("A 'file' part is required", param="file", code="missing_file")
@@ -95,9 +102,9 @@ class Upload:
     async def _teed(self, parts: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
         """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end.
 
-        Without ``keep_copy`` (the caller knows no replay can be needed) nothing is spooled.
+        Without ``keep_copy`` (see ``forward_early``) nothing is spooled.
         """
-        if not self.keep_copy:
+        if not self._keep_copy:
             async for chunk in parts:
                 yield chunk
             return
@@ -107,7 +114,7 @@ class Upload:
             async with contextlib.aclosing(spooled_on_the_way(writer, parts)) as teed:
                 async for chunk in teed:
                     yield chunk
-        except GatewayError as err:  # e.g. the disk reserve: what the client hears, not a 502
+        except TranscriptionError as err:  # e.g. the disk reserve: what the client hears, not a 502
             self.error = err
             raise
         owned.size = writer.size
@@ -116,17 +123,64 @@ class Upload:
     async def _then_fields(
         self, parts: AsyncIterator[bytes], read_rest: Callable[[], Awaitable[None]]
     ) -> AsyncGenerator[bytes]:
-        """The file's bytes, then (before the stream ends) the fields that follow it."""
+        """The file's bytes, then (before the stream ends) the fields that follow it.
+
+        Under ``forward_early`` the fields are judged before the stream goes on;
+        a wrong destination or a bad field holds it until the call is cancelled.
+        """
         async for chunk in parts:
             yield chunk
+        judge = self._verdict
         try:
             await read_rest()
             self.fields_pending = False
-            if self.after_fields is not None:
-                self.after_fields()
-        except GatewayError as err:
+            judged: bool | TranscriptionError = True if judge is None else judge[0]()
+        except TranscriptionError as err:
             self.error = err
-            raise
+            if judge is None:
+                raise
+            judged = err
+        if judge is not None:
+            judge[1].set_result(judged)
+            if judged is not True:
+                await asyncio.get_running_loop().create_future()  # until the call is cancelled
+
+    async def forward_early[T](
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        keep_copy: bool,
+        belongs_here: Callable[[], bool],
+    ) -> T | Misrouted:
+        """Run ``send`` (which streams the file) before the fields after the file are read.
+
+        Once they are, ``belongs_here`` says whether they still name the
+        service the file is streaming to (a ``TranscriptionError`` it raises is
+        the answer). When they do not, ``send`` is cancelled and ``Misrouted``
+        returned; the file was spooled on the way when ``keep_copy`` (the
+        caller knows whether a replay may be needed) and is read from there next.
+        """
+        self._keep_copy = keep_copy
+        verdict: asyncio.Future[bool | TranscriptionError] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._verdict = (belongs_here, verdict)
+
+        async def sending() -> T:
+            return await send()
+
+        call = asyncio.create_task(sending())
+        try:
+            await asyncio.wait((call, verdict), return_when=asyncio.FIRST_COMPLETED)
+            if verdict.done() and verdict.result() is not True:
+                await _cancelled(call)
+                if isinstance(judged := verdict.result(), TranscriptionError):
+                    raise judged  # a bad field after the file
+                return Misrouted()
+            return await call
+        finally:
+            self._verdict = None
+            await _cancelled(call)
 
     async def spool(self, chunks: AsyncIterator[bytes], suffix: str = ".upload") -> SpooledFile:
         """Spool ``chunks`` into a file this upload owns (removed by ``close``).
@@ -218,6 +272,15 @@ class Upload:
                 await asyncio.shield(self._stream.aclose())
         while self._owned:
             await self._owned.pop().remove()
+
+
+async def _cancelled(call: asyncio.Task[object]) -> None:
+    """Cancel ``call`` (if still running) and wait until it has unwound."""
+    if not call.done():
+        call.cancel()
+        await asyncio.wait((call,))
+    if not call.cancelled():
+        call.exception()  # retrieved: the caller answers with the verdict instead
 
 
 @asynccontextmanager

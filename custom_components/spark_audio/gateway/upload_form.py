@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from aiohttp.streams import StreamReader
 
-from ..transcription.routing import GatewayError, bad_request
+from .errors import GatewayError, bad_request
 from .multipart_raw import (
     TRUNCATED,
     Headers,
@@ -98,13 +98,6 @@ class UploadForm:
             raise bad_request(f"{name} must be one of {', '.join(choices)}", param=name)
         return value
 
-    def language(self) -> str | None:
-        """The optional language code, never empty (backends reject empty ones)."""
-        language = self.get("language")
-        if language is not None and not language.strip():
-            raise bad_request("language must not be empty", param="language")
-        return language.strip() if language else None
-
 
 async def open_form(request: web.Request) -> tuple[UploadForm, RawBody]:
     """Read text fields up to the file part, whose body stays unread in the returned ``RawBody``."""
@@ -152,16 +145,7 @@ def _form_reader(boundary: bytes, stream: StreamReader) -> MultipartReader:
 
 
 def _is_file_part(headers: Headers) -> bool:
-    header = headers.get(hdrs.CONTENT_DISPOSITION)
-    if header is not None and (found := _plain_disposition(header)) is not None:
-        return found[0] == FILE_FIELD
-    try:
-        _, params = parse_content_disposition(header)
-        return content_disposition_filename(params, "name") == FILE_FIELD
-    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
-        raise bad_request(
-            f"Malformed multipart body: {str(err)[:200]}", code="bad_multipart"
-        ) from err
+    return read_disposition(headers.get(hdrs.CONTENT_DISPOSITION))[0] == FILE_FIELD
 
 
 async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
@@ -217,17 +201,30 @@ def _add_field(form: UploadForm, name: str, text: str) -> None:
 
 
 def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
-    """A part's name and filename: plain headers read here, any other by aiohttp.
+    """A part's name and filename (see ``read_disposition``)."""
+    return read_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
 
-    aiohttp's parser rebuilds a 128-character regex escape table on every call
-    (a fifth of a gateway request's CPU); the plain ``form-data; name="..."``
-    every client sends needs none of it. Values come out exactly as aiohttp's.
+
+def read_disposition(header: str | None) -> tuple[str | None, str | None]:
+    """A part's name and filename from its Content-Disposition: plain ones read here.
+
+    The one reader of a part's disposition, for the scan that finds the file
+    part and for the fields. aiohttp's parser rebuilds a 128-character regex
+    escape table on every call (a fifth of a gateway request's CPU); the plain
+    ``form-data; name="..."`` every client sends needs none of it. Values come
+    out exactly as aiohttp's; one it cannot decode is a 400.
     """
-    header = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
-    if (found := _plain_disposition(header)) is not None:
+    if header is not None and (found := _plain_disposition(header)) is not None:
         return found
-    name, filename = part.name, part.filename
-    if filename is None and _FILENAME_PARAM.search(header):
+    try:
+        _, params = parse_content_disposition(header)
+        name = content_disposition_filename(params, "name")
+        filename = content_disposition_filename(params, "filename")
+    except (ValueError, LookupError) as err:  # an encoded name in no (known) charset
+        raise bad_request(
+            f"Malformed multipart body: {str(err).strip()[:200]}", code="bad_multipart"
+        ) from err
+    if filename is None and header is not None and _FILENAME_PARAM.search(header):
         # aiohttp 3.12+ drops a filename it cannot decode (3.11 raises): refuse it alike.
         raise bad_request(
             "Malformed multipart body: the part's filename cannot be decoded", code="bad_multipart"

@@ -17,15 +17,16 @@ from homeassistant.helpers import config_validation as cv
 from ..const import DOMAIN, EVENT_TRANSCRIPTION_DONE
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
 from ..gateway.limits import active_uploads, gateway_limits, upload_slot
-from ..gateway.upload import Upload
-from ..gateway.upload_form import UploadForm
 from ..spark import Transcription
-from ..spark.clients.transcription import SEGMENT_TIMING, OpenAITranscriptionClient
+from ..spark.clients.transcription import OpenAITranscriptionClient
 from ..spark.transcripts.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
+from .audio import FileAudio
 from .caption_files import CaptionTargetError, check_targets, write_captions
+from .errors import TranscriptionError
 from .progress import report_progress
-from .routing import Attempt, GatewayError, call_with_failover
-from .speakers import SpeakerRequest, transcribe_with_speakers
+from .request import SpeakerCounts, TranscriptionRequest
+from .routing import Attempt, call_with_failover
+from .speakers import transcribe_with_speakers
 from .spool import SpooledFile
 from .units import transcribe_in_units
 
@@ -163,15 +164,16 @@ async def run_transcription(
     """
     size = (await hass.async_add_executor_job(path.stat)).st_size
     audio = SpooledFile(hass, path, size)  # read in place; never removed
-    form = UploadForm(filename=path.name, content_type="application/octet-stream")
-    for name in ("language", "num_speakers", "min_speakers", "max_speakers"):
-        if name in data:
-            form.fields[name] = [str(data[name])]
     try:
-        if data["speakers"] or data["write"]:
-            transcript = await transcribe_with_speakers(
-                hass, Upload.from_spool(hass, audio), form, SpeakerRequest.parse(form)
-            )
+        request = action_request(data)
+        if request.speakers is not None:
+            source = FileAudio(audio)
+            try:
+                transcript = await transcribe_with_speakers(
+                    hass, source, path.name, "application/octet-stream", request
+                )
+            finally:
+                await source.close()
             result: dict[str, Any] = speaker_json(transcript)
             writers = {
                 "json": lambda: json.dumps(result, indent=2, ensure_ascii=False),
@@ -179,10 +181,10 @@ async def run_transcription(
                 "vtt": lambda: speaker_vtt(transcript.segments),
             }
         else:
-            text = await _plain(hass, MODELS[data["model"]], audio, data.get("language"))
+            text = await _plain(hass, request, audio)
             result = {"text": text.text, "language": text.language, "duration": text.duration}
             writers = {}
-    except GatewayError as err:
+    except TranscriptionError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="transcription_failed",
@@ -200,22 +202,35 @@ async def run_transcription(
     return result
 
 
-async def _plain(
-    hass: HomeAssistant,
-    slot: ServiceSlot[OpenAITranscriptionClient],
-    audio: SpooledFile,
-    language: str | None,
-) -> Transcription:
-    async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
-        # verbose_json for the language and duration it reports; long files in units, so a
-        # voice command on the same GPU waits for one unit at most
-        return await transcribe_in_units(
-            hass,
-            attempt.coordinator.client,
-            audio,
-            ask=SEGMENT_TIMING,
-            language=language,
-            filename="audio",
-        )
+def action_request(data: Mapping[str, Any]) -> TranscriptionRequest:
+    """The typed request of the action's (schema-validated) data.
 
-    return await call_with_failover(hass, slot, call)
+    A speaker-labelled transcript when asked for, or when caption files are to
+    be written (captions carry speakers); else plain text from ``model``, in
+    ``verbose_json`` with segments for the language and duration it reports.
+    """
+    language = data.get("language")
+    if data["speakers"] or data["write"]:
+        speakers = SpeakerCounts(
+            data.get("num_speakers"), data.get("min_speakers"), data.get("max_speakers")
+        )
+        return TranscriptionRequest(language=language, speakers=speakers)
+    return TranscriptionRequest(
+        MODELS[data["model"]],
+        language=language,
+        response_format="verbose_json",
+        granularities=("segment",),
+    )
+
+
+async def _plain(
+    hass: HomeAssistant, request: TranscriptionRequest, audio: SpooledFile
+) -> Transcription:
+    """Long files in units, so a voice command on the same GPU waits for one unit at most."""
+
+    async def call(attempt: Attempt[OpenAITranscriptionClient]) -> Transcription:
+        client = attempt.coordinator.client
+        return await transcribe_in_units(hass, client, audio, request.backend, filename="audio")
+
+    assert request.model is not None  # a plain request names its model (action_request)
+    return await call_with_failover(hass, request.model, call)

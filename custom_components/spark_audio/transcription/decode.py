@@ -19,8 +19,8 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
 from ..gateway.limits import gateway_limits
-from ..gateway.upload import Upload
-from .routing import GatewayError, bad_request
+from .audio import AudioInput
+from .errors import TranscriptionError, invalid_input
 from .spool import SpooledFile, free_bytes_above_reserve, insufficient_storage, spool_path
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class DecodeBound:
             raise insufficient_storage()
         return cls(cap, room < by_audio, cap / DECODED_BYTES_PER_S)
 
-    def too_long(self) -> GatewayError:
+    def too_long(self) -> TranscriptionError:
         """The answer when the decoded audio passed the cap."""
         if self.by_disk:
             return insufficient_storage()
@@ -66,7 +66,7 @@ class DecodeBound:
             limit = (
                 f"{round(self.max_s / 60, 1):g} min" if self.max_s >= 60 else f"{self.max_s:.0f} s"
             )
-        return GatewayError(
+        return TranscriptionError(
             413,
             f"The decoded audio is longer than the {limit} this gateway takes "
             "(bounded by the maximum audio length and the upload size cap)",
@@ -75,7 +75,7 @@ class DecodeBound:
         )
 
 
-async def decoded_wav(hass: HomeAssistant, upload: Upload, spooled: SpooledFile) -> SpooledFile:
+async def decoded_wav(hass: HomeAssistant, owner: AudioInput, spooled: SpooledFile) -> SpooledFile:
     """A 16 kHz mono WAV of any upload ffmpeg can read, so long audio can be windowed.
 
     ffmpeg reads only the upload: through a pipe with a ``pipe``-only protocol
@@ -84,14 +84,14 @@ async def decoded_wav(hass: HomeAssistant, upload: Upload, spooled: SpooledFile)
     at the end): they are read from the spool path, but with the ``mov``
     demuxer forced and the ``file`` protocol only. ``-t`` and ``-fs`` stop it
     one second past the bound (so passing it is visible). The WAV belongs to
-    ``upload`` from the start, so every failure or cancel path removes it;
+    ``owner`` from the start, so every failure or cancel path removes it;
     ffmpeg is killed and reaped whatever happens. Its stderr (which names our
     paths) goes to the debug log, never to the caller.
     """
     bound = await DecodeBound.for_request(hass)
     binary = get_ffmpeg_manager(hass).binary
     decoded = SpooledFile(hass, spool_path(".wav"), 0)
-    upload.own(decoded)
+    owner.own(decoded)
     head = await spooled.read(0, 16)
     seekable = head[4:8] == b"ftyp"
     source = (
@@ -123,7 +123,7 @@ async def decoded_wav(hass: HomeAssistant, upload: Upload, spooled: SpooledFile)
             stderr.decode(errors="replace"),
         )
         await decoded.remove()
-        raise bad_request(
+        raise invalid_input(
             "The file is not audio this gateway can read", param="file", code="not_audio"
         )
     decoded.size = (await hass.async_add_executor_job(decoded.path.stat)).st_size

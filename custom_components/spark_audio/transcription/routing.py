@@ -1,4 +1,4 @@
-"""Routing gateway requests to a healthy Spark, and OpenAI-shaped errors."""
+"""Routing a transcription to a healthy Spark, with failover; Spark failures as domain errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from homeassistant.core import HomeAssistant
 
 from ..const import SERVICE_NAMES
@@ -23,6 +22,7 @@ from ..spark import (
     SparkTimeoutError,
 )
 from ..spark.clients.http import SparkServiceClient
+from .errors import TranscriptionError, invalid_input
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_AFTER_S = 60
@@ -33,49 +33,6 @@ LONG_AUDIO_TIMEOUT_S = 3600.0
 def upload_timeout(client: SparkServiceClient) -> float:
     """The timeout for a call carrying an uploaded file."""
     return max(client.timeout, LONG_AUDIO_TIMEOUT_S)
-
-
-class GatewayError(Exception):
-    """An error answered in OpenAI's shape: ``{"error": {message, type, param, code}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        """Describe the failure; ``retry_after`` adds a Retry-After header."""
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.retry_after = retry_after
-
-    def response(self) -> web.Response:
-        """The HTTP answer for this error."""
-        kind = "invalid_request_error" if self.status < 500 else "server_error"
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
-        return web.json_response(
-            {
-                "error": {
-                    "message": self.message,
-                    "type": kind,
-                    "param": self.param,
-                    "code": self.code,
-                }
-            },
-            status=self.status,
-            headers=headers,
-        )
-
-
-def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:
-    """A 400 in OpenAI's shape."""
-    return GatewayError(400, message, param=param, code=code)
 
 
 _PINNED: ContextVar[str | None] = ContextVar("spark_audio_pinned_spark", default=None)
@@ -137,9 +94,9 @@ def offering[ClientT: SparkServiceClient](
     )
 
 
-def not_offered(slot: ServiceSlot[Any]) -> GatewayError:
+def not_offered(slot: ServiceSlot[Any]) -> TranscriptionError:
     """The 404 for a service no configured Spark offers."""
-    return GatewayError(
+    return TranscriptionError(
         404, f"No configured Spark offers {SERVICE_NAMES[slot.service]}", code="model_not_found"
     )
 
@@ -169,7 +126,7 @@ async def call_with_failover[ClientT: SparkServiceClient, T](
     if not candidates:
         if not offering(hass, slot):
             raise not_offered(slot)
-        raise GatewayError(
+        raise TranscriptionError(
             502, f"{SERVICE_NAMES[service]} is unreachable on every Spark", code="backend_down"
         )
     for index, coordinator in enumerate(candidates[:2]):
@@ -191,14 +148,14 @@ async def call_with_failover[ClientT: SparkServiceClient, T](
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def map_spark_error(err: SparkError, coordinator: SparkServiceCoordinator) -> GatewayError:
-    """A client error as the gateway answers it; a backend 5xx also triggers a deep check."""
+def map_spark_error(err: SparkError, coordinator: SparkServiceCoordinator) -> TranscriptionError:
+    """A client error as the core reports it; a backend 5xx also triggers a deep check."""
     name = SERVICE_NAMES[coordinator.service]
     if isinstance(err, SparkTimeoutError):
-        return GatewayError(504, f"{name} did not answer in time", code="backend_timeout")
+        return TranscriptionError(504, f"{name} did not answer in time", code="backend_timeout")
     if isinstance(err, SparkBackendFaultError):
         coordinator.config_entry.runtime_data.report_backend_fault(coordinator.service)
-        return GatewayError(
+        return TranscriptionError(
             503,
             f"{name} failed while processing the request (likely a CUDA wedge; a health check "
             f"was started). Retry in about {RETRY_AFTER_S} s.",
@@ -207,9 +164,11 @@ def map_spark_error(err: SparkError, coordinator: SparkServiceCoordinator) -> Ga
         )
     if isinstance(err, SparkResponseError):
         if 400 <= err.status < 500:
-            return bad_request(f"{name} rejected the request: {err}", code="backend_rejected")
-        return GatewayError(502, f"{name} returned an invalid response", code="bad_backend_reply")
+            return invalid_input(f"{name} rejected the request: {err}", code="backend_rejected")
+        return TranscriptionError(
+            502, f"{name} returned an invalid response", code="bad_backend_reply"
+        )
     # The reason names the Spark's address: HA's log has it, the client never does. Debug level:
     # a client that breaks its own upload mid-stream also ends here (and hears its own error).
     _LOGGER.debug("%s on %s is unreachable: %s", name, coordinator.config_entry.title, err)
-    return GatewayError(502, f"{name} is unreachable", code="backend_unreachable")
+    return TranscriptionError(502, f"{name} is unreachable", code="backend_unreachable")

@@ -5,29 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT
-from ..gateway.upload import Upload
-from ..gateway.upload_form import UploadForm
 from ..spark import (
     Diarization,
     ParakeetClient,
     SpeakerTranscript,
     WhisperXClient,
 )
-from ..spark.clients.transcription import WORD_TIMING
+from ..spark.clients.transcription import WORD_TIMING, TranscriptionOptions
 from ..spark.transcripts.diarization_windows import plan_windows, reconcile_windows
-from ..spark.transcripts.formats import SPEAKER_FORMATS
 from ..spark.transcripts.speaker_merge import merge_words_with_speakers
 from ..spark.wav import WavLayout, wav_header, wav_layout
 from ..voiceprint_store import named_transcript, wants_speaker_embeddings
+from .audio import AudioInput
 from .decode import decoded_wav
 from .progress import report_progress, with_whisperx_progress
-from .routing import Attempt, bad_request, call_with_failover, offering, upload_timeout
+from .request import SpeakerCounts, TranscriptionRequest
+from .routing import Attempt, call_with_failover, offering, upload_timeout
 from .spool import SpooledFile
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,44 +33,6 @@ SORTFORMER_MAX_S = 720.0
 """Sortformer needs memory in proportion to length: longer audio is diarized in windows."""
 WINDOW_S = 600.0
 OVERLAP_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakerRequest:
-    """Validated options of ``/audio/transcribe-with-speakers``."""
-
-    language: str | None
-    num_speakers: int | None
-    min_speakers: int | None
-    max_speakers: int | None
-    response_format: str
-
-    @classmethod
-    def parse(cls, form: UploadForm) -> SpeakerRequest:
-        """Every problem is a 400 naming its field."""
-        counts: dict[str, int | None] = {}
-        for name in ("num_speakers", "min_speakers", "max_speakers"):
-            raw = form.get(name)
-            if raw is None or raw == "":
-                counts[name] = None
-                continue
-            try:
-                count = int(raw)
-            except ValueError as err:
-                raise bad_request(f"{name} must be a whole number", param=name) from err
-            if not 1 <= count <= 32:
-                raise bad_request(f"{name} must be between 1 and 32", param=name)
-            counts[name] = count
-        low, high = counts["min_speakers"], counts["max_speakers"]
-        if low is not None and high is not None and low > high:
-            raise bad_request("min_speakers must not exceed max_speakers", param="min_speakers")
-        return cls(
-            form.language(),
-            counts["num_speakers"],
-            low,
-            high,
-            form.choice("response_format", SPEAKER_FORMATS, "json"),
-        )
 
 
 def whisperx_ready(hass: HomeAssistant) -> bool:
@@ -84,9 +44,17 @@ def whisperx_ready(hass: HomeAssistant) -> bool:
 
 
 async def transcribe_with_speakers(
-    hass: HomeAssistant, upload: Upload, form: UploadForm, request: SpeakerRequest
+    hass: HomeAssistant,
+    audio: AudioInput,
+    filename: str,
+    content_type: str,
+    request: TranscriptionRequest,
 ) -> SpeakerTranscript:
-    """WhisperX when it is ready (one pipeline, handles long audio); else the fallback."""
+    """WhisperX when it is ready (one pipeline, handles long audio); else the fallback.
+
+    Failures are ``TranscriptionError``s.
+    """
+    counts = request.speakers or SpeakerCounts()
     if whisperx_ready(hass):
         # With somebody enrolled, WhisperX also answers one voice embedding per speaker.
         name_them = wants_speaker_embeddings(hass)
@@ -96,13 +64,13 @@ async def transcribe_with_speakers(
             return await with_whisperx_progress(
                 client,
                 lambda job_id: client.transcribe_with_speakers(
-                    upload.chunks(),
+                    audio.chunks(),
                     language=request.language,
-                    num_speakers=request.num_speakers,
-                    min_speakers=request.min_speakers,
-                    max_speakers=request.max_speakers,
-                    filename=form.filename,
-                    content_type=form.content_type,
+                    num_speakers=counts.num_speakers,
+                    min_speakers=counts.min_speakers,
+                    max_speakers=counts.max_speakers,
+                    filename=filename,
+                    content_type=content_type,
                     timeout=upload_timeout(client),
                     job_id=job_id,
                     return_embeddings=name_them,
@@ -110,16 +78,16 @@ async def transcribe_with_speakers(
             )
 
         transcript = await call_with_failover(
-            hass, WHISPERX_SLOT, on_whisperx, can_retry=upload.replayable
+            hass, WHISPERX_SLOT, on_whisperx, can_retry=audio.replayable
         )
         return named_transcript(hass, transcript)
 
-    spooled = await upload.ensure_spooled()
+    spooled = await audio.ensure_spooled()
     decoded: SpooledFile | None = None
-    name, content_type = form.filename, form.content_type
+    name = filename
     if await read_layout(spooled) is None:
         # Not PCM WAV: decode once so Sortformer's windows can be cut from it.
-        decoded = spooled = await decoded_wav(hass, upload, spooled)
+        decoded = spooled = await decoded_wav(hass, audio, spooled)
         name, content_type = "audio.wav", "audio/wav"
 
     async def on_parakeet(attempt: Attempt[ParakeetClient]) -> SpeakerTranscript:
@@ -138,7 +106,7 @@ async def parakeet_with_sortformer(
     spooled: SpooledFile,
     filename: str,
     content_type: str,
-    request: SpeakerRequest,
+    request: TranscriptionRequest,
 ) -> SpeakerTranscript:
     """Transcribe and diarize the same spooled file in parallel, then merge.
 
@@ -149,8 +117,8 @@ async def parakeet_with_sortformer(
     transcription, diarization = await both(
         client.transcribe(
             spooled.chunks(),
-            ask=WORD_TIMING,  # the merge places each word in a speaker turn
-            language=request.language,
+            # the merge places each word in a speaker turn
+            TranscriptionOptions(WORD_TIMING, request.language),
             filename=filename,
             content_type=content_type,
             timeout=upload_timeout(client),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 
-from .routing import GatewayError
+from .errors import TranscriptionError
 
 SPOOL_CHUNK = 1024 * 1024
 MIN_FREE_BYTES = 1024 * 1024 * 1024
@@ -45,9 +45,9 @@ def free_bytes_above_reserve(folder: Path) -> int:
     return free_bytes(folder) - MIN_FREE_BYTES
 
 
-def insufficient_storage() -> GatewayError:
+def insufficient_storage() -> TranscriptionError:
     """The 507 for a spool that would eat into the disk's reserve."""
-    return GatewayError(
+    return TranscriptionError(
         507,
         "Home Assistant does not have enough free disk space to take this audio",
         param="file",

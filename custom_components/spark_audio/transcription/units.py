@@ -14,14 +14,19 @@ import logging
 
 from homeassistant.core import HomeAssistant
 
-from ..gateway.upload import Upload
 from ..spark import Transcription
-from ..spark.clients.transcription import BackendAsk, OpenAITranscriptionClient, join_transcriptions
+from ..spark.clients.transcription import (
+    OpenAITranscriptionClient,
+    TranscriptionOptions,
+    join_transcriptions,
+)
 from ..spark.transcripts.diarization_windows import Window, plan_windows
 from ..spark.wav import WavLayout, quietest_point
+from .audio import FileAudio
 from .decode import decoded_wav
+from .errors import TranscriptionError
 from .progress import report_progress
-from .routing import GatewayError, upload_timeout
+from .routing import upload_timeout
 from .speakers import read_layout, window_wav
 from .spool import SpooledFile
 
@@ -37,9 +42,8 @@ async def transcribe_in_units(
     hass: HomeAssistant,
     client: OpenAITranscriptionClient,
     audio: SpooledFile,
+    options: TranscriptionOptions,
     *,
-    ask: BackendAsk,
-    language: str | None,
     filename: str,
 ) -> Transcription:
     """Transcribe ``audio`` in windows of ``UNIT_S``, one request after another.
@@ -58,13 +62,12 @@ async def transcribe_in_units(
         if layout is None or layout.duration_s <= UNIT_S:
             return await client.transcribe(
                 audio.chunks(),
-                ask=ask,
-                language=language,
+                options,
                 filename=filename,
                 timeout=upload_timeout(client),
             )
         windows = await _quiet_windows(hass, source, layout)
-        return await _windows(client, source, layout, windows, ask=ask, language=language)
+        return await _windows(client, source, layout, windows, options)
     finally:
         if decoded is not None:
             await decoded.remove()
@@ -73,8 +76,8 @@ async def transcribe_in_units(
 async def _decoded(hass: HomeAssistant, audio: SpooledFile) -> SpooledFile | None:
     """A 16 kHz WAV of ``audio``; None where ffmpeg or the gateway's bounds refuse it."""
     try:
-        return await decoded_wav(hass, Upload.from_spool(hass, audio), audio)
-    except GatewayError as err:
+        return await decoded_wav(hass, FileAudio(audio), audio)
+    except TranscriptionError as err:
         _LOGGER.debug("Sending %s whole: it could not be decoded (%s)", audio.path.name, err)
         return None
 
@@ -84,9 +87,7 @@ async def _windows(
     source: SpooledFile,
     layout: WavLayout,
     windows: list[Window],
-    *,
-    ask: BackendAsk,
-    language: str | None,
+    options: TranscriptionOptions,
 ) -> Transcription:
     """One request per window, in order; the joined transcription."""
     parts: list[Transcription] = []
@@ -95,8 +96,7 @@ async def _windows(
         parts.append(
             await client.transcribe(
                 window_wav(source, layout, window.start_s, window.end_s),
-                ask=ask,
-                language=language,
+                options,
                 filename=f"unit{window.index}.wav",
                 content_type="audio/wav",
                 timeout=upload_timeout(client),

@@ -30,7 +30,7 @@ class ParakeetClient(OpenAITranscriptionClient):
     """Talks to one Parakeet service; transcription comes from the shared base."""
 
     accepts_prompt = False
-    """NeMo's parakeet-tdt has no prompt input: ``transcribe(prompt=...)`` is accepted
+    """NeMo's parakeet-tdt has no prompt input: an options ``prompt`` is accepted
     and ignored (nothing is sent) until the service gains one; then flip this."""
 
     async def status(self) -> ServiceStatus:

@@ -20,7 +20,7 @@ from ..models import ServiceHealth
 from ..wav import read_wav
 from .http import SparkServiceClient, check_requests
 from .magpie import MagpieClient
-from .transcription import OpenAITranscriptionClient
+from .transcription import OpenAITranscriptionClient, TranscriptionOptions
 
 PROBE_PHRASE = "Spark audio check, one two three."
 PROBE_CLIP_NAME = "probe_clip.wav"
@@ -165,7 +165,7 @@ async def probe_transcription(
 ) -> ProbeResult:
     """Transcribe the bundled clip; any SparkError means the service cannot infer."""
     start = time.monotonic()
-    result = await client.transcribe(clip, language=language)
+    result = await client.transcribe(clip, TranscriptionOptions(language=language))
     return ProbeResult(time.monotonic() - start, result.text)
 
 
@@ -191,7 +191,7 @@ async def round_trip(
     with check_requests():
         wav = await magpie.synthesize(phrase, voice=voice)
         audio = read_wav(wav)
-        heard = (await stt.transcribe(wav, language=language)).text
+        heard = (await stt.transcribe(wav, TranscriptionOptions(language=language))).text
     elapsed = time.monotonic() - start
     seconds = len(audio.pcm) / max(1, audio.sample_rate * audio.channels * audio.sample_width)
     return RoundTripResult(

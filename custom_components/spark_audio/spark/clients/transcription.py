@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from ..errors import SparkResponseError
@@ -15,15 +16,6 @@ from .multipart import AudioSource, FormFields, multipart_form
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 type Granularity = Literal["word", "segment"]
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptionOptions:
-    """The OpenAI options a transcription request passes on to the model (None: not sent)."""
-
-    language: str | None = None
-    prompt: str | None = None
-    temperature: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +47,47 @@ WORD_TIMING = BackendAsk("verbose_json", ("word",))
 """Word timing: what a merge with diarization turns needs."""
 
 
+def language_code(language: str | None) -> str | None:
+    """The language to send, stripped; None lets the model detect it.
+
+    An empty one is refused: the backends reject it with a confusing error.
+    The one place this rule lives (the gateway and the action answer its
+    ``ValueError`` in their own words).
+    """
+    if language is None:
+        return None
+    if not language.strip():
+        raise ValueError("language must not be empty")
+    return language.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    """What one transcription call asks the model (None: not sent), checked when made.
+
+    ``ask`` is the shape of the answer; ``prompt`` biases recognition toward
+    its words and is sent only where the model takes one (``fields``).
+    """
+
+    ask: BackendAsk = TEXT_ONLY
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse an empty language before anything is sent."""
+        object.__setattr__(self, "language", language_code(self.language))
+
+    def fields(self, *, accepts_prompt: bool) -> list[tuple[str, str | None]]:
+        """The form fields that say it to a model that does (or does not) take a prompt."""
+        return [
+            *self.ask.fields(),
+            ("language", self.language),
+            ("prompt", (self.prompt or None) if accepts_prompt else None),
+            ("temperature", None if self.temperature is None else repr(self.temperature)),
+        ]
+
+
 def ask_for_rendering(response_format: str, granularities: Sequence[str] = ()) -> BackendAsk:
     """What the backend must return for the gateway to render OpenAI's ``response_format``.
 
@@ -82,87 +115,52 @@ class OpenAITranscriptionClient(SparkServiceClient):
     async def transcribe_raw(
         self,
         audio: AudioSource,
+        options: TranscriptionOptions | Callable[[], TranscriptionOptions] = TranscriptionOptions(),
         *,
-        ask: BackendAsk | Callable[[], BackendAsk] = TEXT_ONLY,
-        language: str | None = None,
-        prompt: str | None = None,
-        temperature: float | None = None,
         filename: str = "audio.wav",
         content_type: str = "application/octet-stream",
         timeout: float | None = None,
-        late_options: Callable[[], TranscriptionOptions] | None = None,
     ) -> dict[str, Any]:
-        """The backend's JSON answer to ``ask``, unparsed, for any rendering.
+        """The backend's JSON answer to ``options``, unparsed, for any rendering.
 
         Every OpenAI-compatible server renders json and verbose_json; not all
-        render SRT or WebVTT, so callers render those themselves. ``prompt``
-        biases Whisper models (WhisperX passes it on); Parakeet ignores it.
-        An ``ask`` or ``late_options`` given as a callable is asked once the
-        audio has gone out, for what was not known when it started (a client's
-        fields after its file): it is sent after the file part.
+        render SRT or WebVTT, so callers render those themselves. ``options``
+        given as a callable are asked once the audio has gone out, for what
+        was not known when it started (a client's fields after its file): they
+        are sent after the file part.
         """
-        options = TranscriptionOptions(language=language, prompt=prompt, temperature=temperature)
-        leading: list[tuple[str, str | None]] = [
-            *(ask.fields() if isinstance(ask, BackendAsk) else ()),
-            *self._option_fields(options),
-        ]
-        late_ask = None if isinstance(ask, BackendAsk) else ask
-
-        def trailing() -> FormFields:
-            fields: list[tuple[str, str | None]] = [] if late_ask is None else late_ask().fields()
-            if late_options is not None:
-                fields += self._option_fields(late_options())
-            return fields
-
+        if isinstance(options, TranscriptionOptions):
+            leading: FormFields = options.fields(accepts_prompt=self.accepts_prompt)
+            trailing: Callable[[], FormFields] | None = None
+        else:
+            leading, trailing = [], partial(self._fields_of, options)
         form = multipart_form(
-            leading,
-            audio=audio,
-            filename=filename,
-            content_type=content_type,
-            trailing=None if late_ask is None and late_options is None else trailing,
+            leading, audio=audio, filename=filename, content_type=content_type, trailing=trailing
         )
         async with self._request(
             "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
         ) as response:
             return await read_json(response)
 
-    def _option_fields(self, options: TranscriptionOptions) -> list[tuple[str, str | None]]:
-        language, prompt, temperature = options.language, options.prompt, options.temperature
-        if language is not None and not language.strip():
-            raise ValueError("language must be a language code or None, not empty")
-        return [
-            ("language", language),
-            ("prompt", (prompt or None) if self.accepts_prompt else None),
-            ("temperature", None if temperature is None else repr(temperature)),
-        ]
+    def _fields_of(self, late: Callable[[], TranscriptionOptions]) -> FormFields:
+        return late().fields(accepts_prompt=self.accepts_prompt)
 
     async def transcribe(
         self,
         audio: AudioSource,
+        options: TranscriptionOptions = TranscriptionOptions(),
         *,
-        ask: BackendAsk = TEXT_ONLY,
-        language: str | None = None,
-        prompt: str | None = None,
         filename: str = "audio.wav",
         content_type: str = "audio/wav",
         timeout: float | None = None,
     ) -> Transcription:
-        """Transcribe ``audio`` (streamed as it arrives); timings only as ``ask`` says.
+        """Transcribe ``audio`` (streamed as it arrives); timings only as ``options.ask`` says.
 
         The text alone by default: language, duration and words come back only
-        with ``verbose_json`` (words with its ``word`` level). ``language=None``
-        lets the model detect it; an empty string is refused here because the
-        backends reject it with a confusing error. ``prompt`` biases recognition
-        toward its words; dropped where ``accepts_prompt`` is false.
+        with ``verbose_json`` (words with its ``word`` level).
         """
         data = await self.transcribe_raw(
-            audio,
-            ask=ask,
-            language=language,
-            prompt=prompt,
-            filename=filename,
-            content_type=content_type,
-            timeout=timeout,
+            audio, options, filename=filename, content_type=content_type, timeout=timeout
         )
         return parse_transcription(data)
 
