@@ -105,6 +105,7 @@ class OpenAITranscriptionClient(SparkServiceClient):
         leading: list[tuple[str, str | None]] = [
             *(ask.fields() if isinstance(ask, BackendAsk) else ()),
             *self._option_fields(options),
+            *self._request_fields(),
         ]
         late_ask = None if isinstance(ask, BackendAsk) else ask
 
@@ -125,6 +126,10 @@ class OpenAITranscriptionClient(SparkServiceClient):
             "POST", TRANSCRIPTIONS_PATH, data=form, timeout=timeout
         ) as response:
             return await read_json(response)
+
+    def _request_fields(self) -> list[tuple[str, str | None]]:
+        """Fields a service adds to every transcription request (WhisperX: its priority)."""
+        return []
 
     def _option_fields(self, options: TranscriptionOptions) -> list[tuple[str, str | None]]:
         language, prompt, temperature = options.language, options.prompt, options.temperature
