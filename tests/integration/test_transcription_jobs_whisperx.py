@@ -39,7 +39,6 @@ from tests.integration.long_audio import (
 )
 from tests.spark_sim.server import SparkSim
 
-
 UNITS = [f"transcribe unit {n}/{PROGRESS_STEPS}" for n in range(1, PROGRESS_STEPS + 1)]
 
 

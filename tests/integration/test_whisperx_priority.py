@@ -66,7 +66,7 @@ async def test_assist_command_after_a_job_is_interactive(
     tmp_path: Path,
 ) -> None:
     """The job's flag stays in the job's task: a later voice command sends no priority."""
-    from tests.integration.test_stt import chunks, entity, metadata  # noqa: PLC0415
+    from tests.integration.test_stt import chunks, entity, metadata
 
     spark_sim.states["whisperx"].rtf = 0.0
     recording = await make_recording(hass, tmp_path)

@@ -52,8 +52,8 @@ async def test_command_runs_between_units_of_a_background_job(
     command = asyncio.ensure_future(post_json(session, f"{base}{TRANSCRIBE}", upload(clip(1.0))))
     await _until(lambda: gpu.gate.interactive_waiting)
     gpu.finish_unit()
-    await _until(lambda: _records(sim)[2].gpu_started_at is not None)
     job_record, queued_record, command_record = _records(sim)
+    await _until(lambda: command_record.gpu_started_at is not None)
     assert job_record.gpu_finished_at is None  # the job is paused, not done
     assert queued_record.gpu_started_at is None
     assert gpu.waiting == 1  # the paused job is not counted as waiting
@@ -64,6 +64,7 @@ async def test_command_runs_between_units_of_a_background_job(
         await asyncio.sleep(0.005)
     assert (await job)[0] == 200
     await _until(lambda: queued_record.gpu_started_at is not None)
+    assert job_record.gpu_finished_at is not None
     assert queued_record.gpu_started_at >= job_record.gpu_finished_at
     gpu.finish_running()
     assert (await queued)[0] == 200

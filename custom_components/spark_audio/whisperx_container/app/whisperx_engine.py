@@ -190,20 +190,19 @@ class WhisperXEngine:
         audio = self._audio(path)
         duration = float(len(audio)) / SAMPLE_RATE
         report("transcribing", 0)
-        if is_background():
+        raw_segments: list[dict[str, Any]]
+        if is_background():  # aligned unit by unit
             lang, raw_segments = self._in_units(audio, duration, language, prompt, words=words)
             report("transcribing", 100)
-            segments = tuple(_segment(s) for s in raw_segments)
-            all_words = tuple(w for s in segments for w in s.words) if words else ()
-            return Transcript(lang, duration, segments, all_words)
-        result = self._whisper_result(audio, duration, language, prompt)
-        lang = str(result.get("language") or language or "en")
-        raw_segments: list[dict[str, Any]] = list(result.get("segments") or [])
-        report("transcribing", 100)
-        if words and raw_segments:
-            report("aligning")
-            raw_segments = self._aligned(raw_segments, lang, audio)
-            report("aligning", 100)
+        else:
+            result = self._whisper_result(audio, duration, language, prompt)
+            lang = str(result.get("language") or language or "en")
+            raw_segments = list(result.get("segments") or [])
+            report("transcribing", 100)
+            if words and raw_segments:
+                report("aligning")
+                raw_segments = self._aligned(raw_segments, lang, audio)
+                report("aligning", 100)
         segments = tuple(_segment(s) for s in raw_segments)
         all_words = tuple(w for s in segments for w in s.words) if words else ()
         return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
