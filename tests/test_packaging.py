@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "f5419762ee0f08f38477bcb82363f3bb0de73f5cb0c68b22b48faec7ca680325",
+    "0.3.0": "a32ce9753bd27977bb44286b66a7ec145437be191238053d2faca166c029fef7",
 }
 
 

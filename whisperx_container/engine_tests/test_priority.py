@@ -1,11 +1,13 @@
 """The real engine runs a background job in units (batches of VAD chunks), a command between.
 
 The test's speech on a 100 s track makes three merged VAD chunks
-(`test_progress`); with a batch size of 1 each is a unit. The first unit
-boundary starts a voice command and waits (an event, not a timing) until it
-queues; the engine must then hand the GPU over: whisperX's calls, recorded in
-order, show the command's audio between the first and the second unit. The
-units' transcript is the one the whole recording gives.
+(`test_progress`); with a batch size of 1 each is a unit. The engine offers the
+GPU before each unit (the first time after decoding and its VAD pass); at the
+offer between units 1 and 2 the test starts a voice command and waits (an
+event, not a timing) until it queues. The engine must then hand the GPU over:
+whisperX's calls, recorded in order, show the command's audio between the
+first and the second unit. The units' transcript is the one the whole
+recording gives.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def test_background_job_runs_in_units_with_a_command_between(
 
     def boundary() -> None:
         boundaries.append(len(calls))
-        if len(boundaries) == 1:
+        if len(boundaries) == 2:  # the first comes before unit 1 (after the VAD pass)
             command.start()
             deadline = time.monotonic() + 60
             while not gate.interactive_waiting:
@@ -74,7 +76,7 @@ def test_background_job_runs_in_units_with_a_command_between(
     assert answers[0].json() == {"text": HEARD}
     assert len(calls) == 4
     assert calls[1] == pytest.approx(wav_seconds(speech), abs=0.01)  # the command, after unit 1
-    assert boundaries == [1, 3]  # before unit 2 (then the command ran), before unit 3
+    assert boundaries == [0, 1, 3]  # before each unit; the command ran after the second
     assert sum(calls) - calls[1] == pytest.approx(TOTAL_S, abs=0.01)  # units cover the track
     units, together = job.json()["segments"], whole.json()["segments"]
     assert [s["text"] for s in units] == [s["text"] for s in together] == [HEARD] * 3

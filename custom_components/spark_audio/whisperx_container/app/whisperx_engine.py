@@ -218,9 +218,8 @@ class WhisperXEngine:
         """
         spans = unit_spans(vad_chunks(self._whisper, audio, _module), self._batch_size, duration)
         segments: list[dict[str, Any]] = []
-        for index, (start, end) in enumerate(spans):
-            if index:
-                between_units()
+        for start, end in spans:
+            between_units()  # also after decoding and the VAD pass: they were a unit's work
             piece = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
             result = self._whisper_result(piece, duration, language, prompt, offset=start)
             language = language or result.get("language") or None
