@@ -87,3 +87,26 @@ async def test_assist_command_after_a_job_is_interactive(
     assert job
     assert [r.fields.get("priority") for r in job] == ["background"] * len(job)
     assert "priority" not in command.fields
+
+
+async def test_parakeet_job_requests_carry_no_priority(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """The field is our container's: a job on Parakeet (a NeMo server) sends no such field."""
+    spark_sim.states["parakeet"].rtf = 0.0
+    recording = await make_recording(hass, tmp_path)
+    done = collect_events(hass, "spark_audio_transcription_done")
+    await hass.services.async_call(
+        DOMAIN,
+        "transcribe",
+        {"media": str(recording), "wait": False, "model": "parakeet"},
+        blocking=True,
+        return_response=True,
+    )
+    await wait_until(hass, lambda: bool(done))
+    units = [r for r in spark_sim.states["parakeet"].requests if r.file_bytes > PROBE_BYTES]
+    assert units
+    assert all("priority" not in r.fields for r in units)
