@@ -24,7 +24,10 @@ import time
 from collections.abc import AsyncIterator
 
 from custom_components.spark_audio.spark import ParakeetClient
-from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
+from custom_components.spark_audio.spark.clients.transcription import (
+    OpenAITranscriptionClient,
+    TranscriptionOptions,
+)
 from custom_components.spark_audio.spark.transcripts.diarization_windows import plan_windows
 from custom_components.spark_audio.spark.wav import wav_header, wav_stream
 from custom_components.spark_audio.transcription.units import UNIT_S
@@ -52,7 +55,7 @@ async def microphone(pcm: bytes, marks: dict[str, float]) -> AsyncIterator[bytes
         yield pcm[index * CHUNK : (index + 1) * CHUNK]
 
 
-async def command(client: ParakeetClient, pcm: bytes) -> float:
+async def command(client: OpenAITranscriptionClient, pcm: bytes) -> float:
     """What the STT entity does; seconds from speech end to text."""
     marks: dict[str, float] = {}
     await client.transcribe(wav_stream(microphone(pcm, marks), RATE), EN)

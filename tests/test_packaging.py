@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "f6f4e415f7f6e9e9c32c78e9462856dade718cd575c1516186d7643a9788bc93",
+    "0.3.0": "bb80d6c48aa2bbe4b3c0e6205df7b93c7a860c26b4388194361d9aaf1ae4710e",
 }
 
 

@@ -185,6 +185,8 @@ async def test_whisperx_stt(
     assert request.fields["language"] == "ja"
     # A home with no names to teach sends no (empty) prompt field.
     assert "prompt" not in request.fields
+    # A voice command: interactive, the container's default (only background jobs say so).
+    assert "priority" not in request.fields
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ from custom_components.spark_audio.const import DOMAIN, SparkService, conf_enabl
 from custom_components.spark_audio.whisperx_container.app.config import Settings
 from custom_components.spark_audio.whisperx_container.app.main import create_app
 from custom_components.spark_audio.whisperx_container.app.progress import JobState, current_job
-from custom_components.spark_audio.whisperx_container.app.stub_engine import StubEngine
+from custom_components.spark_audio.whisperx_container.app.stub_engine import (
+    PROGRESS_STEPS,
+    StubEngine,
+)
 from tests.integration.conftest import entry_data
 from tests.integration.long_audio import (
     CAP_S,
@@ -35,6 +38,8 @@ from tests.integration.long_audio import (
     wait_until,
 )
 from tests.spark_sim.server import SparkSim
+
+UNITS = [f"transcribe unit {n}/{PROGRESS_STEPS}" for n in range(1, PROGRESS_STEPS + 1)]
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ class HeldStub(StubEngine):
 
     def _work(self, job: str) -> None:
         gate = self.gate
-        if gate is not None and job == "transcribe":
+        if gate is not None and job.startswith("transcribe"):
             tracked = current_job.get()
             assert tracked is not None  # the client sent its job id
             self.held.append(tracked[1])
@@ -137,7 +142,8 @@ async def test_two_hour_job_through_the_container_reports_its_phases(
     assert percents[-1] == 100
     vtt = recording.with_suffix(".vtt")
     assert (await hass.async_add_executor_job(vtt.read_text)).startswith("WEBVTT")
-    assert engine.jobs[jobs_before:] == ["transcribe", "diarize"]  # one job, not repeated
+    # One job, not repeated; sent as background work, so the container ran it in units.
+    assert engine.jobs[jobs_before:] == [*UNITS, "diarize"]
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 
@@ -182,7 +188,7 @@ async def test_cancel_stops_the_container_job_and_leaves_no_files(
     assert held.cancelled  # the integration told the container
     engine.gate.set()  # the engine goes on to its next report, and stops there
     await wait_until(hass, lambda: held.phase == "cancelled")
-    assert engine.jobs[jobs_before:] == ["transcribe"]  # never went on to diarize
+    assert engine.jobs[jobs_before:] == [UNITS[0]]  # never went on to its next unit or diarize
     assert [(e["job_id"], e["error"]) for e in failed] == [(response["job_id"], "Cancelled")]
     media = recording.parent
     assert sorted(

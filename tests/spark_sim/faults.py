@@ -134,6 +134,9 @@ class ServiceState:
     aligner_load_s: float = 0.0
     loaded_aligners: set[str] = field(default_factory=set)
     load_s: float = 0.0
+    # WhisperX: the audio seconds of one unit of a ``priority=background`` job (one GPU batch
+    # of 16 merged VAD chunks of up to 30 s); voice commands get the GPU between units.
+    unit_audio_s: float = 480.0
     # WhisperX's device (whisperx.py): cuda, cpu (runs on the CPU), or cuda_missing (503).
     device: str = "cuda"
 
@@ -205,7 +208,7 @@ class ServiceState:
                         ) from None
                 case "slow_seconds" | "rtf" | "align_rtf" | "aligner_load_s" | "load_s":
                     updates[key] = number(key, value)
-                case "max_diarize_s":
+                case "max_diarize_s" | "unit_audio_s":
                     updates[key] = number(key, value, 0.001)
                 case "transcript" | "caption_formats":
                     updates[key] = typed(key, value, str if key == "transcript" else bool)
@@ -244,6 +247,7 @@ class ServiceState:
             "aligner_load_s": self.aligner_load_s,
             "loaded_aligners": sorted(self.loaded_aligners),
             "load_s": self.load_s,
+            "unit_audio_s": self.unit_audio_s,
             "device": self.device,
             "requests": len(self.requests),
             "restarts": self.restarts,

@@ -5,19 +5,25 @@ app, so /health can report busy and queue depth while a long diarization
 runs. Word alignment (asked words, and always with speakers) adds
 ``align_rtf`` per audio second to the job, and the first job of a language
 since the last restart loads its aligner (``aligner_load_s``), as the real
-engine does inside the job. Its GPU self-test (``self_test`` in /health) fails while it is wedged,
+engine does inside the job. A ``priority=background`` request runs in units of
+``unit_audio_s`` of audio (the container's batches of VAD chunks) and lets waiting
+voice commands (the default priority) have the GPU between units. Its GPU
+self-test (``self_test`` in /health) fails while it is wedged,
 as the real container's does when its CUDA context is broken.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from custom_components.spark_audio.whisperx_container.app import forms as container_forms
 from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
+from custom_components.spark_audio.whisperx_container.app.gate import Priority
 from custom_components.spark_audio.whisperx_container.app.languages import LANGUAGES
 
 from .audio import recall_speech
@@ -155,6 +161,17 @@ def _language(form: Form) -> str | web.Response | None:
     return None if language is None else language.strip().lower()
 
 
+def _units(form: Form, state: ServiceState, duration: float) -> int | web.Response | None:
+    """The container's ``priority``: None for a voice command, else the background job's units."""
+    try:
+        priority = container_forms.priority(form.get("priority"))
+    except container_forms.BadRequest as err:
+        return _bad_request(str(err))
+    if priority is Priority.INTERACTIVE:
+        return None
+    return max(1, math.ceil(duration / state.unit_audio_s))
+
+
 async def _transcribe_with_speakers(request: web.Request) -> web.Response:
     """POST /v1/audio/transcribe-with-speakers: the predecessor's merged shape."""
     state = request.app[STATE_KEY]
@@ -184,10 +201,13 @@ async def _transcribe_with_speakers(request: web.Request) -> web.Response:
     if isinstance(info, web.Response):
         return info
     speakers = counts["num_speakers"] or max(low or 1, min(high or state.speakers, state.speakers))
+    units = _units(form, state, info.duration)
+    if isinstance(units, web.Response):
+        return units
     text = recall_speech(info.pcm) or state.transcript
     language = language or DETECTED_LANGUAGE
     seconds = _job_seconds(state, info.duration, language, align=bool(text.strip()))
-    if (refused := await run_job(request, seconds)) is not None:
+    if (refused := await run_job(request, seconds, units=units)) is not None:
         return refused
     words = spread_words(text, info.duration)
     blocks = speaker_blocks(words, speaker_turns(info.duration, speakers))
@@ -236,13 +256,16 @@ async def _transcriptions(request: web.Request) -> web.Response:
     info = decode_upload(form.file.data)
     if isinstance(info, web.Response):
         return info
+    units = _units(form, state, info.duration)
+    if isinstance(units, web.Response):
+        return units
     text = recall_speech(info.pcm) or state.transcript
     language = language or DETECTED_LANGUAGE
     with_words = ("timestamp_granularities[]", "word") in form.field_list
     # Like the container: it aligns only for words in verbose_json, and only speech.
     align = with_words and response_format == "verbose_json" and bool(text.strip())
     seconds = _job_seconds(state, info.duration, language, align=align)
-    if (refused := await run_job(request, seconds)) is not None:
+    if (refused := await run_job(request, seconds, units=units)) is not None:
         return refused
     return transcription_response(
         response_format, text, info.duration, language, MODEL, with_words=with_words

@@ -32,6 +32,7 @@ from homeassistant.util.hass_dict import HassKey
 from ..const import DOMAIN, EVENT_TRANSCRIPTION_DONE, EVENT_TRANSCRIPTION_FAILED, SparkService
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot, async_entry_device
 from ..spark.clients.transcription import OpenAITranscriptionClient
+from ..spark.clients.whisperx import background_work
 from .action import (
     MODELS,
     caption_targets,
@@ -260,6 +261,7 @@ class TranscriptionJobs:
     async def _run(self, job: Job) -> None:
         """Run the job; report done or failed; start the next one."""
         current_progress.set(lambda fraction, phase: self._progress(job, fraction, phase))
+        background_work.set(True)  # WhisperX lets voice commands in between its units
         try:
             with pinned_spark(job.entry_id):  # its own Spark's GPU; the others only as failover
                 result = await run_transcription(self.hass, job.options, job.path)

@@ -130,10 +130,13 @@ class OpenAITranscriptionClient(SparkServiceClient):
         are sent after the file part.
         """
         if isinstance(options, TranscriptionOptions):
-            leading: FormFields = options.fields(accepts_prompt=self.accepts_prompt)
+            leading: FormFields = [
+                *options.fields(accepts_prompt=self.accepts_prompt),
+                *self._request_fields(),
+            ]
             trailing: Callable[[], FormFields] | None = None
         else:
-            leading, trailing = [], partial(self._fields_of, options)
+            leading, trailing = self._request_fields(), partial(self._fields_of, options)
         form = multipart_form(
             leading, audio=audio, filename=filename, content_type=content_type, trailing=trailing
         )
@@ -144,6 +147,10 @@ class OpenAITranscriptionClient(SparkServiceClient):
 
     def _fields_of(self, late: Callable[[], TranscriptionOptions]) -> FormFields:
         return late().fields(accepts_prompt=self.accepts_prompt)
+
+    def _request_fields(self) -> list[tuple[str, str | None]]:
+        """Fields a service adds to every transcription request (WhisperX: its priority)."""
+        return []
 
     async def transcribe(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -37,6 +38,22 @@ LANGUAGES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+background_work: ContextVar[bool] = ContextVar("spark_audio_background_work", default=False)
+"""Set by the background job runner: this task's WhisperX jobs are ``priority=background``.
+
+The container then runs them in units and serves voice commands between units,
+so an Assist command waits for at most one unit of a long job, never all of it.
+A context variable, like the job's progress: every call a job makes inherits it,
+and nothing between the runner and this client grows a parameter. Containers
+before 0.3.0 ignore the field.
+"""
+
+
+def priority_fields() -> list[tuple[str, str | None]]:
+    """``priority=background`` inside a background job; nothing (interactive) elsewhere."""
+    return [("priority", "background")] if background_work.get() else []
+
+
 class WhisperXClient(OpenAITranscriptionClient):
     """Talks to one WhisperX service; transcription comes from the shared base.
 
@@ -46,6 +63,10 @@ class WhisperXClient(OpenAITranscriptionClient):
 
     accepts_prompt = True
     """The container hands ``prompt`` to faster-whisper as ``initial_prompt``."""
+
+    def _request_fields(self) -> list[tuple[str, str | None]]:
+        """A background job's requests say so (`background_work`)."""
+        return priority_fields()
 
     async def status(self) -> ServiceStatus:
         """The health endpoint's answer; this service has nothing else to report."""
@@ -109,6 +130,7 @@ class WhisperXClient(OpenAITranscriptionClient):
             "min_speakers": _opt(min_speakers),
             "max_speakers": _opt(max_speakers),
             "return_embeddings": "true" if return_embeddings else None,
+            **dict(priority_fields()),
         }
         form = multipart_form(fields, audio=audio, filename=filename, content_type=content_type)
         async with self._request(

@@ -13,7 +13,9 @@ for cancellation, so the job shows the phase's start and end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from .progress import raise_if_cancelled, report
@@ -45,8 +47,10 @@ def audio_percent(ends: Sequence[float], count_percent: float, duration: float) 
 class AudioProgress:
     """whisperX's ``progress_callback`` for one transcription: reports by audio time."""
 
-    def __init__(self, duration: float) -> None:
+    def __init__(self, duration: float, offset: float = 0.0) -> None:
+        """For a recording of `duration` s, or a unit of it that starts at `offset` s."""
         self._duration = duration
+        self._offset = offset
         self._ends: tuple[float, ...] | None = None
         self._last = 0.0
 
@@ -55,7 +59,8 @@ class AudioProgress:
 
         def merged(*args: Any, **kwargs: Any) -> Any:
             chunks = merge(*args, **kwargs)
-            self._ends = chunk_ends(chunks)
+            ends = chunk_ends(chunks)
+            self._ends = None if ends is None else tuple(self._offset + end for end in ends)
             return chunks
 
         return merged
@@ -73,3 +78,41 @@ class AudioProgress:
             return
         self._last = max(self._last, percent)
         report("transcribing", self._last)
+
+
+def progress_kwargs(transcribe: Any, progress: AudioProgress) -> dict[str, Any]:
+    """``progress_callback`` where this whisperX's pipeline takes one.
+
+    Releases without it report only the phase boundaries.
+    """
+    try:
+        parameters = inspect.signature(transcribe).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "progress_callback" not in parameters:
+        return {}
+    return {"progress_callback": progress}
+
+
+@contextmanager
+def chunks_seen(pipeline: Any, progress: AudioProgress) -> Iterator[None]:
+    """Let `progress` see the merged VAD chunks: shadow the VAD's ``merge_chunks`` for a call.
+
+    whisperX 3.8 looks it up on the VAD instance (``self.vad_model.merge_chunks``);
+    a release that does not simply leaves the percent out.
+    """
+    vad: Any = getattr(pipeline, "vad_model", None)
+    merge = getattr(vad, "merge_chunks", None)
+    own = "merge_chunks" in getattr(vad, "__dict__", {})
+    shadowed = False
+    if callable(merge):
+        with suppress(AttributeError, TypeError):
+            vad.merge_chunks = progress.capture(merge)
+            shadowed = True
+    try:
+        yield
+    finally:
+        if shadowed and own:
+            vad.merge_chunks = merge
+        elif shadowed:
+            del vad.merge_chunks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+from .gate import Priority
 from .languages import LANGUAGES
 
 GRANULARITIES = frozenset({"word", "segment"})
@@ -80,3 +81,16 @@ def filename(raw: str | None) -> None:
             "file name must be a plain name without control characters or path separators, "
             f"at most {MAX_FILENAME} characters"
         )
+
+
+def priority(raw: str | None) -> Priority:
+    """``interactive`` (the default: someone waits) or ``background`` (runs in units)."""
+    if raw is None or not raw.strip():
+        return Priority.INTERACTIVE
+    try:
+        return Priority(raw.strip().lower())
+    except ValueError:
+        raise BadRequest(
+            f"Unsupported priority {raw.strip()[:20]!r}; use one of: "
+            + ", ".join(p.value for p in Priority)
+        ) from None

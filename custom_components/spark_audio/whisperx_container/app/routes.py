@@ -12,6 +12,7 @@ from . import forms
 from .admission import SPEAKERS_PATH, TRANSCRIBE_PATH
 from .engine import DIARIZATION_MODEL, Diarization, DiarizationUnavailable, Transcript
 from .formats import CONTENT_TYPES, RESPONSE_FORMATS, render
+from .gate import between_units
 from .merge import normalise_speakers, speaker_blocks, speaker_names
 from .progress import JOB_HEADER, job_id_of, tracked
 from .service import Service, guarded, run_job, service_of
@@ -28,11 +29,13 @@ async def transcribe_with_speakers(
     min_speakers: Annotated[str | None, Form()] = None,
     max_speakers: Annotated[str | None, Form()] = None,
     return_embeddings: Annotated[bool, Form()] = False,
+    priority: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Words grouped into speaker blocks (the predecessor's shape).
 
     ``return_embeddings`` adds ``speaker_embeddings``: each detected speaker's
     voice embedding (pyannote's cluster centroid), so a client can name them.
+    ``priority=background`` runs it in units that let voice commands in between.
     """
     parsed: dict[str, Any] = {}
     svc = service_of(request)
@@ -40,6 +43,7 @@ async def transcribe_with_speakers(
     def validate() -> None:
         parsed["job_id"] = _job_id(request)
         parsed["language"] = forms.language(language)
+        parsed["priority"] = forms.priority(priority)
         parsed["num"] = forms.optional_int("num_speakers", num_speakers)
         low = parsed["min"] = forms.optional_int("min_speakers", min_speakers)
         high = parsed["max"] = forms.optional_int("max_speakers", max_speakers)
@@ -51,13 +55,14 @@ async def transcribe_with_speakers(
     async def work(svc: Service, path: Path) -> Response:
         def job() -> tuple[Transcript, Diarization]:
             transcript = svc.engine.transcribe(str(path), parsed["language"], words=True)
+            between_units()  # diarization is one more unit of a background job
             counts = (str(path), parsed["num"], parsed["min"], parsed["max"])
             if return_embeddings:
                 return transcript, svc.engine.diarize_with_embeddings(*counts)
             return transcript, Diarization(tuple(svc.engine.diarize(*counts)))
 
         with tracked(svc.jobs, parsed["job_id"]):
-            transcript, diarization = await run_job(svc, job)
+            transcript, diarization = await run_job(svc, job, parsed["priority"])
         names = speaker_names(diarization.turns)
         blocks = speaker_blocks(transcript.words, normalise_speakers(diarization.turns))
         detected = sorted({str(b["speaker"]) for b in blocks})
@@ -94,14 +99,20 @@ async def transcriptions(
     timestamp_granularities: Annotated[
         list[str] | None, Form(alias="timestamp_granularities[]")
     ] = None,
+    priority: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """OpenAI-compatible; word timings (alignment) only when ``word`` granularity is asked."""
+    """OpenAI-compatible; word timings (alignment) only when ``word`` granularity is asked.
+
+    ``priority=background`` (ours, not OpenAI's) runs it in units that let voice
+    commands in between.
+    """
     parsed: dict[str, Any] = {}
     del model  # one model per container; the field is accepted for compatibility
 
     def validate() -> None:
         parsed["job_id"] = _job_id(request)
         parsed["language"] = forms.language(language)
+        parsed["priority"] = forms.priority(priority)
         fmt = (response_format or "json").strip() or "json"
         if fmt not in RESPONSE_FORMATS:
             raise forms.BadRequest(
@@ -121,6 +132,7 @@ async def transcriptions(
                 lambda: svc.engine.transcribe(
                     str(path), parsed["language"], words=parsed["words"], prompt=prompt or None
                 ),
+                parsed["priority"],
             )
         body = render(fmt, transcript, f"whisperx-{svc.engine.model}", words=parsed["words"])
         if isinstance(body, dict):

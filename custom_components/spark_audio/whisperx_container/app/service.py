@@ -30,7 +30,7 @@ from .engine import (
 )
 from .forms import BadRequest
 from .forms import filename as check_filename
-from .gate import GpuGate, QueueFull
+from .gate import GpuGate, Priority, QueueFull, RunningJob, running_job
 from .progress import JobCancelled, JobRegistry
 from .uploads import EmptyUpload, spooled
 
@@ -105,8 +105,14 @@ def fatal(svc: Service, err: BaseException) -> JSONResponse:
     )
 
 
-async def run_job(svc: Service, job: Callable[[], T]) -> T:  # noqa: UP047 - Python 3.11 lane
-    """Run `job` in a thread holding the GPU, releasing GPU memory after it."""
+async def run_job(  # noqa: UP047 - Python 3.11 lane
+    svc: Service, job: Callable[[], T], priority: Priority = Priority.INTERACTIVE
+) -> T:
+    """Run `job` in a thread holding the GPU, releasing GPU memory after it.
+
+    A background job's thread sees its turn (`running_job`), so the engine can
+    hand the GPU to voice commands between its units.
+    """
 
     def job_then_release() -> T:
         try:
@@ -114,8 +120,12 @@ async def run_job(svc: Service, job: Callable[[], T]) -> T:  # noqa: UP047 - Pyt
         finally:
             svc.engine.release_memory()
 
-    async with svc.gate.slot():
-        return await asyncio.to_thread(job_then_release)
+    async with svc.gate.slot(priority) as turn:
+        token = running_job.set(RunningJob(svc.gate, asyncio.get_running_loop(), turn))
+        try:
+            return await asyncio.to_thread(job_then_release)
+        finally:
+            running_job.reset(token)
 
 
 async def guarded(

@@ -13,7 +13,10 @@ seconds. Env knobs (read when the engine is built):
   default) it loads nothing and reports why, as the real engine does.
 
 It reports the real engine's phases (``progress.report``), transcription in
-ten steps of "audio processed".
+ten steps of "audio processed". A background job's ten steps are its units,
+like the real engine's batches of VAD chunks: it hands the GPU to waiting
+voice commands between them (`gate.between_units`). Tests steer it with
+`unit_hold` (each unit waits for it) and read the order of work in `jobs`.
 
 Diarization is on only with ``HF_TOKEN`` set, like the real engine. Voice
 embeddings are deterministic pseudo-random unit vectors (EMBEDDING_DIM, like
@@ -49,6 +52,7 @@ from .engine import (
     Turn,
     Word,
 )
+from .gate import between_units, is_background
 from .progress import report
 
 DEFAULT_TEXT = (
@@ -106,6 +110,8 @@ class StubEngine:
         self.hold = hold
         self.max_audio_s = max_audio_s
         self.started = threading.Event()
+        self.unit_started = threading.Event()
+        self.unit_hold: threading.Event | None = None
         self.self_tests = 0
         self.self_test_hold: threading.Event | None = None
         self.loaded = False
@@ -204,6 +210,17 @@ class StubEngine:
         if self.cuda_fault:
             raise CudaFault("CUDA error: an illegal memory access was encountered")
 
+    def _units(self) -> None:
+        """A background transcription: PROGRESS_STEPS units, the GPU offered between them."""
+        for step in range(1, PROGRESS_STEPS + 1):
+            if step > 1:
+                between_units()
+            self._work(f"transcribe unit {step}/{PROGRESS_STEPS}")
+            self.unit_started.set()
+            if self.unit_hold is not None:
+                self.unit_hold.wait(timeout=10)
+            report("transcribing", 100 * step / PROGRESS_STEPS)
+
     def transcribe(
         self,
         path: str,
@@ -216,9 +233,12 @@ class StubEngine:
         report("loading_audio")
         duration = self._duration(path)
         self.last_options = {"language": language, "prompt": prompt, "words": words}
-        self._work("transcribe")
-        for step in range(1, PROGRESS_STEPS + 1):  # "audio processed", like the real engine
-            report("transcribing", 100 * step / PROGRESS_STEPS)
+        if is_background():
+            self._units()
+        else:
+            self._work("transcribe")
+            for step in range(1, PROGRESS_STEPS + 1):  # "audio processed", like the real engine
+                report("transcribing", 100 * step / PROGRESS_STEPS)
         tokens = self.text.split()
         span = duration / len(tokens)
         spread = tuple(

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import gc
 import importlib
-import inspect
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
 from .aligners import AlignerCache
-from .audio_progress import AudioProgress
+from .audio_progress import AudioProgress, chunks_seen, progress_kwargs
 from .decoder import DEFAULT_MAX_AUDIO_S, SAMPLE_RATE, decode_pcm
 from .engine import (
     CUDA_MISSING,
@@ -33,7 +31,9 @@ from .engine import (
     Turn,
     Word,
 )
+from .gate import between_units, is_background
 from .progress import report
+from .units import shifted, unit_spans, vad_chunks
 from .voice_embedding import clip_embedding, finite_vectors
 
 _LOGGER = logging.getLogger(__name__)
@@ -190,29 +190,63 @@ class WhisperXEngine:
         audio = self._audio(path)
         duration = float(len(audio)) / SAMPLE_RATE
         report("transcribing", 0)
-        result = self._whisper_result(audio, duration, language, prompt)
-        lang = str(result.get("language") or language or "en")
-        raw_segments: list[dict[str, Any]] = list(result.get("segments") or [])
-        report("transcribing", 100)
-        if words and raw_segments:
-            report("aligning")
-            raw_segments = self._aligned(raw_segments, lang, audio)
-            report("aligning", 100)
+        raw_segments: list[dict[str, Any]]
+        if is_background():  # aligned unit by unit
+            lang, raw_segments = self._in_units(audio, duration, language, prompt, words=words)
+            report("transcribing", 100)
+        else:
+            result = self._whisper_result(audio, duration, language, prompt)
+            lang = str(result.get("language") or language or "en")
+            raw_segments = list(result.get("segments") or [])
+            report("transcribing", 100)
+            if words and raw_segments:
+                report("aligning")
+                raw_segments = self._aligned(raw_segments, lang, audio)
+                report("aligning", 100)
         segments = tuple(_segment(s) for s in raw_segments)
         all_words = tuple(w for s in segments for w in s.words) if words else ()
         return Transcript(language=lang, duration=duration, segments=segments, words=all_words)
 
+    def _in_units(
+        self, audio: Any, duration: float, language: str | None, prompt: str | None, *, words: bool
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """A background job: one GPU batch of VAD chunks per unit, voice commands between units.
+
+        Each unit is transcribed (and aligned) on its own slice of the audio, the
+        language the first unit detects kept for the rest; times are shifted back
+        onto the recording.
+        """
+        spans = unit_spans(vad_chunks(self._whisper, audio, _module), self._batch_size, duration)
+        segments: list[dict[str, Any]] = []
+        for start, end in spans:
+            between_units()  # also after decoding and the VAD pass: they were a unit's work
+            piece = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+            result = self._whisper_result(piece, duration, language, prompt, offset=start)
+            language = language or result.get("language") or None
+            raw: list[dict[str, Any]] = list(result.get("segments") or [])
+            if words and raw and language:
+                raw = self._aligned(raw, language, piece)
+            segments.extend(shifted(segment, start) for segment in raw)
+        return language or "en", segments
+
     def _whisper_result(
-        self, audio: Any, duration: float, language: str | None, prompt: str | None
+        self,
+        audio: Any,
+        duration: float,
+        language: str | None,
+        prompt: str | None,
+        *,
+        offset: float = 0.0,
     ) -> dict[str, Any]:
         """Run whisperX with the prompt, reporting its percent by audio time.
 
+        `audio` may be a unit of a recording of `duration` starting at `offset`.
         The options and the VAD's ``merge_chunks`` are swapped for this call under
         the lock, so concurrent requests never see each other's.
         """
-        progress = AudioProgress(duration)
-        extra = _progress_kwargs(self._whisper.transcribe, progress)
-        with self._options_lock, _chunks_seen(self._whisper, progress):
+        progress = AudioProgress(duration, offset)
+        extra = progress_kwargs(self._whisper.transcribe, progress)
+        with self._options_lock, chunks_seen(self._whisper, progress):
             saved = self._whisper.options
             if prompt:
                 self._whisper.options = replace(saved, initial_prompt=prompt)
@@ -382,41 +416,3 @@ def _segment(raw: dict[str, Any]) -> Segment:
         span = (end - start) / len(tokens)
         words = [Word(start + i * span, start + (i + 1) * span, t) for i, t in enumerate(tokens)]
     return Segment(start, end, text, tuple(words))
-
-
-def _progress_kwargs(transcribe: Any, progress: AudioProgress) -> dict[str, Any]:
-    """``progress_callback`` where this whisperX's pipeline takes one.
-
-    Releases without it report only the phase boundaries.
-    """
-    try:
-        parameters = inspect.signature(transcribe).parameters
-    except (TypeError, ValueError):
-        return {}
-    if "progress_callback" not in parameters:
-        return {}
-    return {"progress_callback": progress}
-
-
-@contextmanager
-def _chunks_seen(pipeline: Any, progress: AudioProgress) -> Iterator[None]:
-    """Let `progress` see the merged VAD chunks: shadow the VAD's ``merge_chunks`` for a call.
-
-    whisperX 3.8 looks it up on the VAD instance (``self.vad_model.merge_chunks``);
-    a release that does not simply leaves the percent out.
-    """
-    vad: Any = getattr(pipeline, "vad_model", None)
-    merge = getattr(vad, "merge_chunks", None)
-    own = "merge_chunks" in getattr(vad, "__dict__", {})
-    shadowed = False
-    if callable(merge):
-        with suppress(AttributeError, TypeError):
-            vad.merge_chunks = progress.capture(merge)
-            shadowed = True
-    try:
-        yield
-    finally:
-        if shadowed and own:
-            vad.merge_chunks = merge
-        elif shadowed:
-            del vad.merge_chunks
