@@ -121,9 +121,11 @@ async def _transcribe(port: int, client_cls: Any, wav_stream: Any) -> str:
         for i in range(0, len(pcm), 320):
             yield pcm[i : i + 320]
 
+    from custom_components.spark_audio.spark.clients.transcription import TranscriptionOptions
+
     async with aiohttp.ClientSession() as session:
         client = client_cls(session, "127.0.0.1", port)
         result = await client.transcribe(
-            wav_stream(microphone(), 16000), language="de", prompt=PROMPT
+            wav_stream(microphone(), 16000), TranscriptionOptions(language="de", prompt=PROMPT)
         )
     return str(result.text)
