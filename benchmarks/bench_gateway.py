@@ -247,7 +247,7 @@ async def measure_own(
         print(
             f"(a) {order}: 1 MB p50 gateway {statistics.median(gw) * 1000:.1f} ms, direct "
             f"{direct_p50 * 1000:.1f} ms, added {added:+.2f} ms (target <= 1 ms); bare "
-            f"aiohttp relay added {bare:+.2f} ms; CPU per request: HA "
+            f"aiohttp relay added {bare:+.2f} ms; event-loop CPU per request: HA "
             f"{ha_cpu / latency_runs:.1f} ms, bare relay {relay_cpu / latency_runs:.1f} ms"
         )
 

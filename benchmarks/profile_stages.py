@@ -8,8 +8,10 @@ other". Coroutines are attributed through their await chain (cProfile records a
 resumed frame as called by the frame that awaits it).
 
 cProfile's own cost (about a microsecond per call, half of it clocked inside the
-callee and half in the caller) is measured here with the same clock and taken
-off every function's time, so call-heavy stages are not overstated.
+callee and half in the caller) is calibrated here with the same clock and taken
+off every function's time, so call-heavy stages are not overstated; where the
+process's CPU without the profiler was measured, that overhead is scaled so the
+stages add up to it (the calibration's tight loop catches only part of it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 type Func = tuple[str, int, str]
@@ -108,8 +111,20 @@ def profiler_bias() -> tuple[float, float]:
     return _BIAS[0]
 
 
-def stage_cpu(path: Path) -> dict[str, float]:
-    """Seconds of CPU per stage in the dump at ``path``, cProfile's own cost taken off."""
+@dataclass(frozen=True, slots=True)
+class StageCost:
+    """A stage's time under cProfile, and the part of it the calibration says is cProfile's."""
+
+    profiled: float
+    overhead: float
+
+    def real(self, fit: float = 1.0) -> float:
+        """Seconds without the profiler, ``fit`` scaling the calibrated overhead."""
+        return max(0.0, self.profiled - fit * self.overhead)
+
+
+def stage_cpu(path: Path) -> dict[str, StageCost]:
+    """Seconds of CPU per stage in the dump at ``path``, with cProfile's estimated share."""
     stats: dict[Func, tuple[int, int, float, float, dict[Func, tuple[float, ...]]]]
     stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     inside, outside = profiler_bias()
@@ -117,8 +132,8 @@ def stage_cpu(path: Path) -> dict[str, float]:
     for _, _, _, _, callers in stats.values():
         for caller, entry in callers.items():
             made[caller] += int(entry[0])
-    scale = {
-        func: max(0.0, own - inside * calls - outside * made[func]) / own if own > 0 else 0.0
+    overhead = {
+        func: (inside * calls + outside * made[func]) / own if own > 0 else 0.0
         for func, (_, calls, own, _, _) in stats.items()
     }
     shares: dict[Func, dict[str, float]] = {}
@@ -143,28 +158,58 @@ def stage_cpu(path: Path) -> dict[str, float]:
         shares[func] = dict(mix)
         return shares[func]
 
-    totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+    profiled: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+    spent: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    def add(stage: str, seconds: float, func: Func) -> None:
+        profiled[stage] += seconds
+        spent[stage] += seconds * overhead[func]
+
     for func, (_, _, own, _, callers) in stats.items():
         if (stage := _fixed(func)) is not None or not callers:
-            totals[stage or LOOP] += own * scale[func]
+            add(stage or LOOP, own, func)
             continue
         for caller, entry in callers.items():
             for stage_name, part in share(caller).items():
-                totals[stage_name] += entry[2] * scale[func] * part
-    return totals
+                add(stage_name, entry[2] * part, func)
+    return {stage: StageCost(profiled[stage], spent[stage]) for stage in STAGES}
 
 
-def stage_table(columns: Iterable[tuple[str, dict[str, float], int]]) -> str:
-    """A markdown table: ms of CPU per request by stage, one column per (name, totals, requests)."""
+def stage_table(
+    columns: Iterable[tuple[str, dict[str, StageCost], int]], measured: Iterable[float] = ()
+) -> str:
+    """A markdown table: ms of CPU per request by stage, one column per (name, costs, requests).
+
+    ``measured``: each column's event-loop CPU per request without the profiler (ms). Given,
+    cProfile's overhead is scaled so that each column adds up to it (the calibration's
+    tight loop does not catch all of it); otherwise the calibrated overhead is taken off.
+    """
     cols = list(columns)
+    totals = list(measured)
+    fits = []
+    for index, (_, costs, requests) in enumerate(cols):
+        fit = 1.0
+        if index < len(totals):
+            profiled = sum(c.profiled for c in costs.values())
+            spent = sum(c.overhead for c in costs.values())
+            fit = max(0.0, (profiled - totals[index] * requests / 1000) / spent) if spent else 1.0
+        fits.append(fit)
     lines = [
         "| stage | " + " | ".join(name for name, _, _ in cols) + " |",
         "|---|" + "---:|" * len(cols),
     ]
     for stage in (*STAGES, "total"):
         cells = []
-        for _, totals, requests in cols:
-            seconds = sum(totals.values()) if stage == "total" else totals.get(stage, 0.0)
+        for (_, costs, requests), fit in zip(cols, fits, strict=True):
+            chosen = costs.values() if stage == "total" else [costs[stage]]
+            seconds = sum(cost.real(fit) for cost in chosen)
             cells.append(f"{seconds * 1000 / requests:.3f}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    if totals:
+        cells = [f"{ms:.2f}" for ms in totals]
+        lines.append(
+            "| event-loop thread without the profiler (schedstat) | " + " | ".join(cells) + " |"
+        )
+        cells = [f"{fit:.2f}" for fit in fits]
+        lines.append("| cProfile overhead fitted, x calibration | " + " | ".join(cells) + " |")
     return "\n".join(lines)
