@@ -17,18 +17,25 @@ OpenAI SDK's order: streamed) and first (curl's usual order: spooled to disk):
 
 Uploads are generated on the fly (a WAV header, then silence), never held in memory.
 
-Run: .venv/bin/python -m pytest benchmarks/bench_gateway.py -s -q -p no:cacheprovider
+Beside its own method, the same run measures the gateway as issue 20 did (benchmarks/gateway_sdk.py:
+an SDK-like client, 1 MiB slices with an exact Content-Length, json, the bare relay as the floor).
+
+Run: .venv/bin/python -m benchmarks.bench_gateway [--quick] [--profile] [--method own|sdk|both]
+(--profile: CPU per request by stage, from cProfile in HA and the bare relay; --quick: fewer
+repetitions). Or: .venv/bin/python -m pytest benchmarks/bench_gateway.py -s -q -p no:cacheprovider
 (BENCH_WITH_WHISPERX=1: the Spark offers WhisperX too, so file-first uploads keep a spooled copy)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +45,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from benchmarks.gateway_sdk import Settings, Target, cpu_ms, measure_sdk
 from custom_components.spark_audio.spark.clients.transcription import TEXT_ONLY
 from tests.browser.conftest import (  # noqa: F401  (fixtures)
     HassServer,
@@ -138,12 +146,6 @@ def add_spark(hass: HassServer, sim: SimulatedSpark) -> None:
     assert result["type"] == "create_entry", result
 
 
-def cpu_ms(pid: int) -> float:
-    """User + system CPU time the process at ``pid`` has used, in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.fixture
 def bare_relay(sim_process: SimulatedSpark, tmp_path: Path) -> Iterator[tuple[str, int]]:  # noqa: F811
     """benchmarks/bare_relay.py in front of the simulated Parakeet: its URL and PID."""
@@ -183,95 +185,123 @@ async def measure(hass: HassServer, sim: SimulatedSpark, relay: tuple[str, int])
     direct = f"http://{sim.host}:{sim.ports['parakeet']}/v1/audio/transcriptions"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
         async with session.post(
-            f"http://{sim.host}:{sim.ports['parakeet']}/_sim/control", json={"rtf": 0.0}
+            f"http://{sim.host}:{sim.ports['parakeet']}/_sim/control",
+            json={"rtf": 0.0, "max_queue": 64},
         ) as r:  # an instant backend: nothing but transport is left to measure
             assert r.status == 200
-
-        async def via(size: int, first: bool) -> float:
-            return await post(session, gateway, size, hass.token, first)
-
-        async def straight(size: int, first: bool) -> float:
-            return await post(session, direct, size, None, first)
-
-        print()
-
-        async def relayed(size: int, first: bool) -> float:
-            return await post(session, relay[0], size, None, first, direct_fields=True)
-
-        for order, first in ORDERS:
-            # (a) interleaved, so drift hits all three alike.
-            for _ in range(3):
-                await via(MB, first)
-                await relayed(MB, first)
-                await straight(MB, first)
-            gw, rl, dt = [], [], []
-            ha_cpu = relay_cpu = 0.0
-            for _ in range(21):
-                before = cpu_ms(hass.pid)
-                gw.append(await via(MB, first))
-                ha_cpu += cpu_ms(hass.pid) - before
-                before = cpu_ms(relay[1])
-                rl.append(await relayed(MB, first))
-                relay_cpu += cpu_ms(relay[1]) - before
-                dt.append(await straight(MB, first))
-            direct_p50 = statistics.median(dt)
-            added = (statistics.median(gw) - direct_p50) * 1000
-            bare = (statistics.median(rl) - direct_p50) * 1000
-            print(
-                f"(a) {order}: 1 MB p50 gateway {statistics.median(gw) * 1000:.1f} ms, direct "
-                f"{direct_p50 * 1000:.1f} ms, added {added:+.2f} ms (target <= 1 ms); bare "
-                f"aiohttp relay added {bare:+.2f} ms; CPU per request: HA {ha_cpu / 21:.1f} ms, "
-                f"bare relay {relay_cpu / 21:.1f} ms"
+        method = os.environ.get("BENCH_GATEWAY_METHOD", "both")
+        if method in ("sdk", "both"):
+            await measure_sdk(
+                session,
+                Target("gateway", gateway, hass.token, hass.pid),
+                Target("relay", relay[0], pid=relay[1]),
+                Target("direct", direct),
+                lambda upload: peak_growth(hass.pid, upload),
+                Settings.from_env(),
             )
+        if method in ("own", "both"):
+            print("\n[own method: aiohttp MultipartWriter, 256 KiB chunks, chunked encoding]")
+            await measure_own(session, hass, gateway, direct, relay)
 
-        for order, first in ORDERS:
-            size = 200 * MB
-            t_via = min([await via(size, first) for _ in range(3)])
-            t_direct = min([await straight(size, first) for _ in range(3)])
-            print(
-                f"(b) {order}: 200 MB gateway {size / MB / t_via:.0f} MB/s, direct "
-                f"{size / MB / t_direct:.0f} MB/s, ratio {t_direct / t_via:.2f} (target >= 0.8)"
-            )
 
-        for order, first in ORDERS:
-            growth = await peak_growth(hass.pid, via(300 * MB, first))
-            print(f"(c) {order}: 300 MB upload, HA RSS growth {growth:.1f} MB (target < 32 MB)")
+async def measure_own(
+    session: aiohttp.ClientSession,
+    hass: HassServer,
+    gateway: str,
+    direct: str,
+    relay: tuple[str, int],
+) -> None:
+    """The benchmark's own method (a) to (e), as it was before issue 20."""
+    latency_runs, big_runs = (7, 1) if os.environ.get("BENCH_QUICK") == "1" else (21, 3)
 
-        ping = f"{hass.url}/api/"
-        headers = {"Authorization": f"Bearer {hass.token}"}
+    async def via(size: int, first: bool) -> float:
+        return await post(session, gateway, size, hass.token, first)
 
-        async def ping_once() -> float:
-            start = time.perf_counter()
-            async with session.get(ping, headers=headers) as response:
-                await response.read()
-            return time.perf_counter() - start
+    async def straight(size: int, first: bool) -> float:
+        return await post(session, direct, size, None, first)
 
-        idle_median = statistics.median([await ping_once() for _ in range(50)])
+    print()
 
-        async def wall(send: Any, first: bool) -> float:
-            start = time.perf_counter()
-            await asyncio.gather(*(send(50 * MB, first) for _ in range(8)))
-            return time.perf_counter() - start
+    async def relayed(size: int, first: bool) -> float:
+        return await post(session, relay[0], size, None, first, direct_fields=True)
 
-        for order, first in ORDERS:
-            # Best of two each, interleaved; the pings for (e) run in a third round of their
-            # own, so they do not slow the gateway's timed rounds.
-            walls = [(await wall(straight, first), await wall(via, first)) for _ in range(2)]
-            wall_direct = min(d for d, _ in walls)
-            wall_via = min(v for _, v in walls)
-            loaded: list[float] = []
-            uploads = [asyncio.create_task(via(50 * MB, first)) for _ in range(8)]
-            while not all(u.done() for u in uploads):
-                loaded.append(await ping_once())
-                await asyncio.sleep(0.01)
-            await asyncio.gather(*uploads)
-            lag = sorted(x - idle_median for x in loaded)
-            p99 = lag[int(len(lag) * 0.99) - 1] * 1000 if lag else 0.0
-            print(
-                f"(d) {order}: 8 x 50 MB wall gateway {wall_via:.2f} s, direct "
-                f"{wall_direct:.2f} s, ratio {wall_via / wall_direct:.2f} (target <= 1.3)"
-            )
-            print(f"(e) {order}: during (d) HA event-loop lag p99 {p99:.1f} ms (target < 20 ms)")
+    for order, first in ORDERS:
+        # (a) interleaved, so drift hits all three alike.
+        for _ in range(3):
+            await via(MB, first)
+            await relayed(MB, first)
+            await straight(MB, first)
+        gw, rl, dt = [], [], []
+        ha_cpu = relay_cpu = 0.0
+        for _ in range(latency_runs):
+            before = cpu_ms(hass.pid)
+            gw.append(await via(MB, first))
+            ha_cpu += cpu_ms(hass.pid) - before
+            before = cpu_ms(relay[1])
+            rl.append(await relayed(MB, first))
+            relay_cpu += cpu_ms(relay[1]) - before
+            dt.append(await straight(MB, first))
+        direct_p50 = statistics.median(dt)
+        added = (statistics.median(gw) - direct_p50) * 1000
+        bare = (statistics.median(rl) - direct_p50) * 1000
+        print(
+            f"(a) {order}: 1 MB p50 gateway {statistics.median(gw) * 1000:.1f} ms, direct "
+            f"{direct_p50 * 1000:.1f} ms, added {added:+.2f} ms (target <= 1 ms); bare "
+            f"aiohttp relay added {bare:+.2f} ms; event-loop CPU per request: HA "
+            f"{ha_cpu / latency_runs:.1f} ms, bare relay {relay_cpu / latency_runs:.1f} ms"
+        )
+
+    for order, first in ORDERS:
+        size = 200 * MB
+        t_via = min([await via(size, first) for _ in range(max(1, big_runs - 1))])
+        t_direct = min([await straight(size, first) for _ in range(max(1, big_runs - 1))])
+        print(
+            f"(b) {order}: 200 MB gateway {size / MB / t_via:.0f} MB/s, direct "
+            f"{size / MB / t_direct:.0f} MB/s, ratio {t_direct / t_via:.2f} (target >= 0.8)"
+        )
+
+    for order, first in ORDERS:
+        growth = await peak_growth(hass.pid, via(300 * MB, first))
+        print(f"(c) {order}: 300 MB upload, HA RSS growth {growth:.1f} MB (target < 32 MB)")
+
+    ping = f"{hass.url}/api/"
+    headers = {"Authorization": f"Bearer {hass.token}"}
+
+    async def ping_once() -> float:
+        start = time.perf_counter()
+        async with session.get(ping, headers=headers) as response:
+            await response.read()
+        return time.perf_counter() - start
+
+    idle_median = statistics.median([await ping_once() for _ in range(50)])
+
+    async def wall(send: Any, first: bool) -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(send(50 * MB, first) for _ in range(8)))
+        return time.perf_counter() - start
+
+    for order, first in ORDERS:
+        # Best of two each (one when quick), interleaved; the pings for (e) run in a third
+        # round of their own, so they do not slow the gateway's timed rounds.
+        walls = [
+            (await wall(straight, first), await wall(via, first))
+            for _ in range(max(1, big_runs - 1))
+        ]
+        wall_direct = min(d for d, _ in walls)
+        wall_via = min(v for _, v in walls)
+        loaded: list[float] = []
+        uploads = [asyncio.create_task(via(50 * MB, first)) for _ in range(8)]
+        while not all(u.done() for u in uploads):
+            loaded.append(await ping_once())
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*uploads)
+        lag = sorted(x - idle_median for x in loaded)
+        p99 = lag[int(len(lag) * 0.99) - 1] * 1000 if lag else 0.0
+        print(
+            f"(d) {order}: 8 x 50 MB wall gateway {wall_via:.2f} s, direct "
+            f"{wall_direct:.2f} s, ratio {wall_via / wall_direct:.2f} (target <= 1.3)"
+        )
+        print(f"(e) {order}: during (d) HA event-loop lag p99 {p99:.1f} ms (target < 20 ms)")
 
 
 async def peak_growth(pid: int, upload: Any) -> float:
@@ -294,3 +324,30 @@ async def peak_growth(pid: int, upload: Any) -> float:
         stop.set()
         sampler.join()
     return (peak - baseline) / 1024
+
+
+def main() -> int:
+    """Run this benchmark under pytest with the chosen flags (they travel as environment)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--profile", action="store_true", help="CPU per request by stage")
+    parser.add_argument("--method", choices=("own", "sdk", "both"), default="both")
+    parser.add_argument("--keep-profiles", type=Path, help="a folder for the cProfile dumps")
+    args = parser.parse_args()
+    os.environ["BENCH_GATEWAY_METHOD"] = args.method
+    if args.quick:
+        os.environ["BENCH_QUICK"] = "1"
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-profile-") as scratch:
+        folder = str((args.keep_profiles or Path(scratch)).resolve())
+        if args.profile or args.keep_profiles:
+            # Every child (HA, the relay, the simulator) loads profile_hook/sitecustomize.py.
+            hook = str(Path(__file__).with_name("profile_hook"))
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                filter(None, (hook, os.environ.get("PYTHONPATH")))
+            )
+            os.environ["SPARK_BENCH_PROFILE_DIR"] = folder
+        return pytest.main([__file__, "-s", "-q", "-p", "no:cacheprovider"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
