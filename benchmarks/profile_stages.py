@@ -49,7 +49,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("spark_audio/gateway/multipart_raw.py", FORM),
     ("spark_audio/gateway/upload_form.py", FORM),
     ("spark_audio/gateway/upload.py", STREAM),
-    ("spark_audio/gateway/limits.py", STREAM),
+    ("spark_audio/transcription/limits.py", STREAM),
     ("spark_audio/transcription/spool.py", STREAM),
     ("spark_audio/gateway/", VIEW),
     ("spark_audio/transcription/", VIEW),

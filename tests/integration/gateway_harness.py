@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 
-from custom_components.spark_audio.gateway.limits import active_uploads
+from custom_components.spark_audio.transcription.limits import active_uploads
 
 type Client = TestClient[web.Request, web.Application]
 """A test client of HA's own HTTP app (the ``gateway`` fixture)."""

@@ -21,9 +21,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from homeassistant.core import HomeAssistant
 
 from ..transcription.errors import TranscriptionError
+from ..transcription.limits import (
+    UploadLimits,
+    check_declared_size,
+    too_large,
+    upload_limits,
+    upload_slot,
+)
 from ..transcription.spool import SpooledFile, SpoolWriter, spool_path, spooled_on_the_way
 from .errors import GatewayError, bad_request
-from .limits import GatewayLimits, check_declared_size, gateway_limits, too_large, upload_slot
 from .multipart_raw import TRUNCATED, RawBody, part_body
 from .upload_form import FILE_FIELD, UploadForm, open_form, read_fields_after, reject_references
 
@@ -47,7 +53,7 @@ type Verdict = tuple[Callable[[], bool], asyncio.Future[bool | TranscriptionErro
 class Upload:
     """The uploaded file: streamed once when possible, else spooled to disk."""
 
-    def __init__(self, hass: HomeAssistant, limits: GatewayLimits | None = None) -> None:
+    def __init__(self, hass: HomeAssistant, limits: UploadLimits | None = None) -> None:
         """An upload not yet received; ``limits`` None means a local file (no cap)."""
         self._hass = hass
         self._limits = limits
@@ -298,7 +304,7 @@ async def receive_upload(
     A failure while the file was being read (too large, cut off) is what the
     client hears, rather than the backend error it caused.
     """
-    limits = gateway_limits(hass)
+    limits = upload_limits(hass)
     with upload_slot(hass, limits):
         check_declared_size(request.content_length, limits)
         upload = Upload(hass, limits)

@@ -15,10 +15,10 @@ from ..const import SparkService
 from ..data import loaded_entries
 from ..spark.transcripts.formats import speaker_json, speaker_srt, speaker_vtt
 from ..transcription.errors import TranscriptionError
+from ..transcription.limits import upload_limits, upload_slot
 from ..transcription.speakers import transcribe_with_speakers
 from ..transcription.spool import remove_stale_spool_files
 from .errors import GatewayError, bad_request, error_response
-from .limits import gateway_limits, upload_slot
 from .routed_upload import transcribe_upload
 from .speech import SpeechRequest, open_speech_stream, write_speech
 from .transcription_form import PARAKEET_MODEL, WHISPERX_MODEL, speaker_request
@@ -117,7 +117,7 @@ class SpeechView(GatewayView):
             raise bad_request("The request body must be a JSON object") from err
         speech = SpeechRequest.parse(body)
         # Synthesis (and its ffmpeg) holds one of the slots uploads take: 429 past the cap.
-        with upload_slot(hass, gateway_limits(hass)):
+        with upload_slot(hass, upload_limits(hass)):
             stream = await open_speech_stream(hass, speech)
             return await write_speech(hass, request, speech, stream)
 

@@ -16,13 +16,13 @@ from homeassistant.helpers import config_validation as cv
 
 from ..const import DOMAIN, EVENT_TRANSCRIPTION_DONE
 from ..data import PARAKEET_SLOT, WHISPERX_SLOT, ServiceSlot
-from ..gateway.limits import active_uploads, gateway_limits, upload_slot
 from ..spark import Transcription
 from ..spark.clients.transcription import OpenAITranscriptionClient
 from ..spark.transcripts.formats import SPEAKER_FORMATS, speaker_json, speaker_srt, speaker_vtt
 from .audio import FileAudio
 from .caption_files import CaptionTargetError, check_targets, write_captions
 from .errors import TranscriptionError
+from .limits import active_uploads, upload_limits, upload_slot
 from .progress import report_progress
 from .request import SpeakerCounts, TranscriptionRequest
 from .routing import Attempt, call_with_failover
@@ -122,7 +122,7 @@ async def async_transcribe(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     await check_caption_targets(hass, call.data, path)
     # A caller that waits takes one of the gateway's slots, as an upload does (a background job
     # is bounded by the job queue instead).
-    limits = gateway_limits(hass)
+    limits = upload_limits(hass)
     if active_uploads(hass) >= limits.max_concurrent_uploads:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

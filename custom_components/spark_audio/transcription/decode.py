@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 
-from ..gateway.limits import gateway_limits
 from .audio import AudioInput
 from .errors import TranscriptionError, invalid_input
+from .limits import upload_limits
 from .spool import SpooledFile, free_bytes_above_reserve, insufficient_storage, spool_path
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class DecodeBound:
     @classmethod
     async def for_request(cls, hass: HomeAssistant) -> DecodeBound:
         """The smallest of the duration cap, the upload cap and the free disk space."""
-        by_audio = min(MAX_AUDIO_S * DECODED_BYTES_PER_S, gateway_limits(hass).max_upload_bytes)
+        by_audio = min(MAX_AUDIO_S * DECODED_BYTES_PER_S, upload_limits(hass).max_upload_bytes)
         room = await hass.async_add_executor_job(free_bytes_above_reserve, spool_path("").parent)
         cap = min(by_audio, room)
         if cap <= WAV_HEADER_ROOM:
