@@ -1,8 +1,9 @@
 """Our own reading of a form's non-file bytes sees the parts aiohttp's reader sees, however split.
 
-The gateway reads everything before the file itself (to bound it) and hands those
-bytes to aiohttp; the two must agree on where each part and the file begin.
-The reference here is aiohttp's reader on the whole body.
+The gateway reads everything that is not the file itself (to bound it) in one
+scan, and builds the fields from it; it must agree with aiohttp's multipart reader
+on where each part and the file begin and on every field's value. The reference
+here is aiohttp's reader on the whole body.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 from unittest.mock import Mock
 
 import pytest
-from aiohttp import MultipartReader, hdrs
+from aiohttp import BodyPartReader, MultipartReader, hdrs
 from aiohttp.streams import StreamReader
 
 from custom_components.spark_audio.gateway import upload_form
@@ -21,11 +22,7 @@ from custom_components.spark_audio.gateway.multipart_raw import (
     RawBody,
     read_fields_tail,
 )
-from custom_components.spark_audio.gateway.upload_form import (
-    UploadForm,
-    read_fields,
-    read_form_head,
-)
+from custom_components.spark_audio.gateway.upload_form import read_fields_after, read_form_head
 
 B = "scanBoundary42"
 FIELD = f'--{B}\r\nContent-Disposition: form-data; name="model"\r\n\r\nparakeet\r\n'
@@ -62,17 +59,19 @@ def _stream(pieces: list[bytes]) -> StreamReader:
 async def _reference(data: bytes) -> tuple[dict[str, list[str]], bytes]:
     """aiohttp's reading of the whole body: the fields, and what follows the file's headers."""
     stream = _stream([data])
-    form = UploadForm()
-    content_type = f"multipart/form-data; boundary={B}"
-    await read_fields(
-        MultipartReader({hdrs.CONTENT_TYPE: content_type}, stream), form, stop_at_file=True
-    )
-    assert form.file is not None
-    return form.fields, await stream.read()
+    reader = MultipartReader({hdrs.CONTENT_TYPE: f"multipart/form-data; boundary={B}"}, stream)
+    fields: dict[str, list[str]] = {}
+    while (part := await reader.next()) is not None:
+        assert isinstance(part, BodyPartReader)
+        if part.name == "file":
+            return fields, await stream.read()
+        assert part.name is not None
+        fields.setdefault(part.name, []).append(await part.text())
+    raise AssertionError("aiohttp found no file part")
 
 
 async def _ours(pieces: list[bytes]) -> tuple[dict[str, list[str]], bytes]:
-    """The gateway's reading: our scan of the raw stream, then aiohttp on the bytes it kept."""
+    """The gateway's reading: our one scan of the raw stream."""
     content = _stream(pieces)
     raw = RawBody(content, B.encode())
     form = await read_form_head(raw)
@@ -98,7 +97,10 @@ async def test_fields_after_the_file_are_read_whole() -> None:
     tail += b"an epilogue"
     for cut in range(len(tail) + 1):
         raw = RawBody(_stream([tail[cut:]]), B.encode())
-        assert await read_fields_tail(raw, tail[:cut]) == tail
+        parts = await read_fields_tail(raw, tail[:cut])
+        assert [(p.headers[hdrs.CONTENT_DISPOSITION], p.body) for p in parts] == [
+            ('form-data; name="model"', b"parakeet")
+        ]
         assert raw.budget.left == raw.budget.limit - len(tail)
 
 
@@ -137,10 +139,10 @@ async def test_budget_counts_only_what_is_not_the_file() -> None:
 
 
 async def test_one_reader_for_every_part_disposition(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scan that finds the file part and the field reader read dispositions alike.
+    """Each part's disposition is read once, by the scan that finds the file part.
 
-    Spied rather than faked: the real reader runs; the spy only records that
-    both passes (the raw scan and aiohttp's parts) go through it.
+    Spied rather than faked: the real reader runs; the spy only records its
+    calls. The form is not read a second time (as it was with aiohttp's reader).
     """
     seen: list[str | None] = []
     real = upload_form.read_disposition
@@ -155,5 +157,45 @@ async def test_one_reader_for_every_part_disposition(monkeypatch: pytest.MonkeyP
     assert fields == {"model": ["parakeet"]}
     field_header = 'form-data; name="model"'
     file_header = "form-data; name*=UTF-8''file; filename=\"b.wav\""
-    # the scan reads both headers, then aiohttp's parts are read once more by the same reader
-    assert seen == [field_header, file_header, field_header, file_header]
+    assert seen == [field_header, file_header]
+
+
+async def test_charset_field_sets_the_default_charset() -> None:
+    """RFC 7578 4.6: ``_charset_`` names the charset of the fields after it without their own."""
+    data = (
+        f'--{B}\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\niso-8859-1\r\n'
+        f'--{B}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\ncaf\xe9\r\n'
+        f"--{B}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f'Content-Disposition: form-data; name="language"\r\n\r\nd\xc3\xa9\r\n'
+    ).encode("latin-1")
+    fields, _ = await _ours([data + FILE.encode() + AUDIO + END.encode()])
+    assert fields == {"prompt": ["café"], "language": ["dé"]}
+
+
+@pytest.mark.parametrize(
+    ("where", "data"),
+    [
+        ("before the file", f"--{B}\r\nContent-Type: multipart/mixed; boundary=inner\r\n"
+         f'Content-Disposition: form-data; name="model"\r\n\r\n--inner--\r\n' + FILE),
+        ("as the file", FILE.replace("\r\n\r\n", "\r\nContent-Type: Multipart/Mixed\r\n\r\n")),
+    ],
+)  # fmt: skip
+async def test_nested_multipart_is_a_400(where: str, data: str) -> None:
+    """aiohttp's reader would hand a nested multipart over as a reader of its own: refused."""
+    with pytest.raises(GatewayError) as caught:
+        await read_form_head(RawBody(_stream([data.encode() + AUDIO]), B.encode()))
+    assert (caught.value.status, caught.value.code) == (400, "bad_multipart"), where
+    assert "Nested" in caught.value.message
+
+
+async def test_field_after_the_file_checked_like_one_before() -> None:
+    """The tail's fields go through the same checks: here a field past the size cap."""
+    tail = (
+        f'--{B}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'
+        + "p" * (upload_form.MAX_FIELD_BYTES + 1)
+        + f"\r\n--{B}--\r\n"
+    ).encode()
+    form = upload_form.UploadForm()
+    with pytest.raises(GatewayError) as caught:
+        await read_fields_after(RawBody(_stream([tail]), B.encode()), b"", form)
+    assert (caught.value.status, caught.value.code) == (400, "field_too_large")

@@ -4,8 +4,9 @@ aiohttp's multipart reader (3.11, as HA 2025.4 ships it) keeps every header
 line of a part, however many, so part headers alone could fill HA's memory. Our
 own code reads the raw body instead: everything that is not the file (preamble,
 part headers, fields before and after it) is counted against one budget, and
-each part's header block is capped, before aiohttp parses those bytes from
-memory. The file's bytes are handed on as they came, without copying.
+each part's header block is capped. The one scan yields every part's headers
+(parsed by aiohttp's header parser) and each field's bytes, so nothing reads the
+form twice. The file's bytes are handed on as they came, without copying.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ class FormBudget:
 
 
 @dataclass(slots=True)
+class RawPart:
+    """A part of the form as the scan found it: headers, and a field's bytes (the file: none)."""
+
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass(slots=True)
 class RawBody:
     """Where the file part starts: the connection, its boundary, what was read of the file."""
 
@@ -84,36 +93,42 @@ def checked_boundary(boundary: str | None) -> bytes:
     return boundary.encode("ascii")
 
 
-async def read_fields_head(raw: RawBody, is_file: Callable[[Headers], bool]) -> bytes:
-    """The body up to and including the file part's headers (or to its end, with no file).
+async def read_fields_head(
+    raw: RawBody, is_file: Callable[[Headers], bool]
+) -> tuple[list[RawPart], RawPart | None]:
+    """The fields before the file part, and the file part (None: the body has no file).
 
-    Returns those bytes, for aiohttp to parse; the file's first bytes read
-    along with them go into ``raw.head``.
+    The file's first bytes read along with them go into ``raw.head``.
     """
     scan = _Scanner(raw)
+    fields: list[RawPart] = []
+    file: RawPart | None = None
     more = await scan.first_delimiter()
     while more:
-        if is_file(_parsed(await scan.header_block())):
+        headers = _parsed(await scan.header_block())
+        if is_file(headers):
+            file = RawPart(headers)
             break
-        await scan.skip_body()
+        fields.append(RawPart(headers, await scan.body()))
         more = await scan.next_delimiter()
     raw.budget.spend(scan.pos)
     raw.head = bytes(scan.buffer[scan.pos :])
-    return bytes(scan.buffer[: scan.pos])
+    return fields, file
 
 
-async def read_fields_tail(raw: RawBody, after: bytes) -> bytes:
-    """The rest of the body from the file part's closing delimiter (``after``) to its end."""
+async def read_fields_tail(raw: RawBody, after: bytes) -> list[RawPart]:
+    """The parts after the file, from its closing delimiter (``after``) to the body's end."""
     scan = _Scanner(raw, after)
+    parts: list[RawPart] = []
     more = await scan.next_delimiter()
     while more:
-        await scan.header_block()
-        await scan.skip_body()
+        headers = _parsed(await scan.header_block())
+        parts.append(RawPart(headers, await scan.body()))
         more = await scan.next_delimiter()
     while await scan.more():  # the epilogue, if any
         pass
     raw.budget.spend(len(scan.buffer))
-    return bytes(scan.buffer)
+    return parts
 
 
 class _Scanner:
@@ -202,15 +217,16 @@ class _Scanner:
             if len(lines) > MAX_PART_HEADER_LINES:
                 raise _headers_too_large()
 
-    async def skip_body(self) -> None:
-        """Past a field's body, to its closing delimiter's ``--boundary``."""
+    async def body(self) -> bytes:
+        """A field's bytes; the scan moves on to its closing delimiter's ``--boundary``."""
         ending = b"\r\n" + self._delimiter
-        search = self.pos
+        start = search = self.pos
         while (found := self.buffer.find(ending, search)) < 0:
             search = max(self.pos, len(self.buffer) - len(ending) + 1)
             if not await self.more():
                 raise bad_request(TRUNCATED, code="truncated_upload")
         self.pos = found + 2
+        return bytes(self.buffer[start:found])
 
 
 def _first_line_is_skipped() -> bool:

@@ -32,7 +32,8 @@ async def transcribe_upload(
     """Transcribe the upload as its form asks, streaming it before the form has ended."""
     name, content_type = form.filename, form.content_type
     model = form.get("model")
-    guess = next((slot for slot in GUESSES if offering(hass, slot)), None)
+    offered = {slot: len(offering(hass, slot)) for slot in GUESSES}
+    guess = next((slot for slot in GUESSES if offered[slot]), None)
     if not upload.fields_pending or (model is None and guess is None):
         if upload.fields_pending:  # nothing to stream to: let the fields decide
             await upload.ensure_spooled()
@@ -60,7 +61,7 @@ async def transcribe_upload(
 
     outcome = await upload.forward_early(
         lambda: transcribe_audio(hass, upload, name, content_type, complete, service=target),
-        keep_copy=_may_replay(hass, target),
+        keep_copy=_may_replay(target, offered),
         belongs_here=belongs_here,
     )
     if not isinstance(outcome, Misrouted):
@@ -72,11 +73,13 @@ async def transcribe_upload(
     return await transcribe_audio(hass, upload, name, content_type, request)
 
 
-def _may_replay(hass: HomeAssistant, chosen: ServiceSlot[OpenAITranscriptionClient]) -> bool:
+def _may_replay(
+    chosen: ServiceSlot[OpenAITranscriptionClient],
+    offered: dict[ServiceSlot[OpenAITranscriptionClient], int],
+) -> bool:
     """Whether the file may have to be sent again: to another Spark, or the other service.
 
     Only then is it spooled while it streams (disk I/O the usual one-Spark setup skips).
+    ``offered``: how many Sparks offer each service, looked up once per request.
     """
-    return len(offering(hass, chosen)) > 1 or any(
-        offering(hass, slot) for slot in GUESSES if slot is not chosen
-    )
+    return offered[chosen] > 1 or any(offered[slot] for slot in GUESSES if slot is not chosen)

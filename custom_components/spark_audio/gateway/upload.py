@@ -35,6 +35,8 @@ from .upload_form import FILE_FIELD, UploadForm, open_form, read_fields_after, r
 
 _LOGGER = logging.getLogger(__name__)
 SNIFF_BYTES = 4096
+# What reading the connection raises when the upload is cut off.
+_CUT_OFF = (ValueError, AssertionError, ConnectionError, ClientError, HttpProcessingError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Upload:
         """An upload not yet received; ``limits`` None means a local file (no cap)."""
         self._hass = hass
         self._limits = limits
+        self._open: Callable[[], AsyncGenerator[bytes]] | None = None
         self._stream: AsyncGenerator[bytes] | None = None
         self.spooled: SpooledFile | None = None
         self._owned: list[SpooledFile] = []
@@ -89,7 +92,6 @@ class Upload:
         source = part_body(raw.content, raw.boundary, after, raw.head)
         raw.head = b""
         first = await self._first_chunk(source)
-        parts = self._read_part(source, first)
 
         async def read_rest() -> None:
             await read_fields_after(raw, bytes(after), form)
@@ -98,22 +100,28 @@ class Upload:
         if forward_early:
             self.fields_pending = True
             self._teeing = not ahead
-            self._stream = self._then_fields(parts if ahead else self._teed(parts), read_rest)
+            self._open = lambda: self._streamed(source, first, read_rest)
         elif ahead:
-            self._stream = parts
+            self._open = lambda: self._file_part(source, first)
         else:
-            self.spooled = await self.spool(parts)
+            self.spooled = await self.spool(self._file_part(source, first))
             await read_rest()
 
-    async def _teed(self, parts: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
-        """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end.
+    def _streamed(
+        self, source: AsyncIterator[bytes], first: bytes, read_rest: Callable[[], Awaitable[None]]
+    ) -> AsyncGenerator[bytes]:
+        """The file, then the fields after it; spooled on the way when a replay may need it.
 
-        Without ``keep_copy`` (see ``forward_early``) nothing is spooled.
+        Decided when the stream opens: ``forward_early`` has said by then whether
+        a copy is needed (``keep_copy``). Without one, every chunk passes through
+        a single generator.
         """
-        if not self._keep_copy:
-            async for chunk in parts:
-                yield chunk
-            return
+        if self._teeing and self._keep_copy:
+            return self._then_fields(self._teed(self._file_part(source, first)), read_rest)
+        return self._file_part(source, first, read_rest)
+
+    async def _teed(self, parts: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+        """Hand ``parts`` on while spooling them; the spool becomes ``spooled`` at the end."""
         owned = self._own_new(".upload")
         writer = SpoolWriter(self._hass, owned.path)
         try:
@@ -129,13 +137,16 @@ class Upload:
     async def _then_fields(
         self, parts: AsyncIterator[bytes], read_rest: Callable[[], Awaitable[None]]
     ) -> AsyncGenerator[bytes]:
-        """The file's bytes, then (before the stream ends) the fields that follow it.
-
-        Under ``forward_early`` the fields are judged before the stream goes on;
-        a wrong destination or a bad field holds it until the call is cancelled.
-        """
+        """``parts``, then (before the stream ends) the fields that follow the file."""
         async for chunk in parts:
             yield chunk
+        await self._fields_after(read_rest)
+
+    async def _fields_after(self, read_rest: Callable[[], Awaitable[None]]) -> None:
+        """Read the fields after the file; under ``forward_early``, judge them first.
+
+        A wrong destination or a bad field holds the stream until the call is cancelled.
+        """
         judge = self._verdict
         try:
             await read_rest()
@@ -222,18 +233,41 @@ class Upload:
         self._count(len(head))
         return bytes(head)
 
-    async def _read_part(self, source: AsyncIterator[bytes], first: bytes) -> AsyncGenerator[bytes]:
+    async def _file_part(
+        self,
+        source: AsyncIterator[bytes],
+        first: bytes,
+        read_rest: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncGenerator[bytes]:
+        """The file's bytes as they arrive, counted and guarded; then ``read_rest``, if given.
+
+        The one layer each chunk passes through on its way to the backend (a 200 MB
+        upload is thousands of chunks): no helper coroutine per chunk.
+        """
+        self._started = True
         yield first
-        while chunk := await self._guarded(anext(source, b"")):
+        next_chunk = source.__anext__
+        while True:
+            try:
+                chunk = await next_chunk()
+            except StopAsyncIteration:
+                break
+            except _CUT_OFF as err:
+                raise self._cut_off() from err
             self._count(len(chunk))
             yield chunk
+        if read_rest is not None:
+            await self._fields_after(read_rest)
 
     async def _guarded(self, read: Awaitable[bytes]) -> bytes:
         try:
             return await read
-        except (ValueError, AssertionError, ConnectionError, ClientError, HttpProcessingError) as e:
-            self.error = bad_request(TRUNCATED, code="truncated_upload")
-            raise self.error from e
+        except _CUT_OFF as err:
+            raise self._cut_off() from err
+
+    def _cut_off(self) -> TranscriptionError:
+        self.error = bad_request(TRUNCATED, code="truncated_upload")
+        return self.error
 
     def _count(self, size: int) -> None:
         self.received += size
@@ -251,15 +285,12 @@ class Upload:
         """The file's bytes (a fresh read of the spool, or the one-shot stream)."""
         if self.spooled is not None and not self.fields_pending:
             return self.spooled.chunks()
-        assert self._stream is not None
-        return self._once(self._stream)
-
-    async def _once(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         if self._started:
-            raise GatewayError(502, "The upload cannot be replayed", code="backend_unreachable")
-        self._started = True
-        async for chunk in stream:
-            yield chunk
+            return _not_replayable()
+        if self._stream is None:
+            assert self._open is not None
+            self._stream = self._open()
+        return self._stream
 
     async def ensure_spooled(self) -> SpooledFile:
         """Spool a streamed upload (when two backends need the same bytes)."""
@@ -278,6 +309,13 @@ class Upload:
                 await asyncio.shield(self._stream.aclose())
         while self._owned:
             await self._owned.pop().remove()
+
+
+async def _not_replayable() -> AsyncGenerator[bytes]:
+    """What a second read of a one-shot stream gets: a 502 once it is read."""
+    for _ in ():  # nothing: an async generator that raises when first read
+        yield b""
+    raise GatewayError(502, "The upload cannot be replayed", code="backend_unreachable")
 
 
 async def _cancelled(call: asyncio.Task[object]) -> None:

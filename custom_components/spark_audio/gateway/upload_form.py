@@ -9,32 +9,32 @@ conflicting fields are refused up front).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 
-from aiohttp import BodyPartReader, ClientError, MultipartReader, hdrs, web
-from aiohttp.base_protocol import BaseProtocol
+from aiohttp import hdrs, web
 from aiohttp.helpers import parse_mimetype
-from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
-from aiohttp.streams import StreamReader
 
-from .errors import GatewayError, bad_request
+from .errors import bad_request
 from .multipart_raw import (
-    TRUNCATED,
     Headers,
     RawBody,
+    RawPart,
     checked_boundary,
     read_fields_head,
     read_fields_tail,
 )
 
 FILE_FIELD = "file"
+CHARSET_FIELD = "_charset_"
+"""RFC 7578 4.6: a field that names the charset of the fields without one."""
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
 MAX_FILENAME_CHARS = 255
-_FIELD_CHUNK = 16 * 1024
+
+type Disposition = tuple[str | None, str | None]
+"""A part's name and filename."""
 # RFC 7578 deprecates Content-Transfer-Encoding; only the identity forms are accepted.
 _IDENTITY_ENCODINGS = frozenset({"", "binary", "7bit", "8bit", "identity"})
 # Playlists announce themselves by type too; they never reach ffmpeg or a backend.
@@ -81,10 +81,12 @@ class UploadForm:
     """The text fields of a multipart request, and its file part when reached."""
 
     fields: dict[str, list[str]] = field(default_factory=dict)
-    file: BodyPartReader | None = None
+    file: RawPart | None = None
     filename: str = "audio"
     content_type: str = "application/octet-stream"
     count: int = 0
+    charset: str = "utf-8"
+    """What a field without a charset of its own is decoded as (RFC 7578's ``_charset_``)."""
 
     def get(self, name: str) -> str | None:
         """The last value sent for ``name``."""
@@ -113,76 +115,61 @@ async def open_form(request: web.Request) -> tuple[UploadForm, RawBody]:
 
 
 async def read_form_head(raw: RawBody) -> UploadForm:
-    """The fields before the file part and the part itself; its first bytes go to ``raw.head``."""
-    stream = _memory_stream(await read_fields_head(raw, _is_file_part))
+    """The fields before the file part and the part itself; its first bytes go to ``raw.head``.
+
+    Read from ``multipart_raw``'s one scan: the dispositions it read to find the
+    file part are the ones the fields are named by.
+    """
+    names: list[Disposition] = []
+
+    def is_file(headers: Headers) -> bool:
+        names.append(found := read_disposition(headers.get(hdrs.CONTENT_DISPOSITION)))
+        return found[0] == FILE_FIELD
+
+    fields, file = await read_fields_head(raw, is_file)
     form = UploadForm()
-    await read_fields(_form_reader(raw.boundary, stream), form, stop_at_file=True)
-    if not stream.at_eof():  # aiohttp saw the file part somewhere else than we did
-        raise bad_request("Malformed multipart body", code="bad_multipart")
+    add_parts(form, [*fields, file] if file is not None else fields, names)
     return form
 
 
 async def read_fields_after(raw: RawBody, after: bytes, form: UploadForm) -> None:
     """The fields a client sent after the file part, under the same budget as the ones before."""
-    rest = await read_fields_tail(raw, after)
-    await read_fields(_form_reader(raw.boundary, _memory_stream(rest)), form, stop_at_file=False)
+    parts = await read_fields_tail(raw, after)
+    add_parts(form, parts, [part_disposition(part) for part in parts])
 
 
-def _memory_stream(data: bytes) -> StreamReader:
-    """``data`` as a finished stream, for aiohttp's parser to read bytes already bounded."""
-    loop = asyncio.get_running_loop()
-    # A limit above the data: feeding it must not try to pause a transport there is none of
-    # (newer aiohttp pauses the protocol past twice the limit, and this one has no transport).
-    stream = StreamReader(BaseProtocol(loop), max(2**16, len(data) + 1), loop=loop)
-    stream.feed_data(data)
-    stream.feed_eof()
-    return stream
+def part_disposition(part: RawPart) -> Disposition:
+    """A part's name and filename (see ``read_disposition``)."""
+    return read_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
 
 
-def _form_reader(boundary: bytes, stream: StreamReader) -> MultipartReader:
-    content_type = f'multipart/form-data; boundary="{boundary.decode("ascii")}"'
-    return MultipartReader({hdrs.CONTENT_TYPE: content_type}, stream)
+def add_parts(form: UploadForm, parts: list[RawPart], names: list[Disposition]) -> None:
+    """Check each part and add it to ``form``: a text field, or the one file part.
 
-
-def _is_file_part(headers: Headers) -> bool:
-    return read_disposition(headers.get(hdrs.CONTENT_DISPOSITION))[0] == FILE_FIELD
-
-
-async def read_fields(reader: MultipartReader, form: UploadForm, *, stop_at_file: bool) -> None:
-    """Read parts into ``form``; stop at the file part when ``stop_at_file``."""
-    try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise bad_request("Nested multipart bodies are not supported", code="bad_multipart")
-            _check_part_headers(part)
-            name, filename = disposition(part)
-            if not name:
-                raise bad_request("A multipart part has no name", code="bad_multipart")
-            if "\x00" in name:
-                raise bad_request("A part name contains a NUL character", code="bad_multipart")
-            if name == FILE_FIELD:
-                if form.file is not None:
-                    raise bad_request("Send exactly one 'file' part", param=FILE_FIELD)
-                _take_file(form, part, filename)
-                if stop_at_file:
-                    return
-                continue
-            form.count += 1
-            if form.count > MAX_FIELDS:
-                raise bad_request(
-                    f"At most {MAX_FIELDS} form fields are accepted", code="too_many_fields"
-                )
-            _add_field(form, name, await _field_text(part, name))
-    except GatewayError:
-        raise
-    except (ConnectionError, ClientError, PayloadEncodingError) as err:
-        raise bad_request(TRUNCATED, code="truncated_upload") from err
-    except (ValueError, AssertionError, LookupError, RuntimeError, BadHttpMessage) as err:
-        # Bad part headers (NUL bytes, bad syntax): say what, never echo a traceback.
-        reason = err.message if isinstance(err, BadHttpMessage) else str(err)
-        raise bad_request(
-            f"Malformed multipart body: {reason.strip()[:200]}", code="bad_multipart"
-        ) from err
+    Every refusal aiohttp's multipart reader would have made (a nested
+    multipart, an encoding it would decode or fail on) is made here, as a 400.
+    """
+    for part, (name, filename) in zip(parts, names, strict=False):
+        _check_part_headers(part.headers)
+        if not name:
+            raise bad_request("A multipart part has no name", code="bad_multipart")
+        if "\x00" in name:
+            raise bad_request("A part name contains a NUL character", code="bad_multipart")
+        if name == FILE_FIELD:
+            if form.file is not None:
+                raise bad_request("Send exactly one 'file' part", param=FILE_FIELD)
+            _take_file(form, part, filename)
+            continue
+        form.count += 1
+        if form.count > MAX_FIELDS:
+            raise bad_request(
+                f"At most {MAX_FIELDS} form fields are accepted", code="too_many_fields"
+            )
+        text = _field_text(part, name, form.charset)
+        if name == CHARSET_FIELD:
+            form.charset = text.strip() or form.charset
+            continue
+        _add_field(form, name, text)
 
 
 def _add_field(form: UploadForm, name: str, text: str) -> None:
@@ -200,12 +187,7 @@ def _add_field(form: UploadForm, name: str, text: str) -> None:
     values.append(text)
 
 
-def disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
-    """A part's name and filename (see ``read_disposition``)."""
-    return read_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
-
-
-def read_disposition(header: str | None) -> tuple[str | None, str | None]:
+def read_disposition(header: str | None) -> Disposition:
     """A part's name and filename from its Content-Disposition: plain ones read here.
 
     The one reader of a part's disposition, for the scan that finds the file
@@ -235,7 +217,7 @@ def read_disposition(header: str | None) -> tuple[str | None, str | None]:
 _FILENAME_PARAM = re.compile(r";\s*filename(\*|\*?\d+\*?)?\s*=", re.IGNORECASE)
 
 
-def _plain_disposition(header: str) -> tuple[str | None, str | None] | None:
+def _plain_disposition(header: str) -> Disposition | None:
     if _PLAIN_DISPOSITION.fullmatch(header):
         found = _PLAIN_PARAM.findall(header)
         params = {key: value.lstrip("\\/") for key, value in found}
@@ -244,15 +226,18 @@ def _plain_disposition(header: str) -> tuple[str | None, str | None] | None:
     return None
 
 
-def _check_part_headers(part: BodyPartReader) -> None:
-    """Encodings aiohttp would decode on the fly (or fail on) are refused."""
-    transfer = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
+def _check_part_headers(headers: Headers) -> None:
+    """Nested multiparts and encodings aiohttp would decode on the fly (or fail on): refused."""
+    content_type = headers.get(hdrs.CONTENT_TYPE, "")
+    if "multipart" in content_type.lower() and parse_mimetype(content_type).type == "multipart":
+        raise bad_request("Nested multipart bodies are not supported", code="bad_multipart")
+    transfer = headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
     if transfer not in _IDENTITY_ENCODINGS:
         raise bad_request(
             f"Content-Transfer-Encoding {transfer!r} is not supported; send the bytes as they are",
             code="bad_transfer_encoding",
         )
-    encoding = part.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    encoding = headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     if encoding not in _IDENTITY_ENCODINGS:
         raise bad_request(
             f"Content-Encoding {encoding!r} is not supported in a multipart part",
@@ -260,7 +245,7 @@ def _check_part_headers(part: BodyPartReader) -> None:
         )
 
 
-def _take_file(form: UploadForm, part: BodyPartReader, filename: str | None) -> None:
+def _take_file(form: UploadForm, part: RawPart, filename: str | None) -> None:
     """The file part, its filename and its ``type/subtype``: what the backend's form can carry."""
     filename = filename or "audio"
     if (
@@ -302,20 +287,19 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-async def _field_text(part: BodyPartReader, name: str) -> str:
-    """A text field, read up to ``MAX_FIELD_BYTES`` and decoded strictly."""
-    data = bytearray()
-    while chunk := await part.read_chunk(_FIELD_CHUNK):
-        data += chunk
-        if len(data) > MAX_FIELD_BYTES:
-            raise bad_request(
-                f"The field {name!r} is longer than {MAX_FIELD_BYTES // 1024} KiB",
-                param=name,
-                code="field_too_large",
-            )
-    charset = part.get_charset(default="utf-8")
+def _field_text(part: RawPart, name: str, default_charset: str) -> str:
+    """A text field, at most ``MAX_FIELD_BYTES``, decoded strictly in its charset."""
+    if len(part.body) > MAX_FIELD_BYTES:
+        raise bad_request(
+            f"The field {name!r} is longer than {MAX_FIELD_BYTES // 1024} KiB",
+            param=name,
+            code="field_too_large",
+        )
+    charset = default_charset
+    if content_type := part.headers.get(hdrs.CONTENT_TYPE):
+        charset = parse_mimetype(content_type).parameters.get("charset", default_charset)
     try:
-        text = bytes(data).decode(charset)
+        text = part.body.decode(charset)
     except LookupError as err:
         raise bad_request(
             f"The field {name!r} has an unknown charset {charset!r}",
