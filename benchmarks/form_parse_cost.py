@@ -1,24 +1,38 @@
-"""Our form parsing without a profiler: the raw scan alone, and the scan plus aiohttp's re-read.
+"""Our form parsing without a profiler: now against a git revision of it, in the same run.
 
-``gateway/multipart_raw.py`` scans every byte that is not the file (bounded);
-``gateway/upload_form.py`` then hands those bytes to aiohttp's MultipartReader
-to read the fields. Both run here in-process on the SDK's form (model first) and
-curl's (file first), so the cost of each step is measured without cProfile's
-per-call overhead, interleaved, median of many rounds.
+``gateway/multipart_raw.py`` and ``gateway/upload_form.py`` as they are now (one
+scan builds the fields) and as they were at a git revision (default: before
+that, when aiohttp's MultipartReader read the scanned bytes a second time) read
+the SDK's form (model first) and curl's (file first) in-process, interleaved,
+median of many rounds, so each step's cost shows without cProfile's per-call
+overhead.
+
+Run: .venv/bin/python -m benchmarks.form_parse_cost [--revision REV] [--rounds N]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
 from custom_components.spark_audio.gateway import multipart_raw, upload_form
 
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "custom_components.spark_audio.gateway"
+GATEWAY = "custom_components/spark_audio/gateway"
+BEFORE = "6f0c6da"
+"""The last revision whose upload_form re-read the form with aiohttp's MultipartReader."""
 BOUNDARY = "0f3c9a7d2b8e4c6a1d5f7e9b3a2c4d6e"
 FIELDS = (("model", "parakeet-tdt-0.6b-v3"), ("response_format", "json"))
 AUDIO = b"RIFF" + bytes(65532)
@@ -38,31 +52,61 @@ FILE_HEAD = (
 END = f"--{BOUNDARY}--\r\n".encode()
 
 
-def _raw(data: bytes) -> multipart_raw.RawBody:
+def _module_at(revision: str, name: str, replace: tuple[str, str] | None = None) -> Any:
+    """``gateway/<name>.py`` at ``revision``, loaded into the gateway package under a new name."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:{GATEWAY}/{name}.py"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if replace is not None:
+        source = source.replace(*replace)
+    module_name = f"{PACKAGE}._{name}_at_{revision}"
+    module = types.ModuleType(module_name)
+    module.__package__ = PACKAGE
+    sys.modules[module_name] = module  # dataclasses look their module up while they are made
+    exec(compile(source, f"{revision}:{GATEWAY}/{name}.py", "exec"), module.__dict__)
+    return module
+
+
+def modules_at(revision: str) -> tuple[Any, Any]:
+    """(multipart_raw, upload_form) as they were at ``revision``."""
+    raw = _module_at(revision, "multipart_raw")
+    form = _module_at(
+        revision,
+        "upload_form",
+        ("from .multipart_raw import", f"from ._multipart_raw_at_{revision} import"),
+    )
+    return raw, form
+
+
+def _stream(data: bytes) -> StreamReader:
     loop = asyncio.get_running_loop()
     stream = StreamReader(BaseProtocol(loop), 2**20, loop=loop)
     stream.feed_data(data)
     stream.feed_eof()
-    return multipart_raw.RawBody(stream, BOUNDARY.encode())
+    return stream
 
 
-async def _head_scan(data: bytes) -> None:
-    await multipart_raw.read_fields_head(_raw(data), upload_form._is_file_part)
+type Step = Callable[[bytes], Awaitable[object]]
 
 
-async def _head_read(data: bytes) -> None:
-    await upload_form.read_form_head(_raw(data))
+def steps(raw: Any, form: Any) -> tuple[Step, Step]:
+    """Reading a form's head (fields and file header) and its tail, with these modules."""
+
+    async def head(data: bytes) -> object:
+        return await form.read_form_head(raw.RawBody(_stream(data), BOUNDARY.encode()))
+
+    async def tail(data: bytes) -> object:
+        body = raw.RawBody(_stream(data), BOUNDARY.encode())
+        return await form.read_fields_after(body, b"", form.UploadForm())
+
+    return head, tail
 
 
-async def _tail_scan(data: bytes) -> None:
-    await multipart_raw.read_fields_tail(_raw(data), b"")
-
-
-async def _tail_read(data: bytes) -> None:
-    await upload_form.read_fields_after(_raw(data), b"", upload_form.UploadForm())
-
-
-async def _median_us(step: Callable[[bytes], Awaitable[None]], data: bytes, rounds: int) -> float:
+async def _median_us(step: Step, data: bytes, rounds: int) -> float:
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -71,36 +115,50 @@ async def _median_us(step: Callable[[bytes], Awaitable[None]], data: bytes, roun
     return statistics.median(times) * 1e6
 
 
-async def form_parse_costs(rounds: int = 400) -> list[tuple[str, float, float]]:
-    """(form, µs for multipart_raw's scan alone, µs for the scan plus upload_form's reading)."""
+async def form_parse_costs(
+    rounds: int = 400, revision: str = BEFORE
+) -> list[tuple[str, float, float]]:
+    """(form piece, µs at ``revision``, µs now), interleaved so noise hits both alike."""
+    old_head, old_tail = steps(*modules_at(revision))
+    new_head, new_tail = steps(multipart_raw, upload_form)
     model_first = _fields() + FILE_HEAD + AUDIO
     file_first_tail = b"--" + BOUNDARY.encode() + b"\r\n" + _fields()[len(BOUNDARY) + 4 :] + END
     cases = (
-        ("model first: fields and file header", _head_scan, _head_read, model_first),
-        ("model first: the closing after the file", _tail_scan, _tail_read, END),
-        ("file first: file header", _head_scan, _head_read, FILE_HEAD + AUDIO),
-        ("file first: fields after the file", _tail_scan, _tail_read, file_first_tail),
+        ("model first: fields and file header", old_head, new_head, model_first),
+        ("model first: the closing after the file", old_tail, new_tail, END),
+        ("file first: file header", old_head, new_head, FILE_HEAD + AUDIO),
+        ("file first: fields after the file", old_tail, new_tail, file_first_tail),
     )
     results = []
-    for name, scan, read, data in cases:
-        scans, reads = [], []
-        for _ in range(5):  # interleaved, so the machine's noise hits both alike
-            scans.append(await _median_us(scan, data, rounds // 5))
-            reads.append(await _median_us(read, data, rounds // 5))
-        results.append((name, statistics.median(scans), statistics.median(reads)))
+    for name, old, new, data in cases:
+        befores, afters = [], []
+        for _ in range(5):
+            befores.append(await _median_us(old, data, rounds // 5))
+            afters.append(await _median_us(new, data, rounds // 5))
+        results.append((name, statistics.median(befores), statistics.median(afters)))
     return results
 
 
-def form_parse_table(results: list[tuple[str, float, float]]) -> str:
-    """Markdown: per form piece, the scan, the scan + aiohttp's re-read, and the difference."""
+def form_parse_table(results: list[tuple[str, float, float]], revision: str = BEFORE) -> str:
+    """Markdown: per form piece, the reading at ``revision``, now, and the difference."""
     lines = [
-        "| form piece | multipart_raw scan | + upload_form's aiohttp re-read | re-read alone |",
+        f"| form piece | before ({revision}: scan + aiohttp's re-read) | now (one scan) | saved |",
         "|---|---:|---:|---:|",
     ]
-    for name, scan, read in results:
-        lines.append(f"| {name} | {scan:.0f} µs | {read:.0f} µs | {read - scan:.0f} µs |")
+    for name, before, now in results:
+        lines.append(f"| {name} | {before:.0f} µs | {now:.0f} µs | {before - now:.0f} µs |")
     return "\n".join(lines)
 
 
+def main() -> None:
+    """Print the table for the chosen revision."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--revision", default=BEFORE)
+    parser.add_argument("--rounds", type=int, default=400)
+    args = parser.parse_args()
+    results = asyncio.run(form_parse_costs(args.rounds, args.revision))
+    print(form_parse_table(results, args.revision))
+
+
 if __name__ == "__main__":
-    print(form_parse_table(asyncio.run(form_parse_costs())))
+    main()

@@ -25,6 +25,7 @@ import aiohttp
 
 from .form_parse_cost import form_parse_costs, form_parse_table
 from .profile_stages import StageCost, stage_cpu, stage_table
+from .upload_stream_cost import upload_stream_costs, upload_stream_table
 
 MIB = 1024 * 1024
 SLICE = MIB
@@ -207,8 +208,10 @@ class SdkRun:
             (cpu[gateway.name] / runs, cpu[relay.name] / runs),
         )
         if self.settings.profile_dir is not None and first:
-            print("(f) our form parsing in this process, no profiler (median µs):")
+            print("(f) our form parsing in this process, no profiler, before and now (median):")
             print(form_parse_table(await form_parse_costs()))
+            print("(g) the upload stream in this process, no profiler, before and now (median):")
+            print(upload_stream_table(await upload_stream_costs(200)))
             print(f"(h) HA's floor: {await self.ha_floor_ms():.2f} ms event-loop CPU per GET /api/")
 
     async def ha_floor_ms(self, requests: int = 60) -> float:
