@@ -81,7 +81,7 @@ def test_same_as_aiohttp(header: str | None) -> None:
 def test_plain_headers_skip_aiohttp(header: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The point of it: what every client sends never reaches aiohttp's slow parser."""
     parsed: list[Any] = []
-    real = upload_form.parse_content_disposition
+    real = parse_content_disposition
 
     def spy(value: str | None) -> Any:
         parsed.append(value)

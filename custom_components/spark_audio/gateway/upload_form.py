@@ -74,6 +74,10 @@ _REFERENCE_MARKERS = (
     b"http://",
     b"https://",
 )
+_LOWER_MARKERS = tuple(marker.lower() for marker in _REFERENCE_MARKERS)
+_MARKER_BYTES = max(map(len, _LOWER_MARKERS))
+# Control characters, which no filename a backend is sent may hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -248,11 +252,7 @@ def _check_part_headers(headers: Headers) -> None:
 def _take_file(form: UploadForm, part: RawPart, filename: str | None) -> None:
     """The file part, its filename and its ``type/subtype``: what the backend's form can carry."""
     filename = filename or "audio"
-    if (
-        len(filename) > MAX_FILENAME_CHARS
-        or any(ord(c) < 32 or ord(c) == 127 for c in filename)
-        or not _is_utf8(filename)
-    ):
+    if len(filename) > MAX_FILENAME_CHARS or _CONTROL.search(filename) or not _is_utf8(filename):
         raise bad_request(
             f"The filename must be valid UTF-8 of at most {MAX_FILENAME_CHARS} characters, "
             "without control characters",
@@ -317,8 +317,8 @@ def _field_text(part: RawPart, name: str, default_charset: str) -> str:
 
 def reject_references(head: bytes) -> None:
     """Playlists, concat lists and other files that point at files are refused."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if any(text.startswith(marker.lower()) for marker in _REFERENCE_MARKERS):
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:_MARKER_BYTES].lower()
+    if text.startswith(_LOWER_MARKERS):
         raise bad_request(
             "Playlists, concat lists and other files that refer to other files are not "
             "accepted; upload the audio itself",
