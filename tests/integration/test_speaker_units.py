@@ -18,13 +18,24 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
+from custom_components.spark_audio.spark import ParakeetClient
+from custom_components.spark_audio.spark.models import (
+    Diarization,
+    DiarizationSegment,
+    Transcription,
+    Word,
+)
+from custom_components.spark_audio.spark.wav import wav_header
+from custom_components.spark_audio.transcription.request import SpeakerCounts, TranscriptionRequest
+from custom_components.spark_audio.transcription.speakers import parakeet_with_sortformer
+from custom_components.spark_audio.transcription.spool import SpooledFile
 from custom_components.spark_audio.transcription.units import UNIT_S
 from tests.integration.long_audio import RATE, collect_events, wait_until, write_long_wav
 from tests.integration.test_transcription_units import (
@@ -215,3 +226,56 @@ async def test_voice_command_waits_for_one_request_of_a_speakers_job(
     assert all(
         r.gpu_started_at is not None and voice.gpu_started_at < r.gpu_started_at for r in later
     )
+
+
+class CutMidSentence:
+    """A Parakeet whose speech runs across the cut at 600 s: the simulator cannot do that.
+
+    The simulator spreads each unit's words evenly over it, so its units never
+    share a sentence; this fake answers fixed words near the cut, and one
+    speaker turn over the whole file, to check how units meet in the merge.
+    """
+
+    timeout = 60.0
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def transcribe(self, audio: Any, options: Any, *, filename: str, **_: Any) -> Any:
+        self.sent.append(filename)
+        await asyncio.sleep(0)  # a request waits for its answer
+        words = {
+            "unit0.wav": (Word(598.0, 599.0, "so"), Word(599.2, 599.9, "the")),
+            "unit1.wav": (Word(0.1, 0.6, "meeting"), Word(30.0, 31.0, "ends")),
+        }[filename]
+        return Transcription(" ".join(w.text for w in words), "en", None, "parakeet", words)
+
+    async def diarize(self, audio: Any, *, filename: str, **_: Any) -> Diarization:
+        self.sent.append(filename)
+        await asyncio.sleep(0)
+        return Diarization((DiarizationSegment(0.0, 660.0, "Speaker_0"),), ("Speaker_0",), 660.0)
+
+
+async def test_units_meet_in_one_segment_across_the_cut(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """A sentence spoken across the cut stays one caption segment, at the recording's times."""
+    path = tmp_path / "eleven.wav"
+    await hass.async_add_executor_job(
+        path.write_bytes, wav_header(RATE, data_size=660 * RATE * 2) + bytes(660 * RATE * 2)
+    )
+    client = CutMidSentence()
+    spooled = SpooledFile(hass, path, 44 + 660 * RATE * 2)
+    transcript = await parakeet_with_sortformer(
+        hass,
+        cast(ParakeetClient, client),
+        spooled,
+        path.name,
+        "audio/wav",
+        TranscriptionRequest(language="en", speakers=SpeakerCounts()),
+    )
+    assert client.sent == ["unit0.wav", "eleven.wav", "unit1.wav"]  # taking turns
+    assert [(s.start_ms, s.end_ms, s.text) for s in transcript.segments] == [
+        (598000, 600600, "so the meeting"),
+        (630000, 631000, "ends"),
+    ]

@@ -178,12 +178,13 @@ async def _diarize(
     ``turn``, when given, is held for each window (see ``parakeet_with_sortformer``).
     """
     if layout is None or layout.duration_s <= SORTFORMER_MAX_S:
-        return await client.diarize(
-            spooled.chunks(),
-            filename=filename,
-            content_type=content_type,
-            timeout=upload_timeout(client),
-        )
+        async with turn or contextlib.nullcontext():
+            return await client.diarize(
+                spooled.chunks(),
+                filename=filename,
+                content_type=content_type,
+                timeout=upload_timeout(client),
+            )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
     per_window = []
     report_progress(0.0, "diarizing")
