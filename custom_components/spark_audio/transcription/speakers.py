@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -19,7 +20,7 @@ from ..spark import (
 from ..spark.clients.transcription import WORD_TIMING, TranscriptionOptions
 from ..spark.transcripts.diarization_windows import plan_windows, reconcile_windows
 from ..spark.transcripts.speaker_merge import merge_words_with_speakers
-from ..spark.wav import WavLayout, wav_header, wav_layout
+from ..spark.wav import WavLayout
 from ..voiceprint_store import named_transcript, wants_speaker_embeddings
 from .audio import AudioInput
 from .decode import decoded_wav
@@ -27,6 +28,7 @@ from .progress import report_progress, with_whisperx_progress
 from .request import SpeakerCounts, TranscriptionRequest
 from .routing import Attempt, call_with_failover, offering, upload_timeout
 from .spool import SpooledFile
+from .units import UNIT_S, quiet_windows, read_layout, transcribe_windows, window_wav
 
 _LOGGER = logging.getLogger(__name__)
 SORTFORMER_MAX_S = 720.0
@@ -92,7 +94,7 @@ async def transcribe_with_speakers(
 
     async def on_parakeet(attempt: Attempt[ParakeetClient]) -> SpeakerTranscript:
         client = attempt.coordinator.client
-        return await parakeet_with_sortformer(client, spooled, name, content_type, request)
+        return await parakeet_with_sortformer(hass, client, spooled, name, content_type, request)
 
     try:
         return await call_with_failover(hass, PARAKEET_SLOT, on_parakeet)
@@ -102,29 +104,43 @@ async def transcribe_with_speakers(
 
 
 async def parakeet_with_sortformer(
+    hass: HomeAssistant,
     client: ParakeetClient,
     spooled: SpooledFile,
     filename: str,
     content_type: str,
     request: TranscriptionRequest,
 ) -> SpeakerTranscript:
-    """Transcribe and diarize the same spooled file in parallel, then merge.
+    """Transcribe and diarize the same spooled file, then merge.
 
-    When one call fails the other is cancelled at once (not left running on the
-    GPU for a request that has already failed).
+    A file of one unit or less: both calls at once, each with the whole file.
+    Longer: the transcription in ``units`` beside Sortformer's windows, the two
+    taking turns (one request of this job on the GPU, the other waiting in HA),
+    so a voice command waits for one unit or one window, never both, never the
+    whole file. When one call fails the other is cancelled at once (not left
+    running on the GPU for a request that has already failed).
     """
     layout = await read_layout(spooled)
-    transcription, diarization = await both(
-        client.transcribe(
-            spooled.chunks(),
-            # the merge places each word in a speaker turn
-            TranscriptionOptions(WORD_TIMING, request.language),
-            filename=filename,
-            content_type=content_type,
-            timeout=upload_timeout(client),
-        ),
-        _diarize(client, spooled, filename, content_type, layout),
-    )
+    # the merge places each word in a speaker turn
+    options = TranscriptionOptions(WORD_TIMING, request.language)
+    if layout is None or layout.duration_s <= UNIT_S:
+        transcription, diarization = await both(
+            client.transcribe(
+                spooled.chunks(),
+                options,
+                filename=filename,
+                content_type=content_type,
+                timeout=upload_timeout(client),
+            ),
+            _diarize(client, spooled, filename, content_type, layout),
+        )
+    else:
+        turn = asyncio.Lock()  # fair: the two loops alternate on it
+        units = await quiet_windows(hass, spooled, layout)
+        transcription, diarization = await both(
+            transcribe_windows(client, spooled, layout, units, options, turn=turn),
+            _diarize(client, spooled, filename, content_type, layout, turn),
+        )
     segments = merge_words_with_speakers(transcription.words, diarization.segments)
     return SpeakerTranscript(
         duration=transcription.duration or diarization.duration or 0.0,
@@ -149,39 +165,37 @@ async def both[A, B](first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, 
     return one.result(), two.result()
 
 
-async def read_layout(spooled: SpooledFile) -> WavLayout | None:
-    """The layout of a PCM WAV upload; None for other formats (they get decoded)."""
-    try:
-        return wav_layout(await spooled.read(0, 4096), spooled.size)
-    except ValueError:
-        return None
-
-
 async def _diarize(
     client: ParakeetClient,
     spooled: SpooledFile,
     filename: str,
     content_type: str,
     layout: WavLayout | None,
+    turn: asyncio.Lock | None = None,
 ) -> Diarization:
-    """One Sortformer call, or overlapping windows reconciled for audio past its limit."""
+    """One Sortformer call, or overlapping windows reconciled for audio past its limit.
+
+    ``turn``, when given, is held for each window (see ``parakeet_with_sortformer``).
+    """
     if layout is None or layout.duration_s <= SORTFORMER_MAX_S:
-        return await client.diarize(
-            spooled.chunks(),
-            filename=filename,
-            content_type=content_type,
-            timeout=upload_timeout(client),
-        )
+        async with turn or contextlib.nullcontext():
+            return await client.diarize(
+                spooled.chunks(),
+                filename=filename,
+                content_type=content_type,
+                timeout=upload_timeout(client),
+            )
     windows = plan_windows(layout.duration_s, WINDOW_S, OVERLAP_S)
     per_window = []
     report_progress(0.0, "diarizing")
     for window in windows:  # one at a time: Sortformer's memory is the limit
-        result = await client.diarize(
-            window_wav(spooled, layout, window.start_s, window.end_s),
-            filename=f"window{window.index}.wav",
-            content_type="audio/wav",
-            timeout=upload_timeout(client),
-        )
+        async with turn or contextlib.nullcontext():
+            result = await client.diarize(
+                window_wav(spooled, layout, window.start_s, window.end_s),
+                filename=f"window{window.index}.wav",
+                content_type="audio/wav",
+                timeout=upload_timeout(client),
+            )
         per_window.append(result.segments)
         report_progress(len(per_window) / len(windows), "diarizing")
     reconciled = reconcile_windows(windows, per_window)
@@ -196,20 +210,3 @@ async def _diarize(
         duration=layout.duration_s,
         model="nvidia/diar_sortformer_4spk-v1 (windowed)",
     )
-
-
-async def window_wav(
-    spooled: SpooledFile, layout: WavLayout, start_s: float, end_s: float
-) -> AsyncIterator[bytes]:
-    """A WAV file of ``[start_s, end_s)`` read straight from the spooled upload."""
-    frame = layout.block_align
-    first = int(start_s * layout.sample_rate) * frame
-    last = min(layout.data_size, int(end_s * layout.sample_rate) * frame)
-    yield wav_header(
-        layout.sample_rate,
-        channels=layout.channels,
-        sample_width=layout.sample_width,
-        data_size=last - first,
-    )
-    async for chunk in spooled.chunks(layout.data_offset + first, last - first):
-        yield chunk

@@ -5,12 +5,17 @@ one-hour file sent whole holds it for all of that hour's GPU time, and a voice
 command arriving meanwhile waits behind it. Cut into ~10-minute windows sent one
 after another, the command is served as soon as the window running now ends.
 Windows do not overlap (each second is transcribed once); their texts are
-joined in order. A file of one window or less is sent as it is, exactly as before.
+joined in order, word times moved back onto the recording. A file of one window
+or less is sent as it is, exactly as before. A speaker-labelled job sends the
+same units beside Sortformer's windows, taking turns with them (``turn``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from homeassistant.core import HomeAssistant
 
@@ -21,13 +26,12 @@ from ..spark.clients.transcription import (
     join_transcriptions,
 )
 from ..spark.transcripts.diarization_windows import Window, plan_windows
-from ..spark.wav import WavLayout, quietest_point
+from ..spark.wav import WavLayout, quietest_point, wav_header, wav_layout
 from .audio import FileAudio
 from .decode import decoded_wav
 from .errors import TranscriptionError
 from .progress import report_progress
 from .routing import upload_timeout
-from .speakers import read_layout, window_wav
 from .spool import SpooledFile
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,8 +70,8 @@ async def transcribe_in_units(
                 filename=filename,
                 timeout=upload_timeout(client),
             )
-        windows = await _quiet_windows(hass, source, layout)
-        return await _windows(client, source, layout, windows, options)
+        windows = await quiet_windows(hass, source, layout)
+        return await transcribe_windows(client, source, layout, windows, options)
     finally:
         if decoded is not None:
             await decoded.remove()
@@ -82,31 +86,38 @@ async def _decoded(hass: HomeAssistant, audio: SpooledFile) -> SpooledFile | Non
         return None
 
 
-async def _windows(
+async def transcribe_windows(
     client: OpenAITranscriptionClient,
     source: SpooledFile,
     layout: WavLayout,
     windows: list[Window],
     options: TranscriptionOptions,
+    *,
+    turn: asyncio.Lock | None = None,
 ) -> Transcription:
-    """One request per window, in order; the joined transcription."""
+    """One request per window, in order; the joined transcription.
+
+    ``turn``, when given, is held for each request: the job's other requests
+    (Sortformer's windows) wait for it, so one request of the job is on the GPU.
+    """
     parts: list[Transcription] = []
     report_progress(0.0, "transcribing")
     for window in windows:
-        parts.append(
-            await client.transcribe(
-                window_wav(source, layout, window.start_s, window.end_s),
-                options,
-                filename=f"unit{window.index}.wav",
-                content_type="audio/wav",
-                timeout=upload_timeout(client),
+        async with turn or contextlib.nullcontext():
+            parts.append(
+                await client.transcribe(
+                    window_wav(source, layout, window.start_s, window.end_s),
+                    options,
+                    filename=f"unit{window.index}.wav",
+                    content_type="audio/wav",
+                    timeout=upload_timeout(client),
+                )
             )
-        )
         report_progress(len(parts) / len(windows), "transcribing")
     return join_transcriptions(parts, [window.start_s for window in windows], layout.duration_s)
 
 
-async def _quiet_windows(
+async def quiet_windows(
     hass: HomeAssistant, source: SpooledFile, layout: WavLayout
 ) -> list[Window]:
     """``UNIT_S`` windows, each cut moved to the quietest point nearby (16-bit PCM only)."""
@@ -126,3 +137,28 @@ async def _quiet_windows(
         bounds.append(first / rate + quiet)
     bounds.append(layout.duration_s)
     return [Window(k, bounds[k], bounds[k + 1]) for k in range(len(planned))]
+
+
+async def read_layout(spooled: SpooledFile) -> WavLayout | None:
+    """The layout of a PCM WAV upload; None for other formats (they get decoded)."""
+    try:
+        return wav_layout(await spooled.read(0, 4096), spooled.size)
+    except ValueError:
+        return None
+
+
+async def window_wav(
+    spooled: SpooledFile, layout: WavLayout, start_s: float, end_s: float
+) -> AsyncIterator[bytes]:
+    """A WAV file of ``[start_s, end_s)`` read straight from the spooled upload."""
+    frame = layout.block_align
+    first = int(start_s * layout.sample_rate) * frame
+    last = min(layout.data_size, int(end_s * layout.sample_rate) * frame)
+    yield wav_header(
+        layout.sample_rate,
+        channels=layout.channels,
+        sample_width=layout.sample_width,
+        data_size=last - first,
+    )
+    async for chunk in spooled.chunks(layout.data_offset + first, last - first):
+        yield chunk
