@@ -25,6 +25,8 @@ from custom_components.spark_audio.const import (
 )
 from custom_components.spark_audio.identity import key_identity
 from tests.integration.gateway_harness import Client
+from tests.integration.long_audio import MINUTES_25, RATE, write_long_wav
+from tests.spark_sim.audio import speak
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -195,3 +197,22 @@ async def gateway(
         headers={"Authorization": f"Bearer {hass_access_token}"},
     )
     return client
+
+
+@pytest.fixture
+async def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A local media folder HA may read and write (the transcribe action's files)."""
+    folder = tmp_path / "media"
+    await hass.async_add_executor_job(folder.mkdir)
+    hass.config.media_dirs = {"local": str(folder)}
+    hass.config.allowlist_external_dirs = {str(folder)}
+    return folder
+
+
+@pytest.fixture
+async def recording(hass: HomeAssistant, media_dir: Path) -> Path:
+    """25 minutes of speech in the media folder: three units (10, 10 and 5 minutes)."""
+    clip = await speak("good morning everyone", "en-US", RATE)
+    target = media_dir / "meeting.wav"
+    await hass.async_add_executor_job(write_long_wav, target, clip, MINUTES_25)
+    return target

@@ -17,6 +17,8 @@ from tests.spark_sim.audio import speak
 from tests.spark_sim.server import SparkSim
 
 RATE = 8000
+MINUTES_25 = 25 * 60
+"""A recording of three 10-minute units (10, 10 and 5 minutes)."""
 HOURS_2 = 2 * 3600
 CAP_S = 300  # generous cap on waiting for a condition; never a timing assertion
 

@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Any, cast
 
-import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -37,11 +36,10 @@ from custom_components.spark_audio.transcription.request import SpeakerCounts, T
 from custom_components.spark_audio.transcription.speakers import parakeet_with_sortformer
 from custom_components.spark_audio.transcription.spool import SpooledFile
 from custom_components.spark_audio.transcription.units import UNIT_S
-from tests.integration.long_audio import RATE, collect_events, wait_until, write_long_wav
+from tests.integration.long_audio import MINUTES_25, RATE, collect_events, wait_until
 from tests.integration.test_transcription_units import (
     ENDLESS_RTF,
     LATER,
-    MINUTES_25,
     UNIT_BYTES,
     poll_until,
     transcriptions,
@@ -54,24 +52,6 @@ from tests.spark_sim.transcript import TURN_SECONDS
 DIARIZE = "/v1/audio/diarize"
 THREE_WORDS = "we meet again"
 UNITS = [(0.0, UNIT_S), (UNIT_S, UNIT_S), (2 * UNIT_S, MINUTES_25 - 2 * UNIT_S)]
-
-
-@pytest.fixture
-async def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
-    folder = tmp_path / "media"
-    await hass.async_add_executor_job(folder.mkdir)
-    hass.config.media_dirs = {"local": str(folder)}
-    hass.config.allowlist_external_dirs = {str(folder)}
-    return folder
-
-
-@pytest.fixture
-async def recording(hass: HomeAssistant, media_dir: Path) -> Path:
-    """25 minutes: three units (10, 10 and 5 minutes)."""
-    clip = await speak("good morning everyone", "en-US", RATE)
-    target = media_dir / "meeting.wav"
-    await hass.async_add_executor_job(write_long_wav, target, clip, MINUTES_25)
-    return target
 
 
 async def speakers_job(hass: HomeAssistant, media: str, write: list[str]) -> Any:

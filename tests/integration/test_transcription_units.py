@@ -26,37 +26,18 @@ from custom_components.spark_audio.stt import SparkSpeechToTextEntity
 from custom_components.spark_audio.transcription.units import UNIT_S
 from tests.integration.long_audio import (
     CAP_S,
+    MINUTES_25,
     RATE,
     collect_events,
     wait_until,
-    write_long_wav,
 )
 from tests.spark_sim.audio import speak, speak_pcm
 from tests.spark_sim.server import SparkSim
 
 TRANSCRIBE = "/v1/audio/transcriptions"
-MINUTES_25 = 25 * 60
 ENDLESS_RTF = 100_000.0
 LATER = "the meeting goes on"
 UNIT_BYTES = 44 + int(UNIT_S) * RATE * 2
-
-
-@pytest.fixture
-async def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
-    folder = tmp_path / "media"
-    await hass.async_add_executor_job(folder.mkdir)
-    hass.config.media_dirs = {"local": str(folder)}
-    hass.config.allowlist_external_dirs = {str(folder)}
-    return folder
-
-
-@pytest.fixture
-async def recording(hass: HomeAssistant, media_dir: Path) -> Path:
-    """25 minutes: three units (10, 10 and 5 minutes)."""
-    clip = await speak("good morning everyone", "en-US", RATE)
-    target = media_dir / "meeting.wav"
-    await hass.async_add_executor_job(write_long_wav, target, clip, MINUTES_25)
-    return target
 
 
 def transcriptions(sim: SparkSim) -> list[Any]:
