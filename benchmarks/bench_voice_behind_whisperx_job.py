@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 
 import aiohttp
 
@@ -31,8 +30,7 @@ from custom_components.spark_audio.spark.wav import wav_header
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.server import SparkSim
 
-from .bench_voice_behind_job import HOUR_S, JOB_RATE, RATE, command, statistics_median
-from .common import median_ms
+from .bench_voice_behind_job import HOUR_S, JOB_RATE, RATE, voice_behind
 
 
 async def job_looping(client: WhisperXClient, body: bytes) -> None:
@@ -51,45 +49,24 @@ async def main(runs: int, rtf: float) -> None:
         state.rtf = rtf
         unit_gpu_s = state.unit_audio_s * rtf
         client = WhisperXClient(session, "127.0.0.1", sim.ports["whisperx"], timeout=3600)
-        await command(client, pcm)  # warm up
-        idle = [await command(client, pcm) for _ in range(runs)]
-        job = asyncio.create_task(job_looping(client, body))
-        busy = []
-        for index in range(runs):
-            # Spread the commands over the units' phases (speech lasts a few seconds too).
-            await asyncio.sleep(unit_gpu_s * (index % 4) / 4)
-            busy.append(await command(client, pcm))
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
-        sim.gpu("whisperx").finish_running()
-        await asyncio.sleep(0.2)
-        whole = asyncio.create_task(
-            client.transcribe_with_speakers(body, language="en", filename="hour.wav")
+        behind = await voice_behind(
+            client,
+            pcm,
+            runs,
+            unit_gpu_s,
+            job_looping(client, body),
+            sim.gpu("whisperx"),
+            # The whole hour without the field: an interactive request, as before priorities.
+            lambda: client.transcribe_with_speakers(body, language="en", filename="hour.wav"),
         )
-        await asyncio.sleep(unit_gpu_s / 2)  # the whole hour is on the GPU, interactive
-        behind_whole = await command(client, pcm)
-        await whole
-    base = statistics_median(idle)
-    idle_ms, busy_ms = median_ms(idle), median_ms(busy)
-    worst_added = (max(busy) - base) * 1000
-    target = unit_gpu_s * 1000 + 100
     print(
         f"WhisperX RTF {rtf}; one unit = {state.unit_audio_s:.0f} s of audio = "
         f"{unit_gpu_s * 1000:.0f} ms GPU; the job: 1 hour with speakers, priority=background"
     )
-    print(f"speech end -> text, idle service (median of {runs}):       {idle_ms:8.1f} ms")
-    print(f"speech end -> text, 1-hour job running (median of {runs}): {busy_ms:8.1f} ms")
-    print(f"added latency, median:                                {busy_ms - idle_ms:8.1f} ms")
-    print(f"added latency, worst:                                 {worst_added:8.1f} ms")
-    print(
-        f"target (one unit's GPU time + 100 ms):                {target:8.1f} ms"
-        f" -> {'met' if worst_added <= target else 'MISSED'}"
-    )
-    print(f"ratio busy / idle, median:                            {busy_ms / idle_ms:8.1f}x")
-    print(
-        f"behind the hour sent as an interactive request (before priorities), one command: "
-        f"{(behind_whole - base) * 1000:8.1f} ms added"
+    behind.print_report(
+        runs,
+        [("one unit's GPU time + 100 ms", unit_gpu_s * 1000 + 100)],
+        "behind the hour sent as an interactive request (before priorities)",
     )
 
 

@@ -12,7 +12,6 @@ Run: .venv/bin/python -m benchmarks.form_parse_cost [--revision REV] [--rounds N
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
 from custom_components.spark_audio.gateway import multipart_raw, upload_form
+
+from .common import run_against_revision
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "custom_components.spark_audio.gateway"
@@ -150,14 +151,13 @@ def form_parse_table(results: list[tuple[str, float, float]], revision: str = BE
     return "\n".join(lines)
 
 
+async def _print_costs(rounds: int, revision: str) -> None:
+    print(form_parse_table(await form_parse_costs(rounds, revision), revision))
+
+
 def main() -> None:
     """Print the table for the chosen revision."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--revision", default=BEFORE)
-    parser.add_argument("--rounds", type=int, default=400)
-    args = parser.parse_args()
-    results = asyncio.run(form_parse_costs(args.rounds, args.revision))
-    print(form_parse_table(results, args.revision))
+    run_against_revision(__doc__ or "", _print_costs, BEFORE)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ Run: .venv/bin/python -m benchmarks.upload_stream_cost [--revision REV] [--round
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import time
 from typing import Any, cast
@@ -26,6 +24,7 @@ from homeassistant.core import HomeAssistant
 from custom_components.spark_audio.gateway import multipart_raw, upload, upload_form
 from custom_components.spark_audio.transcription.limits import UploadLimits
 
+from .common import run_against_revision
 from .form_parse_cost import BEFORE, BOUNDARY, END, FILE_HEAD, _fields, _module_at, modules_at
 
 CHUNK = 64 * 1024
@@ -125,14 +124,13 @@ def upload_stream_table(results: list[tuple[str, float, float]], revision: str =
     return "\n".join(lines)
 
 
+async def _print_costs(rounds: int, revision: str) -> None:
+    print(upload_stream_table(await upload_stream_costs(rounds, revision), revision))
+
+
 def main() -> None:
     """Print the table for the chosen revision."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--revision", default=BEFORE)
-    parser.add_argument("--rounds", type=int, default=400)
-    args = parser.parse_args()
-    results = asyncio.run(upload_stream_costs(args.rounds, args.revision))
-    print(upload_stream_table(results, args.revision))
+    run_against_revision(__doc__ or "", _print_costs, BEFORE)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ Run: .venv/bin/python -m benchmarks.writer_cost [--rounds N] [--revision REV]
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import subprocess
 import time
@@ -27,6 +25,8 @@ import aiohttp
 from aiohttp import web
 
 from custom_components.spark_audio.spark.clients import multipart
+
+from .common import run_against_revision
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "custom_components/spark_audio/spark/clients/multipart.py"
@@ -144,11 +144,7 @@ def _counting(payload: Any) -> CountingWriter:
 
 def main() -> None:
     """Parse the flags and run."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=300)
-    parser.add_argument("--revision", default="d4ecd74")
-    args = parser.parse_args()
-    asyncio.run(measure(args.rounds, args.revision))
+    run_against_revision(__doc__ or "", measure, "d4ecd74", rounds=300)
 
 
 if __name__ == "__main__":
