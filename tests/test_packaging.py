@@ -260,6 +260,48 @@ def test_ctranslate2_bindings_and_kernels_are_built_as_upstream_builds_them() ->
     ]
 
 
+# The CCCL constructs CTranslate2 4.8.1's CUDA code uses (src/cuda, src/ops/*_gpu.cu) and the
+# stand-in must compile against its CCCL 2.7.0 with nvcc 13 (rehearse step a).
+CT2_CCCL_CONSTRUCTS = (
+    "cub::BlockReduce",  # layer_norm, rms_norm, mean, softmax, topk (over a struct)
+    "cub::BlockScan",  # multinomial, topp_mask
+    "cub::BlockRadixSort",  # topp_mask
+    "cub::FpLimits",  # topk, for float, __half and __nv_bfloat16
+    "cub::CachingDeviceAllocator",  # allocator.cc, compiled by the C++ compiler
+    "thrust::cuda::par_nosync",  # THRUST_CALL
+    "thrust::transform",
+    "thrust::copy",
+    "thrust::reduce",
+    "thrust::max_element",
+    "thrust::fill",
+    "thrust::gather",
+    "thrust::scatter",
+    "thrust::make_zip_iterator",
+    "thrust::make_permutation_iterator",
+    "thrust::placeholders::_1",
+    "thrust::identity",
+    "__nv_bfloat16",
+    "__half",
+)
+
+
+def test_rehearsal_stand_in_uses_ctranslate2s_cccl_constructs_in_its_include_order() -> None:
+    """The stand-in compiles what CTranslate2 compiles, with its CCCL first for nvcc and g++."""
+    stand_in = TOOLS / "rehearsal" / "ct2_cuda"
+    sources = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted(stand_in.iterdir())
+        if path.suffix in {".cu", ".cc"}
+    )
+    assert [c for c in CT2_CCCL_CONSTRUCTS if c not in sources] == []
+    cmake = (stand_in / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "cuda_include_directories(${THRUST_INCLUDE_DIRS})" in cmake
+    assert (
+        "target_include_directories(ct2_rehearsal BEFORE PRIVATE ${THRUST_INCLUDE_DIRS})" in cmake
+    )
+    assert re.search(r"cuda_add_library\(ct2_rehearsal [^)]*allocator\.cc", cmake)
+
+
 def test_engine_lane_runs_the_images_versions_unless_it_says_why() -> None:
     """Every package the engine lane shares with the image has its version, or differs.txt and
     the container README name it."""
