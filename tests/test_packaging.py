@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "c715b085035c5a02c2c11dc817d1d8765227064a6f8705cbcb02b91b700e5af3",
+    "0.3.0": "e44f0b3df48b6d07f885695336b9158b02836a3ac45243312ab7854291288bea",
 }
 
 
