@@ -156,7 +156,7 @@ def test_versions_agree() -> None:
 # an unchanged VERSION would never reach anyone who installed the old one.
 WHISPERX_IMAGES = {
     "0.2.0": "685181d8e115a4ef0717f5f5be03c58ad91e6e86ec536a4f5f7f76e5c060ffa3",
-    "0.3.0": "bb80d6c48aa2bbe4b3c0e6205df7b93c7a860c26b4388194361d9aaf1ae4710e",
+    "0.3.0": "e44f0b3df48b6d07f885695336b9158b02836a3ac45243312ab7854291288bea",
 }
 
 
@@ -202,65 +202,6 @@ TOOLS = ROOT / "whisperx_container"
 def _lock(name: str) -> dict[str, str]:
     text = (CONTAINER / name).read_text(encoding="utf-8")
     return {n.lower(): v for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==([^ \\;]+)", text, re.M)}
-
-
-def _elf(needed: list[str], soname: str | None = None, rpath: str | None = None) -> bytes:
-    """A minimal 64-bit ELF with a .dynamic section: DT_NEEDED, DT_SONAME and DT_RPATH."""
-    names = [*needed, *([soname] if soname else []), *([rpath] if rpath else [])]
-    strtab = b"\0" + b"".join(n.encode() + b"\0" for n in names)
-    offsets = [1 + sum(len(n) + 1 for n in names[:i]) for i in range(len(names))]
-    tags = [1] * len(needed) + ([14] if soname else []) + ([15] if rpath else [])
-    dynamic = b"".join(struct.pack("<qQ", t, o) for t, o in zip(tags, offsets, strict=True))
-    dynamic += struct.pack("<qQ", 0, 0)
-    header = bytearray(64)
-    header[:6] = b"\x7fELF\x02\x01"
-    shoff = 64 + len(strtab) + len(dynamic)
-    struct.pack_into("<Q", header, 0x28, shoff)
-    struct.pack_into("<HHH", header, 0x3A, 64, 3, 0)
-    sections = bytes(64)  # the null section
-    sections += struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, 64, len(strtab), 0, 0, 1, 0)
-    sections += struct.pack("<IIQQQQIIQQ", 0, 6, 0, 0, 64 + len(strtab), len(dynamic), 1, 0, 8, 16)
-    return bytes(header) + strtab + dynamic + sections
-
-
-def test_library_graph_finds_a_missing_library_and_accepts_its_wheel() -> None:
-    """torchcodec 0.11 aarch64 without an NPP wheel is a gap; with nvidia-npp's library it closes.
-
-    Synthetic ELF objects stand in for the wheels' libraries (the real wheels are gigabytes;
-    rehearse step e reads them): the graph logic is the same code rehearse runs.
-    """
-    from custom_components.spark_audio.whisperx_container.build import lib_closure
-
-    base = lib_closure.read_base_libs(CONTAINER / "build" / "base-libs-spark.txt")
-    core = ("t.whl:torchcodec/libtorchcodec_core6.so", _elf(["libnppicc.so.13", "libc.so.6"]))
-    other_ffmpeg = ("t.whl:torchcodec/libtorchcodec_core7.so", _elf(["libavcodec.so.61"]))
-    npp = ("n.whl:nvidia/cu13/lib/libnppicc.so.13", _elf(["libc.so.6"], "libnppicc.so.13"))
-    driver = ("torch.whl:torch/lib/libcaffe2_nvrtc.so", _elf(["libcuda.so.1"]))
-
-    assert lib_closure.gaps([core, other_ffmpeg, driver], base) == (
-        2,
-        {"libnppicc.so.13": ["t.whl:torchcodec/libtorchcodec_core6.so"]},
-    )
-    assert lib_closure.gaps([core, other_ffmpeg, driver, npp], base) == (3, {})
-
-
-def test_library_graph_resolves_where_the_loader_looks() -> None:
-    """A library resolves only from the folders the loader searches: RPATH ($ORIGIN), the
-    nvidia/*/lib folders in ld.so.conf, and preloaded folders (torch/lib); elsewhere it is a gap.
-
-    Synthetic ELF objects, as above.
-    """
-    from custom_components.spark_audio.whisperx_container.build import lib_closure
-
-    base = lib_closure.read_base_libs(CONTAINER / "build" / "base-libs-x86_64.txt")
-    libfoo = ("f.whl:foo.libs/libfoo.so.1", _elf([], "libfoo.so.1"))
-    libtorch = ("torch.whl:torch/lib/libtorch.so", _elf([], "libtorch.so"))
-    with_rpath = ("f.whl:foo/_ext.so", _elf(["libfoo.so.1"], rpath="$ORIGIN/../foo.libs"))
-    without = ("g.whl:goo/_ext.so", _elf(["libfoo.so.1"]))
-    vision = ("v.whl:torchvision/_C.so", _elf(["libtorch.so"]))
-
-    checked, missing = lib_closure.gaps([libfoo, libtorch, with_rpath, without, vision], base)
-    assert (checked, missing) == (5, {"libfoo.so.1": ["g.whl:goo/_ext.so"]})
 
 
 def test_torchcodec_is_kept_with_its_npp_library_locked() -> None:
@@ -317,6 +258,48 @@ def test_ctranslate2_bindings_and_kernels_are_built_as_upstream_builds_them() ->
         "-gencode=arch=compute_121,code=sm_121",
         "-gencode=arch=compute_121,code=compute_121",
     ]
+
+
+# The CCCL constructs CTranslate2 4.8.1's CUDA code uses (src/cuda, src/ops/*_gpu.cu) and the
+# stand-in must compile against its CCCL 2.7.0 with nvcc 13 (rehearse step a).
+CT2_CCCL_CONSTRUCTS = (
+    "cub::BlockReduce",  # layer_norm, rms_norm, mean, softmax, topk (over a struct)
+    "cub::BlockScan",  # multinomial, topp_mask
+    "cub::BlockRadixSort",  # topp_mask
+    "cub::FpLimits",  # topk, for float, __half and __nv_bfloat16
+    "cub::CachingDeviceAllocator",  # allocator.cc, compiled by the C++ compiler
+    "thrust::cuda::par_nosync",  # THRUST_CALL
+    "thrust::transform",
+    "thrust::copy",
+    "thrust::reduce",
+    "thrust::max_element",
+    "thrust::fill",
+    "thrust::gather",
+    "thrust::scatter",
+    "thrust::make_zip_iterator",
+    "thrust::make_permutation_iterator",
+    "thrust::placeholders::_1",
+    "thrust::identity",
+    "__nv_bfloat16",
+    "__half",
+)
+
+
+def test_rehearsal_stand_in_uses_ctranslate2s_cccl_constructs_in_its_include_order() -> None:
+    """The stand-in compiles what CTranslate2 compiles, with its CCCL first for nvcc and g++."""
+    stand_in = TOOLS / "rehearsal" / "ct2_cuda"
+    sources = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted(stand_in.iterdir())
+        if path.suffix in {".cu", ".cc"}
+    )
+    assert [c for c in CT2_CCCL_CONSTRUCTS if c not in sources] == []
+    cmake = (stand_in / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "cuda_include_directories(${THRUST_INCLUDE_DIRS})" in cmake
+    assert (
+        "target_include_directories(ct2_rehearsal BEFORE PRIVATE ${THRUST_INCLUDE_DIRS})" in cmake
+    )
+    assert re.search(r"cuda_add_library\(ct2_rehearsal [^)]*allocator\.cc", cmake)
 
 
 def test_engine_lane_runs_the_images_versions_unless_it_says_why() -> None:

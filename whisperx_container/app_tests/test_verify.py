@@ -8,6 +8,7 @@ real probe runs on the engine lane (engine_tests/test_verify.py) and the Spark.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +263,26 @@ def test_a_probe_that_cannot_find_its_device_still_reports() -> None:
     assert [(c.name, c.status) for c in report.checks] == [("device", "failed")]
     assert "libcudart.so.13" in report.checks[0].detail
     assert not report.passed
+
+
+def test_the_real_probe_runs_where_the_service_runs() -> None:
+    """The device is the service's setting, cuda unless cpu is asked for: never guessed from
+    what torch sees, so a Spark container without its GPU fails the CUDA checks."""
+    from app.verify_engine import WhisperXProbe
+
+    unset = {"WHISPERX_MODEL": "medium"}
+    probe = WhisperXProbe(Settings.from_env(unset), unset)
+    assert (probe.device, probe.compute_types()) == ("cuda", ("float16", "int8_float16"))
+    cpu = {**unset, "WHISPERX_DEVICE": "cpu"}
+    probe = WhisperXProbe(Settings.from_env(cpu), cpu)
+    assert (probe.device, probe.compute_types()) == ("cpu", ("float32", "int8"))
+
+
+def test_the_readme_checklist_is_the_commands_output_on_the_spark() -> None:
+    """The container README's check table names exactly the checks the command prints on the
+    GPU, in its order."""
+    readme = (Path(verify.__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("| check | what it proves |") :].split("\n\n", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines()[2:]]
+    listed = [name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row)]
+    assert listed == [name for name, _ in verify.planned_checks(FakeProbe())]

@@ -1,19 +1,29 @@
-// Thrust the way CTranslate2's src/cuda/helpers.h and primitives.cu call it: THRUST_CALL with
-// thrust::cuda::par_nosync.on(stream), transform over __half / __nv_bfloat16 device pointers,
+// Thrust the way CTranslate2's src/cuda/helpers.h, primitives.cu and its ops call it: THRUST_CALL
+// with thrust::cuda::par_nosync.on(stream), transform over __half / __nv_bfloat16 device pointers,
 // counting + transform + permutation iterators (its `permute` and `binary_transform` with an
-// index function), and a device reduction.
+// index function), a device reduction, max_element, fill through a placeholder-strided iterator,
+// gather/scatter with computed indices (concat/split, tile, gather), a zip iterator of tuples
+// (bias_add) and thrust::identity (dequantize).
 #include "cccl_check.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <thrust/copy.h>
+#include <thrust/device_ptr.h>
 #include <thrust/execution_policy.h>
+#include <thrust/extrema.h>
+#include <thrust/fill.h>
+#include <thrust/functional.h>
+#include <thrust/gather.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/permutation_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
+#include <thrust/iterator/zip_iterator.h>
 #include <thrust/reduce.h>
+#include <thrust/scatter.h>
 #include <thrust/transform.h>
+#include <thrust/tuple.h>
 
 #include "ct2_rehearsal.h"
 
@@ -40,6 +50,23 @@ struct bf16_to_float {
   __device__ float operator()(__nv_bfloat16 x) const { return __bfloat162float(x); }
 };
 
+struct plus3 {
+  __device__ float operator()(float a, const thrust::tuple<float, float>& bc) const {
+    return a + thrust::get<0>(bc) + thrust::get<1>(bc);
+  }
+};
+
+// Output position i reads input (i / period) * stride + i % period: a strided copy's index map.
+class strided_index {
+ public:
+  strided_index(unsigned period, unsigned stride) : _period(period), _stride(stride) {}
+  __device__ unsigned operator()(unsigned i) const { return (i / _period) * _stride + i % _period; }
+
+ private:
+  unsigned _period;
+  unsigned _stride;
+};
+
 }  // namespace rehearsal
 
 extern "C" int rehearsal_add_half(const void* a, const void* b, void* c, unsigned size) {
@@ -60,6 +87,29 @@ extern "C" int rehearsal_tile_bf16(const void* x, void* y, unsigned size, unsign
                                   thrust::make_transform_iterator(in + period, rehearsal::bf16_to_float()),
                                   0.f);
   return total < 0.f ? -1 : static_cast<int>(cudaGetLastError());
+}
+
+extern "C" int rehearsal_reshape(const float* x, float* y, unsigned size, unsigned period,
+                                 unsigned stride, float fill) {
+  auto map = thrust::make_transform_iterator(thrust::counting_iterator<unsigned>(0),
+                                             rehearsal::strided_index(period, stride));
+  THRUST_CALL(thrust::gather, map, map + size, x, y);
+  THRUST_CALL(thrust::scatter, x, x + size, map, y);
+  auto every_other = thrust::make_permutation_iterator(
+      y, thrust::make_transform_iterator(thrust::counting_iterator<unsigned>(0),
+                                         thrust::placeholders::_1 * 2u));
+  THRUST_CALL(thrust::fill, every_other, every_other + size / 2, fill);
+  const auto device_y = thrust::device_pointer_cast(y);
+  const auto* largest = THRUST_CALL(thrust::max_element, y, y + size);
+  THRUST_CALL(thrust::transform, device_y, device_y + size, device_y, thrust::identity<float>());
+  return largest == y + size ? -1 : static_cast<int>(cudaGetLastError());
+}
+
+extern "C" int rehearsal_bias_add(const float* a, const float* b, const float* c, float* d,
+                                  unsigned size) {
+  auto bc = thrust::make_zip_iterator(thrust::make_tuple(b, c));
+  THRUST_CALL(thrust::transform, a, a + size, bc, d, rehearsal::plus3());
+  return static_cast<int>(cudaGetLastError());
 }
 
 extern "C" int rehearsal_cccl_version() { return CCCL_VERSION; }

@@ -1,8 +1,9 @@
 """The real `VerifyProbe`: whisperX, CTranslate2 and torchcodec as the service uses them.
 
-Device and compute types: on the GPU ``float16`` and ``int8_float16`` (what the
-Spark runs); without one ``float32`` and ``int8`` (CTranslate2's CPU types, what
-the engine lane runs), and the CUDA check is skipped ("no GPU"). The clip is a
+Device and compute types: the service's device. On cuda (the image's default)
+``float16`` and ``int8_float16`` (what the Spark runs); with ``WHISPERX_DEVICE=cpu``
+``float32`` and ``int8`` (CTranslate2's CPU types, what the engine lane runs), and
+the CUDA check is skipped ("no GPU"). The clip is a
 bundled 1.5 s English phrase (``verify_clip.wav``): speech, so the VAD passes it
 to Whisper (a tone would be cut out and prove nothing).
 """
@@ -37,7 +38,6 @@ class WhisperXProbe:
         self._settings = settings
         self._env = dict(os.environ if env is None else env)
         self._clip = clip
-        self._device = self._env.get("WHISPERX_DEVICE", "").strip()
         self._engine: WhisperXEngine | None = None
 
     @property
@@ -47,11 +47,12 @@ class WhisperXProbe:
 
     @property
     def device(self) -> str:
-        """``WHISPERX_DEVICE``, else cuda when torch sees a GPU."""
-        if not self._device:
-            torch: Any = importlib.import_module("torch")
-            self._device = "cuda" if torch.cuda.is_available() else "cpu"
-        return self._device
+        """The service's device (``WHISPERX_DEVICE``; cuda unless cpu is asked for by name).
+
+        Never guessed from what torch sees: a Spark whose container lost its GPU must fail
+        the CUDA checks, not pass them on the CPU.
+        """
+        return self._settings.device
 
     def compute_types(self) -> tuple[str, ...]:
         """float16 and int8_float16 on the GPU; float32 and int8 on the CPU."""

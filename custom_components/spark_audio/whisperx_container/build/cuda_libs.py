@@ -1,7 +1,7 @@
 """Print the lib folders of the pip-installed NVIDIA packages, for /etc/ld.so.conf.d.
 
-torch finds its CUDA libraries itself; ctranslate2 dlopens libcublas and links
-libcudnn by soname, so the loader must know the same folders (one copy of each
+torch finds its CUDA libraries itself; ctranslate2 (built without cuDNN) dlopens
+libcublas by soname, so the loader must know the same folders (one copy of each
 library: the one torch's lock brought).
 """
 

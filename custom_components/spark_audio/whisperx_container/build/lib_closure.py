@@ -1,17 +1,22 @@
 """The image's shared-library graph is closed: every library an object needs is found.
 
-Two ways, one list (base-libs-<target>.txt: what the base image provides, ``injected`` sonames
-the NVIDIA container runtime mounts at run time, ``optional`` objects only dlopened on demand):
+Three modes, one list (base-libs-<target>.txt: what the base image provides, the one
+``injected`` soname the NVIDIA container runtime mounts at run time, ``pruned`` objects the
+image deletes because they can never load in it and are never loaded by this service):
 
 - ``wheels`` (rehearse, no image): read every ELF shared object inside each locked wheel (and
-  any extra built library) and resolve each DT_NEEDED against the sonames the wheels ship plus
-  the list. A gap is a library the image's loader could not find (torchcodec 0.11 aarch64
-  needing libnppicc.so.13 was one).
-- ``ldd`` (the image build): every ELF shared object under the given folders goes through ldd;
-  a "not found" fails the build unless injected or optional. Each plain soname of the list
-  must be known to ldconfig, so the list ``wheels`` trusts is proven by the real image.
+  any extra built library), less the pruned ones, and resolve each DT_NEEDED against the
+  sonames the wheels ship plus the list. A gap is a library the image's loader could not find
+  (torchcodec 0.11 aarch64 needing libnppicc.so.13 was one).
+- ``prune`` (the image build): delete the pruned objects under the given folders, so nothing
+  is left that ldd must be told to ignore.
+- ``ldd`` (the image build, after prune): every ELF shared object under the given folders goes
+  through ldd; a "not found" fails the build unless it is the injected driver library
+  (libcuda.so.1), the only exception. Each plain soname of the list must be known to
+  ldconfig, so the list ``wheels`` trusts is proven by the real image.
 
 Usage: lib_closure.py wheels BASE_LIST WHEEL_DIR_OR_FILE... [--lib EXTRA.so ...]
+       lib_closure.py prune BASE_LIST DIR...
        lib_closure.py ldd BASE_LIST DIR...
 """
 
@@ -29,6 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
+# The only library the image may lack at build time: the driver's, which the NVIDIA container
+# runtime mounts into the running container.
+DRIVER_LIBS = frozenset({"libcuda.so.1"})
+
 
 @dataclass
 class BaseLibs:
@@ -36,19 +45,19 @@ class BaseLibs:
 
     provided: set[str] = field(default_factory=set)
     injected: set[str] = field(default_factory=set)
-    optional: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
     preloaded: list[str] = field(default_factory=list)
 
-    def is_optional(self, path: str) -> bool:
-        """Whether an object (a path ending in its in-wheel path) is loaded only on demand."""
+    def is_pruned(self, path: str) -> bool:
+        """Whether the image deletes an object (a path ending in its in-wheel path)."""
         return any(
             fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern)
-            for pattern in self.optional
+            for pattern in self.pruned
         )
 
 
 def read_base_libs(path: Path) -> BaseLibs:
-    """Parse the list: `soname`, `injected soname`, `optional glob` or `preloaded folder`.
+    """Parse the list: `soname`, `injected soname`, `pruned glob` or `preloaded folder`.
 
     Each entry has a `# why`. A preloaded folder (relative to site-packages) holds libraries its
     package loads before the objects that link them by bare soname, without a path.
@@ -59,9 +68,13 @@ def read_base_libs(path: Path) -> BaseLibs:
         if not words:
             continue
         if words[0] == "injected" and len(words) == 2:
+            if words[1] not in DRIVER_LIBS:
+                raise ValueError(
+                    f"{path}: only the driver's libcuda.so.1 may be injected: {line!r}"
+                )
             libs.injected.add(words[1])
-        elif words[0] == "optional" and len(words) == 2:
-            libs.optional.append(words[1])
+        elif words[0] == "pruned" and len(words) == 2:
+            libs.pruned.append(words[1])
         elif words[0] == "preloaded" and len(words) == 2:
             libs.preloaded.append(words[1])
         elif len(words) == 1:
@@ -86,8 +99,23 @@ def shared_objects(folder: Path) -> list[Path]:
     return found
 
 
+def prune(argv: list[str]) -> int:
+    """Image mode, before ldd: delete the list's pruned objects below the folders."""
+    libs = read_base_libs(Path(argv[0]))
+    doomed = [obj for folder in argv[1:] for obj in shared_objects(Path(folder))]
+    doomed = [obj for obj in doomed if libs.is_pruned(str(obj))]
+    for obj in doomed:
+        obj.unlink()
+    print(f"pruned {len(doomed)} shared objects that cannot load in this image")
+    return 0
+
+
 def check_ldd(argv: list[str]) -> int:
-    """Image mode: run ldd on every object below the folders; exit 1 on a gap."""
+    """Image mode: run ldd on every object below the folders; exit 1 on a gap.
+
+    Only the injected driver library may be missing; every other object is checked
+    (pruned ones must be gone by now: `prune` runs first).
+    """
     libs = read_base_libs(Path(argv[0]))
     known = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
     unknown = sorted(name for name in libs.provided if f"{name} (" not in known)
@@ -99,11 +127,7 @@ def check_ldd(argv: list[str]) -> int:
     ]
     inherited = os.environ.get("LD_LIBRARY_PATH", "")  # the base image's, kept at run time too
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": ":".join([*preloaded, inherited])}
-    checked = 0
     for obj in objects:
-        if libs.is_optional(str(obj)):
-            continue
-        checked += 1
         out = subprocess.run(
             ["ldd", str(obj)], capture_output=True, text=True, check=False, env=env
         ).stdout
@@ -111,7 +135,7 @@ def check_ldd(argv: list[str]) -> int:
             name, _, where = line.strip().partition(" => ")
             if where.strip() == "not found" and name not in libs.injected:
                 gaps.setdefault(name, []).append(str(obj))
-    print(f"ldd: {checked} shared objects checked ({len(objects) - checked} optional skipped)")
+    print(f"ldd: {len(objects)} shared objects checked")
     for name in unknown:
         print(f"base-libs lists {name}, but ldconfig does not know it", file=sys.stderr)
     for name, users in sorted(gaps.items()):
@@ -186,9 +210,13 @@ def gaps(objects: Iterable[tuple[str, bytes]], base: BaseLibs) -> tuple[int, dic
     An object finds a library in its RPATH/RUNPATH folders ($ORIGIN = its own folder), in the
     folders build/cuda_libs.py gives ld.so.conf (every nvidia/.../lib), in the list's preloaded
     folders, or in the base image. Objects are placed by their path inside the wheel (their
-    site-packages path); optional objects are not checked but still provide.
+    site-packages path); pruned objects are gone in the image: neither checked nor found.
     """
-    read = [(where, where.split(":", 1)[-1], dynamic_entries(data)) for where, data in objects]
+    read = [
+        (where, inner, dynamic_entries(data))
+        for where, data in objects
+        if not base.is_pruned(inner := where.split(":", 1)[-1])
+    ]
     folders: dict[str, set[str]] = {}
     for _where, inner, dynamic in read:
         path = PurePosixPath(inner)
@@ -199,11 +227,7 @@ def gaps(objects: Iterable[tuple[str, bytes]], base: BaseLibs) -> tuple[int, dic
     ld_conf = [f for f in folders if f.startswith("nvidia/") and PurePosixPath(f).name == "lib"]
     system = base.provided | base.injected
     missing: dict[str, list[str]] = {}
-    count = 0
     for where, inner, dynamic in read:
-        if base.is_optional(inner):
-            continue
-        count += 1
         origin = str(PurePosixPath(inner).parent)
         own = [
             posixpath.normpath(p.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
@@ -213,7 +237,7 @@ def gaps(objects: Iterable[tuple[str, bytes]], base: BaseLibs) -> tuple[int, dic
         for name in dynamic.needed:
             if name not in system and not any(name in folders.get(f, ()) for f in search):
                 missing.setdefault(name, []).append(where)
-    return count, dict(sorted(missing.items()))
+    return len(read), dict(sorted(missing.items()))
 
 
 def check_wheels(argv: list[str]) -> int:
@@ -239,7 +263,7 @@ def check_wheels(argv: list[str]) -> int:
     return 1
 
 
-MODES = {"wheels": check_wheels, "ldd": check_ldd}
+MODES = {"wheels": check_wheels, "prune": prune, "ldd": check_ldd}
 
 if __name__ == "__main__":
     sys.exit(MODES[sys.argv[1]](sys.argv[2:]))
