@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 from unittest.mock import patch
 
@@ -299,3 +300,28 @@ async def test_unreadable_hostname_leaves_the_typed_name(
     data = {**ssh_entry.data, "ssh_port": free_port()}
     assert await async_ssh_hostname(data) is None
     assert await async_ssh_hostname(dict(ssh_entry.data)) == os.uname().nodename
+
+
+async def test_a_name_the_system_cannot_resolve_keys_the_entry_as_typed(
+    hass: HomeAssistant, spark_sim: SparkSim
+) -> None:
+    """The services answer (the probe resolved the name) but the system resolver does not:
+    the entry is keyed on the name typed and no address is compared.
+
+    Faked, and why: the failing lookup. Only identity's own lookups (no port) fail, so the
+    probe still reaches the simulated Spark; a name that really fails depends on the host's DNS.
+    """
+    real = hass.loop.getaddrinfo
+
+    async def system_resolver(host: str, port: Any, **kwargs: Any) -> Any:
+        if port is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real(host, port, **kwargs)
+
+    assert await async_resolve(hass, "localhost") == "127.0.0.1"
+    with patch.object(hass.loop, "getaddrinfo", side_effect=system_resolver):
+        assert await async_resolve(hass, "localhost") is None
+        result = await add(hass, typed(spark_sim, "localhost"))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert hass.config_entries.async_entries(DOMAIN)[0].unique_id == "localhost"
+    await unload_all(hass)
