@@ -325,3 +325,35 @@ async def test_a_name_the_system_cannot_resolve_keys_the_entry_as_typed(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert hass.config_entries.async_entries(DOMAIN)[0].unique_id == "localhost"
     await unload_all(hass)
+
+
+class AnsweringResolver:
+    """Stands in for zeroconf's AddressResolver: only spark-1a2b.local answers, as on a LAN
+    where that Spark announces itself (the test network has none)."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+
+    async def async_request(self, zc: Any, timeout_ms: float) -> bool:
+        return self.server == "spark-1a2b.local."
+
+    def parsed_addresses(self) -> list[str]:
+        return ["fe80::1", "192.168.1.50"]
+
+
+async def test_a_local_name_the_system_cannot_resolve_is_asked_over_mdns(
+    hass: HomeAssistant,
+) -> None:
+    """HA Container's resolver has no mDNS; HA's own answers for ``.local`` names (IPv4 first).
+
+    Faked, and why: the system resolver's failure and the mDNS answer (no Spark on this network).
+    """
+    failing = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    with (
+        patch.object(hass.loop, "getaddrinfo", side_effect=failing),
+        patch("custom_components.spark_audio.identity.async_get_async_zeroconf"),
+        patch("custom_components.spark_audio.identity.AddressResolver", AnsweringResolver),
+    ):
+        assert await async_resolve(hass, "spark-1a2b.local") == "192.168.1.50"
+        assert await async_resolve(hass, "spark-gone.local") is None
+        assert await async_resolve(hass, "spark.example") is None  # not asked over mDNS
