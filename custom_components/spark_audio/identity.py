@@ -20,7 +20,7 @@ from homeassistant.components.zeroconf import async_get_async_zeroconf
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
-from zeroconf import AddressResolver
+from zeroconf import AddressResolver  # type: ignore[attr-defined]  # public, not in __all__
 
 from .const import CONF_SSH_HOST_KEY, DOMAIN
 from .spark.errors import SparkSSHError
