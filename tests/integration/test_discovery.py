@@ -189,6 +189,17 @@ async def test_spark_added_by_address_is_followed_once_discovered(
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
+async def test_no_key_read_leaves_an_entry_keyed_as_it_is(
+    hass: HomeAssistant, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """Its sshd did not answer discovery: the Spark is found by address and keeps its key."""
+    ssh_entry.add_to_hass(hass)
+    key = ssh_entry.unique_id
+    result = await discover(hass, announced(free_port()))  # nothing listens there
+    assert result["reason"] == "already_configured"
+    assert ssh_entry.unique_id == key
+
+
 async def test_other_hosts_are_not_offered(hass: HomeAssistant) -> None:
     """Only Spark-like hostnames (spark-xxxx, gx10-xxxx) are offered; nothing is contacted."""
     result = await discover(hass, announced(22, hostname="laptop"))
