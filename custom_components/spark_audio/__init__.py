@@ -15,6 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .brand_fallback import async_serve_fallback_icon
 from .const import (
     CONF_RESTART_MAX_PER_HOUR,
     CONF_RESTART_MIN_SPACING,
@@ -67,6 +68,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_register_services(hass)
     async_register_views(hass)
     async_register_install_views(hass)
+    await async_serve_fallback_icon(hass)
     return True
 
 

@@ -123,6 +123,7 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
         # The entry's update listener reloads it for the new address, once.
         self._abort_if_unique_id_configured(updates={CONF_HOST: address}, reload_on_update=False)
         if await self._address_taken(address):  # an entry keyed on this address (no SSH)
+            self._async_key_address_entry(address, identity)
             return self.async_abort(reason="already_configured")
         self._discovered = {CONF_HOST: address, "name": name, CONF_SSH_PORT: port}
         self.context["title_placeholders"] = {"name": name}

@@ -49,6 +49,19 @@ class SparkIdentityFlow(ConfigFlow):
         if await self._address_taken(str(data[CONF_HOST]), entry.entry_id):
             raise AbortFlow("already_configured")
 
+    def _async_key_address_entry(self, address: str, identity: str) -> None:
+        """Key an entry keyed on ``address`` on the host key its Spark announced there.
+
+        An entry added by address without SSH knows no key; once discovery has read the key
+        of the machine at that address, later announcements find the entry wherever the
+        Spark moves (discovery-update-info), as for a Spark added by discovery.
+        """
+        if not is_key_identity(identity):
+            return
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.unique_id == address:
+                self.hass.config_entries.async_update_entry(entry, unique_id=identity)
+
     async def _address_taken(self, host: str, skip_entry_id: str | None = None) -> bool:
         """Whether another entry is keyed on, or points at, the address ``host`` resolves to."""
         address = await async_resolve(self.hass, host)

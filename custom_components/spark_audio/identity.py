@@ -4,7 +4,8 @@ HA keys a device's config entry on something that belongs to the machine, not to
 address. A Spark's SSH host key does: the flows read it (no login needed) and pin it, and
 ``SHA256:...`` fingerprints are what ``ssh-keygen -lf`` shows. Where no key is known (no
 SSH), the resolved address stands in, so ``localhost`` and ``127.0.0.1``, or a name and its
-IP, are still one Spark.
+IP, are still one Spark. A ``.local`` name the system resolver cannot look up (HA Container
+images have no mDNS in it) is asked of HA's own mDNS, as HA's HTTP client does for the probes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.components.zeroconf import async_get_async_zeroconf
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
+from zeroconf import AddressResolver  # type: ignore[attr-defined]  # public, not in __all__
 
 from .const import CONF_SSH_HOST_KEY, DOMAIN
 from .spark.errors import SparkSSHError
@@ -30,6 +33,8 @@ KEY_IDENTITY_PREFIX = "SHA256:"
 # Default hostnames of DGX Spark (spark-abcd) and ASUS Ascent GX10 (gx10-abcd) boxes:
 # what they announce over mDNS (manifest.json's zeroconf matchers say the same).
 SPARK_HOSTNAME_PREFIXES = ("spark-", "gx10-")
+# How long an mDNS lookup may wait (answered at once from HA's cache for an announced Spark).
+MDNS_TIMEOUT_MS = 3000
 
 
 def key_identity(openssh_host_key: str) -> str:
@@ -59,12 +64,24 @@ async def async_resolve(hass: HomeAssistant, host: str) -> str | None:
         return literal
     try:
         infos = await hass.loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        found = [str(info[4][0]) for info in infos]
     except OSError:
-        return None
-    addresses = [a for info in infos if (a := normalise_ip(str(info[4][0]))) is not None]
+        found = await _async_resolve_mdns(hass, host)
+    addresses = [a for text in found if (a := normalise_ip(text)) is not None]
     ipv4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
     preferred = ipv4 or addresses
     return preferred[0] if preferred else None
+
+
+async def _async_resolve_mdns(hass: HomeAssistant, host: str) -> list[str]:
+    """The addresses a ``.local`` name has over HA's mDNS; none for any other name."""
+    name = host.rstrip(".")
+    if not name.lower().endswith(".local"):
+        return []
+    resolver = AddressResolver(f"{name}.")
+    if not await resolver.async_request(async_get_async_zeroconf(hass).zeroconf, MDNS_TIMEOUT_MS):
+        return []
+    return list(resolver.parsed_addresses())
 
 
 async def async_identity(hass: HomeAssistant, data: Mapping[str, Any]) -> str:

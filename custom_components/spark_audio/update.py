@@ -10,6 +10,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
+from .brand_fallback import update_entity_picture
 from .const import SparkService
 from .data import SparkAudioConfigEntry
 from .entity import SparkInstallEntity, async_require_admin, translate_errors
@@ -52,6 +53,11 @@ class WhisperXUpdate(SparkInstallEntity, UpdateEntity):
             self.entry.async_create_background_task(
                 self.hass, whisperx.async_refresh(), "spark_audio whisperx health"
             )
+
+    @property
+    def entity_picture(self) -> str | None:
+        """The integration's icon, also on HA releases that cannot show it (brand_fallback)."""
+        return update_entity_picture(super().entity_picture)
 
     @property
     def installed_version(self) -> str | None:

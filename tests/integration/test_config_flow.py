@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import patch
 
 import asyncssh
 import pytest
@@ -466,11 +467,14 @@ def second_input(sim: SparkSim) -> dict[str, Any]:
     return user_input(sim, host="127.0.0.2")
 
 
+# The other entry is keyed on that address (no SSH), or on its Spark's host key (found by
+# the address it points at).
+@pytest.mark.parametrize("other_key", ["127.0.0.2", "SHA256:the-other-sparks-host-key"])
 async def test_reconfigure_to_host_of_other_entry_aborts(
-    hass: HomeAssistant, second_spark: SparkSim, init_integration: MockConfigEntry
+    hass: HomeAssistant, second_spark: SparkSim, init_integration: MockConfigEntry, other_key: str
 ) -> None:
     """Moving an entry onto a host another entry owns is refused."""
-    other = MockConfigEntry(domain=DOMAIN, unique_id="127.0.0.2", data={CONF_HOST: "127.0.0.2"})
+    other = MockConfigEntry(domain=DOMAIN, unique_id=other_key, data={CONF_HOST: "127.0.0.2"})
     other.add_to_hass(hass)
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -710,6 +714,31 @@ async def test_reconfigure_adds_ssh_after_confirmation(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_reconfigure_adding_ssh_with_a_refused_login_returns_to_its_form(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    ssh_host: SSHTestHost,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """The key is confirmed, the login refused: back to the reconfigure form, not the user
+    step; the corrected login is tried on the key already confirmed, without asking again."""
+    await _setup(hass, mock_config_entry)
+    typed = user_input(
+        spark_sim, ssh=ssh_section(ssh_host.port, ssh_host.username, ssh_private_key=OTHER_KEY)
+    )
+    result = await _reconfigure(hass, mock_config_entry, typed)
+    assert result["step_id"] == "ssh_host_key"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "ssh_auth_failed"}
+    typed["ssh"]["ssh_private_key"] = ssh_host.client_private_key
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data["ssh_user"] == ssh_host.username
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
 async def test_reconfigure_to_a_new_ssh_port_replaces_the_pin_and_its_repair(
     hass: HomeAssistant,
     spark_sim: SparkSim,
@@ -845,6 +874,22 @@ async def test_reauth_checks_the_new_login_against_the_pin(
     )
     await hass.async_block_till_done()
     assert result["reason"] == "reauth_successful"
+
+    # The same login again changes no data, so no update reloads the entry: the flow does.
+    result = await ssh_entry.start_reauth_flow(hass)
+    with patch.object(
+        hass.config_entries,
+        "async_schedule_reload",
+        wraps=hass.config_entries.async_schedule_reload,
+    ) as reload:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {"ssh_user": ssh_host.username, "ssh_private_key": ssh_host.client_private_key},
+        )
+        await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    reload.assert_called_once_with(ssh_entry.entry_id)
+    assert ssh_entry.state is ConfigEntryState.LOADED
     await hass.config_entries.async_unload(ssh_entry.entry_id)
 
 

@@ -168,6 +168,38 @@ async def test_spark_configured_by_address_is_not_offered_again(
     assert result["reason"] == "already_configured"
 
 
+async def test_spark_added_by_address_is_followed_once_discovered(
+    hass: HomeAssistant, ssh_host: SSHTestHost, mock_config_entry: MockConfigEntry
+) -> None:
+    """Added by address without SSH, the entry knows no host key; discovery at its address
+    reads it and keys the entry on it, so the Spark is followed when it moves, like one
+    added by discovery. (Not set up: a move is what the entry data says, no reload needed.)"""
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    result = await discover(hass, announced(ssh_host.port))
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == ssh_host.host_key_fingerprint
+    assert entry.data[CONF_HOST] == "127.0.0.1"
+
+    # The Spark was at 10.9.1.9 as far as the entry knows and announces itself here now.
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_HOST: "10.9.1.9"})
+    result = await discover(hass, announced(ssh_host.port))
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_HOST] == "127.0.0.1"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_no_key_read_leaves_an_entry_keyed_as_it_is(
+    hass: HomeAssistant, ssh_host: SSHTestHost, ssh_entry: MockConfigEntry
+) -> None:
+    """Its sshd did not answer discovery: the Spark is found by address and keeps its key."""
+    ssh_entry.add_to_hass(hass)
+    key = ssh_entry.unique_id
+    result = await discover(hass, announced(free_port()))  # nothing listens there
+    assert result["reason"] == "already_configured"
+    assert ssh_entry.unique_id == key
+
+
 async def test_other_hosts_are_not_offered(hass: HomeAssistant) -> None:
     """Only Spark-like hostnames (spark-xxxx, gx10-xxxx) are offered; nothing is contacted."""
     result = await discover(hass, announced(22, hostname="laptop"))

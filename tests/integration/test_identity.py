@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 from unittest.mock import patch
 
@@ -299,3 +300,60 @@ async def test_unreadable_hostname_leaves_the_typed_name(
     data = {**ssh_entry.data, "ssh_port": free_port()}
     assert await async_ssh_hostname(data) is None
     assert await async_ssh_hostname(dict(ssh_entry.data)) == os.uname().nodename
+
+
+async def test_a_name_the_system_cannot_resolve_keys_the_entry_as_typed(
+    hass: HomeAssistant, spark_sim: SparkSim
+) -> None:
+    """The services answer (the probe resolved the name) but the system resolver does not:
+    the entry is keyed on the name typed and no address is compared.
+
+    Faked, and why: the failing lookup. Only identity's own lookups (no port) fail, so the
+    probe still reaches the simulated Spark; a name that really fails depends on the host's DNS.
+    """
+    real = hass.loop.getaddrinfo
+
+    async def system_resolver(host: str, port: Any, **kwargs: Any) -> Any:
+        if port is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real(host, port, **kwargs)
+
+    assert await async_resolve(hass, "localhost") == "127.0.0.1"
+    with patch.object(hass.loop, "getaddrinfo", side_effect=system_resolver):
+        assert await async_resolve(hass, "localhost") is None
+        result = await add(hass, typed(spark_sim, "localhost"))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert hass.config_entries.async_entries(DOMAIN)[0].unique_id == "localhost"
+    await unload_all(hass)
+
+
+class AnsweringResolver:
+    """Stands in for zeroconf's AddressResolver: only spark-1a2b.local answers, as on a LAN
+    where that Spark announces itself (the test network has none)."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+
+    async def async_request(self, zc: Any, timeout_ms: float) -> bool:
+        return self.server == "spark-1a2b.local."
+
+    def parsed_addresses(self) -> list[str]:
+        return ["fe80::1", "192.168.1.50"]
+
+
+async def test_a_local_name_the_system_cannot_resolve_is_asked_over_mdns(
+    hass: HomeAssistant,
+) -> None:
+    """HA Container's resolver has no mDNS; HA's own answers for ``.local`` names (IPv4 first).
+
+    Faked, and why: the system resolver's failure and the mDNS answer (no Spark on this network).
+    """
+    failing = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    with (
+        patch.object(hass.loop, "getaddrinfo", side_effect=failing),
+        patch("custom_components.spark_audio.identity.async_get_async_zeroconf"),
+        patch("custom_components.spark_audio.identity.AddressResolver", AnsweringResolver),
+    ):
+        assert await async_resolve(hass, "spark-1a2b.local") == "192.168.1.50"
+        assert await async_resolve(hass, "spark-gone.local") is None
+        assert await async_resolve(hass, "spark.example") is None  # not asked over mDNS

@@ -33,6 +33,7 @@ from custom_components.spark_audio.voiceprint_store import VOICEPRINTS_KEY
 from tests.integration.long_audio import collect_events, wait_until
 from tests.integration.test_automation_hooks import device_id
 from tests.integration.test_stt import chunks, entity, metadata
+from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim.audio import speak_pcm
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
@@ -72,6 +73,7 @@ async def test_command_speaker_is_named_in_event_and_sensor(
     assert seen[0]["entity_id"] == stt_entity
     assert (seen[0]["person"], seen[0]["name"]) == ("person.anna", "Anna")
     assert seen[0]["score"] == pytest.approx(0.9 / (0.83**0.5), abs=1e-3)
+    assert untranslated_attributes(hass) == {}  # the last speaker sensor's details too
     # The whole command went to the embeddings endpoint, streamed like the transcription.
     request = embedding_requests(spark_sim)[-1]
     assert request.file_bytes == 44 + len(command)

@@ -16,7 +16,7 @@ from custom_components.spark_audio.recovery import ssh_missing_issue_id
 from custom_components.spark_audio.spark.clients.probes import Verdict
 from custom_components.spark_audio.whisperx_container.app.engine import CUDA_MISSING
 from custom_components.spark_audio.whisperx_gpu import whisperx_off_gpu_issue_id
-from tests.integration.test_translations import EN
+from tests.integration.test_translations import EN, untranslated_attributes
 from tests.spark_sim.server import SparkSim
 
 CONNECTIVITY = "binary_sensor.127_0_0_1_whisperx_connectivity"
@@ -92,6 +92,7 @@ async def test_cuda_missing_turns_connectivity_off_with_the_reason_and_restarts_
     assert (shown["device"], shown["compute_type"], shown["self_test"]) == ("cuda", None, "no_gpu")
     assert isinstance(shown["device_error"], str)
     assert shown["device_error"].startswith(CUDA_MISSING)
+    assert untranslated_attributes(hass) == {}
     raised = issue(hass, entry)
     assert raised is not None
     assert raised.translation_key == "whisperx_cuda_missing"

@@ -30,6 +30,7 @@ from custom_components.spark_audio.spark.errors import SparkInvalidNameError
 from custom_components.spark_audio.spark.remote.whisperx_verify import MAX_DETAIL_CHARS
 from custom_components.spark_audio.whisperx_verify import verify_state
 from tests.integration.conftest import standin_containers
+from tests.integration.test_translations import untranslated_attributes
 from tests.spark_sim.server import SparkSim
 from tests.ssh_host.server import SSHTestHost
 
@@ -153,6 +154,7 @@ async def test_a_failed_check_is_kept_and_raised(
     assert shown["passed"] is False
     assert shown["failed_checks"] == ["transcribe_int8_float16", "torchcodec"]
     assert shown["running"] is False
+    assert untranslated_attributes(hass) == {}
 
 
 @pytest.mark.parametrize(
