@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.spark_audio.const import DOMAIN
@@ -144,6 +145,58 @@ def test_a_caption_that_appears_while_writing_is_not_replaced(
     assert target.is_symlink()
     assert not (tmp_path / "elsewhere").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["note.srt"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_the_part_file_is_created_exclusively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A link already at the temporary file's name (its random part made predictable here) is
+    never written through: the write fails with a translatable error and the linked file
+    outside is untouched.
+
+    A symbolic link is stopped by ``O_NOFOLLOW`` as well as ``O_EXCL``; a hard link to a
+    file elsewhere on the same file system only by ``O_EXCL``.
+    """
+    victim = tmp_path / "victim.txt"
+    victim.write_text(OUTSIDE)
+    target = tmp_path / "media" / "note.srt"
+    target.parent.mkdir()
+    planted = target.with_name("note.srt.000000000000.part")
+    if kind == "symlink":
+        planted.symlink_to(victim)
+    else:
+        os.link(victim, planted)
+    monkeypatch.setattr(caption_files, "secrets", SimpleNamespace(token_hex=lambda _: "0" * 12))
+    with pytest.raises(CaptionTargetError) as err:
+        write_captions({target: "1\n"}, overwrite=True)
+    assert (err.value.key, err.value.target) == ("caption_write_failed", target)
+    assert err.value.reason == "File exists"
+    assert victim.read_text() == OUTSIDE
+    assert sorted(p.name for p in target.parent.iterdir()) == [planted.name]
+
+
+async def test_a_failed_write_is_a_translated_error(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    init_integration: MockConfigEntry,
+    media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file system refusing the caption (here: the temporary name is taken) is an error
+    naming the caption file and the reason, not an unexpected exception."""
+    planted = media.with_name("note.srt.000000000000.part")
+    planted.symlink_to(outside(media))
+    monkeypatch.setattr(caption_files, "secrets", SimpleNamespace(token_hex=lambda _: "0" * 12))
+    with pytest.raises(HomeAssistantError) as err:
+        await transcribe(hass, media, write=["srt"])
+    assert err.value.translation_key == "caption_write_failed"
+    assert err.value.translation_placeholders == {
+        "file": str(media.with_suffix(".srt")),
+        "error": "File exists",
+    }
+    assert outside(media).read_text() == OUTSIDE
+    assert sorted(p.name for p in media.parent.iterdir()) == [planted.name, "note.wav"]
 
 
 def test_remove_parts_removes_links_not_their_targets(tmp_path: Path) -> None:

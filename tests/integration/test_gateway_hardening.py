@@ -6,6 +6,7 @@ per-test temporary directory so "nothing left behind" is an exact check.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -18,20 +19,23 @@ import aiohttp
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.spark_audio.const import (
     CONF_MAX_CONCURRENT_UPLOADS,
     CONF_MAX_UPLOAD_MB,
     DOMAIN,
+    EVENT_TRANSCRIPTION_DONE,
 )
+from custom_components.spark_audio.gateway import views
 from custom_components.spark_audio.gateway.multipart_raw import (
     MAX_FORM_BYTES,
     MAX_PART_HEADER_BYTES,
     MAX_PART_HEADER_LINES,
 )
 from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
-from custom_components.spark_audio.transcription import routing
+from custom_components.spark_audio.transcription import action, routing
+from custom_components.spark_audio.transcription.limits import active_uploads
 from custom_components.spark_audio.transcription.spool import SPOOL_PREFIX
 from tests.integration.gateway_harness import (
     BASE,
@@ -53,6 +57,9 @@ from tests.spark_sim.server import SparkSim
 WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
 M = ("model", "parakeet")
+DASH = b'<?xml version="1.0"?>\n<MPD><Period><BaseURL>file:/etc/passwd</BaseURL></Period></MPD>'
+SMIL = b'<smil><body><audio src="file:/etc/passwd"/></body></smil>'
+ASX = b'<asx version="3.0"><entry><ref href="file:///etc/passwd"/></entry></asx>'
 
 
 def field(name: str, value: bytes | str, **headers: str) -> bytes:
@@ -214,6 +221,29 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
      None, 400, "bad_charset", "language"),
     ("speakers: concat list", S, body(audio(b"ffconcat version 1.0\nfile '/etc/hosts'\n")), None,
      400, "playlist_not_allowed", "file"),
+    ("dash manifest", T, body(field(*M), audio(DASH, "a.mp3")), None, 400,
+     "playlist_not_allowed", "file"),
+    ("dash content type", T,
+     body(field(*M), audio(filename="a.mpd", headers={"Content-Type": "video/vnd.mpeg.dash.mpd"})),
+     None, 400, "playlist_not_allowed", "file"),
+    ("smil playlist", T, body(field(*M), audio(SMIL, "a.mp3")), None, 400,
+     "playlist_not_allowed", "file"),
+    ("asx playlist", T, body(field(*M), audio(ASX, "a.wma")), None, 400,
+     "playlist_not_allowed", "file"),
+    ("filename over 255 characters", T, body(field(*M), audio(filename="a" * 252 + ".wav")),
+     None, 400, "bad_filename", "file"),
+    ("nested multipart as the file", T,
+     body(field(*M), audio(headers={"Content-Type": "multipart/mixed; boundary=inner"})), None,
+     400, "bad_multipart", None),
+    ("nested multipart as a field", T,
+     body(field("model", "--inner--", **{"Content-Type": "multipart/mixed; boundary=inner"}),
+          audio()),
+     None, 400, "bad_multipart", None),
+    ("unknown timestamp granularity", T,
+     body(field(*M), field("timestamp_granularities[]", "char"), audio()), None, 400, None,
+     "timestamp_granularities[]"),
+    ("empty language", T, body(field(*M), field("language", " "), audio()), None, 400, None,
+     "language"),
 ]  # fmt: skip
 
 
@@ -390,6 +420,7 @@ async def test_upload_size_cap(
     response = await gateway.post(
         f"{BASE}/{T}", data=payload, headers={"Content-Type": form_type()}
     )
+    assert_no_leak(await response.text(), spark_sim, spool)
     result = await response.json()
     assert response.status == 413, result
     assert_openai_error(result, 413)
@@ -408,6 +439,7 @@ async def test_concurrent_upload_cap(
     gateway: Client,
     hass_access_token: str,
     init_integration: MockConfigEntry,
+    spark_sim: SparkSim,
     spool: Path,
 ) -> None:
     """One upload past the configured number in flight: 429 with Retry-After."""
@@ -421,6 +453,7 @@ async def test_concurrent_upload_cap(
     response = await gateway.post(
         f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
     )
+    assert_no_leak(await response.text(), spark_sim, spool)
     result = await response.json()
     assert response.status == 429, result
     assert_openai_error(result, 429)
@@ -496,8 +529,9 @@ async def test_speech_and_waiting_actions_take_a_slot_too(
     gateway: Client,
     hass_access_token: str,
     init_integration: MockConfigEntry,
+    spark_sim: SparkSim,
     spool: Path,
-    tmp_path: Path,
+    media: Path,
 ) -> None:
     """With the one slot held by an upload, speech is a 429 and a waiting transcribe a clear
     error; a background transcription is not refused (the job queue bounds it)."""
@@ -509,25 +543,91 @@ async def test_speech_and_waiting_actions_take_a_slot_too(
     )
     await wait_for(uploads_running(hass, 1), "the first upload to start")
     speech = await gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
+    assert_no_leak(await speech.text(), spark_sim, spool)
     result = await speech.json()
     assert speech.status == 429, result
+    assert_openai_error(result, 429)
     assert result["error"]["code"] == "too_many_uploads"
     assert int(speech.headers["Retry-After"]) > 0
-    media = tmp_path / "note.wav"
-    await hass.async_add_executor_job(media.write_bytes, WAV)
-    hass.config.media_dirs = {"local": str(tmp_path)}
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
     with pytest.raises(HomeAssistantError) as busy:
-        await hass.services.async_call(
-            DOMAIN,
-            "transcribe",
-            {"media": str(media), "wait": True},
-            blocking=True,
-            return_response=True,
-        )
+        await _transcribe(hass, media, wait=True)
     assert busy.value.translation_key == "too_busy"
+    done = async_capture_events(hass, EVENT_TRANSCRIPTION_DONE)
+    job = await _transcribe(hass, media, wait=False)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [event.data["job_id"] for event in done] == [job["job_id"]]
     writer.transport.abort()
     await wait_for(uploads_running(hass, 0), "the first upload to end")
     again = await gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
     assert again.status == 200, await again.text()
     await wait_for(uploads_running(hass, 0), "the speech to give its slot back")
+
+
+@pytest.mark.parametrize("holder", ["speech", "waiting transcribe"])
+async def test_speech_and_waiting_actions_hold_their_slot(
+    hass: HomeAssistant,
+    gateway: Client,
+    init_integration: MockConfigEntry,
+    spool: Path,
+    media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    holder: str,
+) -> None:
+    """While a synthesis or a waiting transcribe runs, it holds the only slot: an upload is a
+    429; the slot is free again once the holder is cancelled.
+
+    The holder's work (opening the synthesis, the transcription) is replaced by a wait that
+    never ends, so it is certainly still running when the upload arrives; a slow simulated
+    backend would also slow its health checks and leave it marked down afterwards.
+    """
+    await _set_options(hass, init_integration, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
+    started = asyncio.Event()
+
+    async def forever(*_: Any) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    if holder == "speech":
+        monkeypatch.setattr(views, "open_speech_stream", forever)
+        work: Any = gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
+    else:
+        monkeypatch.setattr(action, "run_transcription", forever)
+        work = _transcribe(hass, media, wait=True)
+    running = asyncio.ensure_future(work)
+    await started.wait()
+    assert active_uploads(hass) == 1
+    response = await gateway.post(
+        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+    )
+    result = await response.json()
+    assert response.status == 429, result
+    assert result["error"]["code"] == "too_many_uploads"
+    assert int(response.headers["Retry-After"]) > 0
+    running.cancel()
+    await asyncio.wait([running])
+    await wait_for(uploads_running(hass, 0), f"the {holder} to give its slot back")
+    again = await gateway.post(
+        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
+    )
+    assert again.status == 200, await again.text()
+    assert ours(spool) == set()
+
+
+@pytest.fixture
+async def media(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A one-second WAV in a media folder the transcribe action may read."""
+    path = tmp_path / "note.wav"
+    await hass.async_add_executor_job(path.write_bytes, WAV)
+    hass.config.media_dirs = {"local": str(tmp_path)}
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return path
+
+
+async def _transcribe(hass: HomeAssistant, media: Path, *, wait: bool) -> Any:
+    return await hass.services.async_call(
+        DOMAIN,
+        "transcribe",
+        {"media": str(media), "wait": wait},
+        blocking=True,
+        return_response=True,
+    )

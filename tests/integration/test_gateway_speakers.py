@@ -185,7 +185,8 @@ async def test_not_audio_for_speakers(
     assert body["error"]["message"] == "The file is not audio this gateway can read"
     assert str(os.getpid()) not in json.dumps(body)
     assert_no_leak(json.dumps(body), spark_sim, spool)
-    assert "ffmpeg exited" in caplog.text
+    logged = [r for r in caplog.records if r.getMessage().startswith("ffmpeg exited")]
+    assert [r.levelno for r in logged] == [logging.DEBUG]
     assert ours(spool) == set()
 
 
@@ -214,6 +215,45 @@ async def post_file(
     return response
 
 
+@pytest.fixture
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every decoded WAV as it is removed: how far ffmpeg got before it stopped.
+
+    A decode that ran to the end and was refused afterwards would also leave
+    nothing behind; only the size shows that ffmpeg itself stopped at the bound.
+    """
+    sizes: list[int] = []
+    real_remove = spool_module.SpooledFile.remove
+
+    async def remove(self: spool_module.SpooledFile) -> None:
+        if self.path.suffix == ".wav":
+            with contextlib.suppress(FileNotFoundError):
+                sizes.append(os.stat(self.path).st_size)
+        await real_remove(self)
+
+    monkeypatch.setattr(spool_module.SpooledFile, "remove", remove)
+    return sizes
+
+
+def assert_stopped_at(sizes: list[int], bound_bytes: int) -> None:
+    """One decoded WAV, cut off at most a second (and a packet) past ``bound_bytes``."""
+    assert len(sizes) == 1, sizes
+    assert sizes[0] <= bound_bytes + decode.WAV_HEADER_ROOM + 2 * decode.DECODED_BYTES_PER_S, sizes
+
+
+async def assert_clean_refusal(
+    response: aiohttp.ClientResponse, status: int, code: str, sim: SparkSim, spool: Path
+) -> dict[str, Any]:
+    """The status and code asked for, no address, path or PID in it, nothing left behind."""
+    text = await response.text()
+    assert response.status == status, text
+    assert_no_leak(text, sim, spool)
+    error: dict[str, Any] = (await response.json())["error"]
+    assert error["code"] == code, error
+    assert ours(spool) == set()
+    return error
+
+
 async def test_flac_bomb_is_bounded_by_the_maximum_duration(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -222,8 +262,10 @@ async def test_flac_bomb_is_bounded_by_the_maximum_duration(
     spool: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    decoded_sizes: list[int],
 ) -> None:
-    """Compressed silence past the longest audio we take: 413, nothing left in the spool.
+    """Compressed silence past the longest audio we take: 413, nothing left in the spool,
+    and ffmpeg stopped writing a second past the bound (not 19 MB decoded, then refused).
 
     The bound is lowered from 12 h to 60 s so the bomb (10 min of silence, about
     100 KB of FLAC, 19 MB decoded) is quick; the mechanism is the same.
@@ -232,11 +274,9 @@ async def test_flac_bomb_is_bounded_by_the_maximum_duration(
     bomb = await silent_flac(tmp_path, 600)
     assert len(bomb) < 200_000
     response = await post_file(hass_client, bomb, "bomb.flac")
-    assert response.status == 413, await response.text()
-    error = (await response.json())["error"]
-    assert error["code"] == "audio_too_long"
+    error = await assert_clean_refusal(response, 413, "audio_too_long", spark_sim, spool)
     assert "1 min" in error["message"]
-    assert ours(spool) == set()
+    assert_stopped_at(decoded_sizes, 60 * decode.DECODED_BYTES_PER_S)
     assert not [r for r in spark_sim.states["parakeet"].requests if r.path == "/v1/audio/diarize"]
 
     short = await silent_flac(tmp_path, 30)
@@ -252,6 +292,7 @@ async def test_decoded_audio_is_bounded_by_the_upload_cap(
     without_whisperx: MockConfigEntry,
     spool: Path,
     tmp_path: Path,
+    decoded_sizes: list[int],
 ) -> None:
     """With a 1 MiB upload cap, a 60 s FLAC (2 MB as WAV) may not become a bigger file than that."""
     hass.config_entries.async_update_entry(
@@ -259,9 +300,8 @@ async def test_decoded_audio_is_bounded_by_the_upload_cap(
     )
     await hass.async_block_till_done()
     response = await post_file(hass_client, await silent_flac(tmp_path, 60), "a.flac")
-    assert response.status == 413, await response.text()
-    assert (await response.json())["error"]["code"] == "audio_too_long"
-    assert ours(spool) == set()
+    await assert_clean_refusal(response, 413, "audio_too_long", spark_sim, spool)
+    assert_stopped_at(decoded_sizes, MIB)
 
 
 async def test_action_decode_of_a_local_file_is_bounded_too(
@@ -271,6 +311,7 @@ async def test_action_decode_of_a_local_file_is_bounded_too(
     spool: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    decoded_sizes: list[int],
 ) -> None:
     """A media file for ``transcribe`` with speakers gets the same bound: a translated error.
 
@@ -294,6 +335,7 @@ async def test_action_decode_of_a_local_file_is_bounded_too(
     assert err.value.translation_key == "transcription_failed"
     assert "1 min" in str(err.value.translation_placeholders)
     assert ours(spool) == set()
+    assert_stopped_at(decoded_sizes, 60 * decode.DECODED_BYTES_PER_S)
     assert sorted(p.name for p in media.iterdir()) == ["bomb.flac"]
 
 
@@ -326,9 +368,7 @@ async def test_spool_keeps_the_disk_reserve(
 ) -> None:
     """An upload that would eat into the reserve: 507, nothing left, in every upload path."""
     response = await post_file(hass_client, wav_bytes(b"\x00\x01" * 4 * MIB, 16000), "a.wav")
-    assert response.status == 507, await response.text()
-    assert (await response.json())["error"]["code"] == "insufficient_storage"
-    assert ours(spool) == set()
+    await assert_clean_refusal(response, 507, "insufficient_storage", spark_sim, spool)
 
 
 async def test_spool_reserve_while_streaming_to_the_backend(
@@ -353,10 +393,8 @@ async def test_spool_reserve_while_streaming_to_the_backend(
         data=body(audio, part("model", "parakeet")),
         headers={"Content-Type": form_type()},
     )
-    assert response.status == 507, await response.text()
-    assert (await response.json())["error"]["code"] == "insufficient_storage"
     await wait_for(uploads_running(hass, 0), "the upload to finish")
-    assert ours(spool) == set()
+    await assert_clean_refusal(response, 507, "insufficient_storage", spark_sim, spool)
 
 
 async def test_decode_stops_at_the_free_disk_space(
@@ -367,14 +405,16 @@ async def test_decode_stops_at_the_free_disk_space(
     spool: Path,
     small_disk: None,
     tmp_path: Path,
+    decoded_sizes: list[int],
 ) -> None:
     """The decode may use only the space above the reserve: past it, 507 and nothing left.
 
-    Ten minutes of FLAC silence (about 100 KB) is a 19 MB WAV, past the 3 MiB left.
+    Ten minutes of FLAC silence (about 100 KB) is a 19 MB WAV, past the 3 MiB left:
+    ffmpeg stops there rather than filling the disk.
     """
     response = await post_file(hass_client, await silent_flac(tmp_path, 600), "a.flac")
-    assert response.status == 507, await response.text()
-    assert ours(spool) == set()
+    await assert_clean_refusal(response, 507, "insufficient_storage", spark_sim, spool)
+    assert_stopped_at(decoded_sizes, 3 * MIB)
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.auth.const import GROUP_ID_READ_ONLY
 from homeassistant.auth.models import User
+from homeassistant.config_entries import ConfigEntryDisabler
 from homeassistant.core import Context, Event, HomeAssistant, ServiceCall, State, callback
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.setup import async_setup_component
@@ -363,6 +365,51 @@ async def test_users_cancel_their_own_jobs_admins_any(
     await hass.async_block_till_done()
     assert [e["job_id"] for e in failed] == [mine["job_id"], theirs["job_id"]]
     parakeet.fault = Fault.NONE
+
+
+async def test_who_queued_a_job_is_kept_across_a_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    recording: Path,
+    hass_read_only_user: User,
+) -> None:
+    """A job the Store brought back still belongs to who queued it: they may cancel it,
+    another (non-admin) user may not.
+
+    Its Spark's entry is there but disabled, so the job stays queued while the test cancels it.
+    """
+    guest = await hass.auth.async_create_user("Guest", group_ids=[GROUP_ID_READ_ONLY])
+    restart_with(
+        hass_storage, {**stored_job("theirs", recording), "user_id": hass_read_only_user.id}
+    )
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="127.0.0.1",
+        entry_id="01SPARKENTRY",
+        disabled_by=ConfigEntryDisabler.USER,
+    ).add_to_hass(hass)
+    failed = collect_events(hass, "spark_audio_transcription_failed")
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    job = hass.data[JOBS_KEY].jobs["theirs"]
+    assert (job.user_id, job.stored()["user_id"]) == (hass_read_only_user.id,) * 2
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            "cancel_transcription",
+            {"job_id": "theirs"},
+            blocking=True,
+            context=Context(user_id=guest.id),
+        )
+    await hass.services.async_call(
+        DOMAIN,
+        "cancel_transcription",
+        {"job_id": "theirs"},
+        blocking=True,
+        context=Context(user_id=hass_read_only_user.id),
+    )
+    assert [e["job_id"] for e in failed] == ["theirs"]
+    assert hass.data[JOBS_KEY].jobs == {}
 
 
 async def test_the_queue_is_bounded_per_user_and_in_all(

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import asyncssh
 import pytest
 from aiohttp import web
 
@@ -164,6 +165,35 @@ def assert_no_secret(ssh_host: SSHTestHost, job: InstallJob) -> None:
         assert secret not in json.dumps(job.as_dict())
         assert secret not in repr(job.config)
         assert secret not in ssh_host.docker_calls_path.read_text()
+
+
+def record_ssh_commands(ssh: SparkSSH) -> list[tuple[str, bytes]]:
+    """Every command line sent to the Spark over ``ssh``, with what it was given on stdin.
+
+    The test sshd keeps no record of the commands it runs, so they are taken where
+    every command leaves: the channel that starts it.
+    """
+    sent: list[tuple[str, bytes]] = []
+    real_open = ssh._open_process
+
+    async def open_process(
+        command: str, *, stdin_pipe: bool, input: bytes | None = None
+    ) -> asyncssh.SSHClientProcess[bytes]:
+        sent.append((command, input or b""))
+        return await real_open(command, stdin_pipe=stdin_pipe, input=input)
+
+    ssh._open_process = open_process  # type: ignore[method-assign]
+    return sent
+
+
+def assert_secrets_kept(ssh_host: SSHTestHost, sent: list[tuple[str, bytes]], log: str) -> None:
+    """No secret in the containers' records or the log, nor on a remote command line (which
+    ``ps`` on the Spark shows): stdin carried them."""
+    for secret in (HF_TOKEN, API_KEY):
+        assert secret not in json.dumps(ssh_host.containers())
+        assert secret not in log
+        assert not [command for command, _ in sent if secret in command]
+        assert [command for command, stdin in sent if secret.encode() in stdin]
 
 
 def assert_secret_files(folder: Path) -> None:
@@ -362,6 +392,7 @@ async def test_install_succeeds_with_phases_progress_and_live_log(
     caplog.set_level(logging.DEBUG)
     # An old container is running: it must be replaced.
     ssh_host.write_containers({"whisperx-asr": {"state": "running"}})
+    sent = record_ssh_commands(spark_ssh)
     job = InstallJob(spark_ssh, config(ssh_host), context, standin_health(ssh_host))
     build_lines_while_building: list[str] = []
     watched: list[InstallUpdate] = []
@@ -422,9 +453,7 @@ async def test_install_succeeds_with_phases_progress_and_live_log(
         "WHISPERX_API_KEY_FILE": "/run/secrets/whisperx_api_key",
     }
     assert_no_secret(ssh_host, job)
-    for secret in (HF_TOKEN, API_KEY):
-        assert secret not in json.dumps(ssh_host.containers())
-        assert secret not in caplog.text
+    assert_secrets_kept(ssh_host, sent, caplog.text)
     status = job.as_dict()
     assert status["phase"] == "done"
     assert status["tar_bytes"] == job.tar_bytes

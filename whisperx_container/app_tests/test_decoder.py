@@ -6,10 +6,12 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app import decoder
 from app.config import ConfigError, Settings
 from app.decoder import SAMPLE_RATE, decode_pcm
 from app.engine import AudioDecodeError, AudioTooLong
@@ -34,15 +36,29 @@ def encode(folder: Path, name: str, seconds: float, *codec: str) -> Path:
     return path
 
 
-def test_a_flac_bomb_stops_at_the_bound(tmp_path: Path) -> None:
+def test_a_flac_bomb_stops_at_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten minutes of silence (~100 KB of FLAC) against a 60 s bound: refused, not decoded whole.
 
     The bound is lowered from 12 h to 60 s so the test is quick; the mechanism is the same.
+    What ffmpeg handed back is measured: a decode that ran to the end and was refused
+    afterwards would have held all ten minutes in memory.
     """
+    produced: list[int] = []
+    real_run = decoder.subprocess.run
+
+    def run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        result: subprocess.CompletedProcess[bytes] = real_run(*args, **kwargs)
+        produced.append(len(result.stdout))
+        return result
+
     bomb = encode(tmp_path, "bomb.flac", 600, "-c:a", "flac")
     assert bomb.stat().st_size < 200_000
+    monkeypatch.setattr(decoder.subprocess, "run", run)
     with pytest.raises(AudioTooLong, match="60 s"):
         decode_pcm(bomb, 60)
+    assert len(produced) == 1
+    assert produced[0] <= 62 * SAMPLE_RATE * 2, "ffmpeg ran past a second after the bound"
+    monkeypatch.undo()
     short = encode(tmp_path, "short.flac", 30, "-c:a", "flac")
     assert len(decode_pcm(short, 60)) == 30 * SAMPLE_RATE * 2
 

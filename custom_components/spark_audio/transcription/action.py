@@ -109,10 +109,17 @@ async def _captions_job(hass: HomeAssistant, step: Callable[[], None]) -> None:
     try:
         await hass.async_add_executor_job(step)
     except CaptionTargetError as err:
+        placeholders = {"file": str(err.target)}
+        if err.reason:  # the system refused the write: not the caller's input
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders={**placeholders, "error": err.reason},
+            ) from None
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key=err.key,
-            translation_placeholders={"file": str(err.target)},
+            translation_placeholders=placeholders,
         ) from None
 
 

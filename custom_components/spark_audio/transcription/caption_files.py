@@ -27,11 +27,12 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_
 class CaptionTargetError(Exception):
     """A caption file cannot be written where it belongs; ``key`` is the translation key."""
 
-    def __init__(self, key: str, target: Path) -> None:
-        """``key``: ``caption_exists`` or ``caption_not_a_file``."""
-        super().__init__(f"{key}: {target}")
+    def __init__(self, key: str, target: Path, reason: str = "") -> None:
+        """``key``: ``caption_exists``, ``caption_not_a_file``, ``caption_write_failed`` (+ why)."""
+        super().__init__(f"{key}: {target}" + (f" ({reason})" if reason else ""))
         self.key = key
         self.target = target
+        self.reason = reason
 
 
 def check_targets(targets: list[Path], *, overwrite: bool) -> None:
@@ -52,11 +53,16 @@ def write_captions(contents: Mapping[Path, str], *, overwrite: bool) -> None:
     targets = list(contents)
     check_targets(targets, overwrite=overwrite)
     parts: dict[Path, Path] = {}
+    current = targets[0] if targets else Path()
     try:
-        for target, text in contents.items():
-            parts[target] = _write_part(target, text)
-        for target, part in parts.items():
-            _move_into_place(part, target, overwrite=overwrite)
+        for current, text in contents.items():
+            parts[current] = _write_part(current, text)
+        for current, part in parts.items():
+            _move_into_place(part, current, overwrite=overwrite)
+    except OSError as err:  # a read-only folder, a full disk, a name already taken
+        raise CaptionTargetError(
+            "caption_write_failed", current, err.strerror or type(err).__name__
+        ) from err
     finally:
         for part in parts.values():
             with contextlib.suppress(FileNotFoundError):
