@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,8 @@ from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 
 from custom_components.spark_audio.transcription.limits import active_uploads
+from custom_components.spark_audio.transcription.spool import SPOOL_PREFIX
+from tests.spark_sim.server import SparkSim
 
 type Client = TestClient[web.Request, web.Application]
 """A test client of HA's own HTTP app (the ``gateway`` fixture)."""
@@ -121,3 +125,18 @@ def assert_openai_error(result: Any, status: int) -> None:
     assert error["message"]
     assert "Traceback" not in error["message"]
     assert error["type"] == ("invalid_request_error" if status < 500 else "server_error")
+
+
+def assert_no_leak(text: str, sim: SparkSim, spool: Path) -> None:
+    """No backend address, temp path, spool name or process id in a client-facing answer.
+
+    A PID below 2000 (a container's) is not looked for as a bare number: it would
+    match the limits the messages name; spool names (which carry it) still are.
+    """
+    found = [host for host in (sim.host, "localhost", "/tmp", str(spool), SPOOL_PREFIX)
+             if host in text]  # fmt: skip
+    found += [f"port {port}" for port in sim.ports.values() if re.search(rf"\b{port}\b", text)]
+    found += [p for p in (tempfile.gettempdir(), "ConnectionKey", "Traceback") if p in text]
+    if (pid := os.getpid()) >= 2000 and re.search(rf"\b{pid}\b", text):
+        found.append(f"pid {pid}")
+    assert not found, (found, text)

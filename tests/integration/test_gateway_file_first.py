@@ -7,6 +7,7 @@ read when it ends, passed on, and obeyed (another model: replayed there from the
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from tests.integration.gateway_harness import (
     BASE,
     Client,
+    assert_no_leak,
     body,
     form_type,
     open_raw,
@@ -232,7 +234,10 @@ async def test_model_after_the_file_for_a_service_not_offered(
     init_integration: MockConfigEntry,
     spool: Path,
 ) -> None:
-    """``model=whisperx`` after the file, WhisperX off: the 404 a model-first request gets."""
+    """``model=whisperx`` after the file, WhisperX off: the 404 a model-first request gets.
+
+    Its message names the service, never where the Spark's services listen.
+    """
     await _without_whisperx(hass, init_integration)
     response = await post_form(
         gateway,
@@ -243,4 +248,5 @@ async def test_model_after_the_file_for_a_service_not_offered(
     assert response.status == 404, result
     assert result["error"]["code"] == "model_not_found"
     assert "WhisperX" in result["error"]["message"]
+    assert_no_leak(json.dumps(result), spark_sim, spool)
     await ended_clean(hass, spool)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -36,11 +33,11 @@ from custom_components.spark_audio.gateway.multipart_raw import (
 from custom_components.spark_audio.gateway.upload_form import MAX_FIELD_BYTES, MAX_FIELDS
 from custom_components.spark_audio.transcription import action, routing
 from custom_components.spark_audio.transcription.limits import active_uploads
-from custom_components.spark_audio.transcription.spool import SPOOL_PREFIX
 from tests.integration.gateway_harness import (
     BASE,
     BOUNDARY,
     Client,
+    assert_no_leak,
     assert_openai_error,
     body,
     form_type,
@@ -245,21 +242,6 @@ BAD_UPLOADS: list[tuple[str, str, bytes, str | None, int, str | None, str | None
     ("empty language", T, body(field(*M), field("language", " "), audio()), None, 400, None,
      "language"),
 ]  # fmt: skip
-
-
-def assert_no_leak(text: str, sim: SparkSim, spool: Path) -> None:
-    """No backend address, temp path, spool name or process id in a client-facing answer.
-
-    A PID below 2000 (a container's) is not looked for as a bare number: it would
-    match the limits the messages name; spool names (which carry it) still are.
-    """
-    found = [host for host in (sim.host, "localhost", "/tmp", str(spool), SPOOL_PREFIX)
-             if host in text]  # fmt: skip
-    found += [f"port {port}" for port in sim.ports.values() if re.search(rf"\b{port}\b", text)]
-    found += [p for p in (tempfile.gettempdir(), "ConnectionKey", "Traceback") if p in text]
-    if (pid := os.getpid()) >= 2000 and re.search(rf"\b{pid}\b", text):
-        found.append(f"pid {pid}")
-    assert not found, (found, text)
 
 
 # aiohttp warns about the malformed Content-Disposition parameters while it parses them.

@@ -25,6 +25,7 @@ from custom_components.spark_audio.transcription import spool as spool_module
 from tests.integration.conftest import entry_data
 from tests.integration.gateway_harness import (
     Client,
+    assert_no_leak,
     body,
     form_type,
     ours,
@@ -32,7 +33,6 @@ from tests.integration.gateway_harness import (
     uploads_running,
     wait_for,
 )
-from tests.integration.test_gateway_hardening import assert_no_leak
 from tests.spark_sim.audio import speak, wav_bytes
 from tests.spark_sim.server import SparkSim
 
