@@ -21,12 +21,16 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.spark_audio.transcription.limits import active_uploads
 from custom_components.spark_audio.transcription.spool import SPOOL_PREFIX
+from tests.spark_sim.audio import wav_bytes
 from tests.spark_sim.server import SparkSim
 
 type Client = TestClient[web.Request, web.Application]
 """A test client of HA's own HTTP app (the ``gateway`` fixture)."""
 BOUNDARY = "HardenedBoundary7MA4YWxk"
 BASE = "/api/spark_audio/v1"
+T = "audio/transcriptions"
+MIB = 1024 * 1024
+WAV = wav_bytes(b"\x00\x01" * 16000, 16000)  # one second
 WAIT_S = 60.0
 
 
@@ -47,6 +51,20 @@ def part(
     lines += [f"{key}: {val}" for key, val in (headers or {}).items()]
     data = value.encode() if isinstance(value, str) else value
     return f"--{BOUNDARY}\r\n".encode() + "\r\n".join(lines).encode() + b"\r\n\r\n" + data + b"\r\n"
+
+
+def field(name: str, value: bytes | str, **headers: str) -> bytes:
+    """A text field's part, with any extra part headers."""
+    return part(name, value, headers=headers or None)
+
+
+def audio(
+    data: bytes = WAV, filename: str = "a.wav", headers: dict[str, str] | None = None
+) -> bytes:
+    """The file part: ``data`` as audio/wav (one second of audio by default)."""
+    return part(
+        "file", data, filename=filename, headers={"Content-Type": "audio/wav", **(headers or {})}
+    )
 
 
 def body(*parts: bytes, closed: bool = True) -> bytes:

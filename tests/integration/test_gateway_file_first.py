@@ -18,8 +18,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.integration.gateway_harness import (
     BASE,
+    MIB,
     Client,
+    T,
     assert_no_leak,
+    audio,
     body,
     form_type,
     open_raw,
@@ -31,13 +34,6 @@ from tests.integration.gateway_harness import (
 from tests.spark_sim.audio import wav_bytes
 from tests.spark_sim.faults import RecordedRequest
 from tests.spark_sim.server import SparkSim
-
-T = "audio/transcriptions"
-MIB = 1024 * 1024
-
-
-def audio(data: bytes, filename: str) -> bytes:
-    return part("file", data, filename=filename, headers={"Content-Type": "audio/wav"})
 
 
 def uploads_named(sim: SparkSim, service: str, filename: str) -> list[RecordedRequest]:

@@ -25,7 +25,10 @@ from custom_components.spark_audio.gateway.multipart_raw import (
 from tests.integration.gateway_harness import (
     BASE,
     BOUNDARY,
+    MIB,
+    WAV,
     Client,
+    T,
     assert_openai_error,
     body,
     form_type,
@@ -34,15 +37,11 @@ from tests.integration.gateway_harness import (
     uploads_running,
     wait_for,
 )
-from tests.spark_sim.audio import wav_bytes
 
-T = "audio/transcriptions"
-MIB = 1024 * 1024
 FLOOD_BYTES = 8 * MIB
 # Just under the 4 MiB the fields after the file were once buffered to (then parsed at once).
 AFTER_FILE_FLOOD_BYTES = 4 * MIB - 128 * 1024
 MAX_GROWTH_BYTES = 16 * MIB
-WAV = wav_bytes(b"\x00\x01" * 16000, 16000)
 MODEL = part("model", "parakeet")
 FILE = part("file", WAV, filename="a.wav", headers={"Content-Type": "audio/wav"})
 
