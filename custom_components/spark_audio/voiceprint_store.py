@@ -139,7 +139,7 @@ def wants_speaker_embeddings(hass: HomeAssistant) -> bool:
 def named_transcript(hass: HomeAssistant, transcript: SpeakerTranscript) -> SpeakerTranscript:
     """The transcript with enrolled persons' names in place of the matched speaker labels.
 
-    Unmatched speakers keep their ``SPEAKER_NN`` label. The speaker embeddings
+    Unmatched speakers keep their ``Speaker_N`` label. The speaker embeddings
     are dropped either way, so they go no further than this function.
     """
     store = hass.data.get(VOICEPRINTS_KEY)

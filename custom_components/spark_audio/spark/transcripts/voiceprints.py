@@ -150,7 +150,7 @@ def assign_speakers(
 ) -> dict[str, SpeakerMatch]:
     """Name the detected speakers: one-to-one, best total similarity, unknowns left out.
 
-    ``speakers`` maps a recording's speaker labels (``SPEAKER_00``) to their
+    ``speakers`` maps a recording's speaker labels (``Speaker_0``) to their
     embeddings; ``voiceprints`` maps person ids to voiceprints. Only pairs at
     or above ``threshold`` can be matched; among those, the assignment with the
     highest total similarity wins, each person used at most once. Labels not in
