@@ -269,7 +269,8 @@ async def part_body(
     aiohttp's part reader copies every chunk twice to find the boundary; here
     each network chunk is handed on as it came, the moment it came (``head``,
     bytes of the part already read, first). Only a chunk whose last bytes could
-    begin the closing delimiter keeps them back until the next chunk tells.
+    begin the closing delimiter keeps them back and joins them to the next
+    chunk, which tells (or keeps back again: a delimiter may span many reads).
     What was read past the part (from its delimiter's ``--boundary`` on) goes
     into ``after``; the rest of the body stays unread.
     """
@@ -283,14 +284,9 @@ async def part_body(
         if not chunk:
             raise ValueError("the body ended inside the file part")
         if held:
-            joined = held + chunk[: len(delimiter)]
-            spanning = joined.find(delimiter)
-            if 0 <= spanning < len(held):
-                if spanning:
-                    yield held[:spanning]
-                _keep_after(after, joined[spanning + 2 :] + chunk[len(delimiter) :])
-                return
-            yield held
+            # Rare (held is only set when a chunk ended like the delimiter's start) and
+            # short: joined, a delimiter split over any number of reads is still found.
+            chunk, held = held + chunk, b""
         if (end := chunk.find(delimiter)) >= 0:
             if end:
                 yield chunk[:end]

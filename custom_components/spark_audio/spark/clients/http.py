@@ -25,6 +25,17 @@ DEFAULT_TIMEOUT = 60.0
 HEALTH_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 _DETAIL_LIMIT = 300
+MIB = 1024 * 1024
+MAX_STATUS_BYTES = MIB
+"""Health, metadata, voice lists, job progress: a few KiB; a poll never reads more than this."""
+MAX_RESULT_BYTES = 64 * MIB
+"""A transcript as JSON. The longest recording is 12 h (the integration decodes no more);
+at a fast 250 words a minute, each word's text, times and speaker (~150 bytes, with its text
+again in the segments) make under 30 MB, so this bound leaves twice that and still stops a
+reply of gigabytes."""
+MAX_ERROR_BYTES = 64 * 1024
+"""An error reply's body is only read for its message; the rest is left unread."""
+_READ_CHUNK = 64 * 1024
 _CHECKING: ContextVar[bool] = ContextVar("spark_check_requests", default=False)
 
 
@@ -138,9 +149,9 @@ class SparkServiceClient(ABC):
             self.work_in_flight -= work
 
     async def _get_json(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """GET a JSON object."""
+        """GET a small JSON object (status, progress: at most `MAX_STATUS_BYTES`)."""
         async with self._request("GET", path, timeout=timeout) as response:
-            return await read_json(response)
+            return await read_json(response, MAX_STATUS_BYTES)
 
     async def _post_form(
         self,
@@ -158,11 +169,52 @@ class SparkServiceClient(ABC):
             return await read_json(response)
 
 
-async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    """Parse a JSON object body; anything else is a bad response."""
-    text = await response.text()
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, refused once it runs past ``limit`` bytes (a SparkResponseError).
+
+    A fake or hijacked Spark could answer a health poll with gigabytes. The
+    declared length is checked first; without one the body is read in chunks
+    and reading stops one chunk past the limit (the connection is then closed,
+    not drained).
+    """
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(response, limit)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(response, limit)
+    return bytes(body)
+
+
+async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most the first ``limit`` bytes of the body (an error's message needs no more)."""
+    body = bytearray()
+    while len(body) < limit and (chunk := await response.content.read(limit - len(body))):
+        body += chunk
+    return bytes(body)
+
+
+def _too_large(response: aiohttp.ClientResponse, limit: int) -> SparkResponseError:
+    """The path only: the Spark's address never reaches a client through this message."""
+    return SparkResponseError(
+        f"{response.url.path} answered more than {_size(limit)}, more than any real reply; refused",
+        status=response.status,
+    )
+
+
+def _size(count: int) -> str:
+    return f"{count // MIB} MiB" if count % MIB == 0 else f"{count // 1024} KiB"
+
+
+async def read_json(
+    response: aiohttp.ClientResponse, limit: int = MAX_RESULT_BYTES
+) -> dict[str, Any]:
+    """Parse a JSON object body of at most ``limit`` bytes; anything else is a bad response."""
+    body = await read_bounded(response, limit)
     try:
-        data = json.loads(text)
+        data = json.loads(body)
     except ValueError as err:
         raise SparkResponseError(
             f"{response.url.path} returned invalid JSON", status=response.status
@@ -178,9 +230,13 @@ async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     """Turn a 4xx/5xx into the matching exception, keeping the server's reason."""
     try:
-        body = await response.text()
-    except (aiohttp.ClientError, UnicodeDecodeError):
-        body = ""
+        start = await _read_start(response, MAX_ERROR_BYTES)
+    except aiohttp.ClientError:
+        start = b""
+    try:
+        body = start.decode(response.charset or "utf-8", errors="replace")
+    except LookupError:
+        body = start.decode("utf-8", errors="replace")
     detail = _detail_from_body(body) or response.reason or ""
     message = f"{response.method} {response.url.path} -> {response.status}: {detail}"
     if response.status >= 500:

@@ -7,13 +7,19 @@ from typing import Any
 
 from ..errors import SparkError, SparkResponseError
 from ..models import ServiceHealth, ServiceStatus, Voice, VoiceCatalog
-from .http import HEALTH_TIMEOUT, SparkServiceClient
+from .http import HEALTH_TIMEOUT, SparkServiceClient, read_bounded
 from .multipart import multipart_form
 
 DEFAULT_PORT = 9000
 DEFAULT_SAMPLE_RATE = 22050
 MAX_TEXT_CHARS = 2000
 """The NIM's HTTP API refuses longer texts; callers split at sentence ends."""
+SLOWEST_CHARS_PER_S = 2
+"""Speech runs at 12 to 15 characters a second; 2 leaves room for slow voices and for
+digits and symbols read out as whole words ("%": "percent")."""
+MAX_SPEECH_S = MAX_TEXT_CHARS // SLOWEST_CHARS_PER_S
+"""The longest one request's speech can be (1,000 s); its WAV is read whole up to that."""
+_WAV_HEADER_ALLOWANCE = 4096
 
 SYNTHESIZE_PATH = "/v1/audio/synthesize"
 SYNTHESIZE_ONLINE_PATH = "/v1/audio/synthesize_online"
@@ -63,7 +69,7 @@ class MagpieClient(SparkServiceClient):
         """``POST /v1/audio/synthesize``: the whole utterance as WAV bytes."""
         form = _synth_form(text, voice, language, sample_rate_hz)
         async with self._request("POST", SYNTHESIZE_PATH, data=form, timeout=timeout) as resp:
-            return await resp.read()
+            return await read_bounded(resp, max_wav_bytes(sample_rate_hz))
 
     async def synthesize_online(
         self,
@@ -84,6 +90,15 @@ class MagpieClient(SparkServiceClient):
         ) as resp:
             async for chunk in resp.content.iter_chunked(_STREAM_CHUNK):
                 yield chunk
+
+
+def max_wav_bytes(sample_rate_hz: int) -> int:
+    """The largest WAV one request may answer: `MAX_SPEECH_S` of 16-bit mono, plus headers.
+
+    At the default 22,050 Hz that is 44 MB; anything larger is not speech of
+    `MAX_TEXT_CHARS` characters, so it is refused rather than read into memory.
+    """
+    return _WAV_HEADER_ALLOWANCE + 2 * sample_rate_hz * MAX_SPEECH_S
 
 
 def _synth_form(text: str, voice: str, language: str | None, sample_rate_hz: int) -> Any:

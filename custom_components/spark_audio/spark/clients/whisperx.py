@@ -19,7 +19,7 @@ from ..models import (
     SpeakerTranscript,
     load_fields,
 )
-from .http import HEALTH_TIMEOUT, read_json
+from .http import HEALTH_TIMEOUT, MAX_STATUS_BYTES, read_json
 from .multipart import AudioSource, multipart_form
 from .transcription import OpenAITranscriptionClient
 
@@ -83,7 +83,7 @@ class WhisperXClient(OpenAITranscriptionClient):
         ) as response:
             unavailable = response.status == HTTPStatus.SERVICE_UNAVAILABLE
             try:
-                data = await read_json(response)
+                data = await read_json(response, MAX_STATUS_BYTES)
             except SparkResponseError as err:
                 if unavailable:
                     raise _unavailable("not the service's health") from err
