@@ -191,7 +191,8 @@ async def test_a_stream_longer_than_a_command_is_transcribed_not_identified(
     begin = CommandIdentification.begin.__func__  # type: ignore[attr-defined]
 
     def capturing_begin(cls: type[CommandIdentification], *args: Any) -> CommandIdentification:
-        made.append(identification := begin(cls, *args))
+        identification: CommandIdentification = begin(cls, *args)
+        made.append(identification)
         return identification
 
     monkeypatch.setattr(CommandIdentification, "begin", classmethod(capturing_begin))
