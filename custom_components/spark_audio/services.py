@@ -1,13 +1,14 @@
-"""Actions: restart a service's container (admins only), run a deep check now, transcribe."""
+"""Actions: restart a container (admins only), deep check now, transcribe, enrol voices."""
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError, Unauthorized, UnknownUser
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 
@@ -75,6 +76,26 @@ def _recovery(hass: HomeAssistant, call: ServiceCall) -> ServiceRecovery:
     return recovery
 
 
+def _admin_only(
+    hass: HomeAssistant, handler: Callable[[HomeAssistant, ServiceCall], Awaitable[ServiceResponse]]
+) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
+    """``handler`` for administrators only, answering data (HA 2025.4's admin services cannot).
+
+    The same rule as async_register_admin_service: automations and scripts (no user) may call.
+    """
+
+    async def checked(call: ServiceCall) -> ServiceResponse:
+        if call.context.user_id:
+            user = await hass.auth.async_get_user(call.context.user_id)
+            if user is None:
+                raise UnknownUser(context=call.context)
+            if not user.is_admin:
+                raise Unauthorized(context=call.context)
+        return await handler(hass, call)
+
+    return checked
+
+
 def async_register_services(hass: HomeAssistant) -> None:
     """Register the actions (once, from async_setup)."""
 
@@ -104,24 +125,25 @@ def async_register_services(hass: HomeAssistant) -> None:
     async def cancel_transcription(call: ServiceCall) -> None:
         await hass.data[JOBS_KEY].async_cancel(call.data["job_id"], call.context)
 
-    async def enroll_speaker(call: ServiceCall) -> None:
-        await async_enroll_speaker(hass, call)
-
     async def forget_speaker(call: ServiceCall) -> None:
         await async_forget_speaker(hass, call)
 
     # Voiceprints are biometric data of the household: administrators only.
-    async_register_admin_service(
-        hass, DOMAIN, SERVICE_ENROLL_SPEAKER, enroll_speaker, schema=ENROLL_SCHEMA
+    # Enrolment answers the clips it used, so the administrator sees what went in.
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ENROLL_SPEAKER,
+        _admin_only(hass, async_enroll_speaker),
+        schema=ENROLL_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
     async_register_admin_service(
         hass, DOMAIN, SERVICE_FORGET_SPEAKER, forget_speaker, schema=FORGET_SCHEMA
     )
-    # Administrators only too (the handler checks: an admin service cannot answer data).
     hass.services.async_register(
         DOMAIN,
         SERVICE_VERIFY_SPEAKERS,
-        partial(async_verify_speakers, hass),
+        _admin_only(hass, async_verify_speakers),
         schema=VERIFY_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )

@@ -4,23 +4,34 @@ Enrolment sends each media file, or each of the last voice commands an STT
 entity kept in memory (opt-in, see ``recent_commands``), to the user's own
 WhisperX, which answers the voice embedding of the clip (its diarizer's model);
 the embeddings are folded into the person's voiceprint in HA's storage. Commands
-used for an enrolment leave memory at once. Nothing of it is logged.
+used for an enrolment leave memory at once. Nothing of it is logged. Only commands
+heard in the last ``MAX_COMMAND_AGE`` are used, and the answer lists every clip
+(with a command's age) so the administrator sees what went into the voiceprint.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .data import WHISPERX_SLOT
-from .recent_commands import MAX_COMMANDS, RecentCommands, recent_commands
+from .recent_commands import (
+    MAX_COMMAND_AGE,
+    MAX_COMMANDS,
+    KeptCommand,
+    RecentCommands,
+    recent_commands,
+)
 from .spark import WhisperXClient
 from .spark.clients.whisperx import ClipEmbedding
 from .transcription.action import media_id, resolve_media_path
@@ -57,10 +68,15 @@ class _Clip:
     content_type: str
     chunks: Callable[[], AsyncIterator[bytes]]
     """A fresh stream of the audio per attempt (failover may send it twice)."""
+    heard_s_ago: int | None = None
+    """A kept command's age when enrolled; None for a media file."""
 
 
-async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
-    """Add the recordings' or commands' voice to the person's voiceprint (new or better)."""
+async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Add the recordings' or commands' voice to the person's voiceprint (new or better).
+
+    Answers the clips used: name, seconds of speech, and a command's age.
+    """
     person: str = call.data["person"]
     if hass.states.get(person) is None:
         raise ServiceValidationError(
@@ -71,21 +87,23 @@ async def async_enroll_speaker(hass: HomeAssistant, call: ServiceCall) -> None:
     ring = _command_ring(hass, call.data)
     if ring is None:
         clips = [await _file_clip(hass, media) for media in call.data["media"]]
-        await _enroll(hass, person, clips, "not_enough_speech", {})
-        return
+        return await _enroll(hass, person, clips, "not_enough_speech", {})
     entity_id: str = call.data["stt_entity"]
     async with ring.enrolling:  # a second call waits, then finds these commands gone
-        commands = ring.last(call.data.get("last"))
+        now = dt_util.utcnow()
+        commands = ring.last(call.data.get("last"), heard_since=now - MAX_COMMAND_AGE)
+        minutes = {"minutes": f"{MAX_COMMAND_AGE.total_seconds() / 60:g}"}
         if not commands:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="no_commands_kept",
-                translation_placeholders={"entity": entity_id},
+                translation_placeholders={"entity": entity_id, **minutes},
             )
-        clips = [_command_clip(entity_id, i, commands) for i in range(len(commands))]
-        count = {"count": str(len(commands))}
-        await _enroll(hass, person, clips, "not_enough_command_speech", count)
+        clips = [_command_clip(entity_id, i, commands, now) for i in range(len(commands))]
+        placeholders = {"count": str(len(commands)), **minutes}
+        answer = await _enroll(hass, person, clips, "not_enough_command_speech", placeholders)
         ring.discard(commands)  # in a voiceprint now: the audio itself is kept no longer
+        return answer
 
 
 async def _enroll(
@@ -94,8 +112,11 @@ async def _enroll(
     clips: list[_Clip],
     not_enough_key: str,
     placeholders: dict[str, str],
-) -> None:
-    """Embed the clips on a Spark and fold them into the person's voiceprint, if enough speech."""
+) -> ServiceResponse:
+    """Embed the clips on a Spark and fold them into the person's voiceprint, if enough speech.
+
+    Answers what was used: each clip's name, seconds of speech and (a command's) age.
+    """
     samples = [await _clip_embedding(hass, clip) for clip in clips]
     store = hass.data[VOICEPRINTS_KEY]
     heard = sum(sample.duration for sample in samples) + store.enrolled_seconds(person)
@@ -117,6 +138,15 @@ async def _enroll(
             translation_key="voiceprint_mismatch",
             translation_placeholders={"person": person},
         ) from err
+    used: list[JsonValueType] = [
+        {
+            "clip": clip.name,
+            "seconds": round(sample.duration, 1),
+            **({} if clip.heard_s_ago is None else {"heard_s_ago": clip.heard_s_ago}),
+        }
+        for clip, sample in zip(clips, samples, strict=True)
+    ]
+    return {"person": person, "clips": used, "enrolled_seconds": round(heard, 1)}
 
 
 def _command_ring(hass: HomeAssistant, data: dict[str, Any]) -> RecentCommands | None:
@@ -147,15 +177,16 @@ async def _file_clip(hass: HomeAssistant, media: str) -> _Clip:
     return _Clip(path.name, path.name, "application/octet-stream", audio.chunks)
 
 
-def _command_clip(entity_id: str, index: int, commands: list[bytes]) -> _Clip:
+def _command_clip(entity_id: str, index: int, commands: list[KeptCommand], now: datetime) -> _Clip:
     """One kept command (WAV bytes, as sent to be transcribed) as a clip."""
-    audio = commands[index]
+    audio = commands[index].audio
+    age = round((now - commands[index].heard_at).total_seconds())
 
     async def chunks() -> AsyncIterator[bytes]:
         yield audio
 
     name = f"{entity_id} command {index + 1}/{len(commands)}"
-    return _Clip(name, "command.wav", "audio/wav", chunks)
+    return _Clip(name, "command.wav", "audio/wav", chunks, heard_s_ago=age)
 
 
 async def async_forget_speaker(hass: HomeAssistant, call: ServiceCall) -> None:

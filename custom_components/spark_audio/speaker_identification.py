@@ -24,6 +24,7 @@ from .const import DOMAIN
 from .coordinator import SparkServiceCoordinator
 from .data import SparkAudioConfigEntry
 from .entity import SparkAudioEntity
+from .recent_commands import MAX_COMMAND_BYTES
 from .spark import SparkError, WhisperXClient
 from .spark.clients.http import SparkServiceClient
 from .spark.transcripts.voiceprints import assign_speakers
@@ -57,6 +58,9 @@ class CommandIdentification:
     and, when identifying, hands a copy to the identification. ``finish()`` after
     the transcription: a command heard to its end is identified in the
     background; an interrupted one is dropped (its identification cancelled).
+    The copy holds at most ``MAX_COMMAND_BYTES``: a longer stream (no command is;
+    any HA user may post one to the STT entity) is not identified, its copy
+    dropped, so memory stays bounded however slowly WhisperX reads it.
 
     Parakeet's commands are copied to WhisperX as they stream (another
     container). WhisperX's own are sent once the text is back: the container
@@ -67,6 +71,9 @@ class CommandIdentification:
         """Wrap ``audio``; nothing is copied until ``start``."""
         self._source = audio
         self._copy: asyncio.Queue[bytes | None] | None = None
+        self._copied = 0
+        self.held_bytes = 0
+        """Bytes of the copy in memory now, not yet read by the identification."""
         self._complete = False
         self._task: asyncio.Task[None] | None = None
         self._text_done = asyncio.Event()
@@ -98,11 +105,27 @@ class CommandIdentification:
     async def _tee(self) -> AsyncIterator[bytes]:
         async for chunk in self._source:
             if self._copy is not None:
-                self._copy.put_nowait(chunk)
+                self._hand_on(chunk, self._copy)
             yield chunk
         self._complete = True
         if self._copy is not None:
             self._copy.put_nowait(None)
+
+    def _hand_on(self, chunk: bytes, queue: asyncio.Queue[bytes | None]) -> None:
+        """Queue a copy of ``chunk``; past ``MAX_COMMAND_BYTES`` give identifying up."""
+        self._copied += len(chunk)
+        if self._copied <= MAX_COMMAND_BYTES:
+            queue.put_nowait(chunk)
+            self.held_bytes += len(chunk)
+            return
+        _LOGGER.debug("A command longer than %d bytes is not identified", MAX_COMMAND_BYTES)
+        self._copy = None
+        while not queue.empty():
+            queue.get_nowait()
+        self.held_bytes = 0
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     def copy(self) -> AsyncIterator[bytes]:
         """From now on, every chunk of ``audio`` also comes out here (once, in order)."""
@@ -111,6 +134,7 @@ class CommandIdentification:
 
         async def copied() -> AsyncIterator[bytes]:
             while (chunk := await queue.get()) is not None:
+                self.held_bytes -= len(chunk)
                 yield chunk
 
         return copied()

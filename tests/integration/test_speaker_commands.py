@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import stt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -27,7 +29,11 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio import recent_commands as recent_module
 from custom_components.spark_audio.const import CONF_KEEP_VOICE_COMMANDS, DOMAIN
-from custom_components.spark_audio.recent_commands import MAX_COMMANDS, recent_commands
+from custom_components.spark_audio.recent_commands import (
+    MAX_COMMAND_AGE,
+    MAX_COMMANDS,
+    recent_commands,
+)
 from custom_components.spark_audio.voiceprint_store import VOICEPRINTS_KEY
 from tests.integration.test_stt import chunks, entity, metadata
 from tests.spark_sim.audio import tone
@@ -106,12 +112,17 @@ async def test_enrols_from_the_last_commands_and_forgets_them(
     ring = recent_commands(hass, PARAKEET_STT)
     assert ring is not None
     assert len(ring) == 4
-    assert ring.last(1)[0][44:] == said[-1]  # the WAV sent to be transcribed, header + PCM
+    assert ring.last(1)[0].audio[44:] == said[-1]  # the WAV sent to be transcribed, header + PCM
 
     with pytest.raises(ServiceValidationError) as err:
         await enroll(hass, stt_entity=PARAKEET_STT, last=2)
     assert err.value.translation_key == "not_enough_command_speech"
-    assert err.value.translation_placeholders == {"seconds": "6.0", "needed": "10", "count": "2"}
+    assert err.value.translation_placeholders == {
+        "seconds": "6.0",
+        "needed": "10",
+        "count": "2",
+        "minutes": "10",
+    }
     assert "person.anna" not in hass.data[VOICEPRINTS_KEY].voiceprints
     assert len(ring) == 4  # nothing used: the commands stay for another try
 
@@ -135,12 +146,87 @@ async def test_last_takes_the_newest_and_leaves_the_rest(
     assert [r.file_bytes for r in sent] == [44 + len(pcm) for pcm in newer]
     ring = recent_commands(hass, WHISPERX_STT)
     assert ring is not None
-    assert [audio[44:] for audio in ring.last()] == [older]
+    assert [command.audio[44:] for command in ring.last()] == [older]
     # Without `last`: every command kept (here the one left; 1 s more on top of 11 s).
     await enroll(hass, stt_entity=WHISPERX_STT)
     anna = hass.data[VOICEPRINTS_KEY].voiceprints["person.anna"]
     assert (anna.samples, round(anna.seconds, 1)) == (3, 12.0)
     assert len(ring) == 0
+
+
+async def test_only_recent_commands_are_enrolled_and_the_answer_lists_them(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    keeping: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Commands older than MAX_COMMAND_AGE are left out: anybody may have posted them.
+
+    The clock is HA's frozen one, moved by the test; the simulator must not
+    sleep on it (its simulated GPU time is set to none).
+    """
+    for service_state in spark_sim.states.values():
+        service_state.rtf = 0
+    spark_sim.states["whisperx"].apply({"clip_embedding": ANNA_VOICE})
+    stale = [await say(hass, 6.0) for _ in range(2)]  # 12 s: enough, but too old by then
+    freezer.tick(MAX_COMMAND_AGE + timedelta(seconds=1))
+    fresh = [await say(hass, 3.0)]
+    freezer.tick(timedelta(minutes=2))
+    fresh.append(await say(hass, 3.0))
+    freezer.tick(timedelta(seconds=30))
+
+    with pytest.raises(ServiceValidationError) as err:
+        await enroll(hass, stt_entity=PARAKEET_STT, last=4)
+    assert err.value.translation_key == "not_enough_command_speech"
+    assert err.value.translation_placeholders == {
+        "seconds": "6.0",
+        "needed": "10",
+        "count": "2",
+        "minutes": "10",
+    }
+    assert [r.file_bytes for r in embedding_requests(spark_sim)] == [44 + len(p) for p in fresh]
+
+    fresh.append(await say(hass, 4.0))
+    answer = await hass.services.async_call(
+        DOMAIN,
+        "enroll_speaker",
+        {"person": "person.anna", "stt_entity": PARAKEET_STT, "last": 5},
+        blocking=True,
+        return_response=True,
+    )
+    assert answer == {
+        "person": "person.anna",
+        "clips": [
+            {"clip": f"{PARAKEET_STT} command 1/3", "seconds": 3.0, "heard_s_ago": 150},
+            {"clip": f"{PARAKEET_STT} command 2/3", "seconds": 3.0, "heard_s_ago": 30},
+            {"clip": f"{PARAKEET_STT} command 3/3", "seconds": 4.0, "heard_s_ago": 0},
+        ],
+        "enrolled_seconds": 10.0,
+    }
+    sent = embedding_requests(spark_sim)[-3:]
+    assert [r.file_bytes for r in sent] == [44 + len(pcm) for pcm in fresh]
+    ring = recent_commands(hass, PARAKEET_STT)
+    assert ring is not None
+    assert [command.audio[44:] for command in ring.last()] == stale  # never used
+
+
+async def test_only_old_commands_kept_is_a_translated_refusal(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    keeping: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The clock is HA's frozen one; the simulator must not sleep on it (no GPU time)."""
+    for service_state in spark_sim.states.values():
+        service_state.rtf = 0
+    await say(hass, 12.0)
+    freezer.tick(MAX_COMMAND_AGE + timedelta(seconds=1))
+    with pytest.raises(ServiceValidationError) as err:
+        await enroll(hass, stt_entity=PARAKEET_STT)
+    assert err.value.translation_key == "no_commands_kept"
+    assert err.value.translation_placeholders == {"entity": PARAKEET_STT, "minutes": "10"}
+    assert "{minutes}" in EN["exceptions"]["no_commands_kept"]["message"]
+    assert embedding_requests(spark_sim) == []
 
 
 async def test_two_enrolments_at_once_never_use_the_same_commands(
@@ -171,10 +257,10 @@ async def test_the_ring_is_bounded(
     said = [await say(hass, 0.1 + 0.01 * i) for i in range(MAX_COMMANDS + 3)]
     ring = recent_commands(hass, PARAKEET_STT)
     assert ring is not None
-    assert [audio[44:] for audio in ring.last()] == said[-MAX_COMMANDS:]
+    assert [command.audio[44:] for command in ring.last()] == said[-MAX_COMMANDS:]
     monkeypatch.setattr(recent_module, "MAX_COMMAND_BYTES", 44 + 16000 * 2)  # 1 s
     await say(hass, 1.5)
-    assert [audio[44:] for audio in ring.last()] == said[-MAX_COMMANDS:]
+    assert [command.audio[44:] for command in ring.last()] == said[-MAX_COMMANDS:]
 
 
 async def test_turning_the_option_off_or_unloading_forgets_the_commands(
@@ -293,4 +379,4 @@ async def test_discard_keeps_commands_heard_during_the_enrolment() -> None:
     used = ring.last(2)
     await heard(b"four")
     ring.discard(used)
-    assert ring.last() == [b"one", b"four"]
+    assert [command.audio for command in ring.last()] == [b"one", b"four"]

@@ -99,7 +99,20 @@ async def test_enrolment_stores_a_voiceprint_that_improves_with_more_samples(
 
     # Later: one 3 s clip is enough to add (the voiceprint already has 11 s behind it).
     whisperx.apply({"clip_embedding": [0.8, 0.2, 0.1, 0.0]})
-    await enroll(hass, "person.anna", await recording(household, "anna3.wav", 3.0))
+    third = await recording(household, "anna3.wav", 3.0)
+    answer = await hass.services.async_call(
+        DOMAIN,
+        "enroll_speaker",
+        {"person": "person.anna", "media": [str(third)]},
+        blocking=True,
+        return_response=True,
+    )
+    # The answer says what went in (a file has no age: only kept commands do).
+    assert answer == {
+        "person": "person.anna",
+        "clips": [{"clip": "anna3.wav", "seconds": 3.0}],
+        "enrolled_seconds": 14.0,
+    }
     better = store.voiceprints["person.anna"]
     assert (better.samples, round(better.seconds, 1)) == (3, 14.0)
     assert better.mean != anna.mean

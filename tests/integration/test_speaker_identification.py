@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.spark_audio.const import DOMAIN, SparkService
 from custom_components.spark_audio.device_trigger import async_get_trigger_capabilities
+from custom_components.spark_audio.recent_commands import MAX_COMMAND_BYTES
 from custom_components.spark_audio.spark import WhisperXClient
 from custom_components.spark_audio.spark.clients.whisperx import ClipEmbedding
 from custom_components.spark_audio.speaker_identification import (
@@ -34,7 +35,7 @@ from tests.integration.long_audio import collect_events, wait_until
 from tests.integration.test_automation_hooks import device_id
 from tests.integration.test_stt import chunks, entity, metadata
 from tests.integration.test_translations import untranslated_attributes
-from tests.spark_sim.audio import speak_pcm
+from tests.spark_sim.audio import remember_speech, speak_pcm
 from tests.spark_sim.faults import Fault
 from tests.spark_sim.server import SparkSim
 
@@ -166,6 +167,53 @@ async def test_failed_transcription_drops_the_identification(
     assert not [
         t for t in asyncio.all_tasks() if "speaker identification" in t.get_name() and not t.done()
     ]
+
+
+@pytest.mark.usefixtures("anna_enrolled")
+@pytest.mark.parametrize("stt_entity", [PARAKEET_STT, WHISPERX_STT])
+async def test_a_stream_longer_than_a_command_is_transcribed_not_identified(
+    hass: HomeAssistant,
+    spark_sim: SparkSim,
+    monkeypatch: pytest.MonkeyPatch,
+    stt_entity: str,
+) -> None:
+    """Anybody may post endless audio to the STT entity: its copy stops at the bound.
+
+    The text comes as usual; no identification runs; the copy held in memory
+    (read at every chunk from the command's identification) never passes
+    ``MAX_COMMAND_BYTES`` and is let go past it.
+    """
+    pcm = bytes(MAX_COMMAND_BYTES + 64 * 1024)  # silence: about 67 s at 16 kHz
+    remember_speech(pcm, "turn on the kitchen light")  # what the simulated services hear
+    spark_sim.states["whisperx"].apply({"clip_embedding": ANNA})
+    seen = collect_events(hass, EVENT_SPEAKER_IDENTIFIED)
+    made: list[CommandIdentification] = []
+    begin = CommandIdentification.begin.__func__  # type: ignore[attr-defined]
+
+    def capturing_begin(cls: type[CommandIdentification], *args: Any) -> CommandIdentification:
+        identification: CommandIdentification = begin(cls, *args)
+        made.append(identification)
+        return identification
+
+    monkeypatch.setattr(CommandIdentification, "begin", classmethod(capturing_begin))
+    held: list[int] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        async for chunk in chunks(pcm):
+            yield chunk
+            held.append(made[0].held_bytes)
+
+    result = await entity(hass, stt_entity).async_process_audio_stream(metadata(), watched())
+    assert result.result is stt.SpeechResultState.SUCCESS
+    assert result.text == "turn on the kitchen light"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert seen == []
+    # Parakeet's copy streams to WhisperX as it comes: that upload is abandoned (499).
+    assert [r.status for r in embedding_requests(spark_sim) if r.status != 499] == []
+    assert max(held) <= MAX_COMMAND_BYTES
+    assert held[-1] == 0  # the copy was dropped, not kept to the end
+    if stt_entity == WHISPERX_STT:  # nothing reads it before the text: it filled to the bound
+        assert max(held) > MAX_COMMAND_BYTES - 64 * 1024
 
 
 async def test_no_last_speaker_sensor_without_whisperx(

@@ -130,3 +130,13 @@ def test_actions_translated() -> None:
         assert EN["services"][action]["name"]
         fields = (spec or {}).get("fields", {})  # verify_speakers takes none
         assert set(EN["services"][action].get("fields", {})) == set(fields)
+
+
+def test_every_action_has_an_icon() -> None:
+    """hassfest's services check: each action in services.yaml has a service icon."""
+    from homeassistant.util.yaml import load_yaml_dict
+
+    actions = load_yaml_dict(str(COMPONENT / "services.yaml"))
+    icons = json.loads((COMPONENT / "icons.json").read_text())["services"]
+    assert {action for action in actions if not icons.get(action, {}).get("service")} == set()
+    assert set(icons) == set(actions)  # no icon of an action that is gone
