@@ -65,7 +65,8 @@ class SparkIdentityFlow(ConfigFlow):
         is nothing to log in with, and the address follows discovery unverified. An entry
         added by name keeps it (the name follows the Spark).
         """
-        known = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, self.unique_id)
+        identity = str(self.unique_id)
+        known = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, identity)
         if known is None:
             return
         host = normalise_ip(str(known.data.get(CONF_HOST, "")))
@@ -73,7 +74,7 @@ class SparkIdentityFlow(ConfigFlow):
             self._abort_if_unique_id_configured()
         has_ssh = bool(known.data.get(CONF_SSH_USER) and known.data.get(CONF_SSH_HOST_KEY))
         if (
-            is_key_identity(self.unique_id)
+            is_key_identity(identity)
             and has_ssh
             and not await async_owns_address(known.data, address)
         ):
