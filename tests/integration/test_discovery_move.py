@@ -4,8 +4,9 @@ A LAN host can announce ``spark-xxxx.local`` at its own address and relay TCP to
 Spark's sshd, so the host key read there is the real one. Before such an announcement moves
 an entry (its HTTP traffic, its WhisperX key, its audio), HA logs in at the announced
 address with the entry's own credentials and pinned key and asks the machine for its
-addresses (``ip -o addr show``). These tests run the real OpenSSH on loopback and the real
-``ip`` of this machine, which lists 127.0.0.1 (its /8) but not 127.0.0.2.
+addresses (``ip -o addr show``). These tests run the real OpenSSH on loopback; its sessions
+find a stand-in ``ip`` (tests/ssh_host/server.py: test machines need not have iproute2) that
+prints what a Spark at 127.0.0.1 prints, so 127.0.0.2 is not the Spark's.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 async def relay(ssh_host: SSHTestHost) -> AsyncIterator[int]:
     """A TCP relay on 127.0.0.2 to the Spark's sshd, as an attacker on the LAN would run.
 
-    Yields its port. The bytes pass through untouched, so the real host key is read there.
+    It listens on the sshd's own port number (the entry's SSH port, which HA logs in on) and
+    yields it. The bytes pass through untouched, so the real host key is read there.
     """
     pytest_socket.socket_allow_hosts(["127.0.0.1", RELAY_HOST])
     tasks: set[asyncio.Task[None]] = set()
@@ -59,7 +61,7 @@ async def relay(ssh_host: SSHTestHost) -> AsyncIterator[int]:
         tasks.update(pair)
         await asyncio.gather(*pair)
 
-    server = await asyncio.start_server(forward, RELAY_HOST, 0)
+    server = await asyncio.start_server(forward, RELAY_HOST, ssh_host.port)
     try:
         yield int(server.sockets[0].getsockname()[1])
     finally:
@@ -97,6 +99,7 @@ async def test_relay_at_an_address_the_spark_does_not_own_moves_nothing(
     result = await discover(hass, announced(relay, address=RELAY_HOST))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "address_not_verified"
+    assert ssh_host.auth_attempts() >= 1  # logged in through the relay: the list said no
     assert ssh_entry.data[CONF_HOST] == "127.0.0.1"
     assert ssh_entry.unique_id == ssh_host.host_key_fingerprint
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
