@@ -104,7 +104,8 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
         """A Spark's sshd announced itself over mDNS (Avahi's ``_ssh._tcp``, as on DGX OS).
 
         The host key it presents (read without logging in) identifies the Spark, so a
-        known Spark at a new address has its entry's host updated instead.
+        known Spark at a new address has its entry's host updated instead (with SSH, once
+        the Spark confirms the address is its own: flow_identity).
         """
         name = spark_hostname(discovery_info.hostname)
         address = normalise_ip(discovery_info.host)
@@ -116,12 +117,7 @@ class SparkAudioConfigFlow(SparkIdentityFlow, domain=DOMAIN):
         except SparkSSHError:
             identity = address
         await self.async_set_unique_id(identity)
-        known = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, identity)
-        if known is not None and normalise_ip(str(known.data.get(CONF_HOST, ""))) is None:
-            # Configured by name: the name follows the Spark, an address would not.
-            self._abort_if_unique_id_configured()
-        # The entry's update listener reloads it for the new address, once.
-        self._abort_if_unique_id_configured(updates={CONF_HOST: address}, reload_on_update=False)
+        await self._async_abort_if_discovered_known(address)
         if await self._address_taken(address):  # an entry keyed on this address (no SSH)
             self._async_key_address_entry(address, identity)
             return self.async_abort(reason="already_configured")

@@ -13,7 +13,14 @@ from homeassistant.config_entries import ConfigFlow
 from homeassistant.const import CONF_HOST
 from homeassistant.data_entry_flow import AbortFlow
 
-from .identity import async_identity, async_resolve, is_key_identity
+from .const import CONF_SSH_HOST_KEY, CONF_SSH_USER, DOMAIN
+from .identity import (
+    async_identity,
+    async_owns_address,
+    async_resolve,
+    is_key_identity,
+    normalise_ip,
+)
 
 
 class SparkIdentityFlow(ConfigFlow):
@@ -48,6 +55,32 @@ class SparkIdentityFlow(ConfigFlow):
             self._abort_if_unique_id_configured()
         if await self._address_taken(str(data[CONF_HOST]), entry.entry_id):
             raise AbortFlow("already_configured")
+
+    async def _async_abort_if_discovered_known(self, address: str) -> None:
+        """Abort for a configured Spark, moving its entry to ``address`` where that is safe.
+
+        Keyed on its host key and with SSH, the entry moves only once the Spark, logged in
+        at ``address`` with its own credentials and pinned key, lists that address as its
+        own: a relay at an attacker's address presents the real key too. Without SSH there
+        is nothing to log in with, and the address follows discovery unverified. An entry
+        added by name keeps it (the name follows the Spark).
+        """
+        identity = str(self.unique_id)
+        known = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, identity)
+        if known is None:
+            return
+        host = normalise_ip(str(known.data.get(CONF_HOST, "")))
+        if host is None or host == address:
+            self._abort_if_unique_id_configured()
+        has_ssh = bool(known.data.get(CONF_SSH_USER) and known.data.get(CONF_SSH_HOST_KEY))
+        if (
+            is_key_identity(identity)
+            and has_ssh
+            and not await async_owns_address(known.data, address)
+        ):
+            raise AbortFlow("address_not_verified")
+        # The entry's update listener reloads it for the new address, once.
+        self._abort_if_unique_id_configured(updates={CONF_HOST: address}, reload_on_update=False)
 
     def _async_key_address_entry(self, address: str, identity: str) -> None:
         """Key an entry keyed on ``address`` on the host key its Spark announced there.

@@ -24,6 +24,7 @@ from zeroconf import AddressResolver  # type: ignore[attr-defined]  # public, no
 
 from .const import CONF_SSH_HOST_KEY, DOMAIN
 from .spark.errors import SparkSSHError
+from .spark.remote.addresses import machine_addresses
 from .spark.remote.ssh_login import host_key_fingerprint
 from .ssh_access import ssh_client
 
@@ -128,6 +129,28 @@ async def async_ssh_hostname(data: Mapping[str, Any]) -> str | None:
         await ssh.close()
     name = result.stdout.strip()
     return name if name and len(name) <= 64 and " " not in name else None
+
+
+async def async_owns_address(data: Mapping[str, Any], address: str) -> bool:
+    """Whether the Spark of entry ``data``, logged in at ``address``, lists it as its own.
+
+    An mDNS announcement may name any address, and a relay there reaches the real sshd
+    with its real host key; only the machine's own address list tells a move from a
+    relay. The login trusts only the entry's pinned key, so no credential goes to another
+    server; any failure is a no.
+    """
+    ssh = ssh_client({**data, CONF_HOST: address}, data[CONF_SSH_HOST_KEY])
+    try:
+        owned = await machine_addresses(ssh)
+    except SparkSSHError as err:
+        _LOGGER.info("Cannot check over SSH that %s is the Spark's address: %s", address, err)
+        return False
+    finally:
+        await ssh.close()
+    if address not in owned:
+        _LOGGER.info("The Spark reached at %s does not list that address as its own", address)
+        return False
+    return True
 
 
 async def async_migrate_unique_id(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:

@@ -1,4 +1,8 @@
-"""Repairs: accept a Spark's new SSH host key after the user checked its fingerprint."""
+"""Repairs: accept a Spark's new SSH host key after the user checked its fingerprint.
+
+The entry is keyed on its host key's fingerprint (identity.py), so the new key re-keys
+it: discovery and reconfigure then find the Spark by the key it presents now.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -66,8 +71,13 @@ class HostKeyChangedRepairFlow(RepairsFlow):
         if entry is None:
             return self.async_abort(reason="entry_removed")
         if user_input is not None and self._key is not None:
+            if (owner := self._other_entry(entry, self._key)) is not None:
+                return self._abort_key_taken(owner)
+            # The fingerprint is the entry's identity (identity.key_identity).
             self.hass.config_entries.async_update_entry(
-                entry, data={**entry.data, CONF_SSH_HOST_KEY: self._key.openssh}
+                entry,
+                data={**entry.data, CONF_SSH_HOST_KEY: self._key.openssh},
+                unique_id=self._key.fingerprint,
             )
             return self.async_create_entry(data={})
         try:
@@ -76,6 +86,8 @@ class HostKeyChangedRepairFlow(RepairsFlow):
             )
         except SparkSSHError:
             return self.async_abort(reason="ssh_cannot_connect")
+        if (owner := self._other_entry(entry, self._key)) is not None:
+            return self._abort_key_taken(owner)
         return self.async_show_form(
             step_id="confirm",
             data_schema=vol.Schema({}),
@@ -83,6 +95,17 @@ class HostKeyChangedRepairFlow(RepairsFlow):
                 "host": entry.data[CONF_HOST],
                 "fingerprint": self._key.fingerprint,
             },
+        )
+
+    def _other_entry(self, entry: ConfigEntry[Any], key: HostKey) -> ConfigEntry[Any] | None:
+        """Another entry already keyed on ``key``: pinning it here would make a duplicate."""
+        owner = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, key.fingerprint)
+        return owner if owner is not None and owner.entry_id != entry.entry_id else None
+
+    def _abort_key_taken(self, owner: ConfigEntry[Any]) -> data_entry_flow.FlowResult:
+        """End the repair: the key belongs to ``owner``, one entry per Spark."""
+        return self.async_abort(
+            reason="host_key_of_another_entry", description_placeholders={"title": owner.title}
         )
 
 

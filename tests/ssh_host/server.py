@@ -5,7 +5,7 @@ The SSH client must be proven against the server the Spark really runs
 and shell quoting only behave truthfully there. `SSHTestHost` runs
 `/usr/sbin/sshd -D` with its own temp dir (host key, client key,
 authorized_keys, config) and puts a stand-in `docker` first on the sessions'
-PATH (see `docker_standin.py`).
+PATH (see `docker_standin.py`), and a stand-in `ip` (see `IP_ADDR_STANDIN`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,19 @@ PASSWORD = "spark-ci-loopback-only"
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 5.0
 _STANDIN_SOURCE = Path(__file__).with_name("docker_standin.py")
+# `ip -o addr show` of a Spark reached at 127.0.0.1, as iproute2 prints it on DGX OS: a
+# stand-in, because test machines need not have iproute2 (scripts/setup does not install it)
+# and discovery's move check must not depend on this machine's own interfaces.
+IP_ADDR_LINES = (
+    r"1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever",
+    r"1: lo    inet6 ::1/128 scope host noprefixroute \       valid_lft forever",
+    r"2: enP7s7    inet 192.0.2.10/24 brd 192.0.2.255 scope global enP7s7\       valid_lft forever",
+)
+IP_ADDR_STANDIN = (
+    "#!/bin/sh\n"
+    '[ "$*" = "-o addr show" ] || { echo "stand-in ip: only -o addr show" >&2; exit 2; }\n'
+    "cat <<'LINES'\n" + "\n".join(IP_ADDR_LINES) + "\nLINES\n"
+)
 
 
 class _PortTakenError(RuntimeError):
@@ -249,6 +262,9 @@ class SSHTestHost:
         # -I -S: stdlib only, no site-packages, no user environment: starts fast.
         script.write_text(f"#!{sys.executable} -IS\n" + _STANDIN_SOURCE.read_text())
         script.chmod(0o755)
+        ip = self.bin_dir / "ip"
+        ip.write_text(IP_ADDR_STANDIN)
+        ip.chmod(0o755)
 
     # Server lifecycle -----------------------------------------------------
 
