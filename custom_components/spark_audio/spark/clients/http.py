@@ -35,7 +35,6 @@ again in the segments) make under 30 MB, so this bound leaves twice that and sti
 reply of gigabytes."""
 MAX_ERROR_BYTES = 64 * 1024
 """An error reply's body is only read for its message; the rest is left unread."""
-_READ_CHUNK = 64 * 1024
 _CHECKING: ContextVar[bool] = ContextVar("spark_check_requests", default=False)
 
 
@@ -173,19 +172,16 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, refused once it runs past ``limit`` bytes (a SparkResponseError).
 
     A fake or hijacked Spark could answer a health poll with gigabytes. The
-    declared length is checked first; without one the body is read in chunks
-    and reading stops one chunk past the limit (the connection is then closed,
-    not drained).
+    declared length is checked first; without one, reading stops one byte past
+    the limit (the connection is then closed, not drained).
     """
     declared = response.content_length
     if declared is not None and declared > limit:
         raise _too_large(response, limit)
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(_READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(response, limit)
-    return bytes(body)
+    body = await _read_start(response, limit + 1)
+    if len(body) > limit:
+        raise _too_large(response, limit)
+    return body
 
 
 async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:
