@@ -113,9 +113,12 @@ async def wait_for(condition: Callable[[], Any], what: str) -> None:
 
 
 async def open_raw(
-    host: str, port: int, path: str, token: str, head: bytes, content_length: int
+    gateway: Client, token: str, head: bytes, content_length: int, path: str = T
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw HTTP request whose body is only partly sent (``head``)."""
+    """A raw HTTP request to ``gateway`` whose body is only partly sent (``head``)."""
+    host, port = gateway.server.host, gateway.server.port
+    assert host is not None
+    assert port is not None
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         (
@@ -127,6 +130,13 @@ async def open_raw(
     )
     await writer.drain()
     return reader, writer
+
+
+async def post_form(gateway: Client, *parts: bytes) -> Any:
+    """The form ``parts`` posted to the transcriptions view."""
+    return await gateway.post(
+        f"{BASE}/{T}", data=body(*parts), headers={"Content-Type": form_type()}
+    )
 
 
 def uploads_running(hass: HomeAssistant, count: int) -> Callable[[], bool]:

@@ -10,24 +10,21 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.integration.gateway_harness import (
-    BASE,
     MIB,
     Client,
-    T,
     assert_no_leak,
     audio,
     body,
-    form_type,
     open_raw,
     ours,
     part,
+    post_form,
     uploads_running,
     wait_for,
 )
@@ -73,11 +70,7 @@ async def send_in_two(
     meanwhile: Callable[[], Awaitable[None]],
 ) -> tuple[int, bytes]:
     """Send ``first``, run ``meanwhile`` (the rest still unsent), then ``rest``; the answer."""
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    reader, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, token, first, len(first) + len(rest)
-    )
+    reader, writer = await open_raw(gateway, token, first, len(first) + len(rest))
     try:
         await meanwhile()
         writer.write(rest)
@@ -85,13 +78,6 @@ async def send_in_two(
         return await read_response(reader)
     finally:
         writer.close()
-
-
-async def post_form(gateway: Client, *parts: bytes) -> Any:
-    """The form ``parts`` posted to the transcriptions view."""
-    return await gateway.post(
-        f"{BASE}/{T}", data=body(*parts), headers={"Content-Type": form_type()}
-    )
 
 
 async def test_file_first_reaches_the_backend_before_the_model_is_sent(

@@ -42,6 +42,7 @@ from tests.integration.gateway_harness import (
     form_type,
     open_raw,
     ours,
+    post_form,
     uploads_running,
     wait_for,
 )
@@ -84,11 +85,7 @@ async def test_client_disconnect_leaves_nothing(
 ) -> None:
     """A client that hangs up at any point: handler cancelled, files gone, backend call ended."""
     before = ours(spool)
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    _, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, hass_access_token, DISCONNECTS[point], 50 * MIB
-    )
+    _, writer = await open_raw(gateway, hass_access_token, DISCONNECTS[point], 50 * MIB)
     await wait_for(uploads_running(hass, 1), "the upload to start")
     parakeet = spark_sim.states["parakeet"]
     if "spooled" in point:
@@ -143,10 +140,18 @@ async def test_upload_size_cap(
     await wait_for(uploads_running(hass, 0), "the upload to finish")
     assert ours(spool) == set()
     # Under the cap the same gateway still answers.
-    small = await gateway.post(
-        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
-    )
+    small = await post_form(gateway, field(*M), audio())
     assert small.status == 200, await small.text()
+
+
+async def _upload_holding_the_only_slot(
+    hass: HomeAssistant, gateway: Client, token: str, entry: MockConfigEntry
+) -> asyncio.StreamWriter:
+    """One upload slot configured, taken by an upload still sending (abort its writer to end)."""
+    await _set_options(hass, entry, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
+    _, writer = await open_raw(gateway, token, field(*M), 10 * MIB)
+    await wait_for(uploads_running(hass, 1), "the first upload to start")
+    return writer
 
 
 async def test_concurrent_upload_cap(
@@ -158,16 +163,8 @@ async def test_concurrent_upload_cap(
     spool: Path,
 ) -> None:
     """One upload past the configured number in flight: 429 with Retry-After."""
-    await _set_options(hass, init_integration, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    _, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, hass_access_token, field(*M), 10 * MIB
-    )
-    await wait_for(uploads_running(hass, 1), "the first upload to start")
-    response = await gateway.post(
-        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
-    )
+    writer = await _upload_holding_the_only_slot(hass, gateway, hass_access_token, init_integration)
+    response = await post_form(gateway, field(*M), audio())
     assert_no_leak(await response.text(), spark_sim, spool)
     result = await response.json()
     assert response.status == 429, result
@@ -176,9 +173,7 @@ async def test_concurrent_upload_cap(
     assert int(response.headers["Retry-After"]) > 0
     writer.transport.abort()
     await wait_for(uploads_running(hass, 0), "the first upload to end")
-    again = await gateway.post(
-        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
-    )
+    again = await post_form(gateway, field(*M), audio())
     assert again.status == 200, await again.text()
 
 
@@ -250,13 +245,7 @@ async def test_speech_and_waiting_actions_take_a_slot_too(
 ) -> None:
     """With the one slot held by an upload, speech is a 429 and a waiting transcribe a clear
     error; a background transcription is not refused (the job queue bounds it)."""
-    await _set_options(hass, init_integration, **{CONF_MAX_CONCURRENT_UPLOADS: 1})
-    assert gateway.server.host is not None
-    assert gateway.server.port is not None
-    _, writer = await open_raw(
-        gateway.server.host, gateway.server.port, T, hass_access_token, field(*M), 10 * MIB
-    )
-    await wait_for(uploads_running(hass, 1), "the first upload to start")
+    writer = await _upload_holding_the_only_slot(hass, gateway, hass_access_token, init_integration)
     speech = await gateway.post(f"{BASE}/audio/speech", json={"input": "Hello."})
     assert_no_leak(await speech.text(), spark_sim, spool)
     result = await speech.json()
@@ -311,9 +300,7 @@ async def test_speech_and_waiting_actions_hold_their_slot(
     running = asyncio.ensure_future(work)
     await started.wait()
     assert active_uploads(hass) == 1
-    response = await gateway.post(
-        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
-    )
+    response = await post_form(gateway, field(*M), audio())
     result = await response.json()
     assert response.status == 429, result
     assert result["error"]["code"] == "too_many_uploads"
@@ -321,9 +308,7 @@ async def test_speech_and_waiting_actions_hold_their_slot(
     running.cancel()
     await asyncio.wait([running])
     await wait_for(uploads_running(hass, 0), f"the {holder} to give its slot back")
-    again = await gateway.post(
-        f"{BASE}/{T}", data=body(field(*M), audio()), headers={"Content-Type": form_type()}
-    )
+    again = await post_form(gateway, field(*M), audio())
     assert again.status == 200, await again.text()
     assert ours(spool) == set()
 

@@ -19,22 +19,14 @@ from custom_components.spark_audio.gateway.transcription_form import transcripti
 from custom_components.spark_audio.gateway.upload import Misrouted, Upload
 from custom_components.spark_audio.transcription import routing
 from custom_components.spark_audio.transcription.plain import transcribe_audio
-from tests.integration.gateway_harness import BASE, Client, body, form_type, part
+from tests.integration.gateway_harness import MIB, Client, part, post_form
 from tests.spark_sim.audio import wav_bytes
 from tests.spark_sim.server import SparkSim
-
-MIB = 1024 * 1024
 
 
 def _audio(name: str) -> bytes:
     data = wav_bytes(b"\x00\x01" * MIB, 16000)
     return part("file", data, filename=name, headers={"Content-Type": "audio/wav"})
-
-
-async def _post(gateway: Client, *parts: bytes) -> Any:
-    return await gateway.post(
-        f"{BASE}/audio/transcriptions", data=body(*parts), headers={"Content-Type": form_type()}
-    )
 
 
 async def test_a_reroute_cancels_the_first_call_and_is_returned_as_a_value(
@@ -80,7 +72,7 @@ async def test_a_reroute_cancels_the_first_call_and_is_returned_as_a_value(
     monkeypatch.setattr(routed_upload, "transcribe_audio", transcribe_spy)
     monkeypatch.setattr(Upload, "forward_early", forward_spy)
     monkeypatch.setattr(routing, "map_spark_error", map_spy)
-    response = await _post(gateway, _audio("detour.wav"), part("model", "whisperx"))
+    response = await post_form(gateway, _audio("detour.wav"), part("model", "whisperx"))
     assert response.status == 200, await response.text()
     assert (await response.json())["text"] == "whisperx heard this"
     assert calls == ["cancelled", "answered"]
@@ -120,7 +112,7 @@ async def test_the_form_is_parsed_into_a_request_once(
     name = order.replace(" ", "-") + ".wav"
     audio = _audio(name)
     parts = [*fields, audio] if order == "fields first" else [audio, *fields]
-    response = await _post(gateway, *parts)
+    response = await post_form(gateway, *parts)
     assert response.status == 200, await response.text()
     assert (await response.json())["text"] == "parsed once"
     assert len(parsed) == 1
