@@ -8,18 +8,19 @@ real (HA serves an integration's own fix flows only once it is loaded).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import ClientResponse
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.spark_audio.const import DOMAIN
-from custom_components.spark_audio.repairs import host_key_issue_id
+from custom_components.spark_audio.data import SparkAudioConfigEntry
+from custom_components.spark_audio.repairs import async_raise_host_key_changed, host_key_issue_id
+from custom_components.spark_audio.spark.errors import SparkSSHHostKeyError
 from tests.integration.test_discovery import announced, discover
 from tests.ssh_host.server import SSHTestHost
 
@@ -36,15 +37,12 @@ async def _start_repair(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, entry: MockConfigEntry
 ) -> tuple[Any, dict[str, Any]]:
     """Raise the host-key issue of ``entry`` and open its fix flow; the client and step."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        host_key_issue_id(entry.entry_id),
-        is_fixable=True,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="ssh_host_key_changed",
-        data={"entry_id": entry.entry_id},
+    changed = SparkSSHHostKeyError(
+        "the Spark's host key changed",
+        expected_fingerprint=str(entry.unique_id),
+        actual_fingerprint="unknown",
     )
+    async_raise_host_key_changed(hass, cast(SparkAudioConfigEntry, entry), changed)
     assert await async_setup_component(hass, "repairs", {})
     client = await hass_client()
     resp = await client.post(
